@@ -1,0 +1,162 @@
+//! Diagnostics in nginx's words: the message `nginx -t` prints, the file and
+//! line it prints after `in`, and the span a caret should underline.
+
+use std::fmt;
+
+use crate::span::{SourceMap, Span};
+
+/// nginx's log levels, as far as configuration checks use them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    Emerg,
+    Alert,
+    Crit,
+    Error,
+    Warn,
+    Notice,
+    Info,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Emerg => "emerg",
+            Level::Alert => "alert",
+            Level::Crit => "crit",
+            Level::Error => "error",
+            Level::Warn => "warn",
+            Level::Notice => "notice",
+            Level::Info => "info",
+        }
+    }
+}
+
+/// When nginx finds the problem: while reading the files (before it prints
+/// "syntax is ok") or while initialising the cycle (after).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Parse,
+    Init,
+}
+
+/// Where nginx says the problem is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Position {
+    /// `in FILE:LINE`, with the span to underline.
+    File { span: Span, line: u32 },
+    /// `in command line` (the `-g` directives).
+    CommandLine,
+    /// No position (nginx logs some post-parse errors without one, e.g.
+    /// `unknown "x" variable`); `hint` still points at the cause.
+    None { hint: Option<Span> },
+}
+
+/// One message of `nginx -t`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ConfError {
+    pub level: Level,
+    pub phase: Phase,
+    pub message: String,
+    pub position: Position,
+    /// A sentence of advice beyond nginx's message (shown by miette only).
+    pub help: Option<String>,
+}
+
+impl ConfError {
+    pub fn emerg(message: impl Into<String>, span: Span, line: u32) -> Self {
+        ConfError {
+            level: Level::Emerg,
+            phase: Phase::Parse,
+            message: message.into(),
+            position: Position::File { span, line },
+            help: None,
+        }
+    }
+
+    pub fn warn(message: impl Into<String>, span: Span, line: u32) -> Self {
+        ConfError {
+            level: Level::Warn,
+            ..ConfError::emerg(message, span, line)
+        }
+    }
+
+    pub fn unplaced(message: impl Into<String>, hint: Option<Span>) -> Self {
+        ConfError {
+            level: Level::Emerg,
+            phase: Phase::Parse,
+            message: message.into(),
+            position: Position::None { hint },
+            help: None,
+        }
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn in_phase(mut self, phase: Phase) -> Self {
+        self.phase = phase;
+        self
+    }
+
+    pub fn at_level(mut self, level: Level) -> Self {
+        self.level = level;
+        self
+    }
+
+    /// The span to underline, if any.
+    pub fn span(&self) -> Option<Span> {
+        match &self.position {
+            Position::File { span, .. } => Some(*span),
+            Position::None { hint } => *hint,
+            Position::CommandLine => None,
+        }
+    }
+
+    /// The line nginx reports, if any.
+    pub fn line(&self) -> Option<u32> {
+        match &self.position {
+            Position::File { line, .. } => Some(*line),
+            _ => None,
+        }
+    }
+
+    /// nginx's text after `nginx: [level] `: the message and its position.
+    pub fn nginx_text<'a>(&'a self, sources: &'a SourceMap) -> impl fmt::Display + 'a {
+        NginxText {
+            error: self,
+            sources,
+        }
+    }
+}
+
+struct NginxText<'a> {
+    error: &'a ConfError,
+    sources: &'a SourceMap,
+}
+
+impl fmt::Display for NginxText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.error.message)?;
+        match &self.error.position {
+            Position::File { span, line } if span.file.index() < self.sources.len() => {
+                write!(f, " in {}:{}", self.sources.path(span.file).display(), line)
+            }
+            Position::CommandLine => f.write_str(" in command line"),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// `(2: No such file or directory)`: how nginx appends an errno.
+pub fn errno_text(err: &std::io::Error) -> String {
+    let code = err.raw_os_error().unwrap_or(0);
+    let text = err.to_string();
+    let text = match text.rfind(" (os error") {
+        Some(cut) => text[..cut].to_string(),
+        None => text,
+    };
+    format!("({code}: {text})")
+}

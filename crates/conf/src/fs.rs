@@ -1,0 +1,134 @@
+//! File access for the loader: nginx's path resolution, glob order, and an
+//! optional root directory that stands in for `/` (to check a configuration
+//! tree copied from another machine, as nginx would see it there).
+
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+/// How the loader reaches files.
+#[derive(Debug, Clone, Default)]
+pub struct Fs {
+    /// When set, absolute paths are looked up under this directory; messages
+    /// still show them as nginx would (without the root).
+    pub root: Option<PathBuf>,
+}
+
+impl Fs {
+    /// The real place of a path as nginx names it.
+    pub fn real(&self, path: &Path) -> PathBuf {
+        match &self.root {
+            Some(root) if path.is_absolute() => {
+                let mut real = root.clone();
+                real.extend(
+                    path.components()
+                        .filter(|c| !matches!(c, Component::RootDir)),
+                );
+                real
+            }
+            _ => path.to_path_buf(),
+        }
+    }
+
+    pub fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        let real = self.real(path);
+        if real.is_dir() {
+            // nginx opens a directory fine and fails on the read.
+            return Err(io::Error::from_raw_os_error(21));
+        }
+        std::fs::read(real)
+    }
+
+    pub fn exists(&self, path: &Path) -> bool {
+        self.real(path).exists()
+    }
+
+    pub fn is_dir(&self, path: &Path) -> bool {
+        self.real(path).is_dir()
+    }
+
+    /// glob(3) with nginx's flags (0): matches sorted by their full path in
+    /// byte order, a leading dot matched only literally, no match no error.
+    pub fn glob(&self, pattern: &Path) -> Result<Vec<PathBuf>, glob::PatternError> {
+        let real_pattern = self.real(pattern);
+        let options = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: true,
+            require_literal_leading_dot: true,
+        };
+        let mut matches: Vec<PathBuf> = glob::glob_with(&real_pattern.to_string_lossy(), options)?
+            .filter_map(Result::ok)
+            .map(|real| self.unreal(&real))
+            .collect();
+        matches.sort_by(|a, b| {
+            a.as_os_str()
+                .as_encoded_bytes()
+                .cmp(b.as_os_str().as_encoded_bytes())
+        });
+        Ok(matches)
+    }
+
+    /// Inverse of [`Fs::real`].
+    fn unreal(&self, real: &Path) -> PathBuf {
+        match &self.root {
+            Some(root) => match real.strip_prefix(root) {
+                Ok(rest) => Path::new("/").join(rest),
+                Err(_) => real.to_path_buf(),
+            },
+            None => real.to_path_buf(),
+        }
+    }
+}
+
+/// `ngx_conf_full_name`: an absolute path stays; a relative one is joined to
+/// `prefix` (nginx does not clean `.` or `..`).
+pub fn full_name(prefix: &Path, name: &Path) -> PathBuf {
+    if name.is_absolute() {
+        name.to_path_buf()
+    } else {
+        prefix.join(name)
+    }
+}
+
+/// True when a path contains glob metacharacters (`strpbrk(file, "*?[")`).
+pub fn has_glob(path: &[u8]) -> bool {
+    path.iter().any(|b| matches!(b, b'*' | b'?' | b'['))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_maps_absolute_paths() {
+        let fs = Fs {
+            root: Some(PathBuf::from("/tmp/r")),
+        };
+        assert_eq!(
+            fs.real(Path::new("/etc/nginx/x")),
+            PathBuf::from("/tmp/r/etc/nginx/x")
+        );
+        assert_eq!(
+            fs.unreal(Path::new("/tmp/r/etc/a")),
+            PathBuf::from("/etc/a")
+        );
+    }
+
+    #[test]
+    fn glob_sorts_by_full_path() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = std::env::temp_dir().join(format!("upgate-glob-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("a"))?;
+        std::fs::create_dir_all(dir.join("a.b"))?;
+        std::fs::write(dir.join("a/x.conf"), "")?;
+        std::fs::write(dir.join("a.b/y.conf"), "")?;
+        std::fs::write(dir.join("a/.hidden.conf"), "")?;
+        let fs = Fs::default();
+        let found = fs.glob(&dir.join("*/*.conf"))?;
+        let names: Vec<_> = found
+            .iter()
+            .filter_map(|p| p.strip_prefix(&dir).ok())
+            .collect();
+        assert_eq!(names, vec![Path::new("a.b/y.conf"), Path::new("a/x.conf")]);
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+}

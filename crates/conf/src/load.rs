@@ -1,0 +1,509 @@
+//! Loading a configuration the way `nginx -t` does: read the main file,
+//! follow `include`s where they stand, check every directive against the
+//! table (`ngx_conf_handler`) and run the value checks of the directives'
+//! handlers, in nginx's order, stopping at the first `[emerg]`.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use crate::ast::{Block, Directive, Node};
+use crate::context::BlockKind;
+use crate::directives::{self, Build, DirectiveSpec, ModuleType, flags};
+use crate::error::{ConfError, Level, Position, errno_text};
+use crate::fs::{Fs, full_name, has_glob};
+use crate::handlers::Semantics;
+use crate::parser::{self, SyntaxError};
+use crate::snippet::{self, Detected, SnippetContext};
+use crate::span::{FileId, SourceFile, SourceMap, Span};
+
+/// What to load and how.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// The main file (`-c`), relative to `prefix` unless absolute.
+    pub conf_file: PathBuf,
+    /// nginx's prefix (`-p`).
+    pub prefix: PathBuf,
+    /// Global directives given with `-g`.
+    pub globals: Option<String>,
+    pub fs: Fs,
+    /// Check what nginx checks against the machine (host names in upstreams,
+    /// files that must exist). Off for tools that only read the syntax.
+    pub check_environment: bool,
+    /// How to read the main file: as a whole nginx.conf, as a snippet of a
+    /// given block, or decided from its directives.
+    pub context: ContextChoice,
+}
+
+/// `--context`: how the file given to `-c` is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContextChoice {
+    /// From its directives (see [`crate::snippet::detect`]).
+    Detect,
+    Fixed(SnippetContext),
+}
+
+impl LoadOptions {
+    pub fn new(conf_file: impl Into<PathBuf>) -> Self {
+        LoadOptions {
+            conf_file: conf_file.into(),
+            prefix: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
+            globals: None,
+            fs: Fs::default(),
+            check_environment: true,
+            context: ContextChoice::Detect,
+        }
+    }
+}
+
+/// One file of the configuration and its tree.
+#[derive(Debug, Clone, Default)]
+pub struct ConfFile {
+    pub block: Block,
+    /// The syntax error that stopped reading this file, if any.
+    pub error: Option<SyntaxError>,
+    /// The block kind the file was first read in.
+    pub context: Option<BlockKind>,
+}
+
+/// Every file read, with its tree; `files[i]` belongs to `FileId(i)`.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub sources: SourceMap,
+    pub files: Vec<ConfFile>,
+    /// The file nginx was given (for a snippet: the wrapper around it).
+    pub main: FileId,
+}
+
+impl Config {
+    pub fn main(&self) -> Option<&ConfFile> {
+        self.files.get(self.main.index())
+    }
+
+    pub fn file(&self, id: FileId) -> &ConfFile {
+        &self.files[id.index()]
+    }
+
+    /// Walks every directive in nginx's reading order, entering includes.
+    pub fn walk<'a>(&'a self, mut visit: impl FnMut(&'a Directive, &[&'a Directive])) {
+        fn go<'a>(
+            config: &'a Config,
+            block: &'a Block,
+            parents: &mut Vec<&'a Directive>,
+            visit: &mut impl FnMut(&'a Directive, &[&'a Directive]),
+            depth: usize,
+        ) {
+            if depth > MAX_INCLUDE_DEPTH {
+                return;
+            }
+            for d in block.directives() {
+                visit(d, parents);
+                for &id in &d.includes {
+                    go(config, &config.file(id).block, parents, visit, depth + 1);
+                }
+                if let Some(inner) = &d.block {
+                    parents.push(d);
+                    go(config, inner, parents, visit, depth);
+                    parents.pop();
+                }
+            }
+        }
+        if let Some(main) = self.main() {
+            go(self, &main.block, &mut Vec::new(), &mut visit, 0);
+        }
+    }
+}
+
+/// The result of a load: the tree (complete up to the first error), the
+/// warnings printed before it, and that error.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Vec<ConfError>,
+    pub error: Option<ConfError>,
+    /// Set when the main file was read as a snippet: the block, and the
+    /// other blocks that would fit as well when the choice was a guess.
+    pub read_as: Option<(SnippetContext, Vec<SnippetContext>)>,
+}
+
+impl Loaded {
+    pub fn is_ok(&self) -> bool {
+        self.error.is_none()
+    }
+}
+
+/// nginx has no include-cycle check; it recurses until open() fails with
+/// EMFILE. We stop a cycle at once and report that same error.
+const MAX_INCLUDE_DEPTH: usize = 200;
+
+/// Loads and checks a configuration like `nginx -t`.
+pub fn load(options: &LoadOptions) -> Loaded {
+    let mut loader = Loader {
+        options,
+        config: Config::default(),
+        warnings: Vec::new(),
+        loaded_modules: HashSet::new(),
+        include_stack: Vec::new(),
+        semantics: Semantics::new(options),
+        read_as: None,
+    };
+    let error = loader.run().err();
+    Loaded {
+        config: loader.config,
+        warnings: loader.warnings,
+        error,
+        read_as: loader.read_as,
+    }
+}
+
+/// Parses one file on its own, without includes or checks (for `fmt` and
+/// syntax-only tools).
+pub fn parse_file(path: &Path, text: Vec<u8>) -> Config {
+    let mut config = Config::default();
+    let id = config.sources.add(SourceFile::new(path, text));
+    let parsed = parser::parse(&config.sources.get(id).text.clone(), id);
+    config.files.push(ConfFile {
+        block: parsed.block,
+        error: parsed.error,
+        context: None,
+    });
+    config
+}
+
+struct Loader<'o> {
+    options: &'o LoadOptions,
+    config: Config,
+    warnings: Vec<ConfError>,
+    /// Dynamic modules loaded with `load_module` (by file name).
+    loaded_modules: HashSet<String>,
+    include_stack: Vec<PathBuf>,
+    semantics: Semantics,
+    read_as: Option<(SnippetContext, Vec<SnippetContext>)>,
+}
+
+impl Loader<'_> {
+    fn run(&mut self) -> Result<(), ConfError> {
+        let conf_path = full_name(&self.options.prefix, &self.options.conf_file);
+        let conf_prefix = conf_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("/"));
+        self.semantics.set_conf_prefix(conf_prefix);
+        if let Some(globals) = &self.options.globals {
+            self.check_globals(globals)?;
+        }
+        let main = self.read_file(&conf_path, None)?;
+        self.config.main = main;
+        let read_as = match self.options.context {
+            ContextChoice::Fixed(SnippetContext::Main) => None,
+            ContextChoice::Fixed(ctx) => Some((ctx, Vec::new())),
+            ContextChoice::Detect => {
+                match snippet::detect_block(&self.config.files[main.index()].block) {
+                    Detected::MainFile => None,
+                    Detected::Snippet(ctx) => Some((ctx, Vec::new())),
+                    Detected::Ambiguous { best, also } => Some((best, also)),
+                }
+            }
+        };
+        match read_as {
+            None => self.walk_file(main, BlockKind::Main)?,
+            Some((ctx, _)) => {
+                self.read_as = read_as.clone();
+                let root = snippet::conf_root(&self.options.fs, &conf_path);
+                self.semantics.set_conf_prefix(root.clone());
+                let wrapper = root.join(format!("<{} snippet wrapper>", ctx.name()));
+                let id = self.config.sources.add(SourceFile::new(
+                    wrapper,
+                    ctx.wrapper(&conf_path).into_bytes(),
+                ));
+                let parsed = parser::parse(&self.config.sources.get(id).text.clone(), id);
+                self.config.files.push(ConfFile {
+                    block: parsed.block,
+                    error: parsed.error,
+                    context: Some(BlockKind::Main),
+                });
+                // The snippet is read again through the wrapper's include.
+                self.config.files[main.index()] = ConfFile::default();
+                self.config.main = id;
+                self.walk_file(id, BlockKind::Main)?;
+            }
+        }
+        let warnings = self.semantics.finish_main(&self.config)?;
+        self.warnings.extend(warnings);
+        Ok(())
+    }
+
+    /// `-g`: parsed like a file, reported as `in command line`.
+    fn check_globals(&mut self, globals: &str) -> Result<(), ConfError> {
+        let id = self.config.sources.add(SourceFile::new(
+            "<command line>",
+            globals.as_bytes().to_vec(),
+        ));
+        let parsed = parser::parse(globals.as_bytes(), id);
+        let to_command_line = |mut e: ConfError| {
+            if e.message == "unexpected end of file, expecting \";\" or \"}\"" {
+                e.message = "unexpected end of parameter, expecting \";\"".into();
+            }
+            e.position = Position::CommandLine;
+            e
+        };
+        if parsed.block.directives().any(|d| d.block.is_some()) {
+            return Err(to_command_line(ConfError::emerg(
+                "block directives are not supported in -g option",
+                Span::default(),
+                0,
+            )));
+        }
+        self.config.files.push(ConfFile {
+            block: parsed.block,
+            error: parsed.error,
+            context: Some(BlockKind::Main),
+        });
+        self.walk_file(id, BlockKind::Main).map_err(to_command_line)
+    }
+
+    /// Reads and parses a file; `from` is the include directive's span.
+    fn read_file(&mut self, path: &Path, from: Option<(Span, u32)>) -> Result<FileId, ConfError> {
+        let open_failed = |err: &std::io::Error| {
+            let message = format!("open() \"{}\" failed {}", path.display(), errno_text(err));
+            match from {
+                Some((span, line)) => ConfError::emerg(message, span, line),
+                None => ConfError::unplaced(message, None),
+            }
+        };
+        if self.include_stack.len() >= MAX_INCLUDE_DEPTH
+            || (from.is_some() && self.include_stack.iter().any(|p| p == path))
+        {
+            let emfile = std::io::Error::from_raw_os_error(24);
+            let chain: Vec<String> = self
+                .include_stack
+                .iter()
+                .chain(std::iter::once(&path.to_path_buf()))
+                .map(|p| p.display().to_string())
+                .collect();
+            return Err(open_failed(&emfile).with_help(format!(
+                "include cycle: {} (nginx recurses until it runs out of file descriptors)",
+                chain.join(" -> ")
+            )));
+        }
+        let text = match self.options.fs.read(path) {
+            Ok(text) => text,
+            Err(err) if err.raw_os_error() == Some(21) => {
+                let message = format!("pread() \"{}\" failed {}", path.display(), errno_text(&err));
+                return Err(match from {
+                    Some((span, line)) => ConfError::emerg(message, span, line),
+                    None => ConfError::unplaced(message, None),
+                });
+            }
+            Err(err) => return Err(open_failed(&err)),
+        };
+        let id = self.config.sources.add(SourceFile::new(path, text));
+        let source = self.config.sources.get(id).text.clone();
+        let parsed = parser::parse(&source, id);
+        self.config.files.push(ConfFile {
+            block: parsed.block,
+            error: parsed.error,
+            context: None,
+        });
+        Ok(id)
+    }
+
+    fn walk_file(&mut self, id: FileId, context: BlockKind) -> Result<(), ConfError> {
+        let path = self.config.sources.path(id).to_path_buf();
+        self.include_stack.push(path);
+        let file = &mut self.config.files[id.index()];
+        file.context.get_or_insert(context);
+        let mut block = std::mem::take(&mut file.block);
+        let error = file.error.clone();
+        let result = self
+            .walk_nodes(&mut block, context)
+            .and_then(|()| match error {
+                Some(e) => Err(syntax_error(e)),
+                None => Ok(()),
+            });
+        self.config.files[id.index()].block = block;
+        self.include_stack.pop();
+        result
+    }
+
+    fn walk_nodes(&mut self, block: &mut Block, context: BlockKind) -> Result<(), ConfError> {
+        for node in &mut block.nodes {
+            if let Node::Directive(directive) = node {
+                self.directive(directive, context)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `ngx_conf_handler` for one directive, then its handler.
+    fn directive(&mut self, d: &mut Directive, context: BlockKind) -> Result<(), ConfError> {
+        if let BlockKind::Handler(kind) = context {
+            if d.is("include") && self.semantics.handler_block_allows_include(kind) {
+                return self.include(d, context);
+            }
+            return self.semantics.handler_line(kind, d, &self.config.sources);
+        }
+        let (module_type, cmd_type) = context.nginx_context();
+        let mut found = false;
+        // Both releases' tables are known; where they differ, 1.28's entry
+        // (current stable) is tried first and 1.22's (the reference build)
+        // still accepts what 1.22 accepted.
+        let mut specs: Vec<&'static DirectiveSpec> = directives::lookup(&d.name.value).to_vec();
+        specs.sort_by_key(|spec| !spec.in_1_28);
+        for spec in specs {
+            if !self.module_enabled(spec) {
+                continue;
+            }
+            found = true;
+            let spec_type = spec.module().module_type;
+            if spec_type != ModuleType::Conf && spec_type != module_type {
+                continue;
+            }
+            if spec.flags & cmd_type == 0 {
+                continue;
+            }
+            let has_block = d.block.is_some();
+            if !spec.is_block() && has_block {
+                return Err(at_end(
+                    d,
+                    format!("directive \"{}\" is not terminated by \";\"", d.name),
+                ));
+            }
+            if spec.is_block() && !has_block {
+                return Err(at_end(
+                    d,
+                    format!("directive \"{}\" has no opening \"{{\"", d.name),
+                ));
+            }
+            if !spec.accepts_arg_count(d.args.len()) {
+                return Err(at_end(
+                    d,
+                    format!("invalid number of arguments in \"{}\" directive", d.name),
+                ));
+            }
+            return self.run_handler(spec, d, context);
+        }
+        let message = if found {
+            format!("\"{}\" directive is not allowed here", d.name)
+        } else {
+            format!("unknown directive \"{}\"", d.name)
+        };
+        Err(ConfError::emerg(message, d.name.span, d.end_line))
+    }
+
+    fn module_enabled(&self, spec: &DirectiveSpec) -> bool {
+        match spec.module().build {
+            Build::Static => true,
+            Build::Dynamic(file) => self.loaded_modules.contains(file),
+            Build::Absent => false,
+        }
+    }
+
+    fn run_handler(
+        &mut self,
+        spec: &'static DirectiveSpec,
+        d: &mut Directive,
+        context: BlockKind,
+    ) -> Result<(), ConfError> {
+        if d.is("include") && spec.module().module_type == ModuleType::Conf {
+            return self.include(d, context);
+        }
+        if d.is("load_module") && spec.flags & flags::MAIN_CONF != 0 {
+            self.load_module(d)?;
+        }
+        let warnings = self
+            .semantics
+            .directive(spec, d, context, &self.config.sources)?;
+        self.warnings.extend(warnings);
+        if let Some(block) = d.block.as_mut() {
+            let inner = BlockKind::opened_by(context, &d.name.value);
+            if !parser::is_lua_block(&d.name) {
+                self.walk_nodes(block, inner)?;
+            }
+            if block.close.is_some() {
+                let warnings = self.semantics.leave_block(inner, d, &self.config)?;
+                self.warnings.extend(warnings);
+            }
+        }
+        Ok(())
+    }
+
+    /// `load_module`: makes a dynamic module's directives known.
+    fn load_module(&mut self, d: &Directive) -> Result<(), ConfError> {
+        let Some(arg) = d.args.first() else {
+            return Ok(());
+        };
+        let text = arg.text();
+        let file = text.rsplit('/').next().unwrap_or(&text).to_string();
+        let known = directives::MODULES
+            .iter()
+            .any(|m| matches!(m.build, Build::Dynamic(f) if f == file));
+        if !known && self.options.check_environment {
+            let path = full_name(&self.options.prefix, Path::new(text.as_ref()));
+            return Err(at_end(
+                d,
+                format!(
+                    "dlopen() \"{}\" failed ({}: cannot open shared object file: No such file or directory)",
+                    path.display(),
+                    path.display()
+                ),
+            ));
+        }
+        self.loaded_modules.insert(file);
+        Ok(())
+    }
+
+    /// `ngx_conf_include`: the files are read and walked where the include
+    /// stands, in the same block.
+    fn include(&mut self, d: &mut Directive, context: BlockKind) -> Result<(), ConfError> {
+        let Some(arg) = d.args.first() else {
+            return Err(at_end(
+                d,
+                "invalid number of arguments in \"include\" directive".into(),
+            ));
+        };
+        if d.args.len() != 1 {
+            return Err(at_end(
+                d,
+                "invalid number of arguments in \"include\" directive".into(),
+            ));
+        }
+        let name = PathBuf::from(arg.text().as_ref());
+        let path = full_name(self.semantics.conf_prefix(), &name);
+        let from = Some((arg.span, d.end_line));
+        let paths = if has_glob(path.as_os_str().as_encoded_bytes()) {
+            match self.options.fs.glob(&path) {
+                Ok(paths) => paths,
+                Err(_) => {
+                    return Err(at_end(
+                        d,
+                        format!(
+                            "glob() \"{}\" failed (22: Invalid argument)",
+                            path.display()
+                        ),
+                    ));
+                }
+            }
+        } else {
+            vec![path]
+        };
+        for path in paths {
+            let id = self.read_file(&path, from)?;
+            d.includes.push(id);
+            self.walk_file(id, context)?;
+        }
+        Ok(())
+    }
+}
+
+/// An error reported at the directive's terminator line, underlining its
+/// name and arguments.
+pub(crate) fn at_end(d: &Directive, message: String) -> ConfError {
+    ConfError::emerg(message, d.head_span(), d.end_line)
+}
+
+fn syntax_error(e: SyntaxError) -> ConfError {
+    ConfError {
+        level: Level::Emerg,
+        ..ConfError::emerg(e.message, e.span, e.span.line)
+    }
+}

@@ -1,0 +1,79 @@
+//! Command-line flags: nginx's own, so that `upgate -t -c /etc/nginx/nginx.conf`
+//! works where `nginx -t -c ...` did, and the subcommands upgate adds.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// A reverse proxy for HTTP/1.1 and WebSocket that reads nginx configuration.
+#[derive(Debug, Parser)]
+#[command(
+    name = "upgate",
+    disable_version_flag = true,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// Test the configuration and exit, like `nginx -t`.
+    #[arg(short = 't')]
+    pub test: bool,
+    /// Test the configuration, then dump it (every file read) to stdout.
+    #[arg(short = 'T')]
+    pub dump: bool,
+    /// Suppress non-error messages while testing.
+    #[arg(short = 'q')]
+    pub quiet: bool,
+    /// Configuration file (default: /etc/nginx/nginx.conf).
+    #[arg(short = 'c', value_name = "FILE")]
+    pub conf: Option<PathBuf>,
+    /// Prefix path (default: the current directory).
+    #[arg(short = 'p', value_name = "PREFIX")]
+    pub prefix: Option<PathBuf>,
+    /// Global directives, as with nginx -g.
+    #[arg(short = 'g', value_name = "DIRECTIVES")]
+    pub globals: Option<String>,
+    /// Show the version and exit.
+    #[arg(short = 'v')]
+    pub version: bool,
+    /// Show the version and the nginx compatibility, then exit.
+    #[arg(short = 'V')]
+    pub version_long: bool,
+    /// Read absolute paths under this directory, as if it were `/` (check a
+    /// configuration tree copied from another machine).
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Read the file as a snippet of this block instead of detecting it.
+    #[arg(long, value_enum, value_name = "BLOCK")]
+    pub context: Option<ContextArg>,
+    /// Configuration file, as an alternative to -c.
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The blocks a file can be read in.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ContextArg {
+    Main,
+    Http,
+    Server,
+    Location,
+    Stream,
+}
+
+impl From<ContextArg> for upgate_conf::SnippetContext {
+    fn from(c: ContextArg) -> Self {
+        use upgate_conf::SnippetContext as S;
+        match c {
+            ContextArg::Main => S::Main,
+            ContextArg::Http => S::Http,
+            ContextArg::Server => S::Server,
+            ContextArg::Location => S::Location,
+            ContextArg::Stream => S::Stream,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {}

@@ -1,0 +1,58 @@
+//! Project automation for upgate, run as `cargo xtask <command> [args]`.
+//!
+//! The `xtask` alias lives in `.cargo/config.toml`. Each command is a module of
+//! this crate with a `run(args) -> Result<(), String>` entry point; `main` only
+//! dispatches on the first argument, so adding a command means adding a module,
+//! a match arm and a line of usage text.
+
+mod directives;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [args]
+
+commands:
+  directives   regenerate crates/conf/src/directives/table.rs from nginx's source
+               (`cargo xtask directives --help` for its options)
+  help         print this message";
+
+fn main() -> ExitCode {
+    let args = match std::env::args_os()
+        .skip(1)
+        .map(OsString::into_string)
+        .collect::<Result<Vec<String>, OsString>>()
+    {
+        Ok(args) => args,
+        Err(bad) => {
+            eprintln!("error: argument {bad:?} is not valid UTF-8");
+            return ExitCode::from(2);
+        }
+    };
+
+    let Some((command, rest)) = args.split_first() else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+
+    let result = match command.as_str() {
+        "directives" => directives::run(rest),
+        "help" | "-h" | "--help" => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        other => {
+            eprintln!("error: unknown command {other:?}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
