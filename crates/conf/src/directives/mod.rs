@@ -9,7 +9,7 @@
 
 mod table;
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::LazyLock;
 
 pub use table::{DIRECTIVES, MODULES, NGINX_VERSION, NGINX_VERSIONS};
@@ -169,7 +169,7 @@ impl DirectiveSpec {
 pub fn lookup(name: &[u8]) -> &'static [&'static DirectiveSpec] {
     static INDEX: LazyLock<HashMap<&'static [u8], Vec<&'static DirectiveSpec>>> =
         LazyLock::new(|| {
-            let mut index: HashMap<&'static [u8], Vec<&'static DirectiveSpec>> = HashMap::new();
+            let mut index: HashMap<&'static [u8], Vec<&'static DirectiveSpec>> = HashMap::default();
             for spec in DIRECTIVES {
                 index.entry(spec.name.as_bytes()).or_default().push(spec);
             }

@@ -2,7 +2,7 @@
 //! (src/http/ngx_http_core_module.c) and the post-parse steps of
 //! src/http/ngx_http.c that report duplicates and conflicts.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::{Cx, Semantics, values};
@@ -309,7 +309,7 @@ impl Semantics {
     /// prefix or two exact locations with the same name on one level.
     pub(super) fn check_locations(&mut self) -> Result<(), ConfError> {
         for level in &self.http.closed_levels {
-            let mut seen: HashMap<(&[u8], bool), &LocationInfo> = HashMap::new();
+            let mut seen: HashMap<(&[u8], bool), &LocationInfo> = HashMap::default();
             for loc in level {
                 let exact = match loc.kind {
                     LocationKind::Exact => true,
@@ -333,7 +333,7 @@ impl Semantics {
 
     /// `ngx_http_server_names`: a name on the same address in two servers.
     pub(super) fn check_server_names(&mut self, warnings: &mut Vec<ConfError>) {
-        let mut seen: HashMap<(String, String), ()> = HashMap::new();
+        let mut seen: HashMap<(String, String), ()> = HashMap::default();
         let mut reported = Vec::new();
         for server in &self.http.servers {
             for addr in &server.listens {

@@ -22,19 +22,24 @@ impl Default for LogState {
 }
 
 impl Semantics {
-    /// `ngx_http_log_set_format`.
-    pub(super) fn log_format(&mut self, _cx: &mut Cx<'_>, d: &Directive) -> Result<(), ConfError> {
+    /// `ngx_http_log_set_format` (and `ngx_stream_log_set_format`).
+    pub(super) fn log_format(&mut self, d: &Directive, stream: bool) -> Result<(), ConfError> {
         let Some(name) = d.args.first() else {
             return Ok(());
         };
         let name_text = name.text().into_owned();
-        if self.log.http_formats.contains(&name_text) {
+        let formats = if stream {
+            &mut self.log.stream_formats
+        } else {
+            &mut self.log.http_formats
+        };
+        if formats.contains(&name_text) {
             return Err(at_end(
                 d,
                 format!("duplicate \"log_format\" name \"{name_text}\""),
             ));
         }
-        self.log.http_formats.push(name_text);
+        formats.push(name_text);
         let mut parts = &d.args[1..];
         if let Some(first) = parts.first()
             && let Some(escape) = first.text().strip_prefix("escape=")
@@ -48,37 +53,7 @@ impl Semantics {
             parts = &parts[1..];
         }
         for part in parts {
-            self.log_format_part(part, d, false)?;
-        }
-        Ok(())
-    }
-
-    /// `ngx_stream_log_set_format`.
-    pub(super) fn stream_log_format(
-        &mut self,
-        _cx: &mut Cx<'_>,
-        d: &Directive,
-    ) -> Result<(), ConfError> {
-        let Some(name) = d.args.first() else {
-            return Ok(());
-        };
-        let name_text = name.text().into_owned();
-        if self.log.stream_formats.contains(&name_text) {
-            return Err(at_end(
-                d,
-                format!("duplicate \"log_format\" name \"{name_text}\""),
-            ));
-        }
-        self.log.stream_formats.push(name_text);
-        let mut parts = &d.args[1..];
-        if parts
-            .first()
-            .is_some_and(|p| p.value.starts_with(b"escape="))
-        {
-            parts = &parts[1..];
-        }
-        for part in parts {
-            self.log_format_part(part, d, true)?;
+            self.log_format_part(part, d, stream)?;
         }
         Ok(())
     }

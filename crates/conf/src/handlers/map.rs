@@ -1,7 +1,7 @@
 //! `map` blocks (src/http/modules/ngx_http_map_module.c and the stream
 //! twin) and the lines of `types {}` (ngx_http_core_type).
 
-use std::collections::HashSet;
+use rustc_hash::FxHashSet as HashSet;
 
 use super::{Cx, Semantics};
 use crate::ast::Directive;

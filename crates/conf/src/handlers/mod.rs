@@ -160,7 +160,7 @@ impl Semantics {
             b"upstream" => self.upstream_block(cx, d),
             b"server" => self.upstream_server(cx, d),
             b"keepalive" | b"hash" | b"ip_hash" | b"least_conn" | b"random" => self.balancer(cx, d),
-            b"log_format" => self.log_format(cx, d),
+            b"log_format" => self.log_format(d, false),
             b"access_log" => self.access_log(cx, d),
             b"map" => self.map_block(cx, d, false),
             b"add_header" => self.complex_values(cx, d, 1..),
@@ -174,7 +174,7 @@ impl Semantics {
     fn stream_directive(&mut self, cx: &mut Cx<'_>, d: &Directive) -> Result<(), ConfError> {
         match d.name.value.as_slice() {
             b"map" => self.map_block(cx, d, true),
-            b"log_format" => self.stream_log_format(cx, d),
+            b"log_format" => self.log_format(d, true),
             b"set" => {
                 if let Some(name) = d.args.first() {
                     let var = name.text();

@@ -4,7 +4,7 @@
 //! (`ngx_http_set_complex_value_slot`), driven by the handler name the
 //! directive table carries: their value checks and their `is duplicate`.
 
-use std::collections::HashSet;
+use rustc_hash::FxHashSet as HashSet;
 
 use super::{Cx, Semantics, values};
 use crate::ast::Directive;
@@ -24,7 +24,7 @@ impl BlockSlots {
     pub fn new(kind: BlockKind) -> Self {
         BlockSlots {
             kind: Some(kind),
-            set: HashSet::new(),
+            set: HashSet::default(),
         }
     }
 }
@@ -131,7 +131,7 @@ impl Semantics {
                 return Err(at_end(d, format!("invalid value \"{value}\"")));
             }
             "ngx_conf_set_bitmask_slot" => {
-                let mut seen = HashSet::new();
+                let mut seen = HashSet::default();
                 for v in &d.args {
                     let Some(known) = spec
                         .post

@@ -2,6 +2,8 @@
 //! (src/http/ngx_http_upstream.c, ngx_http_upstream_round_robin.c and the
 //! balancer modules): names, server parameters, host resolution.
 
+use rustc_hash::FxHashMap as HashMap;
+use std::cell::OnceCell;
 use std::net::IpAddr;
 use std::path::Path;
 
@@ -14,6 +16,10 @@ use crate::span::Span;
 #[derive(Debug, Default)]
 pub(super) struct UpstreamState {
     groups: Vec<Group>,
+    /// Lowercased host -> indexes into `groups`.
+    by_host: HashMap<String, Vec<usize>>,
+    /// /etc/hosts, read once.
+    hosts: OnceCell<Option<String>>,
     /// Index of the upstream block being read.
     current: Option<usize>,
 }
@@ -34,6 +40,23 @@ struct Group {
     line: u32,
 }
 
+impl UpstreamState {
+    fn with_host(&self, host: &str) -> &[usize] {
+        self.by_host
+            .get(&host.to_ascii_lowercase())
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    fn add(&mut self, group: Group) {
+        self.by_host
+            .entry(group.host.to_ascii_lowercase())
+            .or_default()
+            .push(self.groups.len());
+        self.groups.push(group);
+    }
+}
+
 impl Semantics {
     /// `ngx_http_upstream`: opens a group; `duplicate upstream` if another
     /// block has the name.
@@ -46,10 +69,8 @@ impl Semantics {
             return Ok(());
         };
         let host = name.text().into_owned();
-        for group in &mut self.upstream.groups {
-            if !group.host.eq_ignore_ascii_case(&host) {
-                continue;
-            }
+        for &i in self.upstream.with_host(&host) {
+            let group = &self.upstream.groups[i];
             if group.explicit {
                 return Err(at_end(d, format!("duplicate upstream \"{host}\"")));
             }
@@ -61,7 +82,7 @@ impl Semantics {
                 ));
             }
         }
-        self.upstream.groups.push(Group {
+        self.upstream.add(Group {
             host,
             port: None,
             explicit: true,
@@ -210,8 +231,12 @@ impl Semantics {
         span: Span,
         line: u32,
     ) -> Result<(), ConfError> {
-        for group in &self.upstream.groups {
-            if group.host.eq_ignore_ascii_case(host) && group.explicit {
+        for &i in self.upstream.with_host(host) {
+            let group = &self.upstream.groups[i];
+            if !group.explicit && group.port == port {
+                return Ok(());
+            }
+            if group.explicit {
                 if let Some(port) = port {
                     return Err(ConfError::emerg(
                         format!("upstream \"{host}\" may not have port {port}"),
@@ -222,7 +247,7 @@ impl Semantics {
                 return Ok(());
             }
         }
-        self.upstream.groups.push(Group {
+        self.upstream.add(Group {
             host: host.to_string(),
             port,
             explicit: false,
@@ -247,9 +272,9 @@ impl Semantics {
             }
             let defined = self
                 .upstream
-                .groups
+                .with_host(&group.host)
                 .iter()
-                .any(|g| g.explicit && g.host.eq_ignore_ascii_case(&group.host));
+                .any(|&i| self.upstream.groups[i].explicit);
             if defined {
                 continue;
             }
@@ -284,8 +309,13 @@ impl Semantics {
         if bare.parse::<IpAddr>().is_ok() || bare.eq_ignore_ascii_case("localhost") {
             return Ok(());
         }
-        if let Ok(hosts) = self.fs.read(Path::new("/etc/hosts")) {
-            let hosts = String::from_utf8_lossy(&hosts);
+        let hosts = self.upstream.hosts.get_or_init(|| {
+            self.fs
+                .read(Path::new("/etc/hosts"))
+                .ok()
+                .map(|h| String::from_utf8_lossy(&h).into_owned())
+        });
+        if let Some(hosts) = hosts {
             let found = hosts.lines().any(|line| {
                 let line = line.split('#').next().unwrap_or("");
                 line.split_whitespace()

@@ -4,7 +4,7 @@
 //! named regex captures). A use of any other name fails like
 //! `ngx_http_variables_init_vars`: `unknown "name" variable`.
 
-use std::collections::HashSet;
+use rustc_hash::FxHashSet as HashSet;
 
 use crate::span::Span;
 
