@@ -11,11 +11,26 @@ pub struct Fs {
     /// When set, absolute paths are looked up under this directory; messages
     /// still show them as nginx would (without the root).
     pub root: Option<PathBuf>,
+    /// Files placed where nginx would find them without being there yet:
+    /// (path nginx sees, real file). `--with-main` puts a new snippet into
+    /// the `conf.d/*.conf` its main config includes.
+    pub overlay: Vec<(PathBuf, PathBuf)>,
 }
 
 impl Fs {
+    /// A file system rooted at `root` (or `/` when `None`).
+    pub fn rooted(root: Option<PathBuf>) -> Self {
+        Fs {
+            root,
+            overlay: Vec::new(),
+        }
+    }
+
     /// The real place of a path as nginx names it.
     pub fn real(&self, path: &Path) -> PathBuf {
+        if let Some((_, real)) = self.overlay.iter().find(|(seen, _)| seen == path) {
+            return real.clone();
+        }
         match &self.root {
             Some(root) if path.is_absolute() => {
                 let mut real = root.clone();
@@ -59,6 +74,12 @@ impl Fs {
             .filter_map(Result::ok)
             .map(|real| self.unreal(&real))
             .collect();
+        let pattern_text = glob::Pattern::new(&pattern.to_string_lossy())?;
+        for (seen, _) in &self.overlay {
+            if pattern_text.matches_path_with(seen, options) && !matches.contains(seen) {
+                matches.push(seen.clone());
+            }
+        }
         matches.sort_by(|a, b| {
             a.as_os_str()
                 .as_encoded_bytes()
@@ -100,9 +121,7 @@ mod tests {
 
     #[test]
     fn root_maps_absolute_paths() {
-        let fs = Fs {
-            root: Some(PathBuf::from("/tmp/r")),
-        };
+        let fs = Fs::rooted(Some(PathBuf::from("/tmp/r")));
         assert_eq!(
             fs.real(Path::new("/etc/nginx/x")),
             PathBuf::from("/tmp/r/etc/nginx/x")
@@ -128,6 +147,29 @@ mod tests {
             .filter_map(|p| p.strip_prefix(&dir).ok())
             .collect();
         assert_eq!(names, vec![Path::new("a.b/y.conf"), Path::new("a/x.conf")]);
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+
+    #[test]
+    fn overlay_joins_the_glob() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = std::env::temp_dir().join(format!("upgate-overlay-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("conf.d"))?;
+        std::fs::write(dir.join("conf.d/b.conf"), "")?;
+        let mut fs = Fs::default();
+        fs.overlay.push((
+            dir.join("conf.d/a.conf"),
+            PathBuf::from("/elsewhere/a.conf"),
+        ));
+        let found = fs.glob(&dir.join("conf.d/*.conf"))?;
+        assert_eq!(
+            found,
+            vec![dir.join("conf.d/a.conf"), dir.join("conf.d/b.conf")]
+        );
+        assert_eq!(
+            fs.real(&dir.join("conf.d/a.conf")),
+            PathBuf::from("/elsewhere/a.conf")
+        );
         std::fs::remove_dir_all(&dir)?;
         Ok(())
     }

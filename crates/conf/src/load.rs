@@ -296,7 +296,18 @@ impl Loader<'_> {
             }
             Err(err) => return Err(open_failed(&err)),
         };
-        let id = self.config.sources.add(SourceFile::new(path, text));
+        // A file placed by --with-main is shown under its real name.
+        let shown = match self
+            .options
+            .fs
+            .overlay
+            .iter()
+            .find(|(seen, _)| seen == path)
+        {
+            Some((_, real)) => real.as_path(),
+            None => path,
+        };
+        let id = self.config.sources.add(SourceFile::new(shown, text));
         let source = self.config.sources.get(id).text.clone();
         let parsed = parser::parse(&source, id);
         self.config.files.push(ConfFile {

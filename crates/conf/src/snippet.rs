@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use crate::ast::Block;
 use crate::context::BlockKind;
 use crate::directives::{self, Build, ModuleType};
-use crate::fs::Fs;
+use crate::fs::{Fs, has_glob};
+use crate::load::Config;
 use crate::parser;
 use crate::span::FileId;
 
@@ -169,6 +170,53 @@ pub fn conf_root(fs: &Fs, file: &Path) -> PathBuf {
             return start;
         }
     }
+}
+
+/// `--with-main`: where the main configuration would read a new snippet.
+/// Returns the path nginx would see it at: the directory of the first
+/// `include` glob (in a block that fits the snippet, when one does) whose
+/// pattern takes the snippet's file name.
+pub fn injection_point(
+    config: &Config,
+    snippet_name: &std::ffi::OsStr,
+    wanted: Option<SnippetContext>,
+) -> Option<PathBuf> {
+    let mut candidates: Vec<(PathBuf, Option<SnippetContext>)> = Vec::new();
+    config.walk(|d, parents| {
+        let Some(arg) = d.args.first() else { return };
+        if !d.is("include") || !has_glob(&arg.value) {
+            return;
+        }
+        let pattern = PathBuf::from(arg.text().as_ref());
+        let pattern = match config.sources.path(d.file()).parent() {
+            Some(dir) if !pattern.is_absolute() => {
+                // nginx resolves includes from the main file's directory.
+                let main_dir = config.sources.path(config.main).parent().unwrap_or(dir);
+                main_dir.join(pattern)
+            }
+            _ => pattern,
+        };
+        let Some(dir) = pattern.parent() else { return };
+        let candidate = dir.join(snippet_name);
+        let fits = glob::Pattern::new(&pattern.to_string_lossy())
+            .is_ok_and(|p| p.matches_path(&candidate));
+        if fits {
+            let block = match parents.last().map(|p| p.name.value.as_slice()) {
+                None => Some(SnippetContext::Main),
+                Some(b"http") => Some(SnippetContext::Http),
+                Some(b"server") => Some(SnippetContext::Server),
+                Some(b"location") => Some(SnippetContext::Location),
+                Some(b"stream") => Some(SnippetContext::Stream),
+                Some(_) => None,
+            };
+            candidates.push((candidate, block));
+        }
+    });
+    candidates
+        .iter()
+        .find(|(_, block)| wanted.is_some() && *block == wanted)
+        .or(candidates.first())
+        .map(|(path, _)| path.clone())
 }
 
 #[cfg(test)]

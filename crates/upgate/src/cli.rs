@@ -41,6 +41,10 @@ pub struct Cli {
     /// configuration tree copied from another machine).
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
+    /// Check FILE (a snippet) inside this main configuration: where the main
+    /// configuration includes it, or where its conf.d glob would.
+    #[arg(long, value_name = "MAIN")]
+    pub with_main: Option<PathBuf>,
     /// Read the file as a snippet of this block instead of detecting it.
     #[arg(long, value_enum, value_name = "BLOCK")]
     pub context: Option<ContextArg>,

@@ -40,6 +40,7 @@ impl Semantics {
                 }
             }
             b"error_log" => self.error_log(cx, d),
+            b"worker_connections" => self.worker_connections(d),
             b"events" => {
                 self.core.events_seen = true;
                 Ok(())

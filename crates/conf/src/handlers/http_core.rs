@@ -25,12 +25,21 @@ pub(super) struct HttpState {
     defaults: HashMap<String, Span>,
     /// Listen address -> options set by some listen.
     options_set: HashMap<String, Span>,
+    /// `ssl_certificate` at http level (inherited by every server).
+    http_ssl_certificate: bool,
 }
 
 #[derive(Debug, Default, Clone)]
 struct ServerInfo {
     listens: Vec<String>,
     names: Vec<(String, Span)>,
+    /// Some `listen ... ssl`.
+    ssl_listen: bool,
+    /// `ssl_certificate` (or `ssl_reject_handshake`) in the server.
+    ssl_certificate: bool,
+    /// Where nginx reports the server (its `{` line).
+    span: Span,
+    line: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -55,9 +64,13 @@ impl Semantics {
     pub(super) fn server_block(
         &mut self,
         _cx: &mut Cx<'_>,
-        _d: &Directive,
+        d: &Directive,
     ) -> Result<(), ConfError> {
-        self.http.servers.push(ServerInfo::default());
+        self.http.servers.push(ServerInfo {
+            span: d.head_span(),
+            line: d.end_line,
+            ..ServerInfo::default()
+        });
         self.http.levels.push(Vec::new());
         Ok(())
     }
@@ -82,7 +95,16 @@ impl Semantics {
             return Ok(());
         };
         let addr = match parse_listen_url(&url.text()) {
-            Ok(addr) => addr,
+            Ok(ListenAddr::Host { host, port }) => {
+                if self.check_environment && self.resolve_host(&host).is_err() {
+                    return Err(at_end(
+                        d,
+                        format!("host not found in \"{url}\" of the \"listen\" directive"),
+                    ));
+                }
+                format!("{host}:{port}")
+            }
+            Ok(ListenAddr::Ip(addr)) => addr,
             Err(err) => {
                 return Err(at_end(
                     d,
@@ -90,6 +112,11 @@ impl Semantics {
                 ));
             }
         };
+        if d.args.iter().skip(1).any(|p| p.is("ssl"))
+            && let Some(server) = self.http.servers.last_mut()
+        {
+            server.ssl_listen = true;
+        }
         let mut default_server = false;
         let mut options = false;
         for param in &d.args[1..] {
@@ -191,6 +218,9 @@ impl Semantics {
                         d.end_line,
                     ));
                 }
+                if let Some(message) = super::regex::compile_error(&v[1..]) {
+                    return Err(at_end(d, message));
+                }
                 self.define_named_captures(&v[1..]);
                 continue;
             }
@@ -225,6 +255,9 @@ impl Semantics {
             _ => return Ok(()),
         };
         if kind == LocationKind::Regex {
+            if let Some(message) = super::regex::compile_error(&name) {
+                return Err(at_end(d, message));
+            }
             self.define_named_captures(&name);
         }
         let display = String::from_utf8_lossy(&name).into_owned();
@@ -361,6 +394,50 @@ impl Semantics {
         }
     }
 
+    /// `ssl_certificate` / `ssl_reject_handshake` at http or server level.
+    pub(super) fn ssl_certificate(
+        &mut self,
+        cx: &mut Cx<'_>,
+        d: &Directive,
+    ) -> Result<(), ConfError> {
+        let counts = !d.is("ssl_reject_handshake") || d.args.first().is_some_and(|v| v.is("on"));
+        if counts {
+            match cx.context {
+                BlockKind::Http => self.http.http_ssl_certificate = true,
+                BlockKind::Server => {
+                    if let Some(server) = self.http.servers.last_mut() {
+                        server.ssl_certificate = true;
+                    }
+                }
+                _ => {}
+            }
+        }
+        if d.is("ssl_certificate") {
+            self.complex_values(cx, d, 0..)?;
+        }
+        Ok(())
+    }
+
+    /// `ngx_http_ssl_init`: a server listening with ssl needs a certificate.
+    pub(super) fn check_ssl_certificates(&self) -> Result<(), ConfError> {
+        if self.http.http_ssl_certificate {
+            return Ok(());
+        }
+        match self
+            .http
+            .servers
+            .iter()
+            .find(|s| s.ssl_listen && !s.ssl_certificate)
+        {
+            Some(server) => Err(ConfError::emerg(
+                "no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive",
+                server.span,
+                server.line,
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// Named captures of a regex become variables (`ngx_http_regex_compile`).
     pub(super) fn define_named_captures(&mut self, regex: &[u8]) {
         let text = String::from_utf8_lossy(regex);
@@ -414,14 +491,22 @@ fn valid_so_keepalive(value: &str) -> bool {
     time_ok(parts[0]) && time_ok(parts[1]) && num_ok(parts[2]) && value != "::"
 }
 
-/// `ngx_parse_url` for `listen`: the address text nginx uses in messages
-/// (`0.0.0.0:80`, `127.0.0.1:8080`, `[::]:80`, `unix:/path`), or the error.
-pub(super) fn parse_listen_url(url: &str) -> Result<String, &'static str> {
+/// A parsed `listen` address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum ListenAddr {
+    /// The text nginx uses in messages: `0.0.0.0:80`, `[::]:80`, `unix:/p`.
+    Ip(String),
+    /// A name nginx resolves at -t.
+    Host { host: String, port: u16 },
+}
+
+/// `ngx_parse_url` for `listen`.
+pub(super) fn parse_listen_url(url: &str) -> Result<ListenAddr, &'static str> {
     if let Some(path) = url.strip_prefix("unix:") {
         if path.is_empty() {
             return Err("no path in the unix domain socket");
         }
-        return Ok(url.to_string());
+        return Ok(ListenAddr::Ip(url.to_string()));
     }
     if let Some(rest) = url.strip_prefix('[') {
         let Some((host, after)) = rest.split_once(']') else {
@@ -432,22 +517,30 @@ pub(super) fn parse_listen_url(url: &str) -> Result<String, &'static str> {
             "" => 80,
             p => parse_port(p.strip_prefix(':').ok_or("invalid host")?)?,
         };
-        return Ok(format!("[{ip}]:{port}"));
+        return Ok(ListenAddr::Ip(format!("[{ip}]:{port}")));
     }
+    // A bare number is a port (if ngx_atoi takes it); anything else a host.
     let (host, port) = match url.rsplit_once(':') {
         Some((host, port)) => (host, parse_port(port)?),
-        None if url.bytes().all(|b| b.is_ascii_digit()) => ("*", parse_port(url)?),
-        None => (url, 80),
+        None => match values::atoi(url.as_bytes()) {
+            Some(_) => ("*", parse_port(url)?),
+            None => (url, 80),
+        },
     };
     let ip: IpAddr = match host {
         "*" | "" => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         h => match h.parse::<Ipv4Addr>() {
             Ok(ip) => IpAddr::V4(ip),
             Err(_) if h.eq_ignore_ascii_case("localhost") => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            Err(_) => return Ok(format!("{h}:{port}")),
+            Err(_) => {
+                return Ok(ListenAddr::Host {
+                    host: h.to_string(),
+                    port,
+                });
+            }
         },
     };
-    Ok(format!("{ip}:{port}"))
+    Ok(ListenAddr::Ip(format!("{ip}:{port}")))
 }
 
 fn parse_port(port: &str) -> Result<u16, &'static str> {
@@ -463,14 +556,17 @@ mod tests {
 
     #[test]
     fn listen_addresses() {
-        assert_eq!(parse_listen_url("80"), Ok("0.0.0.0:80".into()));
-        assert_eq!(
-            parse_listen_url("127.0.0.1:8080"),
-            Ok("127.0.0.1:8080".into())
-        );
-        assert_eq!(parse_listen_url("127.0.0.1"), Ok("127.0.0.1:80".into()));
-        assert_eq!(parse_listen_url("[::]:443"), Ok("[::]:443".into()));
-        assert_eq!(parse_listen_url("*:8000"), Ok("0.0.0.0:8000".into()));
+        let ip = |s: &str| Ok(ListenAddr::Ip(s.into()));
+        assert_eq!(parse_listen_url("80"), ip("0.0.0.0:80"));
+        assert_eq!(parse_listen_url("127.0.0.1:8080"), ip("127.0.0.1:8080"));
+        assert_eq!(parse_listen_url("127.0.0.1"), ip("127.0.0.1:80"));
+        assert_eq!(parse_listen_url("[::]:443"), ip("[::]:443"));
+        assert_eq!(parse_listen_url("*:8000"), ip("0.0.0.0:8000"));
         assert_eq!(parse_listen_url("80000"), Err("invalid port"));
+        let host = Ok(ListenAddr::Host {
+            host: "abc".into(),
+            port: 80,
+        });
+        assert_eq!(parse_listen_url("abc"), host);
     }
 }

@@ -129,15 +129,4 @@ impl Semantics {
         }
         Ok(())
     }
-
-    /// `ngx_http_core_type`: `TYPE EXTENSION...;`.
-    pub(super) fn types_entry(&mut self, d: &Directive) -> Result<(), ConfError> {
-        if d.args.is_empty() && !d.is("include") {
-            return Err(at_end(
-                d,
-                "invalid number of arguments in \"types\" directive".into(),
-            ));
-        }
-        Ok(())
-    }
 }

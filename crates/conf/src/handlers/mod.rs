@@ -12,7 +12,9 @@ mod core;
 mod http_core;
 mod log;
 mod map;
+mod misc;
 mod proxy;
+pub mod regex;
 mod rewrite;
 pub mod script;
 mod slots;
@@ -56,6 +58,8 @@ pub struct Semantics {
     /// Values nginx compiles when it merges locations (after the whole http
     /// block is read), by module: registered then, in module order.
     merge_time_values: Vec<(u16, Word)>,
+    /// The `charset_map` being read converts to UTF-8.
+    charset_to_utf8: bool,
 }
 
 impl Semantics {
@@ -106,7 +110,9 @@ impl Semantics {
         }
         match kind {
             HandlerBlock::Map | HandlerBlock::StreamMap => self.map_entry(kind, d),
-            HandlerBlock::Types => self.types_entry(d),
+            // `ngx_http_core_type` takes `TYPE EXT...;`, even with no EXT.
+            HandlerBlock::Types => Ok(()),
+            HandlerBlock::CharsetMap => self.charset_map_entry(d, self.charset_to_utf8),
             _ => Ok(()),
         }
     }
@@ -164,8 +170,19 @@ impl Semantics {
             b"access_log" => self.access_log(cx, d),
             b"map" => self.map_block(cx, d, false),
             b"add_header" => self.complex_values(cx, d, 1..),
-            b"fastcgi_param" | b"uwsgi_param" | b"scgi_param" | b"grpc_set_header" => {
-                self.merge_time_values(cx, d, 1)
+            b"fastcgi_param" | b"uwsgi_param" | b"scgi_param" => self.upstream_param(cx, d),
+            b"grpc_set_header" => self.merge_time_values(cx, d, 1, 2),
+            b"error_page" => self.error_page(cx, d),
+            b"keepalive_timeout" => self.keepalive_timeout(d),
+            b"ssl_session_cache" => self.ssl_session_cache(d),
+            b"proxy_redirect" => self.proxy_redirect(cx, d),
+            b"ssl_certificate" | b"ssl_reject_handshake" => self.ssl_certificate(cx, d),
+            b"charset_map" => {
+                self.charset_to_utf8 = d
+                    .args
+                    .get(1)
+                    .is_some_and(|dst| dst.value.eq_ignore_ascii_case(b"utf-8"));
+                Ok(())
             }
             _ => self.complex_value_directive(cx, d),
         }
@@ -231,6 +248,7 @@ impl Semantics {
         }
         self.check_proxy_caches(close)?;
         self.check_locations()?;
+        self.check_ssl_certificates()?;
         if let Some((name, span)) = self
             .http_vars
             .first_unknown(variables::HTTP_VARIABLES, variables::HTTP_PREFIXES)
@@ -304,8 +322,9 @@ impl Semantics {
         cx: &mut Cx<'_>,
         d: &Directive,
         from: usize,
+        to: usize,
     ) -> Result<(), ConfError> {
-        for word in d.args.iter().skip(from) {
+        for word in d.args.iter().take(to).skip(from) {
             if script::has_variables(&word.value) {
                 script::compile(&word.value)
                     .map_err(|message| ConfError::emerg(message, word.span, d.end_line))?;
@@ -355,8 +374,7 @@ impl Semantics {
         };
         let from = match d.name.value.as_slice() {
             // The first argument of these is a pattern or a code list.
-            b"proxy_redirect" | b"sub_filter" | b"auth_request_set" | b"add_trailer" => from + 1,
-            b"error_page" => d.args.len().saturating_sub(1),
+            b"sub_filter" | b"auth_request_set" | b"add_trailer" => from + 1,
             b"ssl_certificate" | b"ssl_certificate_key" => {
                 // Only compiled as scripts when they hold variables.
                 0

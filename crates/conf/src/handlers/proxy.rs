@@ -75,7 +75,7 @@ impl Semantics {
         cx: &mut Cx<'_>,
         d: &Directive,
     ) -> Result<(), ConfError> {
-        self.merge_time_values(cx, d, 1)
+        self.merge_time_values(cx, d, 1, 2)
     }
 
     /// `proxy_cache`: `off`, a zone name (checked later) or a script.

@@ -64,6 +64,9 @@ impl Semantics {
         let Some(regex) = d.args.first() else {
             return Ok(());
         };
+        if let Some(message) = super::regex::compile_error(&regex.value) {
+            return Err(at_end(d, message));
+        }
         self.define_named_captures(&regex.value);
         if let Some(flag) = d.args.get(2)
             && !matches!(
@@ -134,6 +137,9 @@ impl Semantics {
                         .map_err(|e| super::relocate(e, d));
                 }
                 b"~" | b"~*" | b"!~" | b"!~*" => {
+                    if let Some(message) = super::regex::compile_error(value) {
+                        return Err(at_end(d, message));
+                    }
                     self.define_named_captures(value);
                     return Ok(());
                 }

@@ -29,6 +29,63 @@ impl BlockSlots {
     }
 }
 
+/// Directive-specific handlers that answer `is duplicate` when their
+/// directive comes twice in one block (found by the string in nginx's
+/// source; those whose test depends on the value, like `limit_req` zones or
+/// `proxy_redirect`'s lists, are left out).
+const CUSTOM_DUPLICATE_CHECKED: &[&str] = &[
+    "ngx_event_connections",
+    "ngx_event_use",
+    "ngx_events_block",
+    "ngx_http_auth_basic_user_file",
+    "ngx_http_auth_request",
+    "ngx_http_block",
+    "ngx_http_core_directio",
+    "ngx_http_core_internal",
+    "ngx_http_core_keepalive",
+    "ngx_http_core_limit_except",
+    "ngx_http_core_open_file_cache",
+    "ngx_http_core_resolver",
+    "ngx_http_core_set_aio",
+    "ngx_http_disable_symlinks",
+    "ngx_http_fastcgi_cache",
+    "ngx_http_fastcgi_cache_key",
+    "ngx_http_fastcgi_pass",
+    "ngx_http_fastcgi_store",
+    "ngx_http_grpc_pass",
+    "ngx_http_headers_expires",
+    "ngx_http_log_open_file_cache",
+    "ngx_http_memcached_pass",
+    "ngx_http_proxy_cache",
+    "ngx_http_proxy_cache_key",
+    "ngx_http_proxy_pass",
+    "ngx_http_proxy_ssl_password_file",
+    "ngx_http_proxy_store",
+    "ngx_http_scgi_cache",
+    "ngx_http_scgi_cache_key",
+    "ngx_http_scgi_pass",
+    "ngx_http_scgi_store",
+    "ngx_http_set_charset_slot",
+    "ngx_http_ssl_password_file",
+    "ngx_http_try_files",
+    "ngx_http_upstream_bind_set_slot",
+    "ngx_http_upstream_keepalive",
+    "ngx_http_userid_expires",
+    "ngx_http_userid_mark",
+    "ngx_http_uwsgi_cache",
+    "ngx_http_uwsgi_cache_key",
+    "ngx_http_uwsgi_pass",
+    "ngx_http_uwsgi_store",
+    "ngx_mail_block",
+    "ngx_set_cpu_affinity",
+    "ngx_set_priority",
+    "ngx_set_user",
+    "ngx_set_worker_processes",
+    "ngx_stream_block",
+    "ngx_stream_proxy_pass",
+    "ngx_stream_return",
+];
+
 /// Handlers that refuse a second value for their field.
 const DUPLICATE_CHECKED: &[&str] = &[
     "ngx_conf_set_flag_slot",
@@ -70,6 +127,33 @@ impl Semantics {
             };
             if let Some(block) = block
                 && !block.set.insert(spec.field)
+            {
+                return Err(at_end(d, format!("\"{}\" directive is duplicate", d.name)));
+            }
+        }
+        if CUSTOM_DUPLICATE_CHECKED.contains(&handler)
+            && let Some(block) = self.blocks.last_mut()
+            && !block.set.insert(handler)
+        {
+            return Err(at_end(d, format!("\"{}\" directive is duplicate", d.name)));
+        }
+        if handler == "ngx_http_core_root"
+            && let Some(block) = self.blocks.last_mut()
+        {
+            // ngx_http_core_root: one of root/alias per location.
+            let other = if d.is("root") { "alias" } else { "root" };
+            if block.set.contains(other) {
+                return Err(at_end(
+                    d,
+                    format!(
+                        "\"{}\" directive is duplicate, \"{other}\" directive was specified earlier",
+                        d.name
+                    ),
+                ));
+            }
+            if !block
+                .set
+                .insert(if d.is("root") { "root" } else { "alias" })
             {
                 return Err(at_end(d, format!("\"{}\" directive is duplicate", d.name)));
             }
@@ -175,6 +259,15 @@ impl Semantics {
             return Err(at_end(d, format!("value must be between {low} and {high}")));
         }
         Ok(())
+    }
+
+    /// Marks `key` as set in the current block; false if it already was.
+    pub(super) fn mark_in_block(&mut self, key: &'static str) -> bool {
+        self.blocks.last_mut().is_none_or(|b| b.set.insert(key))
+    }
+
+    pub(super) fn is_marked_in_block(&self, key: &'static str) -> bool {
+        self.blocks.last().is_some_and(|b| b.set.contains(key))
     }
 
     /// Opens the slot scope of a block.

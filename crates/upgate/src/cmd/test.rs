@@ -2,10 +2,12 @@
 //! lines on stderr (and a miette view of the error), dump with `-T`.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use upgate_conf::{LoadOptions, Phase, fs::Fs, load};
+use upgate_conf::fs::{Fs, full_name};
+use upgate_conf::snippet::Detected;
+use upgate_conf::{ContextChoice, LoadOptions, Loaded, Phase, SnippetContext, load};
 
 use crate::cli::Cli;
 use crate::report;
@@ -14,8 +16,15 @@ use crate::report;
 const DEFAULT_CONF: &str = "/etc/nginx/nginx.conf";
 
 pub fn run(cli: &Cli) -> ExitCode {
-    let options = load_options(cli);
-    let loaded = load(&options);
+    let mut options = load_options(cli);
+    let loaded = match with_main(cli, &mut options) {
+        Ok(Some(loaded)) => loaded,
+        Ok(None) => load(&options),
+        Err(message) => {
+            eprintln!("upgate: [emerg] {message}");
+            return ExitCode::FAILURE;
+        }
+    };
     if let Some((ctx, also)) = &loaded.read_as {
         if also.is_empty() {
             eprintln!("note: read as {}-level snippet", ctx.name());
@@ -83,11 +92,59 @@ fn dump(cli: &Cli, loaded: &upgate_conf::Loaded) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// `--with-main MAIN FILE` (or `-c MAIN FILE`): loads MAIN with FILE where
+/// nginx would read it. `Ok(None)` when the flags ask for no such check.
+fn with_main(cli: &Cli, options: &mut LoadOptions) -> Result<Option<Loaded>, String> {
+    let main = match (&cli.with_main, &cli.conf) {
+        (Some(main), _) => main,
+        (None, Some(main)) if cli.file.is_some() => main,
+        _ => return Ok(None),
+    };
+    let Some(snippet) = &cli.file else {
+        return Err("--with-main needs the snippet to check as FILE".into());
+    };
+    let snippet = full_name(&options.prefix, snippet);
+    options.conf_file = main.clone();
+    options.context = ContextChoice::Fixed(SnippetContext::Main);
+    let first = load(options);
+    let same = |p: &Path| std::fs::canonicalize(p).ok() == std::fs::canonicalize(&snippet).ok();
+    if first.config.sources.files().iter().any(|f| same(&f.path)) {
+        eprintln!(
+            "note: {} is included by {}",
+            snippet.display(),
+            main.display()
+        );
+        return Ok(Some(first));
+    }
+    let text = std::fs::read(&snippet)
+        .map_err(|e| format!("open() \"{}\" failed ({e})", snippet.display()))?;
+    let wanted = match upgate_conf::snippet::detect(&text) {
+        Detected::MainFile => Some(SnippetContext::Main),
+        Detected::Snippet(ctx) => Some(ctx),
+        Detected::Ambiguous { best, .. } => Some(best),
+    };
+    let name = snippet.file_name().unwrap_or_default();
+    let Some(point) = upgate_conf::snippet::injection_point(&first.config, name, wanted) else {
+        return Err(format!(
+            "{} includes no file pattern that would read {}: add an include for it",
+            main.display(),
+            snippet.display()
+        ));
+    };
+    eprintln!(
+        "note: checked as {} (where {}'s include would read it)",
+        point.display(),
+        main.display()
+    );
+    options.fs.overlay.push((point, snippet));
+    Ok(Some(load(options)))
+}
+
 pub fn load_options(cli: &Cli) -> LoadOptions {
     let conf = cli
-        .conf
+        .file
         .clone()
-        .or_else(|| cli.file.clone())
+        .or_else(|| cli.conf.clone())
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CONF));
     let mut options = LoadOptions::new(conf);
     if let Some(prefix) = &cli.prefix {
@@ -97,8 +154,6 @@ pub fn load_options(cli: &Cli) -> LoadOptions {
     if let Some(context) = cli.context {
         options.context = upgate_conf::ContextChoice::Fixed(context.into());
     }
-    options.fs = Fs {
-        root: cli.root.clone(),
-    };
+    options.fs = Fs::rooted(cli.root.clone());
     options
 }
