@@ -107,7 +107,10 @@ pub fn detect_block(block: &Block) -> Detected {
         .filter(|n| *n != b"include")
         .collect();
     if names.is_empty() {
-        return Detected::MainFile;
+        // No directive (or only includes): nothing makes it a whole
+        // nginx.conf, which needs events {}; conf.d files like this one live
+        // in http {}.
+        return Detected::Snippet(SnippetContext::Http);
     }
     // A whole nginx.conf has events {} and must be read as one even if it
     // has mistakes.
