@@ -5,7 +5,9 @@
 //! dispatches on the first argument, so adding a command means adding a module,
 //! a match arm and a line of usage text.
 
+mod bench;
 mod directives;
+mod docs;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -14,8 +16,11 @@ const USAGE: &str = "\
 usage: cargo xtask <command> [args]
 
 commands:
+  bench parse  upgate -t / parse against nginx -t and crossplane on the big config
   directives   regenerate crates/conf/src/directives/table.rs from nginx's source
                (`cargo xtask directives --help` for its options)
+  docs         regenerate docs/compatibility.md from the directive table
+               (`--check`: fail if it is stale)
   help         print this message";
 
 fn main() -> ExitCode {
@@ -37,7 +42,9 @@ fn main() -> ExitCode {
     };
 
     let result = match command.as_str() {
+        "bench" => bench::run(rest),
         "directives" => directives::run(rest),
+        "docs" => docs::run(rest),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -7,11 +7,13 @@
 //! `src/stream/ngx_stream_config.h`, `src/mail/ngx_mail.h`), so a check here
 //! reads like `ngx_conf_handler` in `src/core/ngx_conf_file.c`.
 
+mod support;
 mod table;
 
 use rustc_hash::FxHashMap as HashMap;
 use std::sync::LazyLock;
 
+pub use support::{Support, compatibility_markdown, support};
 pub use table::{DIRECTIVES, MODULES, NGINX_VERSION, NGINX_VERSIONS};
 
 /// nginx's `cmd->type` bits. Context bits above 0x01000000 are relative to the

@@ -1,0 +1,271 @@
+//! What upgate does with each directive of the table, and the
+//! compatibility page generated from it (`docs/compatibility.md`, written
+//! by `cargo xtask docs` and checked by a test).
+
+use std::fmt::Write;
+
+use super::{Build, DIRECTIVES, DirectiveSpec, ModuleType, NGINX_VERSIONS};
+
+/// upgate's treatment of a directive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    /// Checked at -t and honoured when serving.
+    Served,
+    /// Checked at -t like nginx; has no effect when upgate serves (a
+    /// warning names it at startup).
+    Ignored,
+    /// Not in the reference build (Debian's nginx without extra modules):
+    /// nginx -t says `unknown directive`, and so does upgate.
+    Rejected,
+    /// In a dynamic module: known only after `load_module`, then checked;
+    /// upgate serves no stream or mail traffic.
+    NeedsModule,
+}
+
+/// The directives upgate's engine honours (http, upstream and the core
+/// directives that shape a server process).
+const SERVED: &[&str] = &[
+    // core and events
+    "user",
+    "worker_processes",
+    "pid",
+    "error_log",
+    "include",
+    "events",
+    "worker_connections",
+    "daemon",
+    "master_process",
+    "load_module",
+    "env",
+    // http core
+    "http",
+    "server",
+    "listen",
+    "server_name",
+    "location",
+    "root",
+    "alias",
+    "index",
+    "return",
+    "rewrite",
+    "set",
+    "if",
+    "break",
+    "add_header",
+    "keepalive_timeout",
+    "keepalive_requests",
+    "keepalive_time",
+    "send_timeout",
+    "client_max_body_size",
+    "client_body_timeout",
+    "client_header_timeout",
+    "client_header_buffer_size",
+    "large_client_header_buffers",
+    "client_body_buffer_size",
+    "underscores_in_headers",
+    "ignore_invalid_headers",
+    "server_tokens",
+    "absolute_redirect",
+    "port_in_redirect",
+    "server_name_in_redirect",
+    "merge_slashes",
+    "default_type",
+    "types",
+    "limit_except",
+    "internal",
+    "error_page",
+    "server_names_hash_max_size",
+    "server_names_hash_bucket_size",
+    "variables_hash_max_size",
+    "variables_hash_bucket_size",
+    "map_hash_max_size",
+    "map_hash_bucket_size",
+    // logs
+    "access_log",
+    "log_format",
+    "open_log_file_cache",
+    // map
+    "map",
+    // proxy
+    "proxy_pass",
+    "proxy_set_header",
+    "proxy_http_version",
+    "proxy_connect_timeout",
+    "proxy_read_timeout",
+    "proxy_send_timeout",
+    "proxy_buffer_size",
+    "proxy_buffers",
+    "proxy_buffering",
+    "proxy_request_buffering",
+    "proxy_next_upstream",
+    "proxy_next_upstream_tries",
+    "proxy_next_upstream_timeout",
+    "proxy_redirect",
+    "proxy_hide_header",
+    "proxy_pass_header",
+    "proxy_pass_request_headers",
+    "proxy_pass_request_body",
+    "proxy_ignore_headers",
+    "proxy_intercept_errors",
+    "proxy_method",
+    "proxy_socket_keepalive",
+    // upstream
+    "upstream",
+    "keepalive",
+    "keepalive_timeout",
+    "hash",
+    "ip_hash",
+    "least_conn",
+    // tls
+    "ssl_certificate",
+    "ssl_certificate_key",
+    "ssl_protocols",
+    "ssl_ciphers",
+    "ssl_prefer_server_ciphers",
+    "ssl_session_cache",
+    "ssl_session_timeout",
+    "ssl_session_tickets",
+];
+
+/// How upgate treats a table entry.
+pub fn support(spec: &DirectiveSpec) -> Support {
+    let module = spec.module();
+    match module.build {
+        Build::Absent => Support::Rejected,
+        Build::Dynamic(_) => Support::NeedsModule,
+        Build::Static => {
+            let http_like = matches!(
+                module.module_type,
+                ModuleType::Core | ModuleType::Conf | ModuleType::Event | ModuleType::Http
+            );
+            if http_like && SERVED.contains(&spec.name) {
+                Support::Served
+            } else {
+                Support::Ignored
+            }
+        }
+    }
+}
+
+/// The text of docs/compatibility.md.
+pub fn compatibility_markdown() -> String {
+    let mut rows: Vec<(&str, &str, &str, Support, String)> = Vec::new();
+    for spec in DIRECTIVES {
+        let module = spec.module();
+        let versions = match (spec.since_1_22, spec.in_1_28) {
+            (true, true) => "1.22, 1.28".to_string(),
+            (true, false) => "1.22 only".to_string(),
+            (false, true) => "1.28".to_string(),
+            (false, false) => String::new(),
+        };
+        let row = (
+            spec.name,
+            module.name,
+            module_kind(module.module_type),
+            support(spec),
+            versions,
+        );
+        if !rows.iter().any(|r| r.0 == row.0 && r.1 == row.1) {
+            rows.push(row);
+        }
+    }
+    rows.sort_by(|a, b| a.0.cmp(b.0).then(a.1.cmp(b.1)));
+    let count = |s: Support| rows.iter().filter(|r| r.3 == s).count();
+
+    let mut out = String::new();
+    let _ = writeln!(out, "# Directive compatibility\n");
+    let _ = writeln!(
+        out,
+        "Generated by `cargo xtask docs` from the directive table (nginx {}); do not edit.\n",
+        NGINX_VERSIONS.join(" and ")
+    );
+    let _ = writeln!(
+        out,
+        "Every directive of nginx's own modules is read and checked by `upgate -t` exactly as \
+         `nginx -t` checks it (contexts, argument counts, and the value checks of the \
+         directive's handler). What upgate then does with it:\n"
+    );
+    let _ = writeln!(out, "| status | meaning | directives |\n|---|---|---|");
+    let _ = writeln!(
+        out,
+        "| served | honoured when upgate serves traffic | {} |",
+        count(Support::Served)
+    );
+    let _ = writeln!(
+        out,
+        "| checked, ignored | accepted like nginx; no effect when serving (named in a warning at startup) | {} |",
+        count(Support::Ignored)
+    );
+    let _ = writeln!(
+        out,
+        "| needs load_module | in a dynamic module of the reference build (stream, mail, geoip, perl, xslt, image_filter): unknown until `load_module` loads it, then checked; upgate serves no stream or mail traffic | {} |",
+        count(Support::NeedsModule)
+    );
+    let _ = writeln!(
+        out,
+        "| rejected | not in the reference build (Debian's nginx): `unknown directive`, as nginx says | {} |\n",
+        count(Support::Rejected)
+    );
+    let _ = writeln!(
+        out,
+        "Third-party directives (OpenResty's `*_by_lua*`, headers-more, ...) are not in the table: \
+         they are `unknown directive` for `upgate -t` as for a stock nginx, and `upgate parse` / \
+         `upgate fmt` keep them as written (Lua blocks verbatim).\n"
+    );
+    let _ = writeln!(
+        out,
+        "| directive | module | context | versions | upgate |\n|---|---|---|---|---|"
+    );
+    for (name, module, kind, support, versions) in &rows {
+        let status = match support {
+            Support::Served => "served",
+            Support::Ignored => "checked, ignored",
+            Support::NeedsModule => "needs load_module",
+            Support::Rejected => "rejected",
+        };
+        let _ = writeln!(
+            out,
+            "| `{name}` | {module} | {kind} | {versions} | {status} |"
+        );
+    }
+    out
+}
+
+fn module_kind(t: ModuleType) -> &'static str {
+    match t {
+        ModuleType::Core => "main",
+        ModuleType::Conf => "any",
+        ModuleType::Event => "events",
+        ModuleType::Http => "http",
+        ModuleType::Stream => "stream",
+        ModuleType::Mail => "mail",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn served_names_exist_in_the_table() {
+        for name in SERVED {
+            assert!(
+                !super::super::lookup(name.as_bytes()).is_empty(),
+                "{name} is not an nginx directive"
+            );
+        }
+    }
+
+    /// docs/compatibility.md is what `cargo xtask docs` would write now.
+    #[test]
+    fn compatibility_page_is_up_to_date() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/compatibility.md");
+        let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            on_disk == compatibility_markdown(),
+            "{} is stale: run `cargo xtask docs`",
+            path.display()
+        );
+    }
+}
