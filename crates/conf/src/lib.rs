@@ -21,6 +21,7 @@
 
 pub mod ast;
 pub mod context;
+pub mod crossplane;
 pub mod directives;
 pub mod error;
 pub mod fs;
@@ -28,8 +29,10 @@ mod handlers;
 pub mod lexer;
 pub mod load;
 pub mod parser;
+pub mod printer;
 pub mod snippet;
 pub mod span;
+pub mod syntax;
 
 pub use ast::{Block, Comment, Directive, Node, Quote, Word};
 pub use context::BlockKind;

@@ -80,4 +80,41 @@ impl From<ContextArg> for upgate_conf::SnippetContext {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Print a configuration as crossplane's JSON (`crossplane parse`).
+    Parse(ParseArgs),
+    /// Rewrite configuration files in the canonical layout.
+    Fmt(FmtArgs),
+}
+
+/// `upgate parse`: the flags of `crossplane parse` that shape its JSON.
+#[derive(Debug, clap::Args)]
+pub struct ParseArgs {
+    /// The main configuration file; includes are read relative to its
+    /// directory.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// One config entry, with every include replaced by what it read.
+    #[arg(long)]
+    pub combine: bool,
+    /// List comments as "#" directives.
+    #[arg(long)]
+    pub include_comments: bool,
+    /// Do not read the files that include directives name.
+    #[arg(long)]
+    pub single_file: bool,
+    /// Indent the JSON by this many spaces (default: compact).
+    #[arg(short = 'i', long, value_name = "NUM")]
+    pub indent: Option<usize>,
+}
+
+/// `upgate fmt`: rewrite in place, or only check.
+#[derive(Debug, clap::Args)]
+pub struct FmtArgs {
+    /// Files to format.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Change nothing; name the files that are not formatted and exit 1.
+    #[arg(long)]
+    pub check: bool,
+}

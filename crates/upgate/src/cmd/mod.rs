@@ -1,10 +1,12 @@
 //! One module per command; `run` picks it from the flags.
 
+mod fmt;
+mod parse;
 mod test;
 
 use std::process::ExitCode;
 
-use crate::cli::Cli;
+use crate::cli::{Cli, Command};
 
 pub fn run(cli: Cli) -> ExitCode {
     if cli.version || cli.version_long {
@@ -13,8 +15,11 @@ pub fn run(cli: Cli) -> ExitCode {
             return ExitCode::SUCCESS;
         }
     }
-    if let Some(command) = cli.command {
-        match command {}
+    if let Some(command) = &cli.command {
+        return match command {
+            Command::Parse(args) => parse::run(args),
+            Command::Fmt(args) => fmt::run(args),
+        };
     }
     if cli.test || cli.dump {
         return test::run(&cli);
