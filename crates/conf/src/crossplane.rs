@@ -177,7 +177,8 @@ impl Builder<'_> {
             .into_owned()
     }
 
-    fn file(&self, id: FileId) -> FileEntry {
+    /// A file's own errors: what could not be read, then its syntax error.
+    fn file_errors(&self, id: FileId) -> Vec<FileError> {
         let file = self.tree.config.file(id);
         let mut errors: Vec<FileError> = self
             .tree
@@ -189,20 +190,26 @@ impl Builder<'_> {
                 line: e.line,
             })
             .collect();
+        if let Some(syntax) = &file.error {
+            errors.push(FileError {
+                error: format!(
+                    "{} in {}:{}",
+                    syntax.message,
+                    self.path(id),
+                    syntax.span.line
+                ),
+                line: Some(syntax.span.line),
+            });
+        }
+        errors
+    }
+
+    fn file(&self, id: FileId) -> FileEntry {
+        let file = self.tree.config.file(id);
+        let errors = self.file_errors(id);
         let parsed = match &file.error {
             // crossplane keeps nothing of a file its lexer rejects.
-            Some(syntax) => {
-                errors.push(FileError {
-                    error: format!(
-                        "{} in {}:{}",
-                        syntax.message,
-                        self.path(id),
-                        syntax.span.line
-                    ),
-                    line: Some(syntax.span.line),
-                });
-                Vec::new()
-            }
+            Some(_) => Vec::new(),
             None => self.block(id, &file.block),
         };
         FileEntry {
@@ -250,6 +257,23 @@ impl Builder<'_> {
     }
 
     fn directive(&self, id: FileId, d: &Directive) -> Stmt {
+        let mut stmt = self.directive_head(d);
+        stmt.file = self.options.combine.then(|| self.path(id));
+        stmt.block = self.streamed_block(d).map(|b| self.block(id, b));
+        stmt
+    }
+
+    /// The block crossplane lists for a directive (its Lua extension ends
+    /// the directive after the body: no block).
+    fn streamed_block<'d>(&self, d: &'d Directive) -> Option<&'d Block> {
+        match &d.block {
+            Some(b) if !crate::parser::is_lua_block(&d.name) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// A directive's entry without its block and file.
+    fn directive_head(&self, d: &Directive) -> Stmt {
         let name = d.name.text().into_owned();
         let mut args: Vec<String> = d.args.iter().map(|a| a.text().into_owned()).collect();
         if name == "if" {
@@ -257,18 +281,13 @@ impl Builder<'_> {
         }
         let includes = (!self.options.single_file && name == "include")
             .then(|| d.includes.iter().map(|f| f.index()).collect());
-        // crossplane's Lua extension ends the directive after the body.
-        let block = match &d.block {
-            Some(b) if !crate::parser::is_lua_block(&d.name) => Some(self.block(id, b)),
-            _ => None,
-        };
         Stmt {
-            file: self.options.combine.then(|| self.path(id)),
+            file: None,
             directive: name,
             line: d.line(),
             args,
             includes,
-            block,
+            block: None,
             comment: None,
         }
     }
@@ -402,6 +421,10 @@ fn inline(block: &[Stmt], config: &[FileEntry], depth: usize) -> Vec<Stmt> {
     }
     out
 }
+
+mod stream;
+
+pub use stream::write_json;
 
 #[cfg(test)]
 mod tests;

@@ -93,7 +93,8 @@ impl<'a> Lexer<'a> {
 
     /// Reads the next statement (`ngx_conf_read_token`).
     pub fn next_statement(&mut self) -> Result<Statement, LexError> {
-        let mut words: Vec<Word> = Vec::new();
+        // Most directives have a name and one to three arguments.
+        let mut words: Vec<Word> = Vec::with_capacity(4);
         let mut leading_comments = Vec::new();
         let mut inner_comments = Vec::new();
 

@@ -37,6 +37,9 @@ pub mod syntax;
 pub use ast::{Block, Comment, Directive, Node, Quote, Word};
 pub use context::BlockKind;
 pub use error::{ConfError, Level, Phase, Position};
+/// nginx's value grammars (sizes, offsets, times, numbers), for the later
+/// stages that read the same values.
+pub use handlers::values;
 pub use load::{ConfFile, Config, ContextChoice, LoadOptions, Loaded, load, parse_file};
 pub use snippet::SnippetContext;
 pub use span::{FileId, SourceFile, SourceMap, Span};

@@ -358,9 +358,12 @@ impl Loader<'_> {
         // Both releases' tables are known; where they differ, 1.28's entry
         // (current stable) is tried first and 1.22's (the reference build)
         // still accepts what 1.22 accepted.
-        let mut specs: Vec<&'static DirectiveSpec> = directives::lookup(&d.name.value).to_vec();
-        specs.sort_by_key(|spec| !spec.in_1_28);
-        for spec in specs {
+        let entries = directives::lookup(&d.name.value);
+        let newer_first = entries
+            .iter()
+            .filter(|spec| spec.in_1_28)
+            .chain(entries.iter().filter(|spec| !spec.in_1_28));
+        for &spec in newer_first {
             if !self.module_enabled(spec) {
                 continue;
             }

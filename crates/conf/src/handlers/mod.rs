@@ -286,18 +286,17 @@ impl Semantics {
         if !script::has_variables(&word.value) {
             return Ok(());
         }
-        let parts = script::compile(&word.value)
-            .map_err(|message| ConfError::emerg(message, word.span, word.span.line))?;
-        for part in parts {
-            if let script::ScriptPart::Variable { name, .. } = part {
-                if stream {
-                    self.stream_vars.use_var(&name, word.span);
-                } else {
-                    self.http_vars.use_var(&name, word.span);
-                }
+        let registry = if stream {
+            &mut self.stream_vars
+        } else {
+            &mut self.http_vars
+        };
+        script::visit(&word.value, |part| {
+            if let script::ScriptRef::Variable { name, .. } = part {
+                registry.use_var(&String::from_utf8_lossy(name), word.span);
             }
-        }
-        Ok(())
+        })
+        .map_err(|message| ConfError::emerg(message, word.span, word.span.line))
     }
 
     /// Compiles the arguments in `range` as scripts.

@@ -14,6 +14,32 @@ pub enum ScriptPart {
 /// Splits out the variable references, or returns nginx's error message.
 pub fn compile(value: &[u8]) -> Result<Vec<ScriptPart>, String> {
     let mut parts = Vec::new();
+    visit(value, |part| parts.push(part.to_owned_part()))?;
+    Ok(parts)
+}
+
+/// A reference borrowed from the value (no allocation per variable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScriptRef<'a> {
+    Variable { name: &'a [u8], offset: usize },
+    Capture(u8),
+}
+
+impl ScriptRef<'_> {
+    fn to_owned_part(self) -> ScriptPart {
+        match self {
+            ScriptRef::Variable { name, offset } => ScriptPart::Variable {
+                name: String::from_utf8_lossy(name).into_owned(),
+                offset,
+            },
+            ScriptRef::Capture(n) => ScriptPart::Capture(n),
+        }
+    }
+}
+
+/// Calls `f` for every `$...` of the value, in order, or returns nginx's
+/// error message.
+pub fn visit<'a>(value: &'a [u8], mut f: impl FnMut(ScriptRef<'a>)) -> Result<(), String> {
     let mut i = 0;
     while i < value.len() {
         if value[i] != b'$' {
@@ -26,7 +52,7 @@ pub fn compile(value: &[u8]) -> Result<Vec<ScriptPart>, String> {
             return Err(invalid(value));
         };
         if (b'1'..=b'9').contains(&first) {
-            parts.push(ScriptPart::Capture(first - b'0'));
+            f(ScriptRef::Capture(first - b'0'));
             i += 1;
             continue;
         }
@@ -64,12 +90,12 @@ pub fn compile(value: &[u8]) -> Result<Vec<ScriptPart>, String> {
         if name.is_empty() {
             return Err(invalid(value));
         }
-        parts.push(ScriptPart::Variable {
-            name: String::from_utf8_lossy(name).into_owned(),
+        f(ScriptRef::Variable {
+            name,
             offset: dollar,
         });
     }
-    Ok(parts)
+    Ok(())
 }
 
 /// True when nginx would compile the value as a script (it holds a `$`).

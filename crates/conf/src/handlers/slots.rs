@@ -86,6 +86,17 @@ const CUSTOM_DUPLICATE_CHECKED: &[&str] = &[
     "ngx_stream_return",
 ];
 
+/// Which duplicate rule a handler follows; the lists are searched for
+/// every directive of a large configuration, so through sets built once.
+fn duplicate_rule(handler: &'static str) -> (bool, bool) {
+    use std::sync::LazyLock;
+    static GENERIC: LazyLock<HashSet<&'static str>> =
+        LazyLock::new(|| DUPLICATE_CHECKED.iter().copied().collect());
+    static CUSTOM: LazyLock<HashSet<&'static str>> =
+        LazyLock::new(|| CUSTOM_DUPLICATE_CHECKED.iter().copied().collect());
+    (GENERIC.contains(handler), CUSTOM.contains(handler))
+}
+
 /// Handlers that refuse a second value for their field.
 const DUPLICATE_CHECKED: &[&str] = &[
     "ngx_conf_set_flag_slot",
@@ -113,7 +124,8 @@ impl Semantics {
     pub(super) fn slot(&mut self, cx: &mut Cx<'_>, d: &Directive) -> Result<(), ConfError> {
         let spec = cx.spec;
         let handler = spec.handler;
-        if DUPLICATE_CHECKED.contains(&handler) && !spec.field.is_empty() {
+        let (generic_duplicate, custom_duplicate) = duplicate_rule(handler);
+        if !spec.field.is_empty() && generic_duplicate {
             let main_conf = spec.conf.contains("MAIN_CONF");
             let block = if main_conf {
                 self.blocks.iter_mut().rev().find(|b| {
@@ -131,7 +143,7 @@ impl Semantics {
                 return Err(at_end(d, format!("\"{}\" directive is duplicate", d.name)));
             }
         }
-        if CUSTOM_DUPLICATE_CHECKED.contains(&handler)
+        if custom_duplicate
             && let Some(block) = self.blocks.last_mut()
             && !block.set.insert(handler)
         {

@@ -239,6 +239,11 @@ impl Registry {
 
     /// Registers a use (`ngx_http_get_variable_index`).
     pub fn use_var(&mut self, name: &str, span: Span) {
+        // Most names are used many times and already lowercase: look them
+        // up before allocating.
+        if !name.bytes().any(|b| b.is_ascii_uppercase()) && self.used_names.contains(name) {
+            return;
+        }
         let name = name.to_ascii_lowercase();
         if self.used_names.insert(name.clone()) {
             self.used.push((name, span));

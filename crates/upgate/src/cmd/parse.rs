@@ -22,22 +22,28 @@ pub fn run(args: &ParseArgs) -> ExitCode {
         comments: args.include_comments,
         single_file: args.single_file,
     };
-    let payload = crossplane::payload(&tree, &options);
-    let json = match crossplane::to_json(&payload, args.indent) {
-        Ok(json) => json,
-        Err(err) => {
-            eprintln!("upgate: {err}");
-            return ExitCode::FAILURE;
-        }
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let written = if options.combine {
+        crossplane::to_json(&crossplane::payload(&tree, &options), args.indent)
+            .map_err(std::io::Error::from)
+            .and_then(|json| out.write_all(json.as_bytes()))
+    } else {
+        // Straight from the tree: no copy of a large configuration.
+        crossplane::write_json(&tree, &options, args.indent, &mut out).map_err(std::io::Error::from)
     };
-    let mut out = std::io::stdout().lock();
-    if writeln!(out, "{json}").and_then(|()| out.flush()).is_err() {
+    if let Err(err) = written
+        .and_then(|()| writeln!(out))
+        .and_then(|()| out.flush())
+    {
+        eprintln!("upgate: {err}");
         return ExitCode::FAILURE;
     }
     let errors = nginx_errors(&tree);
     for error in &errors {
         eprintln!("upgate: [emerg] {error}");
     }
+    // The process ends here; the OS frees the tree faster than drop would.
+    std::mem::forget(tree);
     if errors.is_empty() {
         ExitCode::SUCCESS
     } else {
