@@ -1,10 +1,296 @@
 //! upgate-lint: syntax tree -> findings about what breaks WebSockets behind
-//! an nginx configuration (a missing `$connection_upgrade` map, Upgrade and
-//! Connection headers lost to proxy_set_header inheritance, HTTP/1.0 to the
-//! upstream, idle tunnels cut by proxy_read_timeout, ...).
+//! an nginx configuration, each with a stable rule id, a severity, the span
+//! of the offending directive and, where the fix is certain, text edits that
+//! fix it in place.
 //!
-//! It reads the tree built by `upgate-conf` and will ask `upgate-runtime` how
-//! a directive resolves after inheritance. One module per rule, with a stable
-//! id, a severity, the span of the offending directive and, where the fix is
-//! certain, an edit the printer can apply. This crate is filled by the lint
-//! work (see the project's issues); it holds no rules yet.
+//! Its place: bytes -> `upgate-conf` (tree) -> **lint** (findings). It reads
+//! the tree `upgate_conf::load` built, exactly the files `upgate -t` reads, a
+//! whole nginx.conf with its includes or a single conf.d snippet read inside
+//! the block it was written for. It computes nginx's inheritance of the proxy
+//! settings itself ([`inherit`]) because findings need the span where each
+//! value was set. It leaves flags, rendering choices and exit codes to the
+//! `upgate` binary, and writing files to the caller of [`fix::apply`].
+//!
+//! The rules are the traps users hit again and again (see `docs/lint/`): the
+//! `$connection_upgrade` map missing, Upgrade/Connection not forwarded or
+//! lost to `proxy_set_header` inheritance, HTTP/1.0 upstream requests,
+//! `proxy_hide_header Upgrade`, idle tunnels cut by `proxy_read_timeout`,
+//! keepalive pools defeated by `Connection: close`, typos in `proxy_pass`.
+//!
+//! ```
+//! use upgate_lint::{lint, Options, NoResolve};
+//! let dir = std::env::temp_dir().join(format!("upgate-lint-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir).unwrap();
+//! let conf = dir.join("nginx.conf");
+//! std::fs::write(&conf, "events {}\nhttp { server { location /ws { proxy_pass http://127.0.0.1:9000; } } }\n").unwrap();
+//! let loaded = upgate_conf::load(&upgate_lint::load_options(&conf));
+//! let report = lint(&loaded, &Options::new(&NoResolve));
+//! assert!(report.findings.iter().any(|f| f.rule == "websocket-missing-upgrade-header"));
+//! ```
+
+pub mod finding;
+pub mod fix;
+pub mod inherit;
+pub mod model;
+pub mod output;
+pub mod resolve;
+pub mod rule;
+mod rules;
+mod suppress;
+pub mod version;
+
+use std::path::Path;
+
+use rustc_hash::{FxHashMap, FxHashSet};
+use upgate_conf::{ConfError, Config, FileId, LoadOptions, Loaded, SnippetContext, Span};
+
+pub use finding::{Finding, Related};
+pub use fix::{Edit, Fix};
+pub use resolve::{NoResolve, Resolve, SystemResolver};
+pub use rule::{RULES, Rule, Severity};
+pub use version::NginxVersion;
+
+use inherit::Scopes;
+use model::Model;
+
+/// How to lint.
+pub struct Options<'r> {
+    /// The nginx release the configuration is meant for (defaults differ
+    /// from 1.29.7 on).
+    pub nginx_version: NginxVersion,
+    /// When not empty, only these rules run.
+    pub enable: Vec<String>,
+    /// These rules do not run.
+    pub disable: Vec<String>,
+    /// Findings below this severity are dropped.
+    pub min_severity: Severity,
+    /// Answers whether a host name resolves (for `proxy_pass` targets).
+    pub resolver: &'r dyn Resolve,
+}
+
+impl<'r> Options<'r> {
+    pub fn new(resolver: &'r dyn Resolve) -> Self {
+        Options {
+            nginx_version: NginxVersion::default(),
+            enable: Vec::new(),
+            disable: Vec::new(),
+            min_severity: Severity::Info,
+            resolver,
+        }
+    }
+
+    fn runs(&self, id: &str) -> bool {
+        (self.enable.is_empty() || self.enable.iter().any(|e| e == id))
+            && !self.disable.iter().any(|d| d == id)
+    }
+}
+
+/// The load options lint uses: those of `-t`, without the checks against
+/// the machine (host names, users, certificate files), which are not the
+/// configuration's problems; `proxy_pass` names are checked by a rule.
+pub fn load_options(conf_file: &Path) -> LoadOptions {
+    let mut options = LoadOptions::new(conf_file);
+    options.check_environment = false;
+    options
+}
+
+/// The findings for one loaded configuration, sorted by file and position.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    /// The worst severity found, if any.
+    pub fn worst(&self) -> Option<Severity> {
+        self.findings.iter().map(|f| f.severity).max()
+    }
+
+    /// The fixes of the findings, in report order.
+    pub fn fixes(&self) -> Vec<&Fix> {
+        self.findings
+            .iter()
+            .filter_map(|f| f.fix.as_ref())
+            .collect()
+    }
+}
+
+/// True when the configuration could not be read at all: a syntax error or a
+/// file that could not be opened. Anything else nginx -t rejects still leaves
+/// a tree to lint, and is reported as a finding.
+pub fn unreadable(loaded: &Loaded) -> Option<&ConfError> {
+    let error = loaded.error.as_ref()?;
+    let syntax = loaded.config.files.iter().any(|f| f.error.is_some());
+    let io = ["open() ", "pread() ", "glob() "]
+        .iter()
+        .any(|p| error.message.starts_with(p));
+    (syntax || io).then_some(error)
+}
+
+/// Runs the rules over a loaded configuration.
+pub fn lint(loaded: &Loaded, options: &Options<'_>) -> Report {
+    let timing = std::env::var_os("UPGATE_LINT_TIMING").is_some();
+    let started = std::time::Instant::now();
+    let cx = Cx::new(loaded, options);
+    if timing {
+        eprintln!("lint: model {:?}", started.elapsed());
+    }
+    let mut findings = Vec::new();
+    for rule in RULES {
+        if !options.runs(rule.id) {
+            continue;
+        }
+        let started = std::time::Instant::now();
+        let mut found = Vec::new();
+        (rule.check)(&cx, &mut found);
+        if timing {
+            eprintln!(
+                "lint: {} {:?} ({} findings)",
+                rule.id,
+                started.elapsed(),
+                found.len()
+            );
+        }
+        findings.extend(found);
+    }
+    let mut seen = FxHashSet::default();
+    let lines = output::Lines::new(&cx.config.sources);
+    findings.retain(|f| {
+        f.severity >= options.min_severity
+            && seen.insert((f.rule, f.span, f.message.clone()))
+            && !suppress::suppressed(&lines, f)
+    });
+    findings.sort_by(|a, b| {
+        let key = |f: &Finding| {
+            (
+                cx.config.sources.path(f.span.file),
+                f.span.start,
+                rule_order(f.rule),
+            )
+        };
+        key(a).cmp(&key(b))
+    });
+    Report { findings }
+}
+
+fn rule_order(id: &str) -> usize {
+    RULES.iter().position(|r| r.id == id).unwrap_or(usize::MAX)
+}
+
+/// What every rule sees.
+pub struct Cx<'a> {
+    pub loaded: &'a Loaded,
+    pub config: &'a Config,
+    pub scopes: Scopes<'a>,
+    pub model: Model<'a>,
+    pub options: &'a Options<'a>,
+    pub text: fix::Text<'a>,
+    /// Set when the file was read as a snippet of this block.
+    pub snippet: Option<SnippetContext>,
+    /// Files a fix must not edit: the snippet wrapper, and files included
+    /// more than once (an edit there would change every place).
+    frozen: FxHashSet<FileId>,
+}
+
+impl<'a> Cx<'a> {
+    pub fn new(loaded: &'a Loaded, options: &'a Options<'a>) -> Self {
+        let config = &loaded.config;
+        // Files the tree reaches (a snippet's first reading is replaced by
+        // the one through the wrapper's include).
+        let mut live = vec![config.main];
+        config.walk(|d, _| live.extend(d.includes.iter().copied()));
+        let reached: FxHashSet<FileId> = live.iter().copied().collect();
+        let mut by_path: FxHashMap<&Path, Vec<FileId>> = FxHashMap::default();
+        for id in live {
+            if id.index() < config.sources.len() {
+                by_path.entry(config.sources.path(id)).or_default().push(id);
+            }
+        }
+        let mut frozen = FxHashSet::default();
+        for (path, ids) in by_path {
+            let synthetic = path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('<'));
+            if ids.len() > 1 || synthetic {
+                frozen.extend(ids);
+            }
+        }
+        // Files the tree does not reach (`-g`, a snippet's first reading).
+        for i in 0..config.sources.len() {
+            let id = FileId(i as u32);
+            if !reached.contains(&id) {
+                frozen.insert(id);
+            }
+        }
+        let snippet = loaded.read_as.as_ref().map(|(ctx, _)| *ctx);
+        if snippet.is_some() {
+            frozen.insert(config.main);
+        }
+        Cx {
+            loaded,
+            config,
+            scopes: Scopes::build(config),
+            model: Model::build(config),
+            options,
+            text: fix::Text::new(&config.sources),
+            snippet,
+            frozen,
+        }
+    }
+
+    /// True when fixes may edit this file.
+    pub fn editable(&self, file: FileId) -> bool {
+        !self.frozen.contains(&file)
+    }
+
+    /// True when every edit of a fix lands in an editable file.
+    pub fn all_editable(&self, edits: &[Edit]) -> bool {
+        edits.iter().all(|e| self.editable(e.file))
+    }
+
+    /// A fix, or none when one of its edits would touch a frozen file.
+    pub fn fix(
+        &self,
+        description: impl Into<String>,
+        anchor: Span,
+        edits: Vec<Edit>,
+    ) -> Option<Fix> {
+        (!edits.is_empty() && self.all_editable(&edits))
+            .then(|| Fix::new(description, anchor, edits))
+    }
+
+    /// `FILE:LINE` of a span, for messages.
+    pub fn place(&self, span: Span) -> String {
+        format!(
+            "{}:{}",
+            self.config.sources.path(span.file).display(),
+            span.line
+        )
+    }
+
+    /// The user's own main file (the snippet itself when read as one).
+    pub fn user_main(&self) -> FileId {
+        if self.snippet.is_some() {
+            self.config
+                .file(self.config.main)
+                .block
+                .directives()
+                .flat_map(|d| d.includes.iter().copied())
+                .next()
+                .or_else(|| first_included(self.config))
+                .unwrap_or(self.config.main)
+        } else {
+            self.config.main
+        }
+    }
+}
+
+fn first_included(config: &Config) -> Option<FileId> {
+    let mut found = None;
+    config.walk(|d, _| {
+        if found.is_none() {
+            found = d.includes.first().copied();
+        }
+    });
+    found
+}

@@ -85,6 +85,8 @@ pub enum Command {
     Parse(ParseArgs),
     /// Rewrite configuration files in the canonical layout.
     Fmt(FmtArgs),
+    /// Find what breaks WebSockets behind a configuration (and fix it).
+    Lint(LintArgs),
 }
 
 /// `upgate parse`: the flags of `crossplane parse` that shape its JSON.
@@ -117,4 +119,48 @@ pub struct FmtArgs {
     /// Change nothing; name the files that are not formatted and exit 1.
     #[arg(long)]
     pub check: bool,
+}
+
+/// `upgate lint`: the WebSocket traps of a configuration, with fixes.
+#[derive(Debug, clap::Args)]
+pub struct LintArgs {
+    /// Configuration file (like -c of -t); a conf.d snippet is read inside
+    /// the block it was written for.
+    #[arg(short = 'c', value_name = "FILE")]
+    pub conf: Option<PathBuf>,
+    /// Files to lint, each on its own (default: /etc/nginx/nginx.conf).
+    #[arg(value_name = "FILE", conflicts_with = "conf")]
+    pub files: Vec<PathBuf>,
+    /// Read the files as snippets of this block instead of detecting it.
+    #[arg(long, value_enum, value_name = "BLOCK")]
+    pub context: Option<ContextArg>,
+    /// Output format.
+    #[arg(long, value_name = "FORMAT", default_value = "human", value_parser = ["human", "json", "sarif"])]
+    pub format: String,
+    /// Apply the certain fixes in place (layout and comments kept), then
+    /// report what is left.
+    #[arg(long)]
+    pub fix: bool,
+    /// Run only these rules (repeatable).
+    #[arg(long, value_name = "RULE")]
+    pub enable: Vec<String>,
+    /// Do not run these rules (repeatable).
+    #[arg(long, value_name = "RULE")]
+    pub disable: Vec<String>,
+    /// Report (and fail on) findings at or above this severity.
+    #[arg(long, value_name = "LEVEL", default_value = "info", value_parser = ["info", "warning", "error"])]
+    pub min_severity: String,
+    /// The nginx release the configuration is for (defaults changed in
+    /// 1.29.7), e.g. 1.22 or 1.30 (default: 1.28).
+    #[arg(long, value_name = "VERSION")]
+    pub nginx_version: Option<String>,
+    /// Prefix path, as with -p.
+    #[arg(short = 'p', value_name = "PREFIX")]
+    pub prefix: Option<PathBuf>,
+    /// Read absolute paths under this directory, as if it were `/`.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// List the rules and exit.
+    #[arg(long)]
+    pub list_rules: bool,
 }

@@ -1,6 +1,7 @@
 //! One module per command; `run` picks it from the flags.
 
 mod fmt;
+mod lint;
 mod parse;
 mod test;
 
@@ -19,6 +20,7 @@ pub fn run(cli: Cli) -> ExitCode {
         return match command {
             Command::Parse(args) => parse::run(args),
             Command::Fmt(args) => fmt::run(args),
+            Command::Lint(args) => lint::run(args),
         };
     }
     if cli.test || cli.dump {

@@ -1,0 +1,197 @@
+//! One module per rule (doc, check, fix, tests), and the questions several
+//! rules ask about a proxying scope: is this WebSocket traffic, which
+//! Connection value is sent, where can a line be added.
+
+pub mod connection_literal;
+pub mod double_slash;
+pub mod hidden_upgrade;
+pub mod http_version;
+pub mod inheritance_loss;
+pub mod keepalive;
+pub mod missing_headers;
+pub mod missing_map;
+pub mod nginx_config_error;
+pub mod read_timeout;
+pub mod sticky;
+pub mod unknown_upstream;
+
+#[cfg(test)]
+mod tests;
+
+use upgate_conf::Directive;
+
+use crate::Cx;
+use crate::fix::Edit;
+use crate::inherit::{ScopeId, ScopeKind};
+use crate::model::{self, ProxyTarget};
+
+/// What a `proxy_set_header Connection VALUE` sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conn {
+    /// A literal containing "upgrade".
+    Upgrade,
+    /// A map of `$http_upgrade` (upgrade for upgrade requests only).
+    Map,
+    /// `$http_connection`: the client's own header.
+    Client,
+    /// `""`: no Connection header.
+    Cleared,
+    /// Anything else (`close`, `keep-alive`, another variable).
+    Other,
+}
+
+pub fn connection_kind(cx: &Cx<'_>, d: &Directive) -> Conn {
+    let Some(value) = d.arg(1) else {
+        return Conn::Other;
+    };
+    let text = value.text().to_ascii_lowercase();
+    if text.is_empty() {
+        return Conn::Cleared;
+    }
+    if !text.contains('$') {
+        return if text.contains("upgrade") {
+            Conn::Upgrade
+        } else {
+            Conn::Other
+        };
+    }
+    if text.contains("$http_connection") || text.contains("${http_connection}") {
+        return Conn::Client;
+    }
+    let maps_upgrade = cx.model.maps.iter().any(|m| {
+        m.source.text().eq_ignore_ascii_case("$http_upgrade")
+            && (text.contains(&format!("${}", m.target))
+                || text.contains(&format!("${{{}}}", m.target)))
+    });
+    if maps_upgrade || text.contains("$connection_upgrade") {
+        Conn::Map
+    } else {
+        Conn::Other
+    }
+}
+
+/// True when the headers in force forward an upgrade.
+pub fn forwards_upgrade(cx: &Cx<'_>, s: ScopeId) -> bool {
+    cx.scopes.header(s, "Upgrade").is_some()
+        || cx
+            .scopes
+            .header(s, "Connection")
+            .is_some_and(|d| matches!(connection_kind(cx, d), Conn::Upgrade | Conn::Map))
+}
+
+/// The path of the location a scope belongs to, as written (`~ ^/ws`).
+pub fn location_path(cx: &Cx<'_>, s: ScopeId) -> Option<String> {
+    let l = cx.scopes.location(s)?;
+    let d = cx.scopes.get(l).directive;
+    Some(
+        d.args
+            .iter()
+            .map(|a| a.text().into_owned())
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
+}
+
+/// Why a proxying scope counts as WebSocket traffic, or None.
+pub fn websocket_reason(cx: &Cx<'_>, s: ScopeId) -> Option<String> {
+    if forwards_upgrade(cx, s) {
+        return Some("its headers ask for an upgrade".into());
+    }
+    let chain_paths: Vec<String> = cx
+        .scopes
+        .chain(s)
+        .filter(|&c| cx.scopes.get(c).kind == ScopeKind::Location)
+        .filter_map(|c| location_path(cx, c))
+        .collect();
+    if let Some(path) = chain_paths.iter().find(|p| model::path_says_websocket(p)) {
+        return Some(format!("its path \"{path}\" says so"));
+    }
+    let target = cx.scopes.get(s).proxy_pass.and_then(ProxyTarget::parse)?;
+    model::name_says_websocket(&target.host)
+        .then(|| format!("its upstream \"{}\" says so", target.host))
+}
+
+/// True when `name` was set by a list above the one in force and dropped by
+/// it (reported by proxy-set-header-inheritance-loss instead).
+pub fn lost_by_inheritance(cx: &Cx<'_>, s: ScopeId, name: &str) -> bool {
+    let Some((owner, _)) = cx.scopes.set_headers(s) else {
+        return false;
+    };
+    let Some(parent) = cx.scopes.get(owner).parent else {
+        return false;
+    };
+    cx.scopes.header(parent, name).is_some()
+}
+
+/// The line that sends `Connection: upgrade` for upgrade requests only,
+/// when the `$connection_upgrade` map exists or can be added.
+pub fn connection_line(cx: &Cx<'_>) -> String {
+    if cx.model.defined.contains("connection_upgrade") || missing_map::map_edit(cx).is_some() {
+        "proxy_set_header Connection $connection_upgrade;".into()
+    } else {
+        "proxy_set_header Connection \"upgrade\";".into()
+    }
+}
+
+/// Edits that add `proxy_set_header` lines to the location of scope `s`
+/// without losing what it inherits: after its own list when it has one,
+/// else the inherited list is copied down first.
+pub fn add_header_lines(cx: &Cx<'_>, s: ScopeId, lines: &[String]) -> Option<(ScopeId, Edit)> {
+    let l = match cx.scopes.get(s).kind {
+        ScopeKind::If | ScopeKind::LimitExcept => cx.scopes.location(s)?,
+        _ => s,
+    };
+    let scope = cx.scopes.get(l);
+    if let Some(last) = scope.set_header.last() {
+        return Some((l, cx.text.insert_after(last, lines)));
+    }
+    let mut all: Vec<String> = cx
+        .scopes
+        .set_headers(l)
+        .map(|(_, list)| list.iter().map(|d| cx.text.source_of(d)).collect())
+        .unwrap_or_default();
+    all.extend(lines.iter().cloned());
+    let edit = match scope.proxy_pass {
+        Some(pp) if cx.editable(pp.file()) => cx.text.insert_after(pp, &all),
+        _ => cx.text.insert_block_start(scope.directive, &all),
+    };
+    Some((l, edit))
+}
+
+/// nginx's time syntax (`60`, `60s`, `1m30s`, `500ms`) in milliseconds.
+pub fn parse_time_ms(text: &str) -> Option<u64> {
+    let mut total = 0u64;
+    let mut num: Option<u64> = None;
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b.is_ascii_digit() {
+            num = Some(
+                num.unwrap_or(0)
+                    .checked_mul(10)?
+                    .checked_add(u64::from(b - b'0'))?,
+            );
+            i += 1;
+            continue;
+        }
+        let n = num.take()?;
+        let (unit, len) = match (b, bytes.get(i + 1)) {
+            (b'm', Some(b's')) => (1, 2),
+            (b'm', _) => (60_000, 1),
+            (b's', _) => (1000, 1),
+            (b'h', _) => (3_600_000, 1),
+            (b'd', _) => (86_400_000, 1),
+            (b'w', _) => (604_800_000, 1),
+            (b'M', _) => (2_592_000_000, 1),
+            (b'y', _) => (31_536_000_000, 1),
+            _ => return None,
+        };
+        total = total.checked_add(n.checked_mul(unit)?)?;
+        i += len;
+    }
+    if let Some(n) = num {
+        total = total.checked_add(n.checked_mul(1000)?)?;
+    }
+    Some(total)
+}

@@ -1,0 +1,50 @@
+//! `websocket-upstream-not-sticky` (info): a WebSocket location proxies to an
+//! upstream with several servers and no `ip_hash` or `hash ... consistent`.
+//! A plain WebSocket does not need it, but Socket.IO and SockJS start with
+//! HTTP long-polling: each poll may reach another server, which does not know
+//! the session (HTTP 400 "Session ID unknown"). No fix: the balancer is the
+//! author's choice.
+
+use rustc_hash::FxHashSet;
+
+use crate::rule::Severity;
+use crate::rules;
+use crate::{Cx, Finding};
+
+pub const ID: &str = "websocket-upstream-not-sticky";
+
+pub fn check(cx: &Cx<'_>, out: &mut Vec<Finding>) {
+    let mut seen = FxHashSet::default();
+    for s in cx.scopes.proxying() {
+        if rules::websocket_reason(cx, s).is_none() {
+            continue;
+        }
+        let Some(pp) = cx.scopes.get(s).proxy_pass else {
+            continue;
+        };
+        let Some(up) = cx.model.upstream_of(pp) else {
+            continue;
+        };
+        let active = up
+            .servers
+            .iter()
+            .filter(|d| !d.args.iter().any(|a| a.is("backup") || a.is("down")))
+            .count();
+        if active < 2 || up.is_sticky() || !seen.insert(up.directive.name.span) {
+            continue;
+        }
+        out.push(
+            Finding::new(
+                ID,
+                Severity::Info,
+                up.directive.head_span(),
+                format!(
+                    "upstream \"{}\" serves WebSocket traffic with {active} servers and no ip_hash or hash; Socket.IO and SockJS polling fallbacks need every request of a session on one server",
+                    up.name
+                ),
+            )
+            .related(pp.head_span(), "WebSocket traffic proxied here")
+            .help("add `ip_hash;` or `hash $remote_addr consistent;` if the backend keeps sessions in memory"),
+        );
+    }
+}

@@ -1,0 +1,172 @@
+//! Rule tests: a configuration in, the findings (rule, line) out, and after
+//! the fixes, the fixed text out. The data-driven pairs per rule live in
+//! testdata/lint/ and are checked by the upgate crate's tests.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::{NoResolve, Options, fix, lint, load_options};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+fn write(text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "upgate-lint-unit-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::create_dir_all(&dir);
+    let path = dir.join("nginx.conf");
+    let _ = std::fs::write(&path, text);
+    path
+}
+
+/// (rule, line) of every finding.
+fn findings(text: &str) -> Vec<(&'static str, u32)> {
+    let path = write(text);
+    let loaded = upgate_conf::load(&load_options(&path));
+    let report = lint(&loaded, &Options::new(&NoResolve));
+    report
+        .findings
+        .iter()
+        .map(|f| (f.rule, f.span.line))
+        .collect()
+}
+
+/// The main file after applying every fix until none is left.
+fn fixed(text: &str) -> String {
+    let path = write(text);
+    for _ in 0..10 {
+        let loaded = upgate_conf::load(&load_options(&path));
+        let report = lint(&loaded, &Options::new(&NoResolve));
+        let fixes = report.fixes();
+        if fixes.is_empty() {
+            break;
+        }
+        for (file, bytes) in fix::apply(&loaded.config.sources, &fixes) {
+            let _ = std::fs::write(loaded.config.sources.path(file), bytes);
+        }
+    }
+    std::fs::read_to_string(&path).unwrap_or_default()
+}
+
+const HEAD: &str = "events {}\nhttp {\n";
+
+#[test]
+fn missing_map_is_inserted_at_the_top_of_http() {
+    let text = format!(
+        "{HEAD}    server {{\n        location /ws {{\n            proxy_pass http://127.0.0.1:9000;\n            proxy_http_version 1.1;\n            proxy_read_timeout 1h;\n            proxy_set_header Upgrade $http_upgrade;\n            proxy_set_header Connection $connection_upgrade;\n        }}\n    }}\n}}\n"
+    );
+    assert_eq!(
+        findings(&text),
+        vec![("websocket-missing-connection-upgrade-map", 9)]
+    );
+    let out = fixed(&text);
+    assert!(
+        out.starts_with("events {}\nhttp {\n    map $http_upgrade $connection_upgrade {\n        default upgrade;\n        '' close;\n    }\n    server {"),
+        "{out}"
+    );
+    assert_eq!(findings(&out), vec![]);
+}
+
+#[test]
+fn a_bare_websocket_location_gets_everything() {
+    let text = format!(
+        "{HEAD}    server {{\n        listen 80;\n        location /ws {{\n            proxy_pass http://127.0.0.1:9000;\n        }}\n    }}\n}}\n"
+    );
+    let found = findings(&text);
+    assert!(
+        found.contains(&("websocket-missing-upgrade-header", 6)),
+        "{found:?}"
+    );
+    assert!(
+        found.contains(&("websocket-missing-connection-header", 6)),
+        "{found:?}"
+    );
+    assert!(
+        found.contains(&("websocket-proxy-read-timeout", 6)),
+        "{found:?}"
+    );
+    let out = fixed(&text);
+    let after = findings(&out);
+    assert_eq!(after, vec![("websocket-proxy-read-timeout", 10)], "{out}");
+    assert!(out.contains("proxy_http_version 1.1;"), "{out}");
+    assert!(
+        out.contains("map $http_upgrade $connection_upgrade"),
+        "{out}"
+    );
+}
+
+#[test]
+fn inheritance_loss_lists_the_lost_headers_and_copies_them() {
+    let text = format!(
+        "{HEAD}    map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}\n    server {{\n        proxy_http_version 1.1;\n        proxy_read_timeout 1h;\n        proxy_set_header Upgrade $http_upgrade;\n        proxy_set_header Connection $connection_upgrade;\n        location / {{\n            proxy_set_header X-Real-IP $remote_addr;\n            proxy_pass http://127.0.0.1:9000;\n        }}\n    }}\n}}\n"
+    );
+    assert_eq!(
+        findings(&text),
+        vec![("proxy-set-header-inheritance-loss", 10)]
+    );
+    let out = fixed(&text);
+    assert!(out.contains("        location / {\n            proxy_set_header Upgrade $http_upgrade;\n            proxy_set_header Connection $connection_upgrade;\n            proxy_set_header X-Real-IP $remote_addr;\n"), "{out}");
+    assert_eq!(findings(&out), vec![]);
+}
+
+#[test]
+fn http_version_is_inserted_next_to_upgrade() {
+    let text = format!(
+        "{HEAD}    server {{\n        location / {{\n            proxy_pass http://127.0.0.1:9000;\n            proxy_read_timeout 300s;\n            proxy_set_header Upgrade $http_upgrade;\n            proxy_set_header Connection \"upgrade\";\n        }}\n    }}\n}}\n"
+    );
+    let found = findings(&text);
+    assert!(
+        found.contains(&("websocket-proxy-http-version", 7)),
+        "{found:?}"
+    );
+    assert!(
+        found.contains(&("websocket-connection-upgrade-literal", 8)),
+        "{found:?}"
+    );
+    let out = fixed(&text);
+    assert_eq!(findings(&out), vec![], "{out}");
+}
+
+#[test]
+fn suppression_comment_silences_one_rule() {
+    let text = format!(
+        "{HEAD}    server {{\n        location /ws {{\n            proxy_http_version 1.1;\n            proxy_set_header Upgrade $http_upgrade;\n            proxy_set_header Connection \"upgrade\";\n            # upgate-lint: disable=websocket-proxy-read-timeout\n            proxy_pass http://127.0.0.1:9000;\n        }}\n    }}\n}}\n"
+    );
+    assert_eq!(
+        findings(&text),
+        vec![("websocket-connection-upgrade-literal", 7)]
+    );
+}
+
+#[test]
+fn keepalive_rules() {
+    let text = format!(
+        "{HEAD}    map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}\n    upstream app {{\n        keepalive 16;\n        least_conn;\n        server 127.0.0.1:9000;\n    }}\n    server {{\n        location / {{ proxy_pass http://app; }}\n        location /ws {{\n            proxy_pass http://app;\n            proxy_http_version 1.1;\n            proxy_read_timeout 1h;\n            proxy_set_header Upgrade $http_upgrade;\n            proxy_set_header Connection $connection_upgrade;\n        }}\n    }}\n}}\n"
+    );
+    let found = findings(&text);
+    assert_eq!(
+        found,
+        vec![
+            ("websocket-map-close-defeats-keepalive", 3),
+            ("upstream-keepalive-before-balancer", 5),
+            ("upstream-keepalive-without-http11", 10),
+        ]
+    );
+    let out = fixed(&text);
+    assert!(out.contains("'' '';"), "{out}");
+    assert!(out.contains("least_conn;\n        keepalive 16;"), "{out}");
+    assert_eq!(
+        findings(&out),
+        vec![("upstream-keepalive-without-http11", 10)]
+    );
+}
+
+#[test]
+fn unknown_upstream_suggests_a_name() {
+    let text = format!(
+        "{HEAD}    upstream websocket {{ server 127.0.0.1:9000; }}\n    server {{\n        location / {{ proxy_pass http://webscoket; }}\n    }}\n}}\n"
+    );
+    assert!(findings(&text).contains(&("proxy-pass-unknown-upstream", 5)));
+}
