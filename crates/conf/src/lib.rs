@@ -40,6 +40,8 @@ pub use error::{ConfError, Level, Phase, Position};
 /// nginx's value grammars (sizes, offsets, times, numbers), for the later
 /// stages that read the same values.
 pub use handlers::values;
+/// nginx's built-in and prefix variables (http and stream).
+pub use handlers::variables;
 pub use load::{ConfFile, Config, ContextChoice, LoadOptions, Loaded, load, parse_file};
 pub use snippet::SnippetContext;
 pub use span::{FileId, SourceFile, SourceMap, Span};
