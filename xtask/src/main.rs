@@ -6,6 +6,8 @@
 //! a match arm and a line of usage text.
 
 mod bench;
+mod conformance;
+mod demo;
 mod directives;
 mod docs;
 
@@ -17,6 +19,10 @@ usage: cargo xtask <command> [args]
 
 commands:
   bench parse  upgate -t / parse against nginx -t and crossplane on the big config
+  conformance  the same traffic through nginx and upgate, compared byte for byte
+               (`--cases N`, `--verbose`)
+  demo         start the example backends and upgate on examples/nginx.conf
+               (`demo client [ws://URL]`: a tiny WebSocket client)
   directives   regenerate crates/conf/src/directives/table.rs from nginx's source
                (`cargo xtask directives --help` for its options)
   docs         regenerate docs/compatibility.md from the directive table
@@ -43,6 +49,8 @@ fn main() -> ExitCode {
 
     let result = match command.as_str() {
         "bench" => bench::run(rest),
+        "conformance" => conformance::run(rest),
+        "demo" => demo::run(rest),
         "directives" => directives::run(rest),
         "docs" => docs::run(rest),
         "help" | "-h" | "--help" => {

@@ -14,12 +14,18 @@
 //! nginx's (escapes decoded, a syntax error wherever nginx reports one);
 //! docs/crossplane.md lists those cases. Errors carry nginx's message, except
 //! an unreadable include, which keeps crossplane's (Python's) wording.
+//!
+//! Two ways to the same bytes: [`payload`] builds the document as a value
+//! from [`crate::syntax::load_syntax`]'s tree ([`to_json`] prints it), which
+//! `--combine` needs; [`write_json`] streams it from the tokenizer over a
+//! [`scan`] of the files, with no tree (every other mode; `upgate parse`
+//! uses it). crossplane/stream_tests.rs holds them to the same output.
 
 use serde::Serialize;
 
 use crate::ast::{Block, Comment, Directive, Node};
 use crate::span::FileId;
-use crate::syntax::{ReadError, SyntaxTree};
+use crate::syntax::SyntaxTree;
 
 /// The flags of `crossplane parse` that shape the payload.
 #[derive(Debug, Clone, Copy, Default)]
@@ -133,25 +139,7 @@ pub fn to_json(payload: &Payload, indent: Option<usize>) -> Result<String, serde
             String::from_utf8_lossy(&out).into_owned()
         }
     };
-    Ok(ensure_ascii(&text))
-}
-
-/// Python's `ensure_ascii`: every character outside `' '..='~'` that
-/// serde_json left as itself (they occur only inside strings) becomes
-/// `\uXXXX`, astral ones as a surrogate pair.
-fn ensure_ascii(json: &str) -> String {
-    let mut out = String::with_capacity(json.len());
-    for c in json.chars() {
-        if c.is_ascii() && c != '\u{7f}' {
-            out.push(c);
-            continue;
-        }
-        let mut units = [0u16; 2];
-        for unit in c.encode_utf16(&mut units) {
-            out.push_str(&format!("\\u{unit:04x}"));
-        }
-    }
-    out
+    Ok(text::ensure_ascii(&text))
 }
 
 fn status_of<T>(errors: &[T]) -> Status {
@@ -179,29 +167,9 @@ impl Builder<'_> {
 
     /// A file's own errors: what could not be read, then its syntax error.
     fn file_errors(&self, id: FileId) -> Vec<FileError> {
-        let file = self.tree.config.file(id);
-        let mut errors: Vec<FileError> = self
-            .tree
-            .read_errors
-            .iter()
-            .filter(|e| e.file == id)
-            .map(|e| FileError {
-                error: read_error_text(e),
-                line: e.line,
-            })
-            .collect();
-        if let Some(syntax) = &file.error {
-            errors.push(FileError {
-                error: format!(
-                    "{} in {}:{}",
-                    syntax.message,
-                    self.path(id),
-                    syntax.span.line
-                ),
-                line: Some(syntax.span.line),
-            });
-        }
-        errors
+        let read = self.tree.read_errors.iter().filter(|e| e.file == id);
+        let syntax = self.tree.config.file(id).error.as_ref();
+        text::file_errors(&self.path(id), read, syntax)
     }
 
     fn file(&self, id: FileId) -> FileEntry {
@@ -293,78 +261,6 @@ impl Builder<'_> {
     }
 }
 
-/// crossplane's `_prepare_if_args`: `if ($a = b)` has the arguments
-/// `$a`, `=`, `b`.
-fn prepare_if_args(args: &mut Vec<String>) {
-    let (Some(first), Some(last)) = (args.first(), args.last()) else {
-        return;
-    };
-    if !(first.starts_with('(') && last.ends_with(')')) {
-        return;
-    }
-    let first = first[1..].trim_start_matches(py_isspace).to_string();
-    args[0] = first;
-    let n = args.len();
-    let last = &args[n - 1];
-    let last = last
-        .strip_suffix(')')
-        .unwrap_or(last)
-        .trim_end_matches(py_isspace)
-        .to_string();
-    args[n - 1] = last;
-    let start = usize::from(args[0].is_empty());
-    let end = n - usize::from(args[n - 1].is_empty());
-    *args = if start < end {
-        args[start..end].to_vec()
-    } else {
-        Vec::new()
-    };
-}
-
-/// Python's `str.isspace`, which `strip()` uses.
-fn py_isspace(c: char) -> bool {
-    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
-}
-
-/// `str(e)` of the `OSError` crossplane catches: `[Errno 2] No such file or
-/// directory: 'conf.d/x.conf'`.
-fn read_error_text(e: &ReadError) -> String {
-    let path = py_repr(&e.path.to_string_lossy());
-    match e.errno {
-        Some(errno) => format!("[Errno {errno}] {}: {path}", e.reason),
-        None => format!("{}: {path}", e.reason),
-    }
-}
-
-/// Python's `repr` of a string, for file names in messages.
-fn py_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
-}
-
 /// crossplane's `_combine_parsed_configs`: the main file's directives with
 /// every followed `include` replaced by what it read.
 fn combine(payload: Payload) -> Payload {
@@ -422,9 +318,15 @@ fn inline(block: &[Stmt], config: &[FileEntry], depth: usize) -> Vec<Stmt> {
     out
 }
 
+mod scan;
 mod stream;
+mod text;
 
+pub use scan::{Scan, ScannedFile, scan};
 pub use stream::write_json;
+use text::prepare_if_args;
 
+#[cfg(test)]
+mod stream_tests;
 #[cfg(test)]
 mod tests;

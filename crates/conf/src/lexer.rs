@@ -9,6 +9,14 @@
 //! the line the reader is on. The state machine below mirrors that one so that
 //! every quirk (and every error message) is the same. Small sub-grammars
 //! (sizes, times, listen parameters) are parsed with nom in `values.rs`.
+//!
+//! Runs of bytes that change nothing but the position (indentation, the
+//! middle of a word) are skipped in one go; a property test holds that to
+//! the byte loop. [`Lexer::read_statement`] hands the tokens out as ranges
+//! of the text, for readers that copy nothing (crossplane's streaming JSON);
+//! [`Lexer::next_statement`] collects them into owned [`Word`]s.
+
+use std::borrow::Cow;
 
 use crate::ast::{Comment, Quote, Word};
 use crate::span::{FileId, Span};
@@ -16,6 +24,23 @@ use crate::span::{FileId, Span};
 /// nginx reads files through a 4096-byte buffer and refuses a token that
 /// fills it (`NGX_CONF_BUFFER`).
 const CONF_BUFFER: usize = 4096;
+
+/// The bytes that stop a run inside an unquoted word, a double-quoted and a
+/// single-quoted one: those that end it, `\\` (escape), `$` and `{`
+/// (`${`), and LF (a line to count).
+const WORD_STOPS: [bool; 256] = byte_set(b" \t\r\n;{$\\");
+const DOUBLE_QUOTED_STOPS: [bool; 256] = byte_set(b"\"\n{$\\");
+const SINGLE_QUOTED_STOPS: [bool; 256] = byte_set(b"'\n{$\\");
+
+const fn byte_set(bytes: &[u8]) -> [bool; 256] {
+    let mut set = [false; 256];
+    let mut i = 0;
+    while i < bytes.len() {
+        set[bytes[i] as usize] = true;
+        i += 1;
+    }
+    set
+}
 
 /// How a statement ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +75,87 @@ pub struct LexError {
     pub span: Span,
 }
 
+/// A word as the tokenizer met it, before any copy: `value` is where its
+/// value lies in the text (inside the quotes, escapes not yet decoded) and
+/// `span` its raw text, as in [`Word`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawWord {
+    pub value: Span,
+    pub quote: Quote,
+    pub span: Span,
+}
+
+impl RawWord {
+    /// The value nginx sees ([`Word::value`]), borrowed from `text` unless
+    /// it holds an escape.
+    pub fn value<'t>(&self, text: &'t [u8]) -> Cow<'t, [u8]> {
+        let raw = &text[self.value.range()];
+        if raw.contains(&b'\\') {
+            Cow::Owned(unescape(raw))
+        } else {
+            Cow::Borrowed(raw)
+        }
+    }
+}
+
+/// A comment as the tokenizer met it: `text` is the range of what follows
+/// the `#` (as [`Comment::text`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawComment {
+    pub text: Span,
+    pub span: Span,
+    pub trailing: bool,
+}
+
+/// Receives the tokens of a statement as [`Lexer::read_statement`] reads
+/// them, in text order.
+pub trait Tokens {
+    fn word(&mut self, word: RawWord);
+    /// `leading`: met before the statement's first word.
+    fn comment(&mut self, comment: RawComment, leading: bool);
+}
+
+/// How a statement read by [`Lexer::read_statement`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatementEnd {
+    pub terminator: Terminator,
+    /// Span of the terminating byte (empty at end of file).
+    pub terminator_span: Span,
+    /// How many words it had.
+    pub words: usize,
+}
+
+/// Builds a [`Statement`] from the tokens.
+struct Collect<'t> {
+    text: &'t [u8],
+    words: Vec<Word>,
+    leading_comments: Vec<Comment>,
+    inner_comments: Vec<Comment>,
+}
+
+impl Tokens for Collect<'_> {
+    fn word(&mut self, word: RawWord) {
+        self.words.push(Word {
+            value: unescape(&self.text[word.value.range()]),
+            quote: word.quote,
+            span: word.span,
+        });
+    }
+
+    fn comment(&mut self, comment: RawComment, leading: bool) {
+        let comment = Comment {
+            text: self.text[comment.text.range()].to_vec(),
+            span: comment.span,
+            trailing: comment.trailing,
+        };
+        if leading {
+            self.leading_comments.push(comment);
+        } else {
+            self.inner_comments.push(comment);
+        }
+    }
+}
+
 pub struct Lexer<'a> {
     text: &'a [u8],
     file: FileId,
@@ -58,6 +164,10 @@ pub struct Lexer<'a> {
     /// Offset just past the last token or terminator: decides whether a
     /// comment trails code on its line.
     last_code_end: Option<usize>,
+    /// Whether runs of bytes that change nothing but the position are
+    /// skipped in one go (off only in tests, which check that skipping
+    /// reads every text as the byte loop does).
+    skips: bool,
 }
 
 impl<'a> Lexer<'a> {
@@ -68,6 +178,7 @@ impl<'a> Lexer<'a> {
             pos: 0,
             line: 1,
             last_code_end: None,
+            skips: true,
         }
     }
 
@@ -93,10 +204,28 @@ impl<'a> Lexer<'a> {
 
     /// Reads the next statement (`ngx_conf_read_token`).
     pub fn next_statement(&mut self) -> Result<Statement, LexError> {
-        // Most directives have a name and one to three arguments.
-        let mut words: Vec<Word> = Vec::with_capacity(4);
-        let mut leading_comments = Vec::new();
-        let mut inner_comments = Vec::new();
+        let mut tokens = Collect {
+            text: self.text,
+            // Most directives have a name and one to three arguments.
+            words: Vec::with_capacity(4),
+            leading_comments: Vec::new(),
+            inner_comments: Vec::new(),
+        };
+        let end = self.read_statement(&mut tokens)?;
+        Ok(Statement {
+            words: tokens.words,
+            terminator: end.terminator,
+            terminator_span: end.terminator_span,
+            leading_comments: tokens.leading_comments,
+            inner_comments: tokens.inner_comments,
+        })
+    }
+
+    /// Reads the next statement as [`Lexer::next_statement`] does, handing
+    /// its words and comments to `tokens` as they are met instead of
+    /// copying them (the same state machine: both read alike, byte for byte).
+    pub fn read_statement<T: Tokens>(&mut self, tokens: &mut T) -> Result<StatementEnd, LexError> {
+        let mut words = 0usize;
 
         let mut last_space = true;
         let mut need_space = false;
@@ -110,19 +239,37 @@ impl<'a> Lexer<'a> {
         let mut in_word = false;
 
         loop {
+            if self.skips {
+                if in_word && !quoted {
+                    // Bytes that only move along a word: one that ends it,
+                    // an escape, `$` or `{` stop the run, and so does the
+                    // length limit (checked below on the byte it falls on).
+                    let (stops, value_start) = if d_quoted {
+                        (&DOUBLE_QUOTED_STOPS, raw_start + 1)
+                    } else if s_quoted {
+                        (&SINGLE_QUOTED_STOPS, raw_start + 1)
+                    } else {
+                        (&WORD_STOPS, raw_start)
+                    };
+                    if self.skip(stops, value_start + CONF_BUFFER) {
+                        variable = false;
+                    }
+                } else if last_space {
+                    // Space between words: the next byte sets the word start.
+                    self.skip_space();
+                }
+            }
             let Some(&ch) = self.text.get(self.pos) else {
-                if !words.is_empty() || !last_space {
+                if words > 0 || !last_space {
                     return Err(self.error(
                         "unexpected end of file, expecting \";\" or \"}\"".into(),
                         self.text.len(),
                     ));
                 }
-                return Ok(Statement {
-                    words,
+                return Ok(StatementEnd {
                     terminator: Terminator::FileEnd,
                     terminator_span: self.span(self.pos, self.pos, self.line),
-                    leading_comments,
-                    inner_comments,
+                    words,
                 });
             };
             let at = self.pos;
@@ -165,24 +312,8 @@ impl<'a> Lexer<'a> {
                         need_space = false;
                         continue;
                     }
-                    b';' => {
-                        return Ok(self.finish(
-                            words,
-                            Terminator::Semicolon,
-                            at,
-                            leading_comments,
-                            inner_comments,
-                        ));
-                    }
-                    b'{' => {
-                        return Ok(self.finish(
-                            words,
-                            Terminator::BlockStart,
-                            at,
-                            leading_comments,
-                            inner_comments,
-                        ));
-                    }
+                    b';' => return Ok(self.finish(Terminator::Semicolon, at, words)),
+                    b'{' => return Ok(self.finish(Terminator::BlockStart, at, words)),
                     // nginx lets `)` follow a quote (for `if ($a = "b")`) and
                     // then reads it as the start of the next word.
                     b')' => {
@@ -201,7 +332,7 @@ impl<'a> Lexer<'a> {
                 match ch {
                     b' ' | b'\t' | b'\r' | b'\n' => continue,
                     b';' | b'{' => {
-                        if words.is_empty() {
+                        if words == 0 {
                             return Err(self.error(format!("unexpected \"{}\"", ch as char), at));
                         }
                         let terminator = if ch == b'{' {
@@ -209,33 +340,17 @@ impl<'a> Lexer<'a> {
                         } else {
                             Terminator::Semicolon
                         };
-                        return Ok(self.finish(
-                            words,
-                            terminator,
-                            at,
-                            leading_comments,
-                            inner_comments,
-                        ));
+                        return Ok(self.finish(terminator, at, words));
                     }
                     b'}' => {
-                        if !words.is_empty() {
+                        if words > 0 {
                             return Err(self.error("unexpected \"}\"".into(), at));
                         }
-                        return Ok(self.finish(
-                            words,
-                            Terminator::BlockEnd,
-                            at,
-                            leading_comments,
-                            inner_comments,
-                        ));
+                        return Ok(self.finish(Terminator::BlockEnd, at, words));
                     }
                     b'#' => {
                         let comment = self.read_comment(at);
-                        if words.is_empty() {
-                            leading_comments.push(comment);
-                        } else {
-                            inner_comments.push(comment);
-                        }
+                        tokens.comment(comment, words == 0);
                         continue;
                     }
                     b'\\' => quoted = true,
@@ -287,59 +402,58 @@ impl<'a> Lexer<'a> {
             } else {
                 last_space = true;
             }
-            words.push(Word {
-                value: unescape(&self.text[value_start..at]),
+            tokens.word(RawWord {
+                value: self.span(value_start, at, start_line),
                 quote,
                 span: self.span(raw_start, raw_end, start_line),
             });
+            words += 1;
             self.last_code_end = Some(raw_end);
             if quote == Quote::None {
                 match ch {
-                    b';' => {
-                        return Ok(self.finish(
-                            words,
-                            Terminator::Semicolon,
-                            at,
-                            leading_comments,
-                            inner_comments,
-                        ));
-                    }
-                    b'{' => {
-                        return Ok(self.finish(
-                            words,
-                            Terminator::BlockStart,
-                            at,
-                            leading_comments,
-                            inner_comments,
-                        ));
-                    }
+                    b';' => return Ok(self.finish(Terminator::Semicolon, at, words)),
+                    b'{' => return Ok(self.finish(Terminator::BlockStart, at, words)),
                     _ => {}
                 }
             }
         }
     }
 
-    fn finish(
-        &mut self,
-        words: Vec<Word>,
-        terminator: Terminator,
-        at: usize,
-        leading_comments: Vec<Comment>,
-        inner_comments: Vec<Comment>,
-    ) -> Statement {
+    /// Moves past the bytes before `limit` that are not in `stops`; tells
+    /// whether there were any.
+    fn skip(&mut self, stops: &[bool; 256], limit: usize) -> bool {
+        let end = limit.min(self.text.len());
+        let start = self.pos;
+        while self.pos < end && !stops[usize::from(self.text[self.pos])] {
+            self.pos += 1;
+        }
+        self.pos > start
+    }
+
+    /// Moves past spaces, tabs, CRs and LFs, counting lines.
+    fn skip_space(&mut self) {
+        while let Some(&ch) = self.text.get(self.pos) {
+            match ch {
+                b' ' | b'\t' | b'\r' => {}
+                b'\n' => self.line += 1,
+                _ => return,
+            }
+            self.pos += 1;
+        }
+    }
+
+    fn finish(&mut self, terminator: Terminator, at: usize, words: usize) -> StatementEnd {
         self.last_code_end = Some(at + 1);
-        Statement {
-            words,
+        StatementEnd {
             terminator,
             terminator_span: self.span(at, at + 1, self.line),
-            leading_comments,
-            inner_comments,
+            words,
         }
     }
 
     /// Reads a `#` comment up to (not including) the newline; the newline is
     /// left for the main loop so that line counting stays in one place.
-    fn read_comment(&mut self, hash: usize) -> Comment {
+    fn read_comment(&mut self, hash: usize) -> RawComment {
         let end = self.text[self.pos..]
             .iter()
             .position(|&b| b == b'\n')
@@ -351,8 +465,8 @@ impl<'a> Lexer<'a> {
         if text_end > self.pos && self.text[text_end - 1] == b'\r' {
             text_end -= 1;
         }
-        let comment = Comment {
-            text: self.text[self.pos..text_end].to_vec(),
+        let comment = RawComment {
+            text: self.span(self.pos, text_end, self.line),
             span: self.span(hash, text_end, self.line),
             trailing,
         };
@@ -365,6 +479,18 @@ impl<'a> Lexer<'a> {
     /// strings and comments. Called right after the statement that ended
     /// with the block's `{`; returns the body and the span of the closing `}`.
     pub fn read_lua_block(&mut self) -> Result<(Word, Span), LexError> {
+        let (body, close) = self.read_lua_block_raw()?;
+        let word = Word {
+            value: self.text[body.value.range()].to_vec(),
+            quote: body.quote,
+            span: body.span,
+        };
+        Ok((word, close))
+    }
+
+    /// [`Lexer::read_lua_block`] without the copy: the body's range (its
+    /// value is the text as written, no escape decoded).
+    pub fn read_lua_block_raw(&mut self) -> Result<(RawWord, Span), LexError> {
         let start = self.pos;
         let start_line = self.line;
         let mut depth = 0usize;
@@ -376,10 +502,11 @@ impl<'a> Lexer<'a> {
                 b'{' => depth += 1,
                 b'}' => {
                     if depth == 0 {
-                        let word = Word {
-                            value: self.text[start..at].to_vec(),
+                        let span = self.span(start, at, start_line);
+                        let word = RawWord {
+                            value: span,
                             quote: Quote::None,
-                            span: self.span(start, at, start_line),
+                            span,
                         };
                         self.last_code_end = Some(at + 1);
                         return Ok((word, self.span(at, at + 1, self.line)));
@@ -602,5 +729,104 @@ mod tests {
         assert_eq!(st.terminator, Terminator::BlockStart);
         let (body, _) = lexer.read_lua_block().unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(body.text(), " ngx.say(\"}\") -- }\n local t = {} ");
+    }
+
+    /// Everything a lexer reads from `src`, up to the end or an error.
+    fn trace(src: &[u8], skips: bool) -> Vec<String> {
+        let mut lexer = Lexer::new(src, FileId(0));
+        lexer.skips = skips;
+        let mut out = Vec::new();
+        loop {
+            match lexer.next_statement() {
+                Ok(st) => {
+                    let words: Vec<_> = st
+                        .words
+                        .iter()
+                        .map(|w| (&w.value, w.quote, w.span))
+                        .collect();
+                    out.push(format!(
+                        "{words:?} {:?} {:?} {:?} {:?}",
+                        st.terminator, st.terminator_span, st.leading_comments, st.inner_comments
+                    ));
+                    if st.terminator == Terminator::FileEnd {
+                        return out;
+                    }
+                    if st.terminator == Terminator::BlockStart
+                        && st.words.first().is_some_and(crate::parser::is_lua_block)
+                    {
+                        out.push(format!("{:?}", lexer.read_lua_block()));
+                    }
+                }
+                Err(e) => {
+                    out.push(format!("{e:?} at {}", lexer.position()));
+                    return out;
+                }
+            }
+        }
+    }
+
+    /// Pieces of text that reach every state of the byte loop, and words
+    /// near nginx's length limit.
+    fn pieces() -> Vec<String> {
+        let mut pieces: Vec<String> = [
+            "a",
+            "bc",
+            "\"q w\"",
+            "'s t'",
+            ";",
+            "{",
+            "}",
+            " ",
+            "\t",
+            "\n",
+            "\r\n",
+            "# c\n",
+            "#",
+            "\\",
+            "\\\"",
+            "$",
+            "$x",
+            "${y}",
+            "${",
+            "(",
+            ")",
+            "\"z\")",
+            "\"",
+            "'",
+            "\u{e9}",
+            "content_by_lua_block {",
+            " x = \"}\" }",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for n in [4094, 4095, 4096] {
+            pieces.push("w".repeat(n));
+            pieces.push(format!("\"{}", "d".repeat(n)));
+            pieces.push(format!("'{}", "s".repeat(n)));
+        }
+        pieces
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(2000))]
+
+        #[test]
+        fn skipping_reads_as_the_byte_loop(
+            picks in proptest::collection::vec(proptest::sample::select(pieces()), 0..24)
+        ) {
+            let src = picks.concat();
+            proptest::prop_assert_eq!(trace(src.as_bytes(), true), trace(src.as_bytes(), false));
+        }
+    }
+
+    #[test]
+    fn length_limit_with_skips() {
+        let long = format!("a {};", "w".repeat(4096));
+        let err = trace(long.as_bytes(), true);
+        assert_eq!(err, trace(long.as_bytes(), false));
+        assert!(err[0].contains("too long parameter"), "{err:?}");
+        let fits = format!("a \"{}\";", "d".repeat(4095));
+        assert_eq!(trace(fits.as_bytes(), true).len(), 2);
     }
 }

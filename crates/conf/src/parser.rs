@@ -38,13 +38,28 @@ impl From<LexError> for SyntaxError {
 pub fn parse(text: &[u8], file: FileId) -> ParsedFile {
     let mut lexer = Lexer::new(text, file);
     let mut block = Block::default();
-    let error = parse_block(&mut lexer, &mut block, false).err();
+    let error = parse_block(&mut lexer, &mut block, 0).err();
     ParsedFile { block, error }
+}
+
+/// Blocks nested deeper than this are refused. nginx has no such limit and
+/// overflows its stack somewhere past it; every walk over the tree here is
+/// recursive too, so the limit keeps a hostile file from crashing upgate.
+/// Real configurations nest a handful of levels.
+pub const MAX_NESTING: usize = 200;
+
+/// The error for a block nested past [`MAX_NESTING`], at its `{`.
+pub fn too_deep(at: Span) -> SyntaxError {
+    SyntaxError {
+        message: format!("too many nested blocks (more than {MAX_NESTING})"),
+        span: at,
+    }
 }
 
 /// Reads statements into `block` until its `}` (`nested`) or the end of the
 /// file. Unclosed blocks keep `close == None`.
-fn parse_block(lexer: &mut Lexer<'_>, block: &mut Block, nested: bool) -> Result<(), SyntaxError> {
+fn parse_block(lexer: &mut Lexer<'_>, block: &mut Block, depth: usize) -> Result<(), SyntaxError> {
+    let nested = depth > 0;
     loop {
         let statement = lexer.next_statement()?;
         push_comments(&mut block.nodes, statement.leading_comments);
@@ -94,8 +109,11 @@ fn parse_block(lexer: &mut Lexer<'_>, block: &mut Block, nested: bool) -> Result
                 block.nodes.push(Node::Directive(directive));
                 continue;
             }
+            if depth + 1 > MAX_NESTING {
+                return Err(too_deep(statement.terminator_span));
+            }
             let mut inner = Block::default();
-            let result = parse_block(lexer, &mut inner, true);
+            let result = parse_block(lexer, &mut inner, depth + 1);
             directive.block = Some(inner);
             block.nodes.push(Node::Directive(directive));
             result?;
@@ -151,6 +169,19 @@ mod tests {
         assert_eq!(
             (err.message.as_str(), err.span.line),
             ("unexpected \"}\"", 2)
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_a_crash() {
+        let depth = MAX_NESTING + 5;
+        let text = format!("{}{}", "a {".repeat(depth), "}".repeat(depth));
+        let parsed = parse(text.as_bytes(), FileId(0));
+        let err = parsed.error.unwrap_or_else(|| panic!("expected error"));
+        assert!(
+            err.message.starts_with("too many nested blocks"),
+            "{}",
+            err.message
         );
     }
 

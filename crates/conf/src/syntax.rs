@@ -63,33 +63,116 @@ impl ReadError {
     }
 }
 
+/// Where [`Includes`] puts the files it reads: the tree of
+/// [`load_syntax`], or the bare texts of crossplane's streaming writer.
+pub(crate) trait FileSink {
+    /// Adds a file read (empty when it could not be read); returns its id,
+    /// the next index.
+    fn add(&mut self, path: &Path, text: Vec<u8>) -> FileId;
+    /// Records a file that could not be read.
+    fn read_error(&mut self, error: ReadError);
+}
+
+impl FileSink for SyntaxTree {
+    fn add(&mut self, path: &Path, text: Vec<u8>) -> FileId {
+        add_file(&mut self.config, path, text)
+    }
+
+    fn read_error(&mut self, error: ReadError) {
+        self.read_errors.push(error);
+    }
+}
+
+/// crossplane's reading of `include`s: relative to the main file's
+/// directory, each file once.
+pub(crate) struct Includes {
+    fs: Fs,
+    dir: PathBuf,
+    seen: HashMap<PathBuf, FileId>,
+}
+
+impl Includes {
+    /// Reads the main file into `sink` (file 0). Returns `None` when it could
+    /// not be read: it is then an empty file with a [`ReadError`], and there
+    /// are no includes to follow.
+    pub(crate) fn open(path: &Path, sink: &mut impl FileSink) -> Option<Includes> {
+        let fs = Fs::default();
+        let main = match fs.read(path) {
+            Ok(text) => sink.add(path, text),
+            Err(err) => {
+                let main = sink.add(path, Vec::new());
+                sink.read_error(ReadError::new(main, None, path, &err));
+                return None;
+            }
+        };
+        let mut seen = HashMap::new();
+        seen.insert(path.to_path_buf(), main);
+        Some(Includes {
+            fs,
+            dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+            seen,
+        })
+    }
+
+    /// The files one `include ARG` of `file` at `line` names (crossplane's
+    /// `parse`: a glob's matches unread yet; a plain name read now, or an
+    /// error on the includer), reading into `sink` those not seen before.
+    pub(crate) fn include(
+        &mut self,
+        arg: &str,
+        file: FileId,
+        line: u32,
+        sink: &mut impl FileSink,
+    ) -> Vec<FileId> {
+        let pattern = self.dir.join(Path::new(arg));
+        let globbed = has_glob(pattern.as_os_str().as_encoded_bytes());
+        let names = if globbed {
+            self.fs.glob(&pattern).unwrap_or_default()
+        } else {
+            vec![pattern]
+        };
+        let mut ids = Vec::with_capacity(names.len());
+        for name in names {
+            if let Some(&id) = self.seen.get(&name) {
+                ids.push(id);
+                continue;
+            }
+            let id = match self.fs.read(&name) {
+                Ok(text) => sink.add(&name, text),
+                Err(err) if globbed => {
+                    let id = sink.add(&name, Vec::new());
+                    sink.read_error(ReadError::new(id, None, &name, &err));
+                    id
+                }
+                Err(err) => {
+                    sink.read_error(ReadError::new(file, Some(line), &name, &err));
+                    continue;
+                }
+            };
+            self.seen.insert(name, id);
+            ids.push(id);
+        }
+        ids
+    }
+}
+
 /// Reads `path` and, when `follow_includes`, every file its `include`s
 /// name. Never fails: a main file that cannot be read is an empty file with
 /// a [`ReadError`], as crossplane reports it.
 pub fn load_syntax(path: &Path, follow_includes: bool) -> SyntaxTree {
-    let fs = Fs::default();
     let mut tree = SyntaxTree::default();
-    let main = match fs.read(path) {
-        Ok(text) => add_file(&mut tree.config, path, text),
-        Err(err) => {
-            let main = add_file(&mut tree.config, path, Vec::new());
-            tree.read_errors
-                .push(ReadError::new(main, None, path, &err));
-            return tree;
-        }
+    let Some(mut includes) = Includes::open(path, &mut tree) else {
+        return tree;
     };
     if !follow_includes {
         return tree;
     }
-    let mut seen: HashMap<PathBuf, FileId> = HashMap::new();
-    seen.insert(path.to_path_buf(), main);
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut next = 0;
     while next < tree.config.files.len() {
         let id = FileId(next as u32);
         next += 1;
         let mut block = std::mem::take(&mut tree.config.files[id.index()].block);
-        resolve_includes(&mut block, id, &dir, &fs, &mut tree, &mut seen);
+        resolve_includes(&mut block, id, &mut includes, &mut tree);
         tree.config.files[id.index()].block = block;
     }
     tree
@@ -100,65 +183,21 @@ pub fn load_syntax(path: &Path, follow_includes: bool) -> SyntaxTree {
 fn resolve_includes(
     block: &mut Block,
     file: FileId,
-    dir: &Path,
-    fs: &Fs,
+    includes: &mut Includes,
     tree: &mut SyntaxTree,
-    seen: &mut HashMap<PathBuf, FileId>,
 ) {
     for node in &mut block.nodes {
         let Node::Directive(d) = node else { continue };
         if d.is("include")
             && let Some(arg) = d.args.first()
         {
-            let pattern = dir.join(Path::new(arg.text().as_ref()));
             let line = d.line();
-            d.includes = include(&pattern, file, line, fs, tree, seen);
+            d.includes = includes.include(&arg.text(), file, line, tree);
         }
         if let Some(inner) = d.block.as_mut() {
-            resolve_includes(inner, file, dir, fs, tree, seen);
+            resolve_includes(inner, file, includes, tree);
         }
     }
-}
-
-/// The files one `include` names (crossplane's `parse`: a glob's matches
-/// unread yet; a plain name read now, or an error on the includer).
-fn include(
-    pattern: &Path,
-    file: FileId,
-    line: u32,
-    fs: &Fs,
-    tree: &mut SyntaxTree,
-    seen: &mut HashMap<PathBuf, FileId>,
-) -> Vec<FileId> {
-    let globbed = has_glob(pattern.as_os_str().as_encoded_bytes());
-    let names = if globbed {
-        fs.glob(pattern).unwrap_or_default()
-    } else {
-        vec![pattern.to_path_buf()]
-    };
-    let mut ids = Vec::with_capacity(names.len());
-    for name in names {
-        if let Some(&id) = seen.get(&name) {
-            ids.push(id);
-            continue;
-        }
-        let id = match fs.read(&name) {
-            Ok(text) => add_file(&mut tree.config, &name, text),
-            Err(err) if globbed => {
-                let id = add_file(&mut tree.config, &name, Vec::new());
-                tree.read_errors.push(ReadError::new(id, None, &name, &err));
-                id
-            }
-            Err(err) => {
-                tree.read_errors
-                    .push(ReadError::new(file, Some(line), &name, &err));
-                continue;
-            }
-        };
-        seen.insert(name, id);
-        ids.push(id);
-    }
-    ids
 }
 
 fn add_file(config: &mut Config, path: &Path, text: Vec<u8>) -> FileId {

@@ -1,8 +1,43 @@
-//! upgate-proxy: the engine. Tokio listeners, TLS, HTTP/1.1 on the client
-//! and upstream sides (an own codec over httparse, byte-exact with nginx),
-//! the upstream connection pool, the WebSocket tunnel with nginx's timers,
-//! access and error logs, reload and graceful shutdown.
+//! upgate-proxy: the engine. It serves the tables compiled by
+//! `upgate-runtime` (bytes -> conf -> runtime -> **proxy**): tokio listeners,
+//! TLS, HTTP/1.1 on the client and upstream sides, the upstream connection
+//! pool, the WebSocket tunnel with nginx's timers, access and error logs,
+//! reload and graceful shutdown.
 //!
-//! It serves the tables compiled by `upgate-runtime` and holds them behind
-//! one atomic pointer that reload swaps. This crate is filled by the engine
-//! work; it serves nothing yet.
+//! Two layers:
+//!
+//! - The protocol layer, independent of routing: [`http1`] (the HTTP/1.x
+//!   codec, byte-exact with nginx: client request heads with nginx's
+//!   rejections and limits, body framing, the upstream request writer,
+//!   upstream response heads with the 1.23+ rules, the client response head
+//!   in nginx's order, nginx's error pages) and [`tunnel`] (the byte pipe
+//!   after a 101, with nginx's timers and no buffer held while idle).
+//! - Serving: [`serve`] binds the listen addresses and runs until a signal;
+//!   [`connection`] is the client connection's state machine; [`dispatch`]
+//!   asks the runtime what a request gets; [`proxy`] and [`upstream`] talk to
+//!   the peers the balancers pick (connect, keepalive pool, next upstream);
+//!   [`relay`] streams responses; [`reload`] swaps the tables behind one
+//!   atomic pointer without cutting live tunnels; [`access_log`] and
+//!   [`error_log`] write nginx's formats. [`settings`] and [`tables`] adapt
+//!   the runtime's tables to what the engine reads per request.
+//!
+//! TLS listeners are not served yet (see testdata/conformance/known.md).
+
+pub mod access_log;
+pub mod client;
+pub mod connection;
+pub mod dispatch;
+pub mod error_log;
+pub mod http1;
+pub mod proxy;
+pub mod relay;
+pub mod reload;
+pub mod request_body;
+pub mod respond;
+pub mod response_head;
+pub mod serve;
+pub mod server;
+pub mod settings;
+pub mod tables;
+pub mod tunnel;
+pub mod upstream;

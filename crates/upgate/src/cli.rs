@@ -48,6 +48,10 @@ pub struct Cli {
     /// Read the file as a snippet of this block instead of detecting it.
     #[arg(long, value_enum, value_name = "BLOCK")]
     pub context: Option<ContextArg>,
+    /// Send a signal to the running upgate (found through the `pid` file of
+    /// the configuration), like `nginx -s`.
+    #[arg(short = 's', value_name = "SIGNAL", value_parser = ["stop", "quit", "reopen", "reload"])]
+    pub signal: Option<String>,
     /// Configuration file, as an alternative to -c.
     #[arg(value_name = "FILE")]
     pub file: Option<PathBuf>,
@@ -87,6 +91,9 @@ pub enum Command {
     Fmt(FmtArgs),
     /// Find what breaks WebSockets behind a configuration (and fix it).
     Lint(LintArgs),
+    /// Explain which server, location, headers, upstream and timeouts a
+    /// request gets, and whether it can become a WebSocket tunnel.
+    Route(RouteArgs),
 }
 
 /// `upgate parse`: the flags of `crossplane parse` that shape its JSON.
@@ -163,4 +170,34 @@ pub struct LintArgs {
     /// List the rules and exit.
     #[arg(long)]
     pub list_rules: bool,
+}
+
+/// `upgate route`: explain one request without serving it.
+#[derive(Debug, clap::Args)]
+pub struct RouteArgs {
+    /// Configuration file (a whole nginx.conf or a snippet).
+    #[arg(short = 'c', long = "conf", value_name = "FILE")]
+    pub conf: PathBuf,
+    /// Prefix path, as with nginx -p (default: the current directory).
+    #[arg(short = 'p', long, value_name = "PREFIX")]
+    pub prefix: Option<PathBuf>,
+    /// The address:port the connection arrives on (default: from the URL).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
+    /// The client's address (default 127.0.0.1).
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub client: Option<String>,
+    /// A request header; repeat for more.
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// Send the request as HTTP/1.0.
+    #[arg(long)]
+    pub http10: bool,
+    /// Print the explanation as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// 'METHOD URL' (ws:// and wss:// URLs get the WebSocket handshake
+    /// headers), or a URL or path alone for GET.
+    #[arg(value_name = "REQUEST")]
+    pub request: String,
 }

@@ -1,57 +1,71 @@
 //! The same JSON as [`super::to_json`] of [`super::payload`], written
-//! straight from the syntax tree to a writer: no copy of the configuration
-//! is built first, so a 300,000-line file is printed in one pass with the
-//! memory of the tree alone. `--combine` still goes through the payload
-//! (it rearranges files).
+//! straight from the tokenizer: no tree and no copy of the configuration is
+//! built, so a 300,000-line file is printed with the memory of its text and
+//! of one directive. `--combine` still goes through the payload (it
+//! rearranges files).
+//!
+//! The second pass over a [`Scan`]: each file without a syntax error is
+//! tokenized again ([`Lexer::read_statement`], words borrowed from the
+//! text) and each directive serialized as it is read, with the fields the
+//! payload's `Stmt` has, in its order; blocks nest as the serializer's
+//! sequences do. The lexer state is shared by the nested serializers
+//! through a `RefCell`, borrowed only between two of their calls.
 
-use std::io::{self, Write};
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::io::Write;
 
-use serde::ser::{SerializeMap, SerializeSeq};
+use serde::ser::{Error as _, SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
-use super::{Builder, FileError, Options, PayloadError, status_of};
-use crate::ast::{Block, Directive, Node};
+use super::scan::{Scan, ScannedFile};
+use super::text::{Ascii, file_errors, lossy, lossy_slice};
+use super::{FileError, Options, PayloadError, prepare_if_args, status_of};
+use crate::lexer::{LexError, Lexer, RawComment, RawWord, StatementEnd, Terminator, Tokens};
 use crate::span::FileId;
-use crate::syntax::SyntaxTree;
 
-/// Writes crossplane's JSON for the tree (not for `--combine`).
+/// Writes crossplane's JSON for a scanned configuration (not for
+/// `--combine`), compact or indented by `indent` spaces.
 pub fn write_json<W: Write>(
-    tree: &SyntaxTree,
+    scan: &Scan,
     options: &Options,
     indent: Option<usize>,
     out: W,
 ) -> Result<(), serde_json::Error> {
-    let builder = Builder { tree, options };
-    let files: Vec<(FileId, Vec<FileError>)> = (0..tree.config.files.len())
-        .map(|i| {
-            let id = FileId(i as u32);
-            (id, builder.file_errors(id))
+    let files: Vec<(String, Vec<FileError>)> = scan
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, file)| {
+            let path = file.path.to_string_lossy().into_owned();
+            let read = scan.read_errors.iter().filter(|e| e.file.index() == i);
+            let errors = file_errors(&path, read, file.error.as_ref());
+            (path, errors)
         })
         .collect();
     let document = Document {
-        builder: &builder,
+        scan,
+        options,
         files: &files,
     };
     match indent {
         None => {
-            let mut ser = serde_json::Serializer::with_formatter(
-                out,
-                Ascii(serde_json::ser::CompactFormatter),
-            );
-            document.serialize(&mut ser)
+            let compact = Ascii(serde_json::ser::CompactFormatter);
+            document.serialize(&mut serde_json::Serializer::with_formatter(out, compact))
         }
         Some(n) => {
             let indent = vec![b' '; n];
-            let pretty = serde_json::ser::PrettyFormatter::with_indent(&indent);
-            let mut ser = serde_json::Serializer::with_formatter(out, Ascii(pretty));
-            document.serialize(&mut ser)
+            let pretty = Ascii(serde_json::ser::PrettyFormatter::with_indent(&indent));
+            document.serialize(&mut serde_json::Serializer::with_formatter(out, pretty))
         }
     }
 }
 
 struct Document<'a> {
-    builder: &'a Builder<'a>,
-    files: &'a [(FileId, Vec<FileError>)],
+    scan: &'a Scan,
+    options: &'a Options,
+    /// Each file's name and errors.
+    files: &'a [(String, Vec<FileError>)],
 }
 
 impl Serialize for Document<'_> {
@@ -59,9 +73,9 @@ impl Serialize for Document<'_> {
         let errors: Vec<PayloadError> = self
             .files
             .iter()
-            .flat_map(|(id, errors)| {
+            .flat_map(|(path, errors)| {
                 errors.iter().map(|e| PayloadError {
-                    file: self.builder.path(*id),
+                    file: path.clone(),
                     error: e.error.clone(),
                     line: e.line,
                 })
@@ -70,30 +84,24 @@ impl Serialize for Document<'_> {
         let mut map = s.serialize_map(Some(3))?;
         map.serialize_entry("status", &status_of(&errors))?;
         map.serialize_entry("errors", &errors)?;
-        map.serialize_entry(
-            "config",
-            &Files {
-                builder: self.builder,
-                files: self.files,
-            },
-        )?;
+        map.serialize_entry("config", &Files(self))?;
         map.end()
     }
 }
 
-struct Files<'a> {
-    builder: &'a Builder<'a>,
-    files: &'a [(FileId, Vec<FileError>)],
-}
+struct Files<'a>(&'a Document<'a>);
 
 impl Serialize for Files<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.files.len()))?;
-        for (id, errors) in self.files {
+        let doc = self.0;
+        let mut seq = s.serialize_seq(Some(doc.files.len()))?;
+        for (i, (file, (path, errors))) in doc.scan.files.iter().zip(doc.files).enumerate() {
             seq.serialize_element(&FileView {
-                builder: self.builder,
-                id: *id,
+                file,
+                id: FileId(i as u32),
+                path,
                 errors,
+                options: doc.options,
             })?;
         }
         seq.end()
@@ -101,161 +109,224 @@ impl Serialize for Files<'_> {
 }
 
 struct FileView<'a> {
-    builder: &'a Builder<'a>,
+    file: &'a ScannedFile,
     id: FileId,
+    path: &'a str,
     errors: &'a [FileError],
+    options: &'a Options,
 }
 
 impl Serialize for FileView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let file = self.builder.tree.config.file(self.id);
         let mut map = s.serialize_map(Some(4))?;
-        map.serialize_entry("file", &self.builder.path(self.id))?;
+        map.serialize_entry("file", self.path)?;
         map.serialize_entry("status", &status_of(self.errors))?;
         map.serialize_entry("errors", self.errors)?;
-        // crossplane keeps nothing of a file its lexer rejects.
-        let empty = Block::default();
-        let block = if file.error.is_some() {
-            &empty
+        if self.file.error.is_some() {
+            // crossplane keeps nothing of a file its lexer rejects.
+            map.serialize_entry("parsed", &[] as &[()])?;
         } else {
-            &file.block
-        };
-        map.serialize_entry(
-            "parsed",
-            &BlockView {
-                builder: self.builder,
-                id: self.id,
-                block,
-            },
-        )?;
+            let walk = RefCell::new(Walk::new(self.file, self.id, self.options));
+            let parsed = BlockStream {
+                walk: &walk,
+                nested: false,
+            };
+            map.serialize_entry("parsed", &parsed)?;
+        }
         map.end()
     }
 }
 
-struct BlockView<'a> {
-    builder: &'a Builder<'a>,
-    id: FileId,
-    block: &'a Block,
+/// The words and comments of the statement just read.
+#[derive(Default)]
+struct Gather {
+    words: Vec<RawWord>,
+    /// With `leading` (met before the first word); only with comments on.
+    comments: Vec<(RawComment, bool)>,
+    keep_comments: bool,
 }
 
-impl Serialize for BlockView<'_> {
+impl Tokens for Gather {
+    fn word(&mut self, word: RawWord) {
+        self.words.push(word);
+    }
+
+    fn comment(&mut self, comment: RawComment, leading: bool) {
+        if self.keep_comments {
+            self.comments.push((comment, leading));
+        }
+    }
+}
+
+/// The reading of one file, shared by the blocks being written.
+struct Walk<'t> {
+    text: &'t [u8],
+    lexer: Lexer<'t>,
+    tokens: Gather,
+    /// What the file's next `include`s read ([`ScannedFile::includes`]).
+    includes: std::slice::Iter<'t, Vec<FileId>>,
+    options: &'t Options,
+    /// The current directive's fields, as the payload's `Stmt` has them.
+    name: Cow<'t, str>,
+    args: Vec<Cow<'t, str>>,
+    line: u32,
+    file_includes: Option<&'t [FileId]>,
+}
+
+impl<'t> Walk<'t> {
+    fn new(file: &'t ScannedFile, id: FileId, options: &'t Options) -> Self {
+        Walk {
+            text: &file.text,
+            lexer: Lexer::new(&file.text, id),
+            tokens: Gather {
+                keep_comments: options.comments,
+                ..Gather::default()
+            },
+            includes: file.includes.iter(),
+            options,
+            name: Cow::Borrowed(""),
+            args: Vec::new(),
+            line: 0,
+            file_includes: None,
+        }
+    }
+
+    /// Reads the next statement; for a directive, fills its fields and
+    /// tells whether a block of its own follows.
+    fn next(&mut self) -> Result<(StatementEnd, bool), LexError> {
+        self.tokens.words.clear();
+        self.tokens.comments.clear();
+        self.args.clear();
+        let end = self.lexer.read_statement(&mut self.tokens)?;
+        let text = self.text;
+        let Some((name, args)) = self.tokens.words.split_first() else {
+            return Ok((end, false));
+        };
+        let name_value = name.value(text);
+        let lua =
+            end.terminator == Terminator::BlockStart && name_value.ends_with(b"_by_lua_block");
+        let is_include = name_value.as_ref() == b"include";
+        self.name = lossy(name_value);
+        self.line = name.span.line;
+        self.args.extend(args.iter().map(|a| lossy(a.value(text))));
+        if lua {
+            // The body as written, one argument (parser::parse does so).
+            let (body, _) = self.lexer.read_lua_block_raw()?;
+            self.args.push(lossy_slice(&text[body.value.range()]));
+        }
+        if self.name == "if" {
+            let mut args: Vec<String> = self.args.drain(..).map(Cow::into_owned).collect();
+            prepare_if_args(&mut args);
+            self.args.extend(args.into_iter().map(Cow::Owned));
+        }
+        self.file_includes = if is_include {
+            // Advanced at every include, listed only without --single-file.
+            let read = self.includes.next().map_or(&[][..], Vec::as_slice);
+            (!self.options.single_file).then_some(read)
+        } else {
+            None
+        };
+        let block = end.terminator == Terminator::BlockStart && !lua;
+        Ok((end, block))
+    }
+}
+
+/// A block's directives (a file's, when not `nested`), written as read.
+struct BlockStream<'a, 't> {
+    walk: &'a RefCell<Walk<'t>>,
+    nested: bool,
+}
+
+impl Serialize for BlockStream<'_, '_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let comments = self.builder.options.comments;
         let mut seq = s.serialize_seq(None)?;
-        for node in &self.block.nodes {
-            match node {
-                Node::Comment(c) => {
-                    if comments {
-                        seq.serialize_element(&self.builder.comment(self.id, c, c.line(), true))?;
-                    }
+        loop {
+            let mut walk = self.walk.try_borrow_mut().map_err(S::Error::custom)?;
+            // An error is not met either (the same lexer, the same text).
+            let (end, block) = walk.next().map_err(|e| S::Error::custom(e.message))?;
+            let mut inner: Vec<RawComment> = Vec::new();
+            for &(comment, leading) in &walk.tokens.comments {
+                if leading {
+                    let text = lossy_slice(&walk.text[comment.text.range()]);
+                    seq.serialize_element(&CommentView(comment.span.line, text))?;
+                } else {
+                    inner.push(comment);
                 }
-                Node::Directive(d) => {
-                    seq.serialize_element(&DirectiveView {
-                        builder: self.builder,
-                        id: self.id,
-                        directive: d,
-                    })?;
-                    if comments {
-                        for c in &d.inner_comments {
-                            seq.serialize_element(&self.builder.comment(
-                                self.id,
-                                c,
-                                d.line(),
-                                false,
-                            ))?;
-                        }
-                    }
+            }
+            match (end.terminator, self.nested) {
+                (Terminator::BlockEnd, true) | (Terminator::FileEnd, false) => break,
+                (Terminator::BlockEnd | Terminator::FileEnd, _) => {
+                    // Not met: the first pass found no syntax error here.
+                    return Err(S::Error::custom("unbalanced braces missed by the scan"));
                 }
+                (Terminator::Semicolon | Terminator::BlockStart, _) => {}
+            }
+            let line = walk.line;
+            let text = walk.text;
+            drop(walk);
+            seq.serialize_element(&DirectiveView {
+                walk: self.walk,
+                block,
+            })?;
+            // crossplane lists comments met between the arguments after
+            // the directive, on its line.
+            for comment in inner {
+                let text = lossy_slice(&text[comment.text.range()]);
+                seq.serialize_element(&CommentView(line, text))?;
             }
         }
         seq.end()
     }
 }
 
-struct DirectiveView<'a> {
-    builder: &'a Builder<'a>,
-    id: FileId,
-    directive: &'a Directive,
+/// The directive [`Walk::next`] just read, then its block.
+struct DirectiveView<'a, 't> {
+    walk: &'a RefCell<Walk<'t>>,
+    block: bool,
 }
 
-impl Serialize for DirectiveView<'_> {
+impl Serialize for DirectiveView<'_, '_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        // The same fields as the payload's Stmt, with the block streamed.
-        let head = self.builder.directive_head(self.directive);
         let mut map = s.serialize_map(None)?;
-        map.serialize_entry("directive", &head.directive)?;
-        map.serialize_entry("line", &head.line)?;
-        map.serialize_entry("args", &head.args)?;
-        if let Some(includes) = &head.includes {
-            map.serialize_entry("includes", includes)?;
+        {
+            let walk = self.walk.try_borrow().map_err(S::Error::custom)?;
+            map.serialize_entry("directive", &walk.name)?;
+            map.serialize_entry("line", &walk.line)?;
+            map.serialize_entry("args", &walk.args)?;
+            if let Some(read) = walk.file_includes {
+                map.serialize_entry("includes", &Indices(read))?;
+            }
         }
-        if let Some(block) = self.builder.streamed_block(self.directive) {
-            map.serialize_entry(
-                "block",
-                &BlockView {
-                    builder: self.builder,
-                    id: self.id,
-                    block,
-                },
-            )?;
+        if self.block {
+            let block = BlockStream {
+                walk: self.walk,
+                nested: true,
+            };
+            map.serialize_entry("block", &block)?;
         }
         map.end()
     }
 }
 
-/// serde_json's formatter with Python's `ensure_ascii`: every character
-/// outside ASCII is written as `\uXXXX` (astral ones as a surrogate pair).
-struct Ascii<F>(F);
+/// File ids as the payload's `Vec<usize>`.
+struct Indices<'a>(&'a [FileId]);
 
-impl<F: serde_json::ser::Formatter> serde_json::ser::Formatter for Ascii<F> {
-    fn write_string_fragment<W: ?Sized + Write>(
-        &mut self,
-        w: &mut W,
-        fragment: &str,
-    ) -> io::Result<()> {
-        let mut rest = fragment;
-        while let Some(at) = rest.find(|c: char| !c.is_ascii() || c == '\u{7f}') {
-            w.write_all(&rest.as_bytes()[..at])?;
-            let mut chars = rest[at..].chars();
-            if let Some(c) = chars.next() {
-                let mut units = [0u16; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    write!(w, "\\u{unit:04x}")?;
-                }
-            }
-            rest = chars.as_str();
-        }
-        w.write_all(rest.as_bytes())
+impl Serialize for Indices<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|id| id.index()))
     }
+}
 
-    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
-        self.0.begin_array(w)
-    }
-    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
-        self.0.end_array(w)
-    }
-    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
-        self.0.begin_array_value(w, first)
-    }
-    fn end_array_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
-        self.0.end_array_value(w)
-    }
-    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
-        self.0.begin_object(w)
-    }
-    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
-        self.0.end_object(w)
-    }
-    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
-        self.0.begin_object_key(w, first)
-    }
-    fn end_object_key<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
-        self.0.end_object_key(w)
-    }
-    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
-        self.0.begin_object_value(w)
-    }
-    fn end_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
-        self.0.end_object_value(w)
+/// A comment as the payload's `Stmt`: line and text.
+struct CommentView<'t>(u32, Cow<'t, str>);
+
+impl Serialize for CommentView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(4))?;
+        map.serialize_entry("directive", "#")?;
+        map.serialize_entry("line", &self.0)?;
+        map.serialize_entry("args", &[] as &[()])?;
+        map.serialize_entry("comment", &self.1)?;
+        map.end()
     }
 }

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::text::py_repr;
 use super::*;
 use crate::load::parse_file;
 use crate::syntax::load_syntax;

@@ -3,6 +3,8 @@
 mod fmt;
 mod lint;
 mod parse;
+mod route;
+mod serve;
 mod test;
 
 use std::process::ExitCode;
@@ -21,13 +23,16 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Parse(args) => parse::run(args),
             Command::Fmt(args) => fmt::run(args),
             Command::Lint(args) => lint::run(args),
+            Command::Route(args) => route::run(args),
         };
     }
     if cli.test || cli.dump {
         return test::run(&cli);
     }
-    eprintln!("upgate: serving traffic is not built yet; use -t to check a configuration");
-    ExitCode::from(2)
+    if let Some(signal) = &cli.signal {
+        return serve::signal(&cli, signal);
+    }
+    serve::run(&cli)
 }
 
 fn print_version(long: bool) {

@@ -1,0 +1,310 @@
+//! `access_log` and `log_format`, as ngx_http_log_module.c writes them: one
+//! line per request in the location's formats (default `combined`), variable
+//! values escaped (`escape=default`: `"`, `\` and bytes outside 0x20..0x7e as
+//! `\xHH`; `escape=json`; `escape=none`), a missing value written as `-`
+//! (nothing with `escape=json`),
+//! each line written at once unless `buffer=` asks to collect them
+//! (`flush=` bounds how long a line waits; upgate flushes buffered files
+//! once a second at most and on exit).
+//!
+//! Lines are made in two steps so that a tunnel holds no request: the
+//! request's own variables are evaluated when the response starts
+//! ([`AccessLogs::prepare`]), the values only known at the end (`$status`,
+//! `$request_time`, `$bytes_sent`, `$upstream_*`...) when it ends
+//! ([`Pending::finish`]).
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use upgate_runtime::variable::{Part, Template, Var};
+use upgate_runtime::{LocationId, Request, Runtime};
+
+use crate::settings::{Escape, Settings};
+
+/// An open log file.
+#[derive(Debug)]
+pub struct LogFile {
+    out: Mutex<BufWriter<File>>,
+    /// `buffer=`: collect lines; else write each at once.
+    buffered: bool,
+}
+
+impl LogFile {
+    fn write_line(&self, line: &[u8]) {
+        let mut out = match self.out.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let _ = out.write_all(line);
+        if !self.buffered {
+            let _ = out.flush();
+        }
+    }
+
+    /// Writes what is buffered.
+    pub fn flush(&self) {
+        if let Ok(mut out) = self.out.lock() {
+            let _ = out.flush();
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Format {
+    escape: Escape,
+    template: Template,
+}
+
+/// The logs of one configuration generation.
+#[derive(Debug, Default)]
+pub struct AccessLogs {
+    files: Vec<Arc<LogFile>>,
+    formats: HashMap<String, Arc<Format>>,
+    /// Per location: (file, format) pairs.
+    by_location: Vec<Vec<(Arc<LogFile>, Arc<Format>)>>,
+}
+
+/// A line waiting for the end of its request.
+#[derive(Debug)]
+pub struct Pending {
+    file: Arc<LogFile>,
+    pieces: Vec<Piece>,
+}
+
+#[derive(Debug)]
+enum Piece {
+    Text(Vec<u8>),
+    Runtime(String),
+}
+
+/// The values known only while serving.
+#[derive(Clone, Debug, Default)]
+pub struct Values {
+    pub status: u16,
+    pub body_bytes_sent: u64,
+    pub bytes_sent: u64,
+    pub request_length: u64,
+    pub request_time: std::time::Duration,
+    pub connection: u64,
+    pub connection_requests: u64,
+    pub pipe: bool,
+    /// `$upstream_addr` and friends: one entry per attempt.
+    pub upstream_addr: Vec<String>,
+    pub upstream_status: Vec<String>,
+    pub upstream_response_time: Vec<String>,
+    pub upstream_connect_time: Vec<String>,
+    pub upstream_header_time: Vec<String>,
+}
+
+impl AccessLogs {
+    /// Opens every file the settings name (paths under `prefix`); a file
+    /// that cannot be opened is skipped.
+    pub fn open(settings: &Settings, rt: &Runtime, prefix: &Path) -> AccessLogs {
+        let mut logs = AccessLogs::default();
+        let mut by_path: HashMap<String, Arc<LogFile>> = HashMap::new();
+        for (name, (escape, text)) in &settings.log_formats {
+            if let Ok(template) = upgate_runtime::variable::compile(text, &rt.user_vars) {
+                logs.formats.insert(
+                    name.clone(),
+                    Arc::new(Format {
+                        escape: *escape,
+                        template,
+                    }),
+                );
+            }
+        }
+        for loc in &settings.locations {
+            let mut list = Vec::new();
+            for spec in &loc.access_log {
+                if spec.path.starts_with("syslog:") {
+                    continue;
+                }
+                let Some(format) = logs.formats.get(&spec.format).cloned() else {
+                    continue;
+                };
+                let file = match by_path.get(&spec.path) {
+                    Some(f) => Arc::clone(f),
+                    None => {
+                        let full = prefix.join(&spec.path);
+                        let Ok(f) = OpenOptions::new().create(true).append(true).open(&full) else {
+                            continue;
+                        };
+                        let file = Arc::new(LogFile {
+                            out: Mutex::new(BufWriter::with_capacity(
+                                spec.buffer.unwrap_or(4096).max(512),
+                                f,
+                            )),
+                            buffered: spec.buffer.is_some(),
+                        });
+                        by_path.insert(spec.path.clone(), Arc::clone(&file));
+                        logs.files.push(Arc::clone(&file));
+                        file
+                    }
+                };
+                list.push((file, format));
+            }
+            logs.by_location.push(list);
+        }
+        logs
+    }
+
+    /// Evaluates the request's own variables of every line `location` logs.
+    pub fn prepare(&self, r: &mut Request<'_>, location: LocationId) -> Vec<Pending> {
+        let Some(list) = self.by_location.get(location.index()) else {
+            return Vec::new();
+        };
+        let mut out = Vec::with_capacity(list.len());
+        for (file, format) in list {
+            let mut pieces = Vec::new();
+            for part in &format.template.parts {
+                match part {
+                    Part::Text(t) => pieces.push(Piece::Text(t.clone())),
+                    Part::Var(Var::Runtime(name)) => pieces.push(Piece::Runtime(name.clone())),
+                    Part::Var(var) => {
+                        let value = r.variable(var);
+                        let missing = value.is_empty()
+                            && matches!(
+                                var,
+                                Var::Http(_) | Var::Cookie(_) | Var::Arg(_) | Var::User(_)
+                            );
+                        // escape=json writes nothing for a missing value
+                        // (ngx_http_log_json_variable_getlen), the others "-".
+                        let text = if missing && format.escape == Escape::Json {
+                            Vec::new()
+                        } else if missing {
+                            b"-".to_vec()
+                        } else {
+                            escape(&value, format.escape)
+                        };
+                        pieces.push(Piece::Text(text));
+                    }
+                    Part::Capture(n) => {
+                        let v = r
+                            .captures
+                            .as_ref()
+                            .map(|c| c.group(usize::from(*n)).to_vec())
+                            .unwrap_or_default();
+                        pieces.push(Piece::Text(escape(&v, format.escape)));
+                    }
+                }
+            }
+            out.push(Pending {
+                file: Arc::clone(file),
+                pieces,
+            });
+        }
+        out
+    }
+
+    /// Writes what buffered files hold.
+    pub fn flush(&self) {
+        for f in &self.files {
+            f.flush();
+        }
+    }
+}
+
+impl Pending {
+    /// Completes the line with the end-of-request values and writes it.
+    pub fn finish(self, v: &Values) {
+        let mut line = Vec::with_capacity(256);
+        for p in self.pieces {
+            match p {
+                Piece::Text(t) => line.extend_from_slice(&t),
+                Piece::Runtime(name) => line.extend_from_slice(runtime_value(&name, v).as_bytes()),
+            }
+        }
+        line.push(b'\n');
+        self.file.write_line(&line);
+    }
+}
+
+fn join(list: &[String]) -> String {
+    if list.is_empty() {
+        "-".into()
+    } else {
+        list.join(", ")
+    }
+}
+
+fn runtime_value(name: &str, v: &Values) -> String {
+    let now = std::time::SystemTime::now();
+    match name {
+        "status" => format!("{:03}", v.status),
+        "body_bytes_sent" => v.body_bytes_sent.to_string(),
+        "bytes_sent" => v.bytes_sent.to_string(),
+        "request_length" => v.request_length.to_string(),
+        "request_time" => secs(v.request_time),
+        "connection" => v.connection.to_string(),
+        "connection_requests" => v.connection_requests.to_string(),
+        "pipe" => (if v.pipe { "p" } else { "." }).into(),
+        "msec" => {
+            let d = now
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            format!("{}.{:03}", d.as_secs(), d.subsec_millis())
+        }
+        "time_local" => crate::error_log::time_local(now),
+        "time_iso8601" => crate::error_log::time_iso8601(now),
+        "pid" => std::process::id().to_string(),
+        "upstream_addr" => join(&v.upstream_addr),
+        "upstream_status" => join(&v.upstream_status),
+        "upstream_response_time" => join(&v.upstream_response_time),
+        "upstream_connect_time" => join(&v.upstream_connect_time),
+        "upstream_header_time" => join(&v.upstream_header_time),
+        _ => "-".into(),
+    }
+}
+
+/// Seconds with milliseconds, as nginx prints times (`0.004`).
+pub fn secs(d: std::time::Duration) -> String {
+    format!("{}.{:03}", d.as_secs(), d.subsec_millis())
+}
+
+/// `ngx_http_log_escape` / `ngx_http_log_json_variable`.
+fn escape(value: &[u8], how: Escape) -> Vec<u8> {
+    let mut out = Vec::with_capacity(value.len());
+    for &b in value {
+        match how {
+            Escape::None => out.push(b),
+            Escape::Default => {
+                if b == b'"' || b == b'\\' || !(0x20..0x7f).contains(&b) {
+                    out.extend_from_slice(format!("\\x{b:02X}").as_bytes());
+                } else {
+                    out.push(b);
+                }
+            }
+            Escape::Json => match b {
+                b'"' => out.extend_from_slice(b"\\\""),
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                b'\n' => out.extend_from_slice(b"\\n"),
+                b'\r' => out.extend_from_slice(b"\\r"),
+                b'\t' => out.extend_from_slice(b"\\t"),
+                0x08 => out.extend_from_slice(b"\\b"),
+                0x0c => out.extend_from_slice(b"\\f"),
+                b if b < 0x20 => out.extend_from_slice(format!("\\u{b:04x}").as_bytes()),
+                b => out.push(b),
+            },
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes() {
+        assert_eq!(
+            escape(b"a\"b\\c\x01\xff", Escape::Default),
+            b"a\\x22b\\x5Cc\\x01\\xFF"
+        );
+        assert_eq!(escape(b"a\"\n\x01", Escape::Json), b"a\\\"\\n\\u0001");
+        assert_eq!(escape(b"a\"", Escape::None), b"a\"");
+        assert_eq!(secs(std::time::Duration::from_millis(1234)), "1.234");
+    }
+}

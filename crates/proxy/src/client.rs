@@ -1,0 +1,123 @@
+//! The client's socket with nginx's timers on each operation: a read waits
+//! at most the timeout in force (client_header_timeout, client_body_timeout,
+//! keepalive_timeout), a write at most send_timeout between two successful
+//! writes (`ngx_http_writer` re-arms send_timeout after each). Bytes read
+//! and not yet used wait in [`Client::buf`] (pipelined requests, a body, the
+//! first bytes of a tunnel).
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// How much a read asks for.
+const READ_SIZE: usize = 16 * 1024;
+
+/// One client connection.
+#[derive(Debug)]
+pub struct Client {
+    pub stream: TcpStream,
+    /// Read and not yet consumed.
+    pub buf: BytesMut,
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+    /// nginx's connection number (`$connection`, `*N` in the error log).
+    pub id: u64,
+    /// Requests started on this connection (`$connection_requests`).
+    pub requests: u64,
+    pub born: Instant,
+    /// Bytes written to the client for the current request.
+    pub sent: u64,
+}
+
+/// A read or write that did not complete.
+#[derive(Debug)]
+pub enum IoFail {
+    /// The timer ran out.
+    Timeout,
+    /// The peer closed (read 0) or reset.
+    Closed,
+    Io(io::Error),
+}
+
+impl Client {
+    pub fn new(stream: TcpStream, peer: SocketAddr, local: SocketAddr, id: u64) -> Client {
+        Client {
+            stream,
+            buf: BytesMut::new(),
+            peer,
+            local,
+            id,
+            requests: 0,
+            born: Instant::now(),
+            sent: 0,
+        }
+    }
+
+    /// Reads more into `buf`, waiting at most `timeout`; at most `limit`
+    /// bytes are kept in `buf` in all. Returns the number read (never 0:
+    /// EOF is [`IoFail::Closed`]).
+    pub async fn read_more(&mut self, timeout: Duration, limit: usize) -> Result<usize, IoFail> {
+        // Start small (most heads fit 2k, as nginx's 1k first buffer) and
+        // grow with what arrives.
+        let step = self.buf.capacity().clamp(2048, READ_SIZE);
+        let room = limit.saturating_sub(self.buf.len()).clamp(1, step);
+        self.buf.reserve(room);
+        let read = async {
+            let mut chunk = (&mut self.stream).take(room as u64);
+            chunk.read_buf(&mut self.buf).await
+        };
+        match tokio::time::timeout(timeout, read).await {
+            Err(_) => Err(IoFail::Timeout),
+            Ok(Ok(0)) => Err(IoFail::Closed),
+            Ok(Ok(n)) => Ok(n),
+            Ok(Err(e)) => Err(IoFail::Io(e)),
+        }
+    }
+
+    /// Waits until the client sends something (keepalive), at most `timeout`.
+    pub async fn wait_readable(&mut self, timeout: Duration) -> Result<(), IoFail> {
+        match tokio::time::timeout(timeout, self.stream.readable()).await {
+            Err(_) => Err(IoFail::Timeout),
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(IoFail::Io(e)),
+        }
+    }
+
+    /// Writes all of `data`, each write bounded by `send_timeout`.
+    pub async fn write_all(&mut self, data: &[u8], send_timeout: Duration) -> Result<(), IoFail> {
+        let mut at = 0;
+        while at < data.len() {
+            match tokio::time::timeout(send_timeout, self.stream.write(&data[at..])).await {
+                Err(_) => return Err(IoFail::Timeout),
+                Ok(Ok(0)) => return Err(IoFail::Closed),
+                Ok(Ok(n)) => {
+                    at += n;
+                    self.sent += n as u64;
+                }
+                Ok(Err(e)) => return Err(IoFail::Io(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// nginx's lingering close (`ngx_http_set_lingering_close`): stop
+    /// writing, then read and drop what the client still sends for up to
+    /// lingering_time (30s), each read waiting lingering_timeout (5s), so
+    /// that the response is not lost to a reset.
+    pub async fn linger(mut self) {
+        let _ = self.stream.shutdown().await;
+        let end = Instant::now() + Duration::from_secs(30);
+        // On the heap: this future shares its task with idle tunnels.
+        let mut sink = vec![0u8; 4096];
+        while Instant::now() < end {
+            match tokio::time::timeout(Duration::from_secs(5), self.stream.read(&mut sink)).await {
+                Ok(Ok(n)) if n > 0 => continue,
+                _ => break,
+            }
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! One client connection as an explicit state machine (sozu's
+//! `HttpStateMachine` shape), following nginx's handlers in
+//! src/http/ngx_http_request.c:
+//!
+//! ```text
+//! ReadingHead --head--> Request --After::KeepAlive--> Idle --bytes--> ReadingHead
+//!      |                   |---After::Close/Linger--> Closed
+//!      |                   '---After::Tunnel--------> (tunnel.rs, then Closed)
+//!      '--timeout / EOF: closed silently; bad head: nginx's error page, then Linger
+//! ```
+//!
+//! - `ReadingHead`: `ngx_http_read_request_header` with one client_header_timeout
+//!   for the whole head; on timeout nginx closes without answering
+//!   (`ngx_http_close_request(r, NGX_HTTP_REQUEST_TIME_OUT)`).
+//! - `Request`: the runtime routes it (`request.rs` of upgate-runtime), then
+//!   [`crate::dispatch`] answers it or proxies it.
+//! - `Idle`: `ngx_http_set_keepalive`: pipelined bytes start the next request
+//!   at once; else wait keepalive_timeout, holding no buffer.
+//!
+//! A tunnel leaves the machine with the client socket, so that the boxed
+//! request future (and every buffer it held) is freed before the tunnel runs.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+
+use crate::access_log::{Pending, Values};
+use crate::client::{Client, IoFail};
+use crate::dispatch;
+use crate::error_log::Level;
+use crate::http1::{Keepalive, RequestConfig, RequestHead, http_date, parse_request_head};
+use crate::proxy::TunnelJob;
+use crate::server::Shared;
+use crate::tables::Tables;
+use crate::tunnel::{EndReason, tunnel};
+
+/// Where a connection stands.
+enum State {
+    /// Waiting for the next request's first byte (keepalive).
+    Idle {
+        timeout: Duration,
+    },
+    /// Reading a request head.
+    ReadingHead,
+    /// A head to serve, with the generation it is served by.
+    Request(Arc<Tables>, Box<RequestHead>),
+    /// Close after draining what the client still sends.
+    Linger,
+    Closed,
+    /// Hand over to the tunnel.
+    Tunnel(Box<TunnelExit>),
+}
+
+/// Everything a tunnel needs once the request machine is gone.
+pub struct TunnelExit {
+    pub tables: Arc<Tables>,
+    pub job: Box<TunnelJob>,
+    pub logs: Vec<Pending>,
+    pub vals: Values,
+    pub started: Instant,
+}
+
+/// How the request machine ended.
+enum Exit {
+    Done,
+    Linger(Client),
+    Tunnel(Client, Box<TunnelExit>),
+}
+
+/// Serves one accepted connection until it closes.
+pub async fn serve(client: Client, shared: Arc<Shared>) {
+    let exit = Box::pin(requests(client, &shared)).await;
+    match exit {
+        Exit::Done => {}
+        Exit::Linger(client) => client.linger().await,
+        Exit::Tunnel(client, t) => run_tunnel(client, *t).await,
+    }
+}
+
+async fn requests(mut client: Client, shared: &Shared) -> Exit {
+    let mut shutdown = shared.shutdown.subscribe();
+    let mut state = State::ReadingHead;
+    loop {
+        state = match state {
+            State::Idle { timeout } => {
+                if !client.buf.is_empty() {
+                    State::ReadingHead
+                } else {
+                    // nginx frees the buffer of an idle keepalive connection.
+                    client.buf = BytesMut::new();
+                    if *shutdown.borrow() {
+                        State::Closed
+                    } else {
+                        tokio::select! {
+                            r = client.wait_readable(timeout) => match r {
+                                Ok(()) => State::ReadingHead,
+                                Err(_) => State::Closed,
+                            },
+                            _ = shutdown.changed() => State::Closed,
+                        }
+                    }
+                }
+            }
+            State::ReadingHead => read_head(&mut client, shared).await,
+            State::Request(tables, head) => {
+                client.requests += 1;
+                client.sent = 0;
+                match dispatch::request(tables, &mut client, &head).await {
+                    Next::KeepAlive(timeout) => State::Idle { timeout },
+                    Next::Close => State::Closed,
+                    Next::Linger => State::Linger,
+                    Next::Tunnel(t) => State::Tunnel(t),
+                }
+            }
+            State::Linger => return Exit::Linger(client),
+            State::Closed => return Exit::Done,
+            State::Tunnel(t) => return Exit::Tunnel(client, t),
+        };
+    }
+}
+
+/// Reads one head within client_header_timeout.
+async fn read_head(client: &mut Client, shared: &Shared) -> State {
+    let tables = shared.tables.load_full();
+    let server = tables
+        .rt
+        .listens
+        .find(client.local)
+        .and_then(|a| tables.rt.listens.get(a))
+        .map(|a| a.default_server)
+        .unwrap_or(upgate_runtime::ServerId(0));
+    let srv = tables.srv(server);
+    let level = tables.rt.server(server);
+    let cfg = RequestConfig {
+        limits: srv.limits,
+        ignore_invalid_headers: level.ignore_invalid_headers,
+        underscores_in_headers: level.underscores_in_headers,
+    };
+    let deadline = Instant::now() + srv.client_header_timeout;
+    let max = cfg.limits.max_head_len();
+    loop {
+        if !client.buf.is_empty() {
+            match parse_request_head(&mut client.buf, &cfg) {
+                Ok(Some(head)) => return State::Request(tables, Box::new(head)),
+                Ok(None) if client.buf.len() < max => {}
+                Ok(None) => return State::Closed,
+                Err(e) => {
+                    let ctx = e.reply;
+                    let cx = crate::error_log::Context {
+                        conn: client.id,
+                        client: upgate_runtime::eval::ip_text(client.peer.ip()),
+                        server: String::from_utf8_lossy(&level.server_name).into_owned(),
+                        ..Default::default()
+                    };
+                    tables
+                        .error_log
+                        .log_request(Level::Info, &cx, &e.kind.to_string());
+                    let date = http_date(std::time::SystemTime::now());
+                    let (bytes, _) = crate::respond::error(
+                        e.error_page().code(),
+                        &ctx,
+                        tables.ident(level.level),
+                        &date,
+                        Keepalive::Close,
+                    );
+                    let line_end = client.buf.iter().position(|&c| c == b'\r' || c == b'\n');
+                    let line = client.buf[..line_end.unwrap_or(0)].to_vec();
+                    // nginx counts nothing for a refused request line.
+                    use crate::http1::RequestErrorKind as K;
+                    let in_line = matches!(
+                        e.kind,
+                        K::InvalidMethod
+                            | K::InvalidRequest
+                            | K::InvalidVersion
+                            | K::Invalid09Method
+                            | K::UriTooLong
+                    );
+                    let request_length = if in_line {
+                        0
+                    } else {
+                        client
+                            .buf
+                            .windows(4)
+                            .position(|w| w == b"\r\n\r\n")
+                            .map_or(client.buf.len(), |i| i + 4) as u64
+                    };
+                    let _ = client.write_all(&bytes, Duration::from_secs(60)).await;
+                    let status = e.error_page().status();
+                    dispatch::log_rejected(&tables, client, &line, status, &bytes, request_length);
+                    return State::Linger;
+                }
+            }
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        match client.read_more(left, max).await {
+            Ok(_) => {}
+            Err(IoFail::Timeout) => {
+                let cx = crate::error_log::Context {
+                    conn: client.id,
+                    client: upgate_runtime::eval::ip_text(client.peer.ip()),
+                    server: String::from_utf8_lossy(&level.server_name).into_owned(),
+                    ..Default::default()
+                };
+                tables
+                    .error_log
+                    .log_request(Level::Info, &cx, "client timed out (110: Connection timed out) while reading client request headers");
+                return State::Closed;
+            }
+            Err(_) => return State::Closed,
+        }
+    }
+}
+
+/// Runs a tunnel to its end, then frees the peer and writes the log lines.
+async fn run_tunnel(client: Client, t: TunnelExit) {
+    let TunnelExit {
+        tables,
+        job,
+        logs,
+        mut vals,
+        started,
+    } = t;
+    let TunnelJob {
+        upstream,
+        upstream_leftover,
+        cfg,
+        group,
+        mut sel,
+    } = *job;
+    let client_leftover = Bytes::copy_from_slice(&client.buf);
+    // The request's read buffer goes before the tunnel starts: an idle
+    // tunnel holds no buffer.
+    let Client {
+        stream,
+        id,
+        peer,
+        buf,
+        ..
+    } = client;
+    drop(buf);
+    let end = tunnel(stream, upstream, client_leftover, upstream_leftover, &cfg).await;
+    group.peers().free(
+        &mut sel,
+        upgate_runtime::upstream::Outcome::Ok,
+        Instant::now(),
+    );
+    let msg = match end.reason {
+        EndReason::ReadTimeout | EndReason::SendTimeout => Some(
+            "upstream timed out (110: Connection timed out) while proxying upgraded connection",
+        ),
+        EndReason::ClientSendTimeout => {
+            Some("client timed out (110: Connection timed out) while proxying upgraded connection")
+        }
+        _ => None,
+    };
+    if let Some(msg) = msg {
+        let cx = crate::error_log::Context {
+            conn: id,
+            client: upgate_runtime::eval::ip_text(peer.ip()),
+            ..Default::default()
+        };
+        tables.error_log.log_request(Level::Info, &cx, msg);
+    }
+    vals.request_time = started.elapsed();
+    vals.bytes_sent += end.upstream_to_client;
+    vals.body_bytes_sent += end.upstream_to_client;
+    for l in logs {
+        l.finish(&vals);
+    }
+}
+
+/// What the connection does after a request (`dispatch` decides).
+pub enum Next {
+    KeepAlive(Duration),
+    Close,
+    Linger,
+    Tunnel(Box<TunnelExit>),
+}

@@ -1,0 +1,392 @@
+//! One proxied request, as `ngx_http_upstream_init_request` and what follows
+//! it in src/http/ngx_http_upstream.c: choose a peer (`peer.get`), connect
+//! (proxy_connect_timeout), send the head the runtime built and the buffered
+//! body (proxy_send_timeout between writes), read the response head
+//! (proxy_read_timeout), and on failure move on as `ngx_http_upstream_next`
+//! does (proxy_next_upstream conditions, tries, proxy_next_upstream_timeout;
+//! POST, LOCK and PATCH not retried once sent; 504 when the last failure was
+//! a timeout, else 502). Then either the tunnel (`ngx_http_upstream_upgrade`,
+//! a 101 to a request with Upgrade) or the response relayed by `relay.rs`.
+//! One try at one peer is `upstream/attempt.rs`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::AsyncReadExt;
+use upgate_runtime::Request;
+use upgate_runtime::timeouts::{NEXT_UPSTREAM, NextUpstream, Timeouts};
+use upgate_runtime::upstream::{Outcome, SelectInput, Selection};
+
+use crate::access_log::{Values, secs};
+use crate::client::Client;
+use crate::error_log::{Context, Level};
+use crate::http1::{Keepalive, RequestHead, ResponseConfig, ResponseHead, is_tunnel};
+use crate::relay;
+use crate::request_body::Body;
+use crate::respond;
+use crate::response_head::{self, HeadInput};
+use crate::tables::Tables;
+use crate::tunnel::TunnelConfig;
+use crate::upstream::attempt::{Fail, attempt};
+use crate::upstream::pool::Conn;
+use crate::upstream::{Group, group_for};
+
+/// What the connection does after a request.
+#[derive(Debug)]
+pub enum After {
+    KeepAlive,
+    Close,
+    /// Close after reading what the client still sends (an error while a
+    /// body may be on its way).
+    Linger,
+    Tunnel(Box<TunnelJob>),
+}
+
+/// A tunnel ready to run: the upstream side and what it needs at the end.
+#[derive(Debug)]
+pub struct TunnelJob {
+    pub upstream: crate::upstream::UpstreamStream,
+    pub upstream_leftover: Bytes,
+    pub cfg: TunnelConfig,
+    pub group: Arc<Group>,
+    pub sel: Selection,
+}
+
+/// The request being proxied.
+pub struct Exchange<'a> {
+    pub tables: &'a Tables,
+    pub head: &'a RequestHead,
+    /// The buffered body, sent after the head.
+    pub body: Body,
+    pub keepalive: Keepalive,
+    pub date: &'a [u8],
+    pub vals: &'a mut Values,
+}
+
+impl Exchange<'_> {
+    /// The error log context of this request.
+    pub fn context(&self, r: &Request<'_>, client: &Client, upstream: Option<String>) -> Context {
+        Context {
+            conn: client.id,
+            client: upgate_runtime::eval::ip_text(client.peer.ip()),
+            server: String::from_utf8_lossy(&r.rt.server(r.server).server_name).into_owned(),
+            request: String::from_utf8_lossy(self.head.request_line()).into_owned(),
+            upstream,
+            host: self
+                .head
+                .host_header()
+                .map(|h| String::from_utf8_lossy(h).into_owned()),
+        }
+    }
+
+    /// Writes nginx's error page for `status`.
+    pub async fn fail(&mut self, client: &mut Client, r: &Request<'_>, status: u16) -> After {
+        let tables = self.tables;
+        let send_timeout = r.rt.location(r.location).conf.timeouts.send_timeout.value;
+        let (bytes, keep) = respond::error(
+            status,
+            &self.head.reply_context(),
+            tables.ident(r.location),
+            self.date,
+            self.keepalive,
+        );
+        self.vals.status = status;
+        if client.write_all(&bytes, send_timeout).await.is_err() {
+            return After::Close;
+        }
+        self.vals.bytes_sent = client.sent;
+        self.vals.body_bytes_sent = self
+            .vals
+            .bytes_sent
+            .saturating_sub(respond::head_len(&bytes) as u64);
+        if keep { After::KeepAlive } else { After::Close }
+    }
+
+    /// Proxies the request of `r` (whose location has proxy_pass).
+    pub async fn run(&mut self, client: &mut Client, r: &mut Request<'_>) -> After {
+        let tables = self.tables;
+        let Some(up) = r.upstream_request() else {
+            return self.fail(client, r, 500).await;
+        };
+        let conf = &r.rt.location(r.location).conf;
+        let timeouts = conf.timeouts.clone();
+        let next = conf.proxy_next_upstream.value;
+        let tries_limit = conf.proxy_next_upstream_tries.value;
+        let rcfg = ResponseConfig {
+            proxy_buffer_size: conf.proxy_buffer_size.value.max(1) as usize,
+        };
+        let up_head_request = up.method == b"HEAD";
+        let non_idempotent = matches!(up.method.as_slice(), b"POST" | b"LOCK" | b"PATCH");
+        let uri_text = String::from_utf8_lossy(&up.uri).into_owned();
+        let bytes = up.to_bytes();
+        let resolver = tables.loc(r.location).resolver;
+        let group = match group_for(tables, r, resolver).await {
+            Ok(g) => g,
+            Err(msg) => {
+                let cx = self.context(r, client, None);
+                tables.error_log.log_request(Level::Error, &cx, &msg);
+                return self.fail(client, r, 502).await;
+            }
+        };
+        let hash_key = group.hash_key.as_ref().map(|t| r.eval(t));
+        let mut sel = group.peers().begin(&SelectInput {
+            client: client.peer.ip(),
+            hash_key: hash_key.as_deref(),
+        });
+        sel.limit_tries(tries_limit);
+        let started = Instant::now();
+        let mut last = Fail::Error;
+        loop {
+            let peer = group.peers().select(&mut sel, Instant::now());
+            let Some(peer) = peer else {
+                let cx = self.context(r, client, None);
+                tables.error_log.log_request(
+                    Level::Error,
+                    &cx,
+                    "no live upstreams while connecting to upstream",
+                );
+                self.vals.upstream_addr.push(group.config.name.clone());
+                self.vals.upstream_status.push("502".into());
+                let _ = last;
+                return self.fail(client, r, 502).await;
+            };
+            let addr = group.peers().peer(peer).addr().clone();
+            let url = format!("http://{addr}{uri_text}");
+            self.vals.upstream_addr.push(addr.to_string());
+            let t0 = Instant::now();
+            let mut sent = false;
+            let res = attempt(
+                &addr,
+                &group,
+                &bytes,
+                &mut self.body,
+                &timeouts,
+                &rcfg,
+                &mut sent,
+                self.vals,
+            )
+            .await;
+            let elapsed = secs(t0.elapsed());
+            let (conn, head, buf) = match res {
+                Ok(ok) => ok,
+                Err((kind, msg, cached)) => {
+                    self.vals
+                        .upstream_status
+                        .push(if kind == Fail::Timeout { "504" } else { "502" }.into());
+                    self.vals.upstream_response_time.push(elapsed);
+                    let cx = self.context(r, client, Some(url));
+                    tables.error_log.log_request(Level::Error, &cx, &msg);
+                    group
+                        .peers()
+                        .free(&mut sel, Outcome::Failed, Instant::now());
+                    if cached && kind == Fail::Error {
+                        sel.add_try();
+                    }
+                    last = kind;
+                    let cond = match kind {
+                        Fail::Error => "error",
+                        Fail::Timeout => "timeout",
+                        Fail::InvalidHeader => "invalid_header",
+                    };
+                    let allowed =
+                        has(&next, cond) && (!sent || !non_idempotent || next.non_idempotent);
+                    let time_left = timeouts.proxy_next_upstream_timeout.value.is_zero()
+                        || started.elapsed() < timeouts.proxy_next_upstream_timeout.value;
+                    if sel.tries() == 0 || !allowed || !time_left {
+                        let status = if last == Fail::Timeout { 504 } else { 502 };
+                        return self.fail(client, r, status).await;
+                    }
+                    continue;
+                }
+            };
+            let status = head.status();
+            self.vals.upstream_status.push(status.to_string());
+            self.vals.upstream_header_time.push(elapsed.clone());
+            let cond = format!("http_{status}");
+            let time_left = timeouts.proxy_next_upstream_timeout.value.is_zero()
+                || started.elapsed() < timeouts.proxy_next_upstream_timeout.value;
+            if sel.tries() > 1
+                && has(&next, &cond)
+                && (!non_idempotent || next.non_idempotent)
+                && time_left
+            {
+                self.vals.upstream_response_time.push(elapsed);
+                let outcome = if matches!(status, 403 | 404) {
+                    Outcome::Next
+                } else {
+                    Outcome::Failed
+                };
+                group.peers().free(&mut sel, outcome, Instant::now());
+                continue;
+            }
+            return self
+                .respond(
+                    client,
+                    r,
+                    ResponseParts {
+                        conn,
+                        head,
+                        buf,
+                        group,
+                        sel,
+                        timeouts,
+                        up_head_request,
+                        t0,
+                    },
+                )
+                .await;
+        }
+    }
+
+    /// Relays a response that arrived (or starts the tunnel).
+    async fn respond(
+        &mut self,
+        client: &mut Client,
+        r: &mut Request<'_>,
+        p: ResponseParts,
+    ) -> After {
+        let ResponseParts {
+            mut conn,
+            head,
+            mut buf,
+            group,
+            mut sel,
+            timeouts,
+            up_head_request,
+            t0,
+        } = p;
+        let tables = self.tables;
+        let loc = tables.loc(r.location);
+        let input = HeadInput {
+            server: tables.ident(r.location),
+            date: self.date,
+            keepalive: self.keepalive,
+            client_version: self.head.version(),
+            head_request: self.head.method() == b"HEAD",
+            chunked_transfer_encoding: loc.chunked_transfer_encoding,
+        };
+        self.vals.status = head.status();
+        let send_timeout = timeouts.send_timeout.value;
+        if head.status() == 101 && !is_tunnel(self.head.has_upgrade(), 101) {
+            // NGINX-BEHAVIOUR 6: an ordinary response of unknown length,
+            // buffered until the upstream closes; the client then gets the head.
+            let mut sink = vec![0u8; 4096];
+            while let Ok(Ok(n)) = tokio::time::timeout(
+                timeouts.proxy_read_timeout.value,
+                conn.stream.read(&mut sink),
+            )
+            .await
+            {
+                if n == 0 {
+                    break;
+                }
+            }
+            let mut out = Vec::new();
+            response_head::write(r, &head, &input, &mut out);
+            let _ = client.write_all(&out, send_timeout).await;
+            group.peers().free(&mut sel, Outcome::Ok, Instant::now());
+            self.vals.upstream_response_time.push(secs(t0.elapsed()));
+            return After::Close;
+        }
+        let mut out = Vec::with_capacity(512);
+        let framing = response_head::write(r, &head, &input, &mut out);
+        if head.status() == 101 {
+            if client.write_all(&out, send_timeout).await.is_err() {
+                group.peers().free(&mut sel, Outcome::Ok, Instant::now());
+                return After::Close;
+            }
+            self.vals.bytes_sent = client.sent;
+            self.vals.body_bytes_sent = client.sent.saturating_sub(out.len() as u64);
+            let cfg = TunnelConfig {
+                proxy_read_timeout: timeouts.proxy_read_timeout.value,
+                proxy_send_timeout: timeouts.proxy_send_timeout.value,
+                send_timeout,
+                ..TunnelConfig::default()
+            };
+            return After::Tunnel(Box::new(TunnelJob {
+                upstream: conn.stream,
+                upstream_leftover: Bytes::copy_from_slice(&buf),
+                cfg,
+                group,
+                sel,
+            }));
+        }
+        if client.write_all(&out, send_timeout).await.is_err() {
+            group.peers().free(&mut sel, Outcome::Ok, Instant::now());
+            return After::Close;
+        }
+        let head_len = out.len() as u64;
+        let res = relay::body(
+            client,
+            &mut conn.stream,
+            &mut buf,
+            head.framing(up_head_request),
+            framing,
+            timeouts.proxy_read_timeout.value,
+            send_timeout,
+        )
+        .await;
+        self.vals.upstream_response_time.push(secs(t0.elapsed()));
+        group.peers().free(&mut sel, Outcome::Ok, Instant::now());
+        let after = match res {
+            Ok(tail) => {
+                // Cache the connection before the client can see the end of
+                // the response and send its next request.
+                if let Some(pool) = &group.pool
+                    && head.keepalive_possible(up_head_request)
+                    && buf.is_empty()
+                {
+                    conn.requests += 1;
+                    pool.put(conn, Instant::now());
+                }
+                if client.write_all(&tail, send_timeout).await.is_err() {
+                    After::Close
+                } else if framing.keepalive {
+                    After::KeepAlive
+                } else {
+                    After::Close
+                }
+            }
+            Err(msg) => {
+                if let Some(msg) = msg {
+                    let cx = self.context(r, client, None);
+                    tables.error_log.log_request(Level::Error, &cx, &msg);
+                }
+                After::Close
+            }
+        };
+        self.vals.bytes_sent = client.sent;
+        self.vals.body_bytes_sent = self.vals.bytes_sent.saturating_sub(head_len);
+        after
+    }
+}
+
+struct ResponseParts {
+    conn: Conn,
+    head: ResponseHead,
+    buf: BytesMut,
+    group: Arc<Group>,
+    sel: Selection,
+    timeouts: Timeouts,
+    up_head_request: bool,
+    t0: Instant,
+}
+
+/// Whether proxy_next_upstream names `cond`.
+fn has(next: &NextUpstream, cond: &str) -> bool {
+    NEXT_UPSTREAM
+        .iter()
+        .position(|c| *c == cond)
+        .is_some_and(|i| next.mask & (1 << i) != 0)
+}
+
+/// `111: Connection refused` as nginx prints an errno.
+pub fn errno(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text).to_string();
+    match e.raw_os_error() {
+        Some(n) => format!("{n}: {text}"),
+        None => text,
+    }
+}

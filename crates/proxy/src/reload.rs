@@ -1,0 +1,43 @@
+//! Loading a configuration generation: read and check the files like
+//! `nginx -t` (upgate-conf, snippets wrapped by the loader), compile the
+//! tables, open the logs. nginx's `ngx_init_cycle` does the same on start
+//! and on SIGHUP; a reload that fails leaves the running generation in place
+//! and logs why, as nginx's master does.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use upgate_conf::{Config, LoadOptions, load};
+
+use crate::tables::Tables;
+
+/// A loaded generation plus the main-level settings the process uses.
+pub struct Generation {
+    pub tables: Tables,
+    /// The `pid` directive, under the prefix.
+    pub pid: Option<PathBuf>,
+    /// `worker_shutdown_timeout`.
+    pub shutdown_timeout: Option<Duration>,
+}
+
+/// Loads, checks and compiles; the error is the `[emerg]` line's text.
+pub fn load_generation(options: &LoadOptions) -> Result<Generation, String> {
+    let loaded = load(options);
+    if let Some(e) = &loaded.error {
+        return Err(e.nginx_text(&loaded.config.sources).to_string());
+    }
+    let tables = Tables::build(&loaded.config, &options.prefix)?;
+    Ok(Generation {
+        pid: main_arg(&loaded.config, "pid").map(|p| options.prefix.join(p)),
+        shutdown_timeout: main_arg(&loaded.config, "worker_shutdown_timeout")
+            .and_then(|t| upgate_runtime::timeouts::parse_time(t.as_bytes())),
+        tables,
+    })
+}
+
+/// The first argument of a main-level directive.
+pub fn main_arg(config: &Config, name: &str) -> Option<String> {
+    let main = config.main()?;
+    let d = main.block.directives().find(|d| d.is(name))?;
+    Some(d.args.first()?.text().into_owned())
+}

@@ -1,0 +1,149 @@
+//! Everything one configuration generation serves with: the runtime's tables,
+//! the engine settings of each level (`settings.rs`), the upstream groups
+//! with their balancer state and keepalive pools, and the open access logs.
+//! nginx builds the same in `ngx_init_cycle`; a reload builds a new
+//! [`Tables`] and swaps the pointer, while requests and tunnels already
+//! running keep the generation they started with.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use upgate_conf::Config;
+use upgate_runtime::proxy_pass::ProxyTarget;
+use upgate_runtime::{CompileOptions, LocationId, Runtime};
+
+use crate::access_log::AccessLogs;
+use crate::error_log::ErrorLog;
+use crate::http1::ServerIdent;
+use crate::settings::{LocSettings, Settings, SrvSettings};
+use crate::upstream::{Group, implicit_group, implicit_key, system_resolve};
+
+/// One configuration generation.
+#[derive(Debug)]
+pub struct Tables {
+    pub rt: Runtime,
+    pub settings: Settings,
+    /// `upstream {}` blocks, in `rt.upstreams.groups` order.
+    pub groups: Vec<Arc<Group>>,
+    /// Implicit groups by `host:port`.
+    pub implicit: HashMap<String, Arc<Group>>,
+    pub access_logs: AccessLogs,
+    pub error_log: ErrorLog,
+    /// The `Server:` line and error page tail for each location.
+    idents: Vec<ServerIdent>,
+    /// nginx's prefix (`-p`): relative paths are under it.
+    pub prefix: PathBuf,
+}
+
+impl Tables {
+    /// Compiles a loaded configuration; the error is nginx's `[emerg]` text.
+    pub fn build(config: &Config, prefix: &Path) -> Result<Tables, String> {
+        let resolve = |host: &str, port: u16| system_resolve(host, port);
+        let options = CompileOptions {
+            resolver: &resolve,
+            ..CompileOptions::default()
+        };
+        let rt = Runtime::compile_with(config, &options).map_err(|e| e.to_string())?;
+        if let Some(e) = &rt.upstream_error {
+            return Err(e.clone());
+        }
+        let settings = Settings::read(config, &rt);
+        let groups = rt
+            .upstreams
+            .groups
+            .iter()
+            .map(|g| Arc::new(Group::new(g.clone(), &rt.user_vars)))
+            .collect();
+        let mut implicit = HashMap::new();
+        for loc in &rt.locations {
+            let Some(pass) = &loc.conf.proxy_pass else {
+                continue;
+            };
+            let ProxyTarget::Static(url) = &pass.target else {
+                continue;
+            };
+            if pass.upstream.is_some() {
+                continue;
+            }
+            let port = url.port.unwrap_or(if url.https { 443 } else { 80 });
+            let key = implicit_key(&url.host, port);
+            if implicit.contains_key(&key) {
+                continue;
+            }
+            let group = implicit_group(&url.host, port, url.unix, &resolve, &rt.user_vars)
+                .ok_or_else(|| {
+                    format!(
+                        "host not found in upstream \"{}\"",
+                        String::from_utf8_lossy(&url.host)
+                    )
+                })?;
+            implicit.insert(key, Arc::new(group));
+        }
+        let access_logs = AccessLogs::open(&settings, &rt, prefix);
+        let error_log = ErrorLog::from_config(config, prefix);
+        let idents = settings
+            .locations
+            .iter()
+            .map(|s| ServerIdent::upgate(&s.server_tokens))
+            .collect();
+        Ok(Tables {
+            rt,
+            settings,
+            groups,
+            implicit,
+            access_logs,
+            error_log,
+            idents,
+            prefix: prefix.to_path_buf(),
+        })
+    }
+
+    /// Names the product in `Server:` lines and error pages as `product/version`
+    /// (server_tokens still applies): differential tests announce themselves
+    /// as the nginx they compare with, so that every byte can be compared.
+    pub fn announce_as(&mut self, product: &str, version: &str) {
+        self.idents = self
+            .settings
+            .locations
+            .iter()
+            .map(|s| ServerIdent::new(product, version, &s.server_tokens))
+            .collect();
+    }
+
+    /// The engine settings of a level.
+    pub fn loc(&self, id: LocationId) -> &LocSettings {
+        static DEFAULT: std::sync::OnceLock<LocSettings> = std::sync::OnceLock::new();
+        self.settings
+            .locations
+            .get(id.index())
+            .unwrap_or_else(|| DEFAULT.get_or_init(LocSettings::default))
+    }
+
+    /// The server-level settings of a server.
+    pub fn srv(&self, id: upgate_runtime::ServerId) -> &SrvSettings {
+        static DEFAULT: std::sync::OnceLock<SrvSettings> = std::sync::OnceLock::new();
+        self.settings
+            .servers
+            .get(id.index())
+            .unwrap_or_else(|| DEFAULT.get_or_init(SrvSettings::default))
+    }
+
+    /// server_tokens of a level, as the `Server:` line and page tail.
+    pub fn ident(&self, id: LocationId) -> &ServerIdent {
+        static DEFAULT: std::sync::OnceLock<ServerIdent> = std::sync::OnceLock::new();
+        self.idents
+            .get(id.index())
+            .unwrap_or_else(|| DEFAULT.get_or_init(ServerIdent::default))
+    }
+
+    /// Every address the servers listen on.
+    pub fn listen_addrs(&self) -> Vec<upgate_runtime::listen::ListenAddr> {
+        self.rt
+            .listens
+            .addrs
+            .iter()
+            .map(|a| a.addr.clone())
+            .collect()
+    }
+}

@@ -1,0 +1,181 @@
+//! One try at one peer, as `ngx_http_upstream_connect`,
+//! `ngx_http_upstream_send_request` and `ngx_http_upstream_process_header`
+//! (src/http/ngx_http_upstream.c) make it: a cached keepalive connection to
+//! the chosen address or a new one (proxy_connect_timeout), the request head
+//! and buffered body written with proxy_send_timeout between writes, the
+//! response head read with proxy_read_timeout and parsed by the codec. The
+//! failure says which `NGX_HTTP_UPSTREAM_FT_*` it is and carries nginx's
+//! error log message.
+
+use std::time::Instant;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use upgate_runtime::timeouts::Timeouts;
+use upgate_runtime::upstream::PeerAddr;
+
+use crate::access_log::{Values, secs};
+use crate::http1::{ResponseConfig, ResponseHead, parse_response_head};
+use crate::proxy::errno;
+use crate::request_body::Body;
+use crate::upstream::connect::ConnectError;
+use crate::upstream::pool::Conn;
+use crate::upstream::{Group, connect};
+
+/// How an attempt failed (`NGX_HTTP_UPSTREAM_FT_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fail {
+    Error,
+    Timeout,
+    InvalidHeader,
+}
+
+/// One try at one peer: connect (or reuse), send, read the head.
+/// `Err((kind, log message, connection was cached))`.
+#[allow(clippy::too_many_arguments)]
+pub async fn attempt(
+    addr: &PeerAddr,
+    group: &Group,
+    bytes: &[u8],
+    body: &mut Body,
+    t: &Timeouts,
+    rcfg: &ResponseConfig,
+    sent: &mut bool,
+    vals: &mut Values,
+) -> Result<(Conn, ResponseHead, BytesMut), (Fail, String, bool)> {
+    let t0 = Instant::now();
+    let cached = group
+        .pool
+        .as_ref()
+        .and_then(|p| p.take(addr, Instant::now()));
+    let mut conn = match cached {
+        Some(c) => c,
+        None => match connect(addr, t.proxy_connect_timeout.value).await {
+            Ok(stream) => Conn {
+                stream,
+                addr: addr.clone(),
+                requests: 0,
+                born: Instant::now(),
+                cached: false,
+            },
+            Err(ConnectError::Timeout) => {
+                vals.upstream_connect_time.push("-".into());
+                return Err((
+                    Fail::Timeout,
+                    "upstream timed out (110: Connection timed out) while connecting to upstream"
+                        .into(),
+                    false,
+                ));
+            }
+            Err(ConnectError::Io(e)) => {
+                vals.upstream_connect_time.push("-".into());
+                return Err((
+                    Fail::Error,
+                    format!(
+                        "connect() failed ({}) while connecting to upstream",
+                        errno(&e)
+                    ),
+                    false,
+                ));
+            }
+        },
+    };
+    vals.upstream_connect_time.push(secs(t0.elapsed()));
+    let cached = conn.cached;
+    let send_err = |timeout: bool| {
+        if timeout {
+            (
+                Fail::Timeout,
+                "upstream timed out (110: Connection timed out) while sending request to upstream"
+                    .to_string(),
+                cached,
+            )
+        } else {
+            (
+                Fail::Error,
+                "writev() failed (32: Broken pipe) while sending request to upstream".to_string(),
+                cached,
+            )
+        }
+    };
+    write_all(&mut conn.stream, bytes, t.proxy_send_timeout.value, sent)
+        .await
+        .map_err(send_err)?;
+    let mut pieces = body.pieces().map_err(|_| send_err(false))?;
+    loop {
+        let piece = pieces.next_piece().map_err(|_| send_err(false))?;
+        if piece.is_empty() {
+            break;
+        }
+        write_all(&mut conn.stream, piece, t.proxy_send_timeout.value, sent)
+            .await
+            .map_err(send_err)?;
+    }
+    let mut buf = BytesMut::with_capacity(rcfg.proxy_buffer_size.min(16 * 1024));
+    loop {
+        match parse_response_head(&mut buf, rcfg) {
+            Ok(Some(head)) => return Ok((conn, head, buf)),
+            Ok(None) => {}
+            Err(e) => {
+                return Err((
+                    Fail::InvalidHeader,
+                    format!("{e} while reading response header from upstream"),
+                    false,
+                ));
+            }
+        }
+        let room = rcfg.proxy_buffer_size.saturating_sub(buf.len()).max(1);
+        buf.reserve(room);
+        let read = async {
+            (&mut conn.stream)
+                .take(room as u64)
+                .read_buf(&mut buf)
+                .await
+        };
+        match tokio::time::timeout(t.proxy_read_timeout.value, read).await {
+            Ok(Ok(0)) => {
+                return Err((
+                    Fail::Error,
+                    "upstream prematurely closed connection while reading response header from upstream".into(),
+                    cached && buf.is_empty(),
+                ));
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                return Err((
+                    Fail::Error,
+                    format!(
+                        "recv() failed ({}) while reading response header from upstream",
+                        errno(&e)
+                    ),
+                    cached && buf.is_empty(),
+                ));
+            }
+            Err(_) => {
+                return Err((Fail::Timeout, "upstream timed out (110: Connection timed out) while reading response header from upstream".into(), false));
+            }
+        }
+    }
+}
+
+/// Writes `data` upstream, each write bounded by proxy_send_timeout;
+/// `Err(true)` on a timeout.
+async fn write_all(
+    stream: &mut crate::upstream::UpstreamStream,
+    data: &[u8],
+    timeout: std::time::Duration,
+    sent: &mut bool,
+) -> Result<(), bool> {
+    let mut at = 0;
+    while at < data.len() {
+        match tokio::time::timeout(timeout, stream.write(&data[at..])).await {
+            Ok(Ok(n)) if n > 0 => {
+                at += n;
+                *sent = true;
+            }
+            Ok(_) => return Err(false),
+            Err(_) => return Err(true),
+        }
+    }
+    Ok(())
+}

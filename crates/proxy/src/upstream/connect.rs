@@ -1,0 +1,104 @@
+//! Connecting to one peer, as `ngx_event_connect_peer`
+//! (src/event/ngx_event_connect.c) and `ngx_http_upstream_connect` do:
+//! a non-blocking connect bounded by proxy_connect_timeout, TCP or a unix
+//! socket, with TCP_NODELAY on.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpStream, UnixStream};
+use upgate_runtime::upstream::PeerAddr;
+
+/// A connection to a peer.
+#[derive(Debug)]
+pub enum UpstreamStream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+/// Why a connect failed, in nginx's terms.
+#[derive(Debug)]
+pub enum ConnectError {
+    /// `connect() failed (111: Connection refused)` and the like.
+    Io(io::Error),
+    /// "upstream timed out (110: Connection timed out) while connecting".
+    Timeout,
+}
+
+/// Connects to `addr`, bounded by `proxy_connect_timeout`.
+///
+/// Cancel safety: dropping the future abandons the attempt.
+pub async fn connect(addr: &PeerAddr, timeout: Duration) -> Result<UpstreamStream, ConnectError> {
+    let attempt = async {
+        match addr {
+            PeerAddr::Inet(sa) => {
+                let s = TcpStream::connect(sa).await?;
+                let _ = s.set_nodelay(true);
+                Ok(UpstreamStream::Tcp(s))
+            }
+            PeerAddr::Unix(path) => Ok(UpstreamStream::Unix(UnixStream::connect(path).await?)),
+        }
+    };
+    match tokio::time::timeout(timeout, attempt).await {
+        Ok(Ok(s)) => Ok(s),
+        Ok(Err(e)) => Err(ConnectError::Io(e)),
+        Err(_) => Err(ConnectError::Timeout),
+    }
+}
+
+impl UpstreamStream {
+    /// Whether an idle cached connection is still usable: nothing to read
+    /// and not closed (nginx closes a cached connection on any read event,
+    /// `ngx_http_upstream_keepalive_close_handler`).
+    pub fn idle_ok(&self) -> bool {
+        let mut probe = [0u8; 1];
+        let r = match self {
+            UpstreamStream::Tcp(s) => s.try_read(&mut probe),
+            UpstreamStream::Unix(s) => s.try_read(&mut probe),
+        };
+        matches!(r, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+}
+
+impl AsyncRead for UpstreamStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            UpstreamStream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            UpstreamStream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for UpstreamStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            UpstreamStream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            UpstreamStream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            UpstreamStream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            UpstreamStream::Unix(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            UpstreamStream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            UpstreamStream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! The `keepalive N` cache of an upstream group, as
+//! `ngx_http_upstream_keepalive_module.c` keeps it: after the balancer chose
+//! a peer, a cached connection to that same address is used if one is idle
+//! (`ngx_http_upstream_get_keepalive_peer`); a connection is cached only when
+//! the response allows it (`ngx_http_upstream_free_keepalive_peer`: HTTP/1.1
+//! without "Connection: close", body fully read, never after a 101), at most
+//! N of them, the oldest evicted first; a cached connection is dropped after
+//! keepalive_timeout idle, after keepalive_requests requests, or once older
+//! than keepalive_time.
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use upgate_runtime::upstream::{Keepalive, PeerAddr};
+
+use super::UpstreamStream;
+
+/// A connection with its history.
+#[derive(Debug)]
+pub struct Conn {
+    pub stream: UpstreamStream,
+    pub addr: PeerAddr,
+    /// Requests sent on it so far.
+    pub requests: u64,
+    pub born: Instant,
+    /// Taken from the cache (a failure then gives the try back).
+    pub cached: bool,
+}
+
+#[derive(Debug)]
+struct Idle {
+    conn: Conn,
+    since: Instant,
+}
+
+/// The cache of one group.
+#[derive(Debug)]
+pub struct Pool {
+    settings: Keepalive,
+    idle: Mutex<Vec<Idle>>,
+}
+
+impl Pool {
+    pub fn new(settings: Keepalive) -> Pool {
+        Pool {
+            settings,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Idle>> {
+        match self.idle.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// The most recently cached live connection to `addr`, if any.
+    pub fn take(&self, addr: &PeerAddr, now: Instant) -> Option<Conn> {
+        let mut idle = self.lock();
+        idle.retain(|i| now.duration_since(i.since) < self.settings.timeout);
+        let at = idle.iter().rposition(|i| &i.conn.addr == addr)?;
+        let Idle { mut conn, .. } = idle.remove(at);
+        drop(idle);
+        if !conn.stream.idle_ok() {
+            return None;
+        }
+        conn.cached = true;
+        Some(conn)
+    }
+
+    /// Caches `conn` if it may serve another request.
+    pub fn put(&self, conn: Conn, now: Instant) {
+        if conn.requests >= self.settings.requests
+            || now.duration_since(conn.born) > self.settings.time
+        {
+            return;
+        }
+        let mut idle = self.lock();
+        idle.retain(|i| now.duration_since(i.since) < self.settings.timeout);
+        if idle.len() >= self.settings.connections as usize && !idle.is_empty() {
+            idle.remove(0);
+        }
+        idle.push(Idle { conn, since: now });
+    }
+
+    /// How many connections are cached (for tests).
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

@@ -1,0 +1,180 @@
+//! Running a level's rewrite script against a request: the codes of
+//! src/http/ngx_http_script.c that `ngx_http_rewrite_handler` executes
+//! (`ngx_http_script_regex_start_code` / `_end_code` for `rewrite`,
+//! `ngx_http_script_if_code`, `ngx_http_script_return_code`,
+//! `ngx_http_script_set_var_code`, `ngx_http_script_break_code`).
+
+use crate::location::LocationId;
+use crate::request::{Outcome, Request, Response};
+use crate::rewrite::{Condition, Op, Rewrite, RewriteFlag};
+
+/// How a run of codes ended.
+enum Flow {
+    /// The codes ran out: the phase goes on.
+    Continue,
+    /// `break`, or a `rewrite` with `last` / `break`.
+    Stop,
+    /// A response was decided (`return`, a redirect, an error).
+    Done,
+}
+
+impl<'a> Request<'a> {
+    /// Runs the script of `level`; true when the request got its response.
+    pub(crate) fn run_script(&mut self, level: LocationId) -> bool {
+        let rt = self.rt;
+        let ops = &rt.location(level).script.ops;
+        matches!(self.exec(ops), Flow::Done)
+    }
+
+    fn exec(&mut self, ops: &'a [Op]) -> Flow {
+        let rt = self.rt;
+        for op in ops {
+            match op {
+                Op::Set { var, value, .. } => {
+                    let v = self.eval(value);
+                    self.set_var(*var, v);
+                }
+                Op::Return { code, text, .. } => {
+                    let text = text.as_ref().map(|t| self.eval(t));
+                    let redirect = matches!(code, 301 | 302 | 303 | 307 | 308);
+                    let (location, body) = match (redirect, text) {
+                        (true, t) => (t, Vec::new()),
+                        (false, t) => (None, t.unwrap_or_default()),
+                    };
+                    self.outcome = Outcome::Respond(Response {
+                        status: *code,
+                        location,
+                        body,
+                        reason: format!("return {code}"),
+                    });
+                    return Flow::Done;
+                }
+                Op::Rewrite(rw) => match self.rewrite(rw) {
+                    Flow::Continue => {}
+                    other => return other,
+                },
+                Op::If {
+                    condition, block, ..
+                } => {
+                    if self.condition(condition) {
+                        self.location = *block;
+                        self.trace.push(format!(
+                            "if ({}) is true: its block applies",
+                            String::from_utf8_lossy(&rt.location(*block).name)
+                        ));
+                        match self.exec(&rt.location(*block).script.ops) {
+                            Flow::Continue => {}
+                            other => return other,
+                        }
+                    }
+                }
+                Op::Break { .. } => return Flow::Stop,
+            }
+        }
+        Flow::Continue
+    }
+
+    fn rewrite(&mut self, rw: &Rewrite) -> Flow {
+        let Some(caps) = rw.regex.captures(&self.uri) else {
+            // a failed match clears the captures (r->ncaptures = 0)
+            self.captures = None;
+            return Flow::Continue;
+        };
+        self.set_captures(caps);
+        if matches!(rw.flag, RewriteFlag::Redirect | RewriteFlag::Permanent) {
+            let mut location = self.eval(&rw.uri);
+            if rw.add_args && !self.args.is_empty() {
+                location.push(if location.contains(&b'?') { b'&' } else { b'?' });
+                location.extend_from_slice(&self.args);
+            }
+            let status = if rw.flag == RewriteFlag::Permanent {
+                301
+            } else {
+                302
+            };
+            self.outcome = Outcome::Respond(Response {
+                status,
+                location: Some(location),
+                body: Vec::new(),
+                reason: "rewrite redirect".into(),
+            });
+            return Flow::Done;
+        }
+        let uri = self.eval(&rw.uri);
+        match &rw.args {
+            Some(t) => {
+                let mut args = self.eval(t);
+                if rw.add_args && !self.args.is_empty() {
+                    args.push(b'&');
+                    args.extend_from_slice(&self.args);
+                }
+                self.args = args;
+            }
+            None if !rw.add_args => self.args.clear(),
+            None => {}
+        }
+        self.internal = true;
+        self.valid_unparsed_uri = false;
+        if rw.flag == RewriteFlag::Break {
+            self.valid_location = false;
+            self.uri_changed = false;
+        } else {
+            self.uri_changed = true;
+        }
+        if uri.is_empty() {
+            self.outcome = Response::error(500, "the rewritten URI has a zero length");
+            return Flow::Done;
+        }
+        self.trace.push(format!(
+            "rewrite: URI is now \"{}\"",
+            String::from_utf8_lossy(&uri)
+        ));
+        self.uri = uri;
+        match rw.flag {
+            RewriteFlag::Last | RewriteFlag::Break => Flow::Stop,
+            _ => Flow::Continue,
+        }
+    }
+
+    /// `ngx_http_script_if_code` and the comparison codes.
+    fn condition(&mut self, c: &Condition) -> bool {
+        match c {
+            Condition::Value(t) => {
+                let v = self.eval(t);
+                !(v.is_empty() || v == b"0")
+            }
+            Condition::Equals {
+                left,
+                right,
+                negate,
+            } => {
+                let l = self.eval(left);
+                let r = self.eval(right);
+                (l == r) != *negate
+            }
+            Condition::Matches {
+                left,
+                regex,
+                negate,
+            } => {
+                let l = self.eval(left);
+                match regex.captures(&l) {
+                    Some(caps) => {
+                        self.set_captures(caps);
+                        !*negate
+                    }
+                    None => {
+                        self.captures = None;
+                        *negate
+                    }
+                }
+            }
+            Condition::File { test, .. } => {
+                self.trace.push(format!(
+                    "if ({test} ...) tests the file system: taken as false"
+                ));
+                false
+            }
+        }
+    }
+}

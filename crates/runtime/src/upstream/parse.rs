@@ -1,0 +1,212 @@
+//! The value grammars an `upstream {}` block uses, as nginx reads them:
+//! `ngx_atoi` and `ngx_parse_time` (src/core/ngx_string.c, ngx_parse.c) and
+//! the address forms of `ngx_parse_url` (src/core/ngx_inet.c) that a
+//! `server` line may use.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// `ngx_atoi`: decimal digits only, no sign, no overflow.
+pub(crate) fn atoi(s: &[u8]) -> Option<u64> {
+    if s.is_empty() {
+        return None;
+    }
+    s.iter().try_fold(0u64, |n, &c| {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        n.checked_mul(10)?.checked_add(u64::from(c - b'0'))
+    })
+}
+
+/// `ngx_parse_time`: `10`, `1h 30m`, `500ms`...; seconds when `is_sec`
+/// (where `ms` is refused), else milliseconds. Units must come in
+/// decreasing order; a bare number is seconds.
+pub(crate) fn parse_time(s: &[u8], is_sec: bool) -> Option<u64> {
+    // Steps: 0 start, 1 y, 2 M, 3 w, 4 d, 5 h, 6 m, 7 s, 8 ms, 9 after a space.
+    let mut step = if is_sec { 0 } else { 2 };
+    let (mut value, mut total, mut valid) = (0u64, 0u64, false);
+    let max = i64::MAX as u64;
+    let mut i = 0;
+    while i < s.len() {
+        let c = s[i];
+        i += 1;
+        if c.is_ascii_digit() {
+            value = value.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+            if value > max {
+                return None;
+            }
+            valid = true;
+            continue;
+        }
+        let (next, mut scale): (u8, u64) = match c {
+            b'y' if step == 0 => (1, 365 * 86400),
+            b'M' if step < 2 => (2, 30 * 86400),
+            b'w' if step < 3 => (3, 7 * 86400),
+            b'd' if step < 4 => (4, 86400),
+            b'h' if step < 5 => (5, 3600),
+            b'm' if s.get(i) == Some(&b's') => {
+                if is_sec || step >= 8 {
+                    return None;
+                }
+                i += 1;
+                (8, 1)
+            }
+            b'm' if step < 6 => (6, 60),
+            b's' if step < 7 => (7, 1),
+            b' ' if step < 7 => (9, 1),
+            _ => return None,
+        };
+        step = next;
+        if step != 8 && !is_sec {
+            scale *= 1000;
+        }
+        value = value.checked_mul(scale).filter(|v| *v <= max)?;
+        total = total.checked_add(value).filter(|t| *t <= max)?;
+        value = 0;
+        while s.get(i) == Some(&b' ') {
+            i += 1;
+        }
+    }
+    if !valid {
+        return None;
+    }
+    if !is_sec {
+        value = value.checked_mul(1000)?;
+    }
+    total.checked_add(value).filter(|t| *t <= max)
+}
+
+/// A `server` address split the way `ngx_parse_url` splits it (no URI
+/// part allowed, default port 80).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Url {
+    /// `unix:/path`.
+    Unix(String),
+    /// An IPv4 or bracketed IPv6 literal.
+    Ip(std::net::IpAddr, u16),
+    /// A name to resolve.
+    Name(String, u16),
+}
+
+/// `ngx_parse_url` for an upstream `server` (`default_port` 80). Errors are
+/// nginx's `u->err` strings.
+pub(crate) fn parse_url(url: &str, default_port: u16) -> Result<Url, &'static str> {
+    if url.len() >= 5 && url.as_bytes()[..5].eq_ignore_ascii_case(b"unix:") {
+        let path = &url[5..];
+        if path.is_empty() {
+            return Err("no path in the unix domain socket");
+        }
+        // sizeof(sun_path) on Linux, counting the terminating zero.
+        if path.len() + 1 > 108 {
+            return Err("too long path in the unix domain socket");
+        }
+        return Ok(Url::Unix(path.to_string()));
+    }
+    if let Some(rest) = url.strip_prefix('[') {
+        let (host, after) = rest.split_once(']').ok_or("invalid host")?;
+        if after.contains('/') {
+            return Err("invalid host");
+        }
+        let port = match after.strip_prefix(':') {
+            Some(p) => parse_port(p)?,
+            None if after.is_empty() => default_port,
+            None => return Err("invalid host"),
+        };
+        if host.is_empty() {
+            return Err("no host");
+        }
+        let ip: Ipv6Addr = host.parse().map_err(|_| "invalid IPv6 address")?;
+        return Ok(Url::Ip(ip.into(), port));
+    }
+    if url.contains(['/', '?']) {
+        return Err("invalid host");
+    }
+    // ngx_parse_inet_url splits at the first ':'.
+    let (host, port) = match url.split_once(':') {
+        Some((host, port)) => (host, parse_port(port)?),
+        None => (url, default_port),
+    };
+    if host.is_empty() {
+        return Err("no host");
+    }
+    Ok(match inet_addr(host.as_bytes()) {
+        Some(ip) => Url::Ip(ip.into(), port),
+        None => Url::Name(host.to_string(), port),
+    })
+}
+
+fn parse_port(port: &str) -> Result<u16, &'static str> {
+    match atoi(port.as_bytes()) {
+        Some(n @ 1..=65535) => Ok(n as u16),
+        _ => Err("invalid port"),
+    }
+}
+
+/// `ngx_inet_addr`: four dot-separated decimal bytes (leading zeros allowed).
+fn inet_addr(text: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut parts = 0;
+    for part in text.split(|&c| c == b'.') {
+        let n = atoi(part).filter(|n| *n <= 255)?;
+        *octets.get_mut(parts)? = n as u8;
+        parts += 1;
+    }
+    (parts == 4).then_some(Ipv4Addr::from(octets))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_as_nginx_reads_them() {
+        assert_eq!(parse_time(b"10", true), Some(10));
+        assert_eq!(parse_time(b"1m 30s", true), Some(90));
+        assert_eq!(parse_time(b"1h30m", true), Some(5400));
+        assert_eq!(parse_time(b"500ms", true), None);
+        assert_eq!(parse_time(b"500ms", false), Some(500));
+        assert_eq!(parse_time(b"60s", false), Some(60_000));
+        assert_eq!(parse_time(b"1h", false), Some(3_600_000));
+        assert_eq!(parse_time(b"30s 1m", true), None);
+        assert_eq!(parse_time(b"", true), None);
+        assert_eq!(parse_time(b"s", true), None);
+        assert_eq!(parse_time(b"1x", true), None);
+        assert_eq!(parse_time(b"1y", false), None);
+    }
+
+    #[test]
+    fn server_addresses() {
+        use std::net::IpAddr;
+        let v4 = |s: &str| {
+            s.parse::<IpAddr>()
+                .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+        };
+        assert_eq!(
+            parse_url("127.0.0.1:8080", 80),
+            Ok(Url::Ip(v4("127.0.0.1"), 8080))
+        );
+        assert_eq!(parse_url("10.0.0.1", 80), Ok(Url::Ip(v4("10.0.0.1"), 80)));
+        assert_eq!(parse_url("010.0.0.1", 80), Ok(Url::Ip(v4("10.0.0.1"), 80)));
+        assert_eq!(parse_url("[::1]:81", 80), Ok(Url::Ip(v4("::1"), 81)));
+        assert_eq!(parse_url("[::1]", 80), Ok(Url::Ip(v4("::1"), 80)));
+        assert_eq!(
+            parse_url("b.example:9", 80),
+            Ok(Url::Name("b.example".into(), 9))
+        );
+        assert_eq!(parse_url("UNIX:/tmp/s", 80), Ok(Url::Unix("/tmp/s".into())));
+        assert_eq!(
+            parse_url("unix:", 80),
+            Err("no path in the unix domain socket")
+        );
+        assert_eq!(parse_url("h:0", 80), Err("invalid port"));
+        assert_eq!(parse_url("h:65536", 80), Err("invalid port"));
+        assert_eq!(parse_url(":80", 80), Err("no host"));
+        assert_eq!(parse_url("h/x", 80), Err("invalid host"));
+        assert_eq!(parse_url("[::1", 80), Err("invalid host"));
+        assert_eq!(parse_url("[::g]:1", 80), Err("invalid IPv6 address"));
+        assert_eq!(
+            parse_url("1.2.3.256", 80),
+            Ok(Url::Name("1.2.3.256".into(), 80))
+        );
+    }
+}
