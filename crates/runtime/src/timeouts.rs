@@ -132,66 +132,16 @@ impl Default for NextUpstream {
     }
 }
 
-/// `ngx_parse_time`: `1h30m`, `500ms`, a bare number (seconds). `is_sec`
-/// is false for the msec slots, whose result is still returned as a
-/// [`Duration`].
+/// `ngx_parse_time` for the msec slots (upgate_conf's parser, the one `-t`
+/// checks with), as a [`Duration`].
 pub fn parse_time(text: &[u8]) -> Option<Duration> {
-    let mut total_ms: u128 = 0;
-    let mut value: u128 = 0;
-    let mut have_digits = false;
-    let mut i = 0;
-    let mut last_unit_rank = u8::MAX;
-    while i < text.len() {
-        let c = text[i];
-        if c.is_ascii_digit() {
-            value = value.checked_mul(10)?.checked_add(u128::from(c - b'0'))?;
-            have_digits = true;
-            i += 1;
-            continue;
-        }
-        if c == b' ' {
-            i += 1;
-            continue;
-        }
-        let (ms, rank, width) = match (c, text.get(i + 1)) {
-            (b'm', Some(b's')) => (1, 0, 2),
-            (b'y', _) => (365 * 24 * 3_600_000, 7, 1),
-            (b'M', _) => (30 * 24 * 3_600_000, 6, 1),
-            (b'w', _) => (7 * 24 * 3_600_000, 5, 1),
-            (b'd', _) => (24 * 3_600_000, 4, 1),
-            (b'h', _) => (3_600_000, 3, 1),
-            (b'm', _) => (60_000, 2, 1),
-            (b's', _) => (1000, 1, 1),
-            _ => return None,
-        };
-        if !have_digits || rank >= last_unit_rank {
-            return None;
-        }
-        last_unit_rank = rank;
-        total_ms = total_ms.checked_add(value.checked_mul(ms)?)?;
-        value = 0;
-        have_digits = false;
-        i += width;
-    }
-    if have_digits {
-        total_ms = total_ms.checked_add(value.checked_mul(1000)?)?;
-    }
-    u64::try_from(total_ms).ok().map(Duration::from_millis)
+    let ms = upgate_conf::values::parse_time(text, false)?;
+    Some(Duration::from_millis(u64::try_from(ms).ok()?))
 }
 
-/// `ngx_parse_size`: `8k`, `1m`, `1g`, or bytes.
+/// `ngx_parse_offset`: a number with an optional k, m or g.
 pub fn parse_size(text: &[u8]) -> Option<u64> {
-    let (digits, scale) = match text.last()? {
-        b'k' | b'K' => (&text[..text.len() - 1], 1024),
-        b'm' | b'M' => (&text[..text.len() - 1], 1024 * 1024),
-        b'g' | b'G' => (&text[..text.len() - 1], 1024 * 1024 * 1024),
-        _ => (text, 1),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let n: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
-    n.checked_mul(scale)
+    upgate_conf::values::parse_offset(text).and_then(|n| u64::try_from(n).ok())
 }
 
 /// A duration the way nginx configs write it: `600s`, `1500ms`, `2h`.

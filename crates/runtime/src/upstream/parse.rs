@@ -5,75 +5,15 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-/// `ngx_atoi`: decimal digits only, no sign, no overflow.
+/// `ngx_atoi` (upgate_conf's, the one `-t` checks with).
 pub(crate) fn atoi(s: &[u8]) -> Option<u64> {
-    if s.is_empty() {
-        return None;
-    }
-    s.iter().try_fold(0u64, |n, &c| {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        n.checked_mul(10)?.checked_add(u64::from(c - b'0'))
-    })
+    upgate_conf::values::atoi(s).and_then(|n| u64::try_from(n).ok())
 }
 
-/// `ngx_parse_time`: `10`, `1h 30m`, `500ms`...; seconds when `is_sec`
-/// (where `ms` is refused), else milliseconds. Units must come in
-/// decreasing order; a bare number is seconds.
+/// `ngx_parse_time`: seconds when `is_sec`, else milliseconds
+/// (upgate_conf's, the one `-t` checks with).
 pub(crate) fn parse_time(s: &[u8], is_sec: bool) -> Option<u64> {
-    // Steps: 0 start, 1 y, 2 M, 3 w, 4 d, 5 h, 6 m, 7 s, 8 ms, 9 after a space.
-    let mut step = if is_sec { 0 } else { 2 };
-    let (mut value, mut total, mut valid) = (0u64, 0u64, false);
-    let max = i64::MAX as u64;
-    let mut i = 0;
-    while i < s.len() {
-        let c = s[i];
-        i += 1;
-        if c.is_ascii_digit() {
-            value = value.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
-            if value > max {
-                return None;
-            }
-            valid = true;
-            continue;
-        }
-        let (next, mut scale): (u8, u64) = match c {
-            b'y' if step == 0 => (1, 365 * 86400),
-            b'M' if step < 2 => (2, 30 * 86400),
-            b'w' if step < 3 => (3, 7 * 86400),
-            b'd' if step < 4 => (4, 86400),
-            b'h' if step < 5 => (5, 3600),
-            b'm' if s.get(i) == Some(&b's') => {
-                if is_sec || step >= 8 {
-                    return None;
-                }
-                i += 1;
-                (8, 1)
-            }
-            b'm' if step < 6 => (6, 60),
-            b's' if step < 7 => (7, 1),
-            b' ' if step < 7 => (9, 1),
-            _ => return None,
-        };
-        step = next;
-        if step != 8 && !is_sec {
-            scale *= 1000;
-        }
-        value = value.checked_mul(scale).filter(|v| *v <= max)?;
-        total = total.checked_add(value).filter(|t| *t <= max)?;
-        value = 0;
-        while s.get(i) == Some(&b' ') {
-            i += 1;
-        }
-    }
-    if !valid {
-        return None;
-    }
-    if !is_sec {
-        value = value.checked_mul(1000)?;
-    }
-    total.checked_add(value).filter(|t| *t <= max)
+    upgate_conf::values::parse_time(s, is_sec).and_then(|n| u64::try_from(n).ok())
 }
 
 /// A `server` address split the way `ngx_parse_url` splits it (no URI
