@@ -8,13 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
+use upgate_conf::SnippetContext;
 
-fn shared_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("UPGATE_SHARED") {
-        return PathBuf::from(dir);
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
-}
+mod common;
+use common::{copy_tree, shared_dir};
 
 /// Where each source's files go inside the fake root, besides /corpus/<source>.
 fn placed_at(source: &str) -> Option<(&'static str, &'static str)> {
@@ -25,33 +22,11 @@ fn placed_at(source: &str) -> Option<(&'static str, &'static str)> {
     }
 }
 
-fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
-    fs::create_dir_all(to)?;
-    for entry in fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_tree(&entry.path(), &target)?;
-        } else {
-            fs::copy(entry.path(), &target)?;
-        }
-    }
-    Ok(())
-}
-
+/// The judge's wrapper (HOW-JUDGED.md), which the loader also uses for snippets.
 fn wrapper(kind: &str, file: &str) -> String {
-    match kind {
-        "main" => format!("events {{}}\ninclude {file};\n"),
-        "http" => format!("events {{}}\nhttp {{\n    include {file};\n}}\n"),
-        "server" => format!(
-            "events {{}}\nhttp {{\n    server {{\n        listen 127.0.0.1:8080;\n        include {file};\n    }}\n}}\n"
-        ),
-        "location" => format!(
-            "events {{}}\nhttp {{\n    server {{\n        listen 127.0.0.1:8080;\n        location / {{\n            include {file};\n        }}\n    }}\n}}\n"
-        ),
-        "stream" => format!("events {{}}\nstream {{\n    include {file};\n}}\n"),
-        _ => String::new(),
-    }
+    SnippetContext::from_name(kind)
+        .map(|ctx| ctx.wrapper(Path::new(file)))
+        .unwrap_or_default()
 }
 
 /// The directory the wrapper is written to (HOW-JUDGED.md).
