@@ -1,13 +1,15 @@
 //! Lint of the 5,000-server configuration from
 //! ../shared/tools/gen_big_conf.py (issue #6: under 1 s; gixy-next needs 7 s
-//! for 500 servers). Two measurements: loading (upgate-conf) plus linting,
-//! and linting a loaded tree alone. The generated file is written once to
-//! the target directory.
+//! for 500 servers). Three measurements: loading (upgate-conf) plus linting
+//! (and freeing the tree), linting a loaded tree alone, and rendering the
+//! report for people (what `upgate lint` prints: some 26,000 findings). The
+//! generated file is written once to the temp directory.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use upgate_lint::output::{Lines, human};
 use upgate_lint::{NoResolve, Options, lint, load_options};
 
 fn big_conf() -> Option<PathBuf> {
@@ -46,6 +48,13 @@ fn bench(c: &mut Criterion) {
     let loaded = upgate_conf::load(&load_options(&conf));
     group.bench_function("lint", |b| {
         b.iter(|| std::hint::black_box(lint(&loaded, &Options::new(&NoResolve)).findings.len()))
+    });
+    let report = lint(&loaded, &Options::new(&NoResolve));
+    group.bench_function("render-human", |b| {
+        b.iter(|| {
+            let lines = Lines::new(&loaded.config.sources);
+            std::hint::black_box(human::render(&report, &lines, false).len())
+        })
     });
     group.finish();
 }

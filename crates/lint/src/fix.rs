@@ -8,6 +8,8 @@
 //! shares its line (`location / { proxy_pass http://b; }`) gets the new text
 //! on that same line.
 
+use std::collections::BTreeSet;
+
 use rustc_hash::FxHashSet;
 use upgate_conf::{Directive, FileId, SourceMap, Span, Word};
 
@@ -47,51 +49,54 @@ impl Fix {
 pub fn apply(sources: &SourceMap, fixes: &[&Fix]) -> Vec<(FileId, Vec<u8>)> {
     let mut anchors = FxHashSet::default();
     let mut taken: Vec<&Edit> = Vec::new();
+    // The taken edits by (file, start, end): disjoint, so a new edit
+    // overlaps one only if it overlaps the last that starts before it ends.
+    let mut by_place: BTreeSet<(FileId, usize, usize)> = BTreeSet::new();
     let mut seen = FxHashSet::default();
     for fix in fixes {
         if fix.edits.is_empty() || anchors.contains(&fix.anchor) {
             continue;
         }
         let fresh: Vec<&Edit> = fix.edits.iter().filter(|e| !seen.contains(*e)).collect();
-        if fresh.iter().any(|e| taken.iter().any(|t| overlaps(e, t))) {
+        let overlaps = |e: &Edit| {
+            by_place
+                .range((e.file, 0, 0)..(e.file, e.end, 0))
+                .next_back()
+                .is_some_and(|&(_, start, end)| start < e.end && e.start < end)
+        };
+        if fresh.iter().any(|e| overlaps(e)) {
             continue;
         }
         anchors.insert(fix.anchor);
         for e in fresh {
             seen.insert(e.clone());
+            by_place.insert((e.file, e.start, e.end));
             taken.push(e);
         }
     }
-    let mut files: Vec<FileId> = taken.iter().map(|e| e.file).collect();
-    files.sort();
-    files.dedup();
-    files
-        .into_iter()
-        .map(|file| {
-            let mut text = sources.get(file).text.to_vec();
-            let mut edits: Vec<&&Edit> = taken.iter().filter(|e| e.file == file).collect();
-            // From the end; insertions at one offset keep their given order.
-            edits.sort_by_key(|e| std::cmp::Reverse(e.start));
-            let mut i = 0;
-            while i < edits.len() {
-                let mut j = i;
-                while j + 1 < edits.len() && edits[j + 1].start == edits[i].start {
-                    j += 1;
-                }
-                for e in edits[i..=j].iter().rev() {
-                    let end = e.end.min(text.len());
-                    let start = e.start.min(end);
-                    text.splice(start..end, e.text.iter().copied());
-                }
-                i = j + 1;
+    // By file, then offset; insertions at one offset keep their given order.
+    taken.sort_by_key(|e| (e.file, e.start));
+    let mut out: Vec<(FileId, Vec<u8>)> = Vec::new();
+    for edits in taken.chunk_by(|a, b| a.file == b.file) {
+        let Some(file) = edits.first().map(|e| e.file) else {
+            continue;
+        };
+        let text = &sources.get(file).text;
+        let mut new =
+            Vec::with_capacity(text.len() + edits.iter().map(|e| e.text.len()).sum::<usize>());
+        let mut at = 0;
+        for e in edits {
+            let start = e.start.min(text.len());
+            if start > at {
+                new.extend_from_slice(&text[at..start]);
             }
-            (file, text)
-        })
-        .collect()
-}
-
-fn overlaps(a: &Edit, b: &Edit) -> bool {
-    a.file == b.file && a.start < b.end && b.start < a.end
+            new.extend_from_slice(&e.text);
+            at = at.max(e.end.min(text.len()));
+        }
+        new.extend_from_slice(&text[at.min(text.len())..]);
+        out.push((file, new));
+    }
+    out
 }
 
 /// Text helpers over one source map.

@@ -1,14 +1,21 @@
-//! The proxy settings in force at each block after nginx's inheritance
-//! (`ngx_http_proxy_merge_loc_conf` in ngx_http_proxy_module.c), with the
-//! directive that set each value so that findings can point at it.
+//! The settings in force at each block after nginx's inheritance, with the
+//! directive that set each value so that findings can point at it: the
+//! proxy settings (`ngx_http_proxy_merge_loc_conf` in
+//! ngx_http_proxy_module.c) and the response headers
+//! (`ngx_http_headers_merge_conf` in ngx_http_headers_filter_module.c).
 //!
 //! Every http, server, location, `if` and `limit_except` block is a
 //! [`Scope`]. A scope's own `proxy_set_header` lines, if it has any, replace
-//! the whole inherited list (nothing merges); the same holds, separately, for
-//! `proxy_hide_header`. `proxy_http_version` and `proxy_read_timeout` are
-//! single values taken from the nearest scope that sets them. `proxy_pass`
-//! is not inherited. Directives pulled in by `include` count where the
-//! include stands.
+//! the whole inherited list (nothing merges); the same holds, separately,
+//! for `proxy_hide_header` and for `add_header` (unless `add_header_inherit
+//! merge`, nginx 1.29.3, is in force). `proxy_http_version`,
+//! `proxy_read_timeout` and `add_header_inherit` are single values taken
+//! from the nearest scope that sets them. `proxy_pass` is not inherited.
+//! Directives pulled in by `include` count where the include stands.
+//!
+//! What is in force is computed once, parents before children, when the
+//! scopes are built ([`InForce`]), so every question below is answered
+//! without walking up the chain.
 
 use upgate_conf::{Block, Config, Directive};
 
@@ -24,7 +31,7 @@ pub enum ScopeKind {
     LimitExcept,
 }
 
-/// One block that holds location-level proxy settings.
+/// One block that holds location-level settings.
 #[derive(Debug)]
 pub struct Scope<'a> {
     pub kind: ScopeKind,
@@ -33,15 +40,34 @@ pub struct Scope<'a> {
     pub parent: Option<ScopeId>,
     pub set_header: Vec<&'a Directive>,
     pub hide_header: Vec<&'a Directive>,
+    pub add_header: Vec<&'a Directive>,
+    pub add_header_inherit: Option<&'a Directive>,
     pub http_version: Option<&'a Directive>,
     pub read_timeout: Option<&'a Directive>,
     pub proxy_pass: Option<&'a Directive>,
+    /// What is in force here after inheritance.
+    pub in_force: InForce<'a>,
+}
+
+/// The values in force at a scope: for lists, the scope whose own list
+/// applies; for single values, the directive.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InForce<'a> {
+    pub set_header: Option<ScopeId>,
+    pub hide_header: Option<ScopeId>,
+    pub add_header: Option<ScopeId>,
+    pub add_header_inherit: Option<&'a Directive>,
+    pub http_version: Option<&'a Directive>,
+    pub read_timeout: Option<&'a Directive>,
+    /// The nearest enclosing location (the scope itself when it is one).
+    pub location: Option<ScopeId>,
 }
 
 /// Every scope of the configuration, parents before children.
 #[derive(Debug, Default)]
 pub struct Scopes<'a> {
     pub all: Vec<Scope<'a>>,
+    proxying: Vec<ScopeId>,
 }
 
 /// nginx stops include recursion long before this; so do we.
@@ -53,6 +79,7 @@ impl<'a> Scopes<'a> {
         if let Some(main) = config.main() {
             scopes.visit(config, &main.block, None, 0);
         }
+        scopes.resolve();
         scopes
     }
 
@@ -89,9 +116,12 @@ impl<'a> Scopes<'a> {
                     parent: scope,
                     set_header: Vec::new(),
                     hide_header: Vec::new(),
+                    add_header: Vec::new(),
+                    add_header_inherit: None,
                     http_version: None,
                     read_timeout: None,
                     proxy_pass: None,
+                    in_force: InForce::default(),
                 });
                 let id = self.all.len() - 1;
                 self.visit(config, inner, Some(id), depth);
@@ -107,6 +137,10 @@ impl<'a> Scopes<'a> {
             match d.name.value.as_slice() {
                 b"proxy_set_header" => own.set_header.push(d),
                 b"proxy_hide_header" => own.hide_header.push(d),
+                b"add_header" => own.add_header.push(d),
+                b"add_header_inherit" => {
+                    own.add_header_inherit.get_or_insert(d);
+                }
                 b"proxy_http_version" => {
                     own.http_version.get_or_insert(d);
                 }
@@ -121,6 +155,37 @@ impl<'a> Scopes<'a> {
         }
     }
 
+    /// Fills [`Scope::in_force`], parents first (they come first in `all`).
+    fn resolve(&mut self) {
+        for id in 0..self.all.len() {
+            let up = self.all[id]
+                .parent
+                .map(|p| self.all[p].in_force)
+                .unwrap_or_default();
+            let s = &self.all[id];
+            let own_list = |list: &[&Directive], inherited| {
+                if list.is_empty() { inherited } else { Some(id) }
+            };
+            let in_force = InForce {
+                set_header: own_list(&s.set_header, up.set_header),
+                hide_header: own_list(&s.hide_header, up.hide_header),
+                add_header: own_list(&s.add_header, up.add_header),
+                add_header_inherit: s.add_header_inherit.or(up.add_header_inherit),
+                http_version: s.http_version.or(up.http_version),
+                read_timeout: s.read_timeout.or(up.read_timeout),
+                location: if s.kind == ScopeKind::Location {
+                    Some(id)
+                } else {
+                    up.location
+                },
+            };
+            if s.proxy_pass.is_some() {
+                self.proxying.push(id);
+            }
+            self.all[id].in_force = in_force;
+        }
+    }
+
     pub fn get(&self, id: ScopeId) -> &Scope<'a> {
         &self.all[id]
     }
@@ -132,45 +197,54 @@ impl<'a> Scopes<'a> {
 
     /// The `proxy_set_header` list in force and the scope that set it.
     pub fn set_headers(&self, id: ScopeId) -> Option<(ScopeId, &[&'a Directive])> {
-        self.chain(id)
-            .find(|&s| !self.all[s].set_header.is_empty())
-            .map(|s| (s, self.all[s].set_header.as_slice()))
+        let owner = self.all[id].in_force.set_header?;
+        Some((owner, self.all[owner].set_header.as_slice()))
     }
 
     /// The `proxy_hide_header` list in force and the scope that set it.
     pub fn hide_headers(&self, id: ScopeId) -> Option<(ScopeId, &[&'a Directive])> {
-        self.chain(id)
-            .find(|&s| !self.all[s].hide_header.is_empty())
-            .map(|s| (s, self.all[s].hide_header.as_slice()))
+        let owner = self.all[id].in_force.hide_header?;
+        Some((owner, self.all[owner].hide_header.as_slice()))
+    }
+
+    /// The `add_header` list in force and the scope that set it (without
+    /// what `add_header_inherit merge` adds from above).
+    pub fn add_headers(&self, id: ScopeId) -> Option<(ScopeId, &[&'a Directive])> {
+        let owner = self.all[id].in_force.add_header?;
+        Some((owner, self.all[owner].add_header.as_slice()))
     }
 
     pub fn http_version(&self, id: ScopeId) -> Option<&'a Directive> {
-        self.chain(id).find_map(|s| self.all[s].http_version)
+        self.all[id].in_force.http_version
     }
 
     pub fn read_timeout(&self, id: ScopeId) -> Option<&'a Directive> {
-        self.chain(id).find_map(|s| self.all[s].read_timeout)
+        self.all[id].in_force.read_timeout
     }
 
     /// The `proxy_set_header` line in force for a header name, if any.
     pub fn header(&self, id: ScopeId, name: &str) -> Option<&'a Directive> {
         let (_, list) = self.set_headers(id)?;
-        list.iter().copied().find(|d| {
-            d.arg(0)
-                .is_some_and(|n| n.text().eq_ignore_ascii_case(name))
-        })
+        find_header(list, name)
     }
 
     /// The scopes that proxy: those with their own `proxy_pass`.
     pub fn proxying(&self) -> impl Iterator<Item = ScopeId> + '_ {
-        (0..self.all.len()).filter(|&s| self.all[s].proxy_pass.is_some())
+        self.proxying.iter().copied()
     }
 
     /// The nearest enclosing location of a scope (itself when it is one).
     pub fn location(&self, id: ScopeId) -> Option<ScopeId> {
-        self.chain(id)
-            .find(|&s| self.all[s].kind == ScopeKind::Location)
+        self.all[id].in_force.location
     }
+}
+
+/// The first line of a header list that sets `name` (case-insensitive).
+pub fn find_header<'a>(list: &[&'a Directive], name: &str) -> Option<&'a Directive> {
+    list.iter().copied().find(|d| {
+        d.arg(0)
+            .is_some_and(|n| n.value.eq_ignore_ascii_case(name.as_bytes()))
+    })
 }
 
 #[cfg(test)]
@@ -198,5 +272,20 @@ mod tests {
         assert_eq!(names(proxying[2]), vec!["X"]);
         assert!(scopes.http_version(proxying[2]).is_some());
         assert_eq!(scopes.get(proxying[2]).kind, ScopeKind::If);
+        assert_eq!(scopes.location(proxying[2]), Some(proxying[1]));
+        assert!(scopes.header(proxying[0], "upgrade").is_some());
+    }
+
+    #[test]
+    fn add_header_lists_replace_too() {
+        let text =
+            "http { add_header A 1; server { location / { add_header B 2; } location /x { } } }";
+        let config = upgate_conf::parse_file(Path::new("t"), text.as_bytes().to_vec());
+        let scopes = Scopes::build(&config);
+        let owner = |s: ScopeId| scopes.add_headers(s).map(|(o, _)| o);
+        // http, server, location /, location /x
+        assert_eq!(owner(1), Some(0));
+        assert_eq!(owner(2), Some(2));
+        assert_eq!(owner(3), Some(0));
     }
 }

@@ -13,9 +13,16 @@
 //!
 //! The rules are the traps users hit again and again (see `docs/lint/`): the
 //! `$connection_upgrade` map missing, Upgrade/Connection not forwarded or
-//! lost to `proxy_set_header` inheritance, HTTP/1.0 upstream requests,
+//! lost to `proxy_set_header` inheritance (and response headers lost to
+//! `add_header` inheritance), HTTP/1.0 upstream requests,
 //! `proxy_hide_header Upgrade`, idle tunnels cut by `proxy_read_timeout`,
-//! keepalive pools defeated by `Connection: close`, typos in `proxy_pass`.
+//! keepalive pools defeated by `Connection: close`, typos in `proxy_pass`,
+//! undefined variables (every use, where nginx names only the first).
+//!
+//! Linear in the configuration: the context ([`Cx`]) is built in a few
+//! walks of the tree ([`inherit`], [`model`], [`facts`]); every rule then
+//! reads precomputed facts instead of walking scopes or reparsing values.
+//! `UPGATE_LINT_TIMING=1` prints how long each step takes.
 //!
 //! ```
 //! use upgate_lint::{lint, Options, NoResolve};
@@ -28,6 +35,7 @@
 //! assert!(report.findings.iter().any(|f| f.rule == "websocket-missing-upgrade-header"));
 //! ```
 
+pub mod facts;
 pub mod finding;
 pub mod fix;
 pub mod inherit;
@@ -37,6 +45,7 @@ pub mod resolve;
 pub mod rule;
 mod rules;
 mod suppress;
+pub mod variables;
 pub mod version;
 
 use std::path::Path;
@@ -50,6 +59,7 @@ pub use resolve::{NoResolve, Resolve, SystemResolver};
 pub use rule::{RULES, Rule, Severity};
 pub use version::NginxVersion;
 
+use facts::Proxied;
 use inherit::Scopes;
 use model::Model;
 
@@ -129,48 +139,74 @@ pub fn unreadable(loaded: &Loaded) -> Option<&ConfError> {
 
 /// Runs the rules over a loaded configuration.
 pub fn lint(loaded: &Loaded, options: &Options<'_>) -> Report {
-    let timing = std::env::var_os("UPGATE_LINT_TIMING").is_some();
-    let started = std::time::Instant::now();
+    let mut timing = Timing::from_env();
     let cx = Cx::new(loaded, options);
-    if timing {
-        eprintln!("lint: model {:?}", started.elapsed());
-    }
+    timing.lap("context");
     let mut findings = Vec::new();
     for rule in RULES {
         if !options.runs(rule.id) {
             continue;
         }
-        let started = std::time::Instant::now();
-        let mut found = Vec::new();
-        (rule.check)(&cx, &mut found);
-        if timing {
-            eprintln!(
-                "lint: {} {:?} ({} findings)",
-                rule.id,
-                started.elapsed(),
-                found.len()
-            );
-        }
-        findings.extend(found);
+        let before = findings.len();
+        (rule.check)(&cx, &mut findings);
+        timing.lap(format_args!(
+            "{} ({} findings)",
+            rule.id,
+            findings.len() - before
+        ));
     }
-    let mut seen = FxHashSet::default();
-    let lines = output::Lines::new(&cx.config.sources);
-    findings.retain(|f| {
-        f.severity >= options.min_severity
-            && seen.insert((f.rule, f.span, f.message.clone()))
-            && !suppress::suppressed(&lines, f)
-    });
-    findings.sort_by(|a, b| {
-        let key = |f: &Finding| {
-            (
-                cx.config.sources.path(f.span.file),
-                f.span.start,
-                rule_order(f.rule),
-            )
-        };
-        key(a).cmp(&key(b))
-    });
+    let keep: Vec<bool> = {
+        let mut seen = FxHashSet::default();
+        findings
+            .iter()
+            .map(|f| {
+                f.severity >= options.min_severity
+                    && seen.insert((f.rule, f.span, f.message.as_str()))
+                    && !suppress::suppressed(&cx.config.sources, f)
+            })
+            .collect()
+    };
+    let mut keep = keep.into_iter();
+    findings.retain(|_| keep.next().unwrap_or(false));
+    sort(cx.config, &mut findings);
+    timing.lap("filter and sort");
     Report { findings }
+}
+
+/// Sorts by file path, then position, then rule order; files read twice
+/// (one path, two ids) sort together.
+fn sort(config: &Config, findings: &mut [Finding]) {
+    let path = |i: usize| config.sources.path(FileId(i as u32));
+    let mut by_path: Vec<usize> = (0..config.sources.len()).collect();
+    by_path.sort_by(|&a, &b| path(a).cmp(path(b)));
+    let mut file_rank = vec![0; by_path.len()];
+    let mut rank = 0;
+    for (i, &file) in by_path.iter().enumerate() {
+        if i > 0 && path(by_path[i - 1]) != path(file) {
+            rank += 1;
+        }
+        file_rank[file] = rank;
+    }
+    findings.sort_by_cached_key(|f| {
+        let rank = file_rank.get(f.span.file.index()).copied();
+        (rank.unwrap_or(usize::MAX), f.span.start, rule_order(f.rule))
+    });
+}
+
+/// `UPGATE_LINT_TIMING=1`: how long each step took, on stderr.
+struct Timing(Option<std::time::Instant>);
+
+impl Timing {
+    fn from_env() -> Self {
+        Timing(std::env::var_os("UPGATE_LINT_TIMING").map(|_| std::time::Instant::now()))
+    }
+
+    fn lap(&mut self, what: impl std::fmt::Display) {
+        if let Some(started) = &mut self.0 {
+            eprintln!("lint: {what} {:?}", started.elapsed());
+            *started = std::time::Instant::now();
+        }
+    }
 }
 
 fn rule_order(id: &str) -> usize {
@@ -183,6 +219,8 @@ pub struct Cx<'a> {
     pub config: &'a Config,
     pub scopes: Scopes<'a>,
     pub model: Model<'a>,
+    /// The facts of every block with its own `proxy_pass`, in scope order.
+    pub proxied: Vec<Proxied<'a>>,
     pub options: &'a Options<'a>,
     pub text: fix::Text<'a>,
     /// Set when the file was read as a snippet of this block.
@@ -195,42 +233,26 @@ pub struct Cx<'a> {
 impl<'a> Cx<'a> {
     pub fn new(loaded: &'a Loaded, options: &'a Options<'a>) -> Self {
         let config = &loaded.config;
-        // Files the tree reaches (a snippet's first reading is replaced by
-        // the one through the wrapper's include).
-        let mut live = vec![config.main];
-        config.walk(|d, _| live.extend(d.includes.iter().copied()));
-        let reached: FxHashSet<FileId> = live.iter().copied().collect();
-        let mut by_path: FxHashMap<&Path, Vec<FileId>> = FxHashMap::default();
-        for id in live {
-            if id.index() < config.sources.len() {
-                by_path.entry(config.sources.path(id)).or_default().push(id);
-            }
-        }
-        let mut frozen = FxHashSet::default();
-        for (path, ids) in by_path {
-            let synthetic = path
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with('<'));
-            if ids.len() > 1 || synthetic {
-                frozen.extend(ids);
-            }
-        }
-        // Files the tree does not reach (`-g`, a snippet's first reading).
-        for i in 0..config.sources.len() {
-            let id = FileId(i as u32);
-            if !reached.contains(&id) {
-                frozen.insert(id);
-            }
-        }
+        let mut timing = Timing::from_env();
+        let frozen = frozen_files(config);
+        timing.lap("context: files");
         let snippet = loaded.read_as.as_ref().map(|(ctx, _)| *ctx);
+        let mut frozen = frozen;
         if snippet.is_some() {
             frozen.insert(config.main);
         }
+        let scopes = Scopes::build(config);
+        timing.lap("context: scopes");
+        let model = Model::build(config);
+        timing.lap("context: model");
+        let proxied = facts::build(&scopes, &model);
+        timing.lap("context: facts");
         Cx {
             loaded,
             config,
-            scopes: Scopes::build(config),
-            model: Model::build(config),
+            scopes,
+            model,
+            proxied,
             options,
             text: fix::Text::new(&config.sources),
             snippet,
@@ -283,6 +305,37 @@ impl<'a> Cx<'a> {
             self.config.main
         }
     }
+}
+
+/// Files a fix must not edit: files included more than once (an edit there
+/// would change every place), synthetic ones (the snippet wrapper), and
+/// files the tree does not reach (`-g`, a snippet's first reading).
+fn frozen_files(config: &Config) -> FxHashSet<FileId> {
+    let mut live = vec![config.main];
+    config.walk(|d, _| live.extend(d.includes.iter().copied()));
+    let reached: FxHashSet<FileId> = live.iter().copied().collect();
+    let mut by_path: FxHashMap<&Path, Vec<FileId>> = FxHashMap::default();
+    for id in live {
+        if id.index() < config.sources.len() {
+            by_path.entry(config.sources.path(id)).or_default().push(id);
+        }
+    }
+    let mut frozen = FxHashSet::default();
+    for (path, ids) in by_path {
+        let synthetic = path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('<'));
+        if ids.len() > 1 || synthetic {
+            frozen.extend(ids);
+        }
+    }
+    for i in 0..config.sources.len() {
+        let id = FileId(i as u32);
+        if !reached.contains(&id) {
+            frozen.insert(id);
+        }
+    }
+    frozen
 }
 
 fn first_included(config: &Config) -> Option<FileId> {

@@ -1,9 +1,16 @@
 //! What the rules look up besides the scopes: the `upstream` blocks (their
 //! servers, balancer and keepalive), the `map` blocks, the variables the
-//! configuration defines, and what a `proxy_pass` points at.
+//! configuration defines and uses, the `server_name`s, and what a
+//! `proxy_pass` points at. Built in one walk of the tree; names are
+//! indexed, so every lookup is O(1).
+
+use std::borrow::Cow;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use upgate_conf::{Config, Directive, Word};
+
+use crate::facts::lowercase;
+use crate::variables::{self, Space, Use};
 
 /// One `upstream NAME { ... }` block of the http context.
 #[derive(Debug)]
@@ -47,15 +54,25 @@ impl<'a> Map<'a> {
     }
 }
 
-/// The configuration's http-level definitions.
+/// The configuration's definitions and variable uses.
 #[derive(Debug, Default)]
 pub struct Model<'a> {
     pub upstreams: Vec<Upstream<'a>>,
     upstream_index: FxHashMap<String, usize>,
     pub maps: Vec<Map<'a>>,
-    /// Variables defined by `set`, `map`, `geo`, `split_clients`,
-    /// `perl_set`, `js_set` and named regex captures (lowercase, no `$`).
+    map_index: FxHashMap<String, usize>,
+    /// Targets of maps whose source is `$http_upgrade`.
+    upgrade_maps: FxHashSet<String>,
+    /// http variables defined by `set`, `map`, `geo`, `split_clients`,
+    /// `perl_set`, `js_set`, `auth_request_set` and named regex captures
+    /// (lowercase, no `$`).
     pub defined: FxHashSet<String>,
+    /// The same for the stream context.
+    pub stream_defined: FxHashSet<String>,
+    /// Uses of variables that are not built in (defined or not).
+    pub uses: Vec<Use<'a>>,
+    /// The `server_name` arguments (names, not regexes or wildcards).
+    pub server_names: Vec<&'a Word>,
     /// The `http` block directives, in order.
     pub http_blocks: Vec<&'a Directive>,
 }
@@ -63,62 +80,86 @@ pub struct Model<'a> {
 impl<'a> Model<'a> {
     pub fn build(config: &'a Config) -> Self {
         let mut model = Model::default();
-        config.walk(|d, parents| {
-            let in_http = parents.first().is_some_and(|p| p.is("http"));
-            let parent_is = |name: &str| parents.last().is_some_and(|p| p.is(name));
-            for arg in &d.args {
-                named_captures(arg.bytes(), &mut model.defined);
+        config.walk(|d, parents| model.visit(d, parents));
+        model
+    }
+
+    fn visit(&mut self, d: &'a Directive, parents: &[&'a Directive]) {
+        if d.is("http") && parents.is_empty() {
+            self.http_blocks.push(d);
+        }
+        let Some(space) = Space::of(parents) else {
+            return;
+        };
+        let captures = match space {
+            Space::Http => &mut self.defined,
+            Space::Stream => &mut self.stream_defined,
+        };
+        for arg in &d.args {
+            if arg.value.contains(&b'(') {
+                named_captures(&arg.value, captures);
             }
-            if d.is("http") && parents.is_empty() {
-                model.http_blocks.push(d);
-            }
-            if !in_http {
-                return;
-            }
-            let name = d.name.value.as_slice();
-            match name {
-                b"set" | b"perl_set" | b"js_set" => define(d.arg(0), &mut model.defined),
-                b"split_clients" | b"map" if d.block.is_some() => {
-                    define(d.arg(1), &mut model.defined)
-                }
-                b"geo" if d.block.is_some() => define(d.args.last(), &mut model.defined),
-                _ => {}
-            }
-            if d.is("map")
-                && parents.len() == 1
-                && let (Some(source), Some(target)) = (d.arg(0), d.arg(1))
-            {
-                model.maps.push(Map {
-                    directive: d,
-                    source,
-                    target: var_name(&target.text()),
-                    entries: d.children().collect(),
-                });
-            }
-            if d.is("upstream")
-                && parents.len() == 1
-                && let Some(name) = d.arg(0)
-            {
-                model.add_upstream(d, name.text().to_ascii_lowercase());
-            }
-            if parent_is("upstream")
-                && parents.len() == 2
-                && let Some(up) = model.upstreams.last_mut()
-                && std::ptr::eq(up.directive, parents[1])
-            {
-                {
-                    match name {
-                        b"server" => up.servers.push(d),
-                        b"ip_hash" | b"hash" | b"least_conn" | b"random" | b"sticky" => {
-                            up.balancers.push(d)
-                        }
-                        b"keepalive" => up.keepalive = Some(d),
-                        _ => {}
-                    }
-                }
+        }
+        if let Some(name) = variables::defines(d, space) {
+            captures.insert(var_name(&name.text()));
+        }
+        variables::uses(d, parents, space, &mut |u| {
+            if !variables::is_builtin(u.name, u.space) {
+                self.uses.push(u);
             }
         });
-        model
+        if space == Space::Stream {
+            return;
+        }
+        let parent_is = |name: &str| parents.last().is_some_and(|p| p.is(name));
+        match d.name.value.as_slice() {
+            b"map" if parents.len() == 1 => self.add_map(d),
+            b"upstream" if parents.len() == 1 => {
+                if let Some(name) = d.arg(0) {
+                    self.add_upstream(d, name.text().to_ascii_lowercase());
+                }
+            }
+            b"server_name" if parent_is("server") => {
+                self.server_names
+                    .extend(d.args.iter().filter(|a| plain_name(a)));
+            }
+            name if parent_is("upstream") && parents.len() == 2 => {
+                let Some(up) = self.upstreams.last_mut() else {
+                    return;
+                };
+                if !std::ptr::eq(up.directive, parents[1]) {
+                    return;
+                }
+                match name {
+                    b"server" => up.servers.push(d),
+                    b"ip_hash" | b"hash" | b"least_conn" | b"random" | b"sticky" => {
+                        up.balancers.push(d)
+                    }
+                    b"keepalive" => up.keepalive = Some(d),
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn add_map(&mut self, d: &'a Directive) {
+        let (Some(source), Some(target)) = (d.arg(0), d.arg(1)) else {
+            return;
+        };
+        let target = var_name(&target.text());
+        if source.value.eq_ignore_ascii_case(b"$http_upgrade") {
+            self.upgrade_maps.insert(target.clone());
+        }
+        self.map_index
+            .entry(target.clone())
+            .or_insert(self.maps.len());
+        self.maps.push(Map {
+            directive: d,
+            source,
+            target,
+            entries: d.children().collect(),
+        });
     }
 
     fn add_upstream(&mut self, d: &'a Directive, name: String) {
@@ -134,28 +175,46 @@ impl<'a> Model<'a> {
         });
     }
 
+    /// The index of the upstream block of this name (case-insensitive, like nginx).
+    pub fn upstream_index(&self, name: &str) -> Option<usize> {
+        self.upstream_index.get(lowercase(name).as_ref()).copied()
+    }
+
     /// The upstream block of this name (case-insensitive, like nginx).
     pub fn upstream(&self, name: &str) -> Option<&Upstream<'a>> {
-        self.upstream_index
-            .get(&name.to_ascii_lowercase())
-            .map(|&i| &self.upstreams[i])
+        self.upstream_index(name).map(|i| &self.upstreams[i])
     }
 
-    /// The upstream block a `proxy_pass` sends to, if it names one.
-    pub fn upstream_of(&self, proxy_pass: &Directive) -> Option<&Upstream<'a>> {
-        let target = ProxyTarget::parse(proxy_pass)?;
-        self.upstream(&target.host)
+    /// The first map that defines `$variable` (any case, no `$`).
+    pub fn map_for(&self, variable: &[u8]) -> Option<&Map<'a>> {
+        let name = std::str::from_utf8(variable).ok()?;
+        self.map_index
+            .get(lowercase(name).as_ref())
+            .map(|&i| &self.maps[i])
     }
 
-    pub fn map_for(&self, variable: &str) -> Option<&Map<'a>> {
-        self.maps.iter().find(|m| m.target == variable)
+    /// True when `$variable` is a map of `$http_upgrade`.
+    pub fn maps_upgrade(&self, variable: &[u8]) -> bool {
+        std::str::from_utf8(variable)
+            .is_ok_and(|name| self.upgrade_maps.contains(lowercase(name).as_ref()))
+    }
+
+    /// True when the http context defines `$name` (lowercase, no `$`).
+    pub fn defines(&self, name: &str) -> bool {
+        self.defined.contains(name)
     }
 }
 
-fn define(word: Option<&Word>, defined: &mut FxHashSet<String>) {
-    if let Some(w) = word {
-        defined.insert(var_name(&w.text()));
-    }
+/// A `server_name` argument that is a host name (not `_`, a regex, a
+/// wildcard or empty).
+fn plain_name(w: &Word) -> bool {
+    let v = &w.value;
+    !v.is_empty()
+        && v.as_slice() != b"_"
+        && !v.starts_with(b"~")
+        && !v.contains(&b'*')
+        && !v.starts_with(b".")
+        && !v.contains(&b'$')
 }
 
 /// `$Name` / `${name}` -> `name`.
@@ -182,8 +241,10 @@ fn named_captures(value: &[u8], defined: &mut FxHashSet<String>) {
                     .position(|b| !(b.is_ascii_alphanumeric() || *b == b'_'))
                     .map_or(value.len(), |p| start + p);
                 if end > start && matches!(value.get(end), Some(b'>') | Some(b'\'')) {
-                    defined
-                        .insert(String::from_utf8_lossy(&value[start..end]).to_ascii_lowercase());
+                    let name = String::from_utf8_lossy(&value[start..end]);
+                    if !defined.contains(name.as_ref()) {
+                        defined.insert(name.to_ascii_lowercase());
+                    }
                 }
             }
         }
@@ -193,17 +254,17 @@ fn named_captures(value: &[u8], defined: &mut FxHashSet<String>) {
 
 /// What a `proxy_pass` without variables in its host points at.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProxyTarget {
+pub struct ProxyTarget<'a> {
     /// Lowercased host or upstream name.
-    pub host: String,
+    pub host: Cow<'a, str>,
     pub port: Option<u16>,
     /// The URI part (`/` in `http://b/`), if any.
-    pub uri: Option<String>,
+    pub uri: Option<&'a str>,
 }
 
-impl ProxyTarget {
-    pub fn parse(proxy_pass: &Directive) -> Option<Self> {
-        let url = proxy_pass.arg(0)?.text();
+impl<'a> ProxyTarget<'a> {
+    pub fn parse(proxy_pass: &'a Directive) -> Option<Self> {
+        let url = std::str::from_utf8(&proxy_pass.arg(0)?.value).ok()?;
         let rest = url
             .strip_prefix("http://")
             .or_else(|| url.strip_prefix("https://"))?;
@@ -211,7 +272,7 @@ impl ProxyTarget {
             return None;
         }
         let (authority, uri) = match rest.find('/') {
-            Some(p) => (&rest[..p], Some(rest[p..].to_string())),
+            Some(p) => (&rest[..p], Some(&rest[p..])),
             None => (rest, None),
         };
         if authority.contains('$') {
@@ -224,54 +285,11 @@ impl ProxyTarget {
             _ => (authority, None),
         };
         Some(ProxyTarget {
-            host: host.to_ascii_lowercase(),
+            host: lowercase(host),
             port,
             uri,
         })
     }
-}
-
-/// The words of a path or a name, split at anything but letters and digits.
-fn tokens(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !c.is_ascii_alphanumeric() && c != '.')
-        .flat_map(|t| {
-            let t = t.to_ascii_lowercase();
-            if t == "socket.io" {
-                vec![t]
-            } else {
-                t.split('.').map(str::to_string).collect()
-            }
-        })
-        .filter(|t| !t.is_empty())
-}
-
-/// Path words that say a location carries WebSocket traffic.
-const WEBSOCKET_PATH_WORDS: &[&str] = &[
-    "ws",
-    "wss",
-    "websocket",
-    "websockets",
-    "socket.io",
-    "sockjs",
-    "sockjs-node",
-    "websockify",
-    "cable",
-    "signalr",
-];
-
-/// True when a location's path names WebSocket traffic (`/ws`, `/socket.io/`).
-pub fn path_says_websocket(path: &str) -> bool {
-    tokens(path).any(|t| WEBSOCKET_PATH_WORDS.contains(&t.as_str()))
-}
-
-/// True when an upstream's name says it serves WebSockets (`websocket`, `ws_backend`).
-pub fn name_says_websocket(name: &str) -> bool {
-    name.split(|c: char| !c.is_ascii_alphanumeric()).any(|t| {
-        matches!(
-            t.to_ascii_lowercase().as_str(),
-            "ws" | "wss" | "websocket" | "websockets" | "socket" | "socketio"
-        )
-    })
 }
 
 #[cfg(test)]
@@ -279,22 +297,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn websocket_words() {
-        assert!(path_says_websocket("/ws"));
-        assert!(path_says_websocket("/socket.io/"));
-        assert!(path_says_websocket("~ ^/api/websocket$"));
-        assert!(!path_says_websocket("/news"));
-        assert!(!path_says_websocket("/"));
-        assert!(name_says_websocket("socket.kevin.com"));
-        assert!(name_says_websocket("websocket"));
-        assert!(name_says_websocket("ws_backend"));
-        assert!(!name_says_websocket("backend"));
-    }
-
-    #[test]
     fn captures() {
         let mut set = FxHashSet::default();
         named_captures(b"^/(?<user>[a-z]+)/(?P<id>\\d+)", &mut set);
         assert!(set.contains("user") && set.contains("id"));
+    }
+
+    #[test]
+    fn targets() {
+        let config = upgate_conf::parse_file(
+            std::path::Path::new("t"),
+            b"proxy_pass http://Backend:8080/x/;".to_vec(),
+        );
+        let mut found = None;
+        config.walk(|d, _| found = ProxyTarget::parse(d));
+        let Some(t) = found else { panic!("no target") };
+        assert_eq!(
+            (t.host.as_ref(), t.port, t.uri),
+            ("backend", Some(8080), Some("/x/"))
+        );
     }
 }

@@ -2,12 +2,12 @@
 //! (getaddrinfo). Injected so that rules stay pure: the command line uses
 //! [`SystemResolver`], tests use [`NoResolve`] or their own.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 /// Answers "does this host name resolve?".
 pub trait Resolve {
@@ -30,11 +30,13 @@ fn literal(host: &str) -> bool {
 }
 
 /// /etc/hosts first (under `root` when given), then the system resolver
-/// with a bound on the wait; answers are cached.
+/// with a bound on the wait; the file is read once and answers are cached.
 #[derive(Debug, Default)]
 pub struct SystemResolver {
     pub root: Option<PathBuf>,
     cache: RefCell<FxHashMap<String, bool>>,
+    /// The names /etc/hosts lists, lowercase.
+    hosts: OnceCell<FxHashSet<String>>,
 }
 
 impl SystemResolver {
@@ -42,27 +44,33 @@ impl SystemResolver {
         SystemResolver {
             root,
             cache: RefCell::default(),
+            hosts: OnceCell::new(),
         }
+    }
+
+    fn hosts_file(&self) -> &FxHashSet<String> {
+        self.hosts.get_or_init(|| {
+            let path = match &self.root {
+                Some(root) => root.join("etc/hosts"),
+                None => PathBuf::from("/etc/hosts"),
+            };
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            text.lines()
+                .flat_map(|line| {
+                    let line = line.split('#').next().unwrap_or("");
+                    line.split_whitespace().skip(1)
+                })
+                .map(str::to_ascii_lowercase)
+                .collect()
+        })
     }
 
     fn lookup(&self, host: &str) -> bool {
         if literal(host) {
             return true;
         }
-        let hosts = match &self.root {
-            Some(root) => root.join("etc/hosts"),
-            None => PathBuf::from("/etc/hosts"),
-        };
-        if let Ok(text) = std::fs::read_to_string(hosts) {
-            let listed = text.lines().any(|line| {
-                let line = line.split('#').next().unwrap_or("");
-                line.split_whitespace()
-                    .skip(1)
-                    .any(|name| name.eq_ignore_ascii_case(host))
-            });
-            if listed {
-                return true;
-            }
+        if self.hosts_file().contains(&host.to_ascii_lowercase()) {
+            return true;
         }
         if self.root.is_some() {
             return false;

@@ -69,8 +69,8 @@ pub static RULES: &[Rule] = &[
     Rule {
         id: "unknown-variable",
         severity: Severity::Error,
-        summary: "a variable is used that nothing defines (nginx -t: unknown \"name\" variable)",
-        check: rules::nginx_config_error::check_unknown_variable,
+        summary: "a variable is used that nothing defines (nginx -t names only the first, without a place)",
+        check: rules::unknown_variable::check,
     },
     Rule {
         id: "websocket-missing-connection-upgrade-map",
@@ -101,6 +101,12 @@ pub static RULES: &[Rule] = &[
         severity: Severity::Warning,
         summary: "a block's own proxy_set_header drops the headers set around it",
         check: rules::inheritance_loss::check,
+    },
+    Rule {
+        id: "add-header-inheritance-loss",
+        severity: Severity::Warning,
+        summary: "a block's own add_header drops the response headers set around it",
+        check: rules::add_header_loss::check,
     },
     Rule {
         id: "websocket-hidden-upgrade-header",

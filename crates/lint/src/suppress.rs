@@ -2,24 +2,29 @@
 //! (or `disable=all`) on the line before a finding's line, in the file where
 //! the finding is, silences it.
 
+use upgate_conf::SourceMap;
+
 use crate::finding::Finding;
-use crate::output::Lines;
 
 const MARK: &[u8] = b"upgate-lint:";
 
-pub fn suppressed(lines: &Lines<'_>, finding: &Finding) -> bool {
-    let sources = lines.sources();
+pub fn suppressed(sources: &SourceMap, finding: &Finding) -> bool {
     let file = finding.span.file;
     if file.index() >= sources.len() || finding.span.line < 2 {
         return false;
     }
     let text = &sources.get(file).text;
-    let starts = lines.line_starts_of(file);
-    let n = finding.span.line as usize - 1;
-    let (Some(&start), Some(&end)) = (starts.get(n - 1), starts.get(n)) else {
+    let at = (finding.span.start as usize).min(text.len());
+    // The line before the finding's: from the newline before that one to
+    // the newline that ends it.
+    let Some(end) = text[..at].iter().rposition(|b| *b == b'\n') else {
         return false;
     };
-    disables(&text[start..end.min(text.len())], finding.rule)
+    let start = text[..end]
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |p| p + 1);
+    disables(&text[start..end], finding.rule)
 }
 
 fn disables(line: &[u8], rule: &str) -> bool {

@@ -184,13 +184,47 @@ impl Semantics {
                     .is_some_and(|dst| dst.value.eq_ignore_ascii_case(b"utf-8"));
                 Ok(())
             }
+            // Directives that declare a variable (`ngx_http_geo_block`,
+            // `ngx_http_split_clients`, `ngx_http_auth_request_set`).
+            b"geo" | b"split_clients" | b"auth_request_set" => self.declare_variable(cx, d, false),
             _ => self.complex_value_directive(cx, d),
+        }
+    }
+
+    /// `geo [$src] $var {}`, `split_clients $src $var {}`,
+    /// `auth_request_set $var value`: the variable exists from here on; the
+    /// source (or the value) is compiled.
+    fn declare_variable(
+        &mut self,
+        cx: &mut Cx<'_>,
+        d: &Directive,
+        stream: bool,
+    ) -> Result<(), ConfError> {
+        let (var, compiled) = match d.name.value.as_slice() {
+            b"geo" if d.args.len() == 1 => (d.args.first(), None),
+            b"geo" | b"split_clients" => (d.args.get(1), d.args.first()),
+            _ => (d.args.first(), d.args.get(1)),
+        };
+        if let Some(var) = var {
+            let name = String::from_utf8_lossy(var.value.strip_prefix(b"$").unwrap_or(&var.value))
+                .into_owned();
+            if stream {
+                self.stream_vars.define(&name);
+            } else {
+                self.http_vars.define(&name);
+            }
+        }
+        let _ = cx;
+        match compiled {
+            Some(word) => self.use_script(word, stream).map_err(|e| relocate(e, d)),
+            None => Ok(()),
         }
     }
 
     fn stream_directive(&mut self, cx: &mut Cx<'_>, d: &Directive) -> Result<(), ConfError> {
         match d.name.value.as_slice() {
             b"map" => self.map_block(cx, d, true),
+            b"geo" | b"split_clients" => self.declare_variable(cx, d, true),
             b"log_format" => self.log_format(d, true),
             b"set" => {
                 if let Some(name) = d.args.first() {
@@ -347,21 +381,17 @@ impl Semantics {
             | b"proxy_cookie_domain"
             | b"proxy_cookie_path"
             | b"proxy_ssl_name"
-            | b"ssl_certificate"
-            | b"ssl_certificate_key"
             | b"proxy_no_cache"
             | b"proxy_cache_bypass"
             | b"proxy_cache_key"
             | b"add_trailer"
             | b"expires"
-            | b"auth_request_set"
             | b"fastcgi_pass"
             | b"uwsgi_pass"
             | b"scgi_pass"
             | b"grpc_pass"
             | b"fastcgi_cache_key"
-            | b"fastcgi_index"
-            | b"default_type"
+            | b"proxy_set_body"
             | b"proxy_method"
             | b"secure_link"
             | b"secure_link_md5"
@@ -373,11 +403,7 @@ impl Semantics {
         };
         let from = match d.name.value.as_slice() {
             // The first argument of these is a pattern or a code list.
-            b"sub_filter" | b"auth_request_set" | b"add_trailer" => from + 1,
-            b"ssl_certificate" | b"ssl_certificate_key" => {
-                // Only compiled as scripts when they hold variables.
-                0
-            }
+            b"sub_filter" | b"add_trailer" => from + 1,
             _ => from,
         };
         self.complex_values(cx, d, from..)

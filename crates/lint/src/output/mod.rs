@@ -4,9 +4,11 @@
 //! 2.1.0). All share [`Lines`], which turns byte offsets into lines and
 //! columns without rescanning a file per finding.
 
+mod caret;
 pub mod human;
 pub mod json;
 pub mod sarif;
+mod source;
 
 use upgate_conf::{FileId, SourceMap, Span};
 

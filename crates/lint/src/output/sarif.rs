@@ -2,12 +2,14 @@
 //! driver's rules, one result per finding with its region, related
 //! locations and fixes (byte-offset replacements). Paths under `base` are
 //! written relative to it with the base id `%SRCROOT%`, others as `file://`
-//! URIs. Columns count Unicode code points (`columnKind`).
+//! URIs. Columns count Unicode code points (`columnKind`). As in
+//! [`super::json`], objects are typed structs with their keys declared in
+//! byte order.
 
 use std::path::Path;
 
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::Lines;
 use crate::{RULES, Report, Severity};
@@ -30,107 +32,280 @@ const PATH: &AsciiSet = &CONTROLS
     .add(b'|')
     .add(b'}');
 
-pub fn render(report: &Report, lines: &Lines<'_>, base: Option<&Path>) -> Value {
+/// A SARIF 2.1.0 log with one run.
+#[derive(Debug, Serialize)]
+pub struct Log {
+    #[serde(rename = "$schema")]
+    schema: &'static str,
+    runs: Vec<Run>,
+    version: &'static str,
+}
+
+impl Log {
+    /// Appends another file's results (several files make one run).
+    pub fn merge(&mut self, other: Log) {
+        if let (Some(run), Some(more)) = (self.runs.first_mut(), other.runs.into_iter().next()) {
+            run.results.extend(more.results);
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Run {
+    column_kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    original_uri_base_ids: Option<BaseIds>,
+    results: Vec<SarifResult>,
+    tool: Tool,
+}
+
+#[derive(Debug, Serialize)]
+struct BaseIds {
+    #[serde(rename = "%SRCROOT%")]
+    src_root: Uri,
+}
+
+#[derive(Debug, Serialize)]
+struct Uri {
+    uri: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Tool {
+    driver: Driver,
+}
+
+#[derive(Debug, Serialize)]
+struct Driver {
+    name: &'static str,
+    rules: Vec<RuleDescriptor>,
+    version: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RuleDescriptor {
+    default_configuration: Level,
+    help: Text,
+    id: &'static str,
+    short_description: Text,
+}
+
+#[derive(Debug, Serialize)]
+struct Level {
+    level: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct Text {
+    text: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SarifResult {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    fixes: Vec<SarifFix>,
+    level: &'static str,
+    locations: Vec<Location>,
+    message: Text,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    related_locations: Vec<Location>,
+    rule_id: &'static str,
+    rule_index: usize,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Location {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<Text>,
+    physical_location: PhysicalLocation,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PhysicalLocation {
+    artifact_location: Artifact,
+    region: Region,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Artifact {
+    uri: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uri_base_id: Option<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Region {
+    byte_length: u32,
+    byte_offset: u32,
+    end_column: usize,
+    end_line: usize,
+    start_column: usize,
+    start_line: usize,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SarifFix {
+    artifact_changes: Vec<ArtifactChange>,
+    description: Text,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ArtifactChange {
+    artifact_location: Artifact,
+    replacements: Vec<Replacement>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Replacement {
+    deleted_region: Deleted,
+    inserted_content: Text,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Deleted {
+    byte_length: usize,
+    byte_offset: usize,
+}
+
+pub fn render(report: &Report, lines: &Lines<'_>, base: Option<&Path>) -> Log {
     let sources = lines.sources();
-    let location = |span: upgate_conf::Span| {
+    let location = |span: upgate_conf::Span, id: Option<usize>, message: Option<&str>| {
         let (sl, sc) = lines.char_position(span.file, span.start as usize);
         let (el, ec) = lines.char_position(span.file, span.end as usize);
-        json!({
-            "physicalLocation": {
-                "artifactLocation": artifact(sources.path(span.file), base),
-                "region": {
-                    "startLine": sl, "startColumn": sc, "endLine": el, "endColumn": ec,
-                    "byteOffset": span.start, "byteLength": span.end - span.start,
-                }
-            }
-        })
+        Location {
+            id,
+            message: message.map(|m| Text {
+                text: m.to_string(),
+            }),
+            physical_location: PhysicalLocation {
+                artifact_location: artifact(sources.path(span.file), base),
+                region: Region {
+                    byte_length: span.end - span.start,
+                    byte_offset: span.start,
+                    end_column: ec,
+                    end_line: el,
+                    start_column: sc,
+                    start_line: sl,
+                },
+            },
+        }
     };
-    let results: Vec<Value> = report
+    let results = report
         .findings
         .iter()
         .map(|f| {
-            let mut result = json!({
-                "ruleId": f.rule,
-                "ruleIndex": RULES.iter().position(|r| r.id == f.rule).unwrap_or(0),
-                "level": level(f.severity),
-                "message": {"text": match &f.help {
-                    Some(help) => format!("{} (help: {help})", f.message),
-                    None => f.message.clone(),
-                }},
-                "locations": [location(f.span)],
-            });
-            if !f.related.is_empty() {
-                let related: Vec<Value> = f
-                    .related
-                    .iter()
-                    .enumerate()
-                    .map(|(i, r)| {
-                        let mut loc = location(r.span);
-                        loc["id"] = json!(i);
-                        loc["message"] = json!({"text": r.message});
-                        loc
-                    })
-                    .collect();
-                result["relatedLocations"] = json!(related);
+            let related_locations = f
+                .related
+                .iter()
+                .enumerate()
+                .map(|(i, r)| location(r.span, Some(i), Some(&r.message)))
+                .collect();
+            let fixes = f.fix.iter().map(|fix| fix_of(fix, sources, base)).collect();
+            SarifResult {
+                fixes,
+                level: level(f.severity),
+                locations: vec![location(f.span, None, None)],
+                message: Text {
+                    text: match &f.help {
+                        Some(help) => format!("{} (help: {help})", f.message),
+                        None => f.message.clone(),
+                    },
+                },
+                related_locations,
+                rule_id: f.rule,
+                rule_index: RULES.iter().position(|r| r.id == f.rule).unwrap_or(0),
             }
-            if let Some(fix) = &f.fix {
-                let mut files: Vec<upgate_conf::FileId> = fix.edits.iter().map(|e| e.file).collect();
-                files.sort();
-                files.dedup();
-                let changes: Vec<Value> = files
-                    .into_iter()
-                    .map(|file| {
-                        let replacements: Vec<Value> = fix
-                            .edits
-                            .iter()
-                            .filter(|e| e.file == file)
-                            .map(|e| {
-                                json!({
-                                    "deletedRegion": {"byteOffset": e.start, "byteLength": e.end - e.start},
-                                    "insertedContent": {"text": String::from_utf8_lossy(&e.text)},
-                                })
-                            })
-                            .collect();
-                        json!({"artifactLocation": artifact(sources.path(file), base), "replacements": replacements})
-                    })
-                    .collect();
-                result["fixes"] = json!([{"description": {"text": fix.description}, "artifactChanges": changes}]);
-            }
-            result
         })
         .collect();
-    let rules: Vec<Value> = RULES
+    let rules = RULES
         .iter()
-        .map(|r| {
-            json!({
-                "id": r.id,
-                "shortDescription": {"text": r.summary},
-                "help": {"text": format!("{}. Bad and fixed configurations: docs/lint/{}.md", r.summary, r.id)},
-                "defaultConfiguration": {"level": level(r.severity)},
-            })
+        .map(|r| RuleDescriptor {
+            default_configuration: Level {
+                level: level(r.severity),
+            },
+            help: Text {
+                text: format!(
+                    "{}. Bad and fixed configurations: docs/lint/{}.md",
+                    r.summary, r.id
+                ),
+            },
+            id: r.id,
+            short_description: Text {
+                text: r.summary.to_string(),
+            },
         })
         .collect();
-    let mut run = json!({
-        "tool": {"driver": {
-            "name": "upgate-lint",
-            "version": env!("CARGO_PKG_VERSION"),
-            "rules": rules,
-        }},
-        "columnKind": "unicodeCodePoints",
-        "results": results,
-    });
-    if let Some(base) = base {
+    let original_uri_base_ids = base.map(|base| {
         let mut uri = file_uri(base);
         if !uri.ends_with('/') {
             uri.push('/');
         }
-        run["originalUriBaseIds"] = json!({"%SRCROOT%": {"uri": uri}});
+        BaseIds {
+            src_root: Uri { uri },
+        }
+    });
+    Log {
+        schema: "https://json.schemastore.org/sarif-2.1.0.json",
+        runs: vec![Run {
+            column_kind: "unicodeCodePoints",
+            original_uri_base_ids,
+            results,
+            tool: Tool {
+                driver: Driver {
+                    name: "upgate-lint",
+                    rules,
+                    version: env!("CARGO_PKG_VERSION"),
+                },
+            },
+        }],
+        version: "2.1.0",
     }
-    json!({
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [run],
-    })
+}
+
+/// A fix as byte-offset replacements, grouped by file.
+fn fix_of(fix: &crate::Fix, sources: &upgate_conf::SourceMap, base: Option<&Path>) -> SarifFix {
+    let mut files: Vec<upgate_conf::FileId> = fix.edits.iter().map(|e| e.file).collect();
+    files.sort();
+    files.dedup();
+    let artifact_changes = files
+        .into_iter()
+        .map(|file| ArtifactChange {
+            artifact_location: artifact(sources.path(file), base),
+            replacements: fix
+                .edits
+                .iter()
+                .filter(|e| e.file == file)
+                .map(|e| Replacement {
+                    deleted_region: Deleted {
+                        byte_length: e.end - e.start,
+                        byte_offset: e.start,
+                    },
+                    inserted_content: Text {
+                        text: String::from_utf8_lossy(&e.text).into_owned(),
+                    },
+                })
+                .collect(),
+        })
+        .collect();
+    SarifFix {
+        artifact_changes,
+        description: Text {
+            text: fix.description.clone(),
+        },
+    }
 }
 
 fn level(s: Severity) -> &'static str {
@@ -141,12 +316,18 @@ fn level(s: Severity) -> &'static str {
     }
 }
 
-fn artifact(path: &Path, base: Option<&Path>) -> Value {
+fn artifact(path: &Path, base: Option<&Path>) -> Artifact {
     if let Some(rel) = base.and_then(|b| path.strip_prefix(b).ok()) {
         let text = rel.to_string_lossy().replace('\\', "/");
-        return json!({"uri": utf8_percent_encode(&text, PATH).to_string(), "uriBaseId": "%SRCROOT%"});
+        return Artifact {
+            uri: utf8_percent_encode(&text, PATH).to_string(),
+            uri_base_id: Some("%SRCROOT%"),
+        };
     }
-    json!({"uri": file_uri(path)})
+    Artifact {
+        uri: file_uri(path),
+        uri_base_id: None,
+    }
 }
 
 fn file_uri(path: &Path) -> String {

@@ -7,24 +7,19 @@
 //! when the map exists or can be inserted.
 
 use crate::rule::Severity;
-use crate::rules::{self, Conn, keepalive, missing_map};
+use crate::rules::{Conn, keepalive, missing_map};
 use crate::{Cx, Finding};
 
 pub const ID: &str = "websocket-connection-upgrade-literal";
 
 pub fn check(cx: &Cx<'_>, out: &mut Vec<Finding>) {
-    let map_ready =
-        cx.model.defined.contains("connection_upgrade") || missing_map::map_edit(cx).is_some();
     let mut done: Vec<(&upgate_conf::Directive, bool)> = Vec::new();
     let mut index: rustc_hash::FxHashMap<upgate_conf::Span, usize> = Default::default();
-    for s in cx.scopes.proxying() {
-        let Some(d) = cx.scopes.header(s, "Connection") else {
+    for p in &cx.proxied {
+        let Some((d, Conn::Upgrade)) = p.connection else {
             continue;
         };
-        if rules::connection_kind(cx, d) != Conn::Upgrade {
-            continue;
-        }
-        let pooled = keepalive::pool(cx, s).is_some();
+        let pooled = keepalive::pool(cx, p).is_some();
         match index.get(&d.name.span) {
             Some(&i) => done[i].1 |= pooled,
             None => {
@@ -33,6 +28,8 @@ pub fn check(cx: &Cx<'_>, out: &mut Vec<Finding>) {
             }
         }
     }
+    let map_ready = !done.is_empty()
+        && (cx.model.defines("connection_upgrade") || missing_map::map_edit(cx).is_some());
     for (d, pooled) in done {
         let Some(value) = d.arg(1) else { continue };
         let fix = if map_ready {

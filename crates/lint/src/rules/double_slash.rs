@@ -8,28 +8,27 @@
 //! author can decide.
 
 use crate::inherit::ScopeKind;
-use crate::model::ProxyTarget;
 use crate::rule::Severity;
 use crate::{Cx, Finding};
 
 pub const ID: &str = "proxy-pass-uri-double-slash";
 
 pub fn check(cx: &Cx<'_>, out: &mut Vec<Finding>) {
-    for s in cx.scopes.proxying() {
-        let scope = cx.scopes.get(s);
-        if scope.kind != ScopeKind::Location {
-            continue;
-        }
-        let (Some(pp), Some(path)) = (scope.proxy_pass, prefix_path(scope.directive)) else {
+    for p in &cx.proxied {
+        let scope = cx.scopes.get(p.scope);
+        let Some(uri) = p.target.as_ref().and_then(|t| t.uri) else {
             continue;
         };
-        let Some(target) = ProxyTarget::parse(pp) else {
-            continue;
-        };
-        let Some(uri) = target.uri else { continue };
-        if path.ends_with('/') || !uri.ends_with('/') {
+        if scope.kind != ScopeKind::Location || !uri.ends_with('/') {
             continue;
         }
+        let Some(path) = prefix_path(scope.directive) else {
+            continue;
+        };
+        if path.ends_with('/') {
+            continue;
+        }
+        let pp = p.proxy_pass;
         out.push(
             Finding::new(
                 ID,

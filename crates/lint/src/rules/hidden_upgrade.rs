@@ -14,16 +14,17 @@ use crate::{Cx, Finding};
 pub const ID: &str = "websocket-hidden-upgrade-header";
 
 pub fn check(cx: &Cx<'_>, out: &mut Vec<Finding>) {
-    for s in cx.scopes.proxying() {
-        let Some(reason) = rules::websocket_reason(cx, s) else {
+    for p in &cx.proxied {
+        if p.websocket.is_none() {
             continue;
-        };
-        let Some((owner, list)) = cx.scopes.hide_headers(s) else {
+        }
+        let Some((owner, list)) = cx.scopes.hide_headers(p.scope) else {
             continue;
         };
         for d in list {
             let Some(name) = d.arg(0) else { continue };
-            if name.text().eq_ignore_ascii_case("upgrade") {
+            if name.value.eq_ignore_ascii_case(b"upgrade") {
+                let reason = rules::reason(cx, p);
                 let inherits_nothing = cx
                     .scopes
                     .get(owner)
@@ -50,7 +51,7 @@ pub fn check(cx: &Cx<'_>, out: &mut Vec<Finding>) {
                     .help("remove `proxy_hide_header Upgrade;`")
                     .fix(fix),
                 );
-            } else if name.text().eq_ignore_ascii_case("connection") {
+            } else if name.value.eq_ignore_ascii_case(b"connection") {
                 out.push(
                     Finding::new(
                         ID,

@@ -15,11 +15,11 @@ pub const ID: &str = "websocket-proxy-http-version";
 
 pub fn check(cx: &Cx<'_>, out: &mut Vec<Finding>) {
     let version = cx.options.nginx_version;
-    for s in cx.scopes.proxying() {
-        let Some(upgrade) = cx.scopes.header(s, "Upgrade") else {
+    for p in &cx.proxied {
+        let Some(upgrade) = p.upgrade else {
             continue;
         };
-        match cx.scopes.http_version(s) {
+        match p.http_version {
             Some(d) => {
                 let Some(value) = d.arg(0) else { continue };
                 if value.is("1.1") {

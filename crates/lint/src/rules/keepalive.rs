@@ -20,10 +20,9 @@
 
 use upgate_conf::Directive;
 
-use crate::inherit::ScopeId;
+use crate::facts::{self, Conn, Proxied};
 use crate::model::Upstream;
 use crate::rule::Severity;
-use crate::rules::{self, Conn};
 use crate::{Cx, Finding};
 
 pub const MAP_CLOSE: &str = "websocket-map-close-defeats-keepalive";
@@ -34,9 +33,9 @@ pub const PLACEMENT: &str = "upstream-keepalive-before-balancer";
 /// with its `keepalive` line (None for 1.29.7's implicit pool).
 pub fn pool<'c, 'a>(
     cx: &'c Cx<'a>,
-    s: ScopeId,
+    p: &Proxied<'a>,
 ) -> Option<(&'c Upstream<'a>, Option<&'a Directive>)> {
-    let up = cx.model.upstream_of(cx.scopes.get(s).proxy_pass?)?;
+    let up = &cx.model.upstreams[p.upstream?];
     match up.keepalive {
         Some(k) if k.arg(0).is_some_and(|n| n.is("0")) => None,
         Some(k) => Some((up, Some(k))),
@@ -47,26 +46,20 @@ pub fn pool<'c, 'a>(
 
 pub fn check_map_close(cx: &Cx<'_>, out: &mut Vec<Finding>) {
     let mut reported = rustc_hash::FxHashSet::default();
-    for s in cx.scopes.proxying() {
-        let Some((up, keepalive)) = pool(cx, s) else {
+    for p in &cx.proxied {
+        let Some((conn, Conn::Map)) = p.connection else {
             continue;
         };
-        let Some(conn) = cx.scopes.header(s, "Connection") else {
+        let Some((up, keepalive)) = pool(cx, p) else {
             continue;
         };
-        if rules::connection_kind(cx, conn) != Conn::Map {
-            continue;
+        let mut map = None;
+        if let Some(value) = conn.arg(1) {
+            facts::for_each_variable(&value.value, |name| {
+                map = map.or_else(|| cx.model.map_for(name));
+            });
         }
-        let value = conn
-            .arg(1)
-            .map(|v| v.text().to_ascii_lowercase())
-            .unwrap_or_default();
-        let Some(map) = cx
-            .model
-            .maps
-            .iter()
-            .find(|m| value.contains(&format!("${}", m.target)))
-        else {
+        let Some(map) = map else {
             continue;
         };
         let Some(entry) = map.empty_key() else {
@@ -116,24 +109,22 @@ pub fn check_map_close(cx: &Cx<'_>, out: &mut Vec<Finding>) {
 
 pub fn check_requirements(cx: &Cx<'_>, out: &mut Vec<Finding>) {
     let new = cx.options.nginx_version.has_new_defaults();
-    for s in cx.scopes.proxying() {
-        let Some((up, Some(keepalive))) = pool(cx, s) else {
+    for p in &cx.proxied {
+        let Some((up, Some(keepalive))) = pool(cx, p) else {
             continue;
         };
-        let Some(pp) = cx.scopes.get(s).proxy_pass else {
-            continue;
-        };
-        let http11 = match cx.scopes.http_version(s) {
+        let pp = p.proxy_pass;
+        let http11 = match p.http_version {
             Some(d) => d.arg(0).is_some_and(|v| v.is("1.1")),
             None => new,
         };
-        let cleared = match cx.scopes.header(s, "Connection") {
+        let cleared = match p.connection {
             None => new,
-            Some(d) => {
-                rules::connection_kind(cx, d) != Conn::Other
+            Some((d, kind)) => {
+                kind != Conn::Other
                     || !d
                         .arg(1)
-                        .is_some_and(|v| v.text().to_ascii_lowercase().contains("close"))
+                        .is_some_and(|v| facts::contains_ignore_case(&v.value, b"close"))
             }
         };
         let mut missing = Vec::new();

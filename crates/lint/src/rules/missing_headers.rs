@@ -17,33 +17,33 @@ pub const UPGRADE: &str = "websocket-missing-upgrade-header";
 pub const CONNECTION: &str = "websocket-missing-connection-header";
 
 pub fn check_upgrade(cx: &Cx<'_>, out: &mut Vec<Finding>) {
-    for s in cx.scopes.proxying() {
-        let Some(reason) = rules::websocket_reason(cx, s) else {
-            continue;
-        };
-        if cx.scopes.header(s, "Upgrade").is_some() || rules::lost_by_inheritance(cx, s, "Upgrade")
+    let line = "proxy_set_header Upgrade $http_upgrade;".to_string();
+    for p in &cx.proxied {
+        let s = p.scope;
+        if p.websocket.is_none()
+            || p.upgrade.is_some()
+            || rules::lost_by_inheritance(cx, s, "Upgrade")
         {
             continue;
         }
-        let Some(pp) = cx.scopes.get(s).proxy_pass else {
-            continue;
-        };
-        let line = "proxy_set_header Upgrade $http_upgrade;".to_string();
-        let fix =
-            rules::add_header_lines(cx, s, std::slice::from_ref(&line)).and_then(|(l, edit)| {
+        let pp = p.proxy_pass;
+        let fix = rules::add_set_header_lines(cx, s, std::slice::from_ref(&line)).and_then(
+            |(l, edit)| {
                 cx.fix(
                     "forward the Upgrade header",
                     cx.scopes.get(l).directive.name.span,
                     vec![edit],
                 )
-            });
+            },
+        );
         out.push(
             Finding::new(
                 UPGRADE,
                 Severity::Error,
                 pp.head_span(),
                 format!(
-                    "this location proxies WebSocket traffic ({reason}) but does not forward the Upgrade header; it is hop-by-hop, so the backend never sees the upgrade request and answers 400 or 426"
+                    "this location proxies WebSocket traffic ({}) but does not forward the Upgrade header; it is hop-by-hop, so the backend never sees the upgrade request and answers 400 or 426",
+                    rules::reason(cx, p)
                 ),
             )
             .help(format!("add `{line}`"))
@@ -53,20 +53,23 @@ pub fn check_upgrade(cx: &Cx<'_>, out: &mut Vec<Finding>) {
 }
 
 pub fn check_connection(cx: &Cx<'_>, out: &mut Vec<Finding>) {
-    for s in cx.scopes.proxying() {
-        let Some(reason) = rules::websocket_reason(cx, s) else {
+    let mut line = None;
+    for p in &cx.proxied {
+        if p.websocket.is_none() {
             continue;
-        };
-        let Some(pp) = cx.scopes.get(s).proxy_pass else {
+        }
+        let (s, pp) = (p.scope, p.proxy_pass);
+        if matches!(
+            p.connection,
+            Some((_, Conn::Upgrade | Conn::Map | Conn::Client))
+        ) || (p.connection.is_none() && rules::lost_by_inheritance(cx, s, "Connection"))
+        {
             continue;
-        };
-        let line = rules::connection_line(cx);
-        match cx.scopes.header(s, "Connection") {
-            Some(d) => {
-                let kind = rules::connection_kind(cx, d);
-                if matches!(kind, Conn::Upgrade | Conn::Map | Conn::Client) {
-                    continue;
-                }
+        }
+        let line: &String = line.get_or_insert_with(|| rules::connection_line(cx));
+        let reason = rules::reason(cx, p);
+        match p.connection {
+            Some((d, _)) => {
                 let value = d.arg(1).map(|v| v.text().into_owned()).unwrap_or_default();
                 let fix = d.arg(1).and_then(|v| {
                     let new = line
@@ -93,10 +96,7 @@ pub fn check_connection(cx: &Cx<'_>, out: &mut Vec<Finding>) {
                 );
             }
             None => {
-                if rules::lost_by_inheritance(cx, s, "Connection") {
-                    continue;
-                }
-                let fix = rules::add_header_lines(cx, s, std::slice::from_ref(&line)).and_then(
+                let fix = rules::add_set_header_lines(cx, s, std::slice::from_ref(line)).and_then(
                     |(l, edit)| {
                         cx.fix(
                             "send Connection: upgrade for upgrade requests",

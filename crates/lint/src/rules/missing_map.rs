@@ -10,6 +10,7 @@ use upgate_conf::{SnippetContext, Span};
 
 use crate::fix::Edit;
 use crate::rule::Severity;
+use crate::variables::Space;
 use crate::{Cx, Finding};
 
 pub const ID: &str = "websocket-missing-connection-upgrade-map";
@@ -23,18 +24,19 @@ pub const CANONICAL: [&str; 4] = [
 ];
 
 pub fn check(cx: &Cx<'_>, out: &mut Vec<Finding>) {
-    if cx.model.defined.contains("connection_upgrade") {
+    if cx.model.defines("connection_upgrade") {
         return;
     }
-    let mut uses = Vec::new();
-    cx.config.walk(|d, _| {
-        for arg in &d.args {
-            let text = arg.text().to_ascii_lowercase();
-            if text.contains("$connection_upgrade") || text.contains("${connection_upgrade}") {
-                uses.push((d, arg.span));
-            }
+    let mut uses: Vec<(&upgate_conf::Directive, Span)> = Vec::new();
+    for u in &cx.model.uses {
+        let span = u.word.span;
+        if u.space == Space::Http
+            && u.name.eq_ignore_ascii_case(b"connection_upgrade")
+            && uses.last().is_none_or(|(_, last)| *last != span)
+        {
+            uses.push((u.directive, span));
         }
-    });
+    }
     if uses.is_empty() {
         return;
     }

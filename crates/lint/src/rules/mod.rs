@@ -1,7 +1,9 @@
 //! One module per rule (doc, check, fix, tests), and the questions several
-//! rules ask about a proxying scope: is this WebSocket traffic, which
-//! Connection value is sent, where can a line be added.
+//! rules ask about a proxying scope beyond its [`crate::facts`]: was a
+//! header lost to inheritance, which Connection line to add, where a line
+//! can be added.
 
+pub mod add_header_loss;
 pub mod connection_literal;
 pub mod double_slash;
 pub mod hidden_upgrade;
@@ -14,101 +16,32 @@ pub mod nginx_config_error;
 pub mod read_timeout;
 pub mod sticky;
 pub mod unknown_upstream;
+pub mod unknown_variable;
 
 #[cfg(test)]
 mod tests;
 
-use upgate_conf::Directive;
-
 use crate::Cx;
+pub use crate::facts::Conn;
+use crate::facts::{self, Proxied};
 use crate::fix::Edit;
 use crate::inherit::{ScopeId, ScopeKind};
-use crate::model::{self, ProxyTarget};
 
-/// What a `proxy_set_header Connection VALUE` sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Conn {
-    /// A literal containing "upgrade".
-    Upgrade,
-    /// A map of `$http_upgrade` (upgrade for upgrade requests only).
-    Map,
-    /// `$http_connection`: the client's own header.
-    Client,
-    /// `""`: no Connection header.
-    Cleared,
-    /// Anything else (`close`, `keep-alive`, another variable).
-    Other,
+/// Why a proxying block counts as WebSocket traffic, for messages.
+pub fn reason(cx: &Cx<'_>, p: &Proxied<'_>) -> String {
+    p.reason(&cx.scopes).unwrap_or_default()
 }
 
-pub fn connection_kind(cx: &Cx<'_>, d: &Directive) -> Conn {
-    let Some(value) = d.arg(1) else {
-        return Conn::Other;
-    };
-    let text = value.text().to_ascii_lowercase();
-    if text.is_empty() {
-        return Conn::Cleared;
-    }
-    if !text.contains('$') {
-        return if text.contains("upgrade") {
-            Conn::Upgrade
-        } else {
-            Conn::Other
-        };
-    }
-    if text.contains("$http_connection") || text.contains("${http_connection}") {
-        return Conn::Client;
-    }
-    let maps_upgrade = cx.model.maps.iter().any(|m| {
-        m.source.text().eq_ignore_ascii_case("$http_upgrade")
-            && (text.contains(&format!("${}", m.target))
-                || text.contains(&format!("${{{}}}", m.target)))
-    });
-    if maps_upgrade || text.contains("$connection_upgrade") {
-        Conn::Map
-    } else {
-        Conn::Other
-    }
-}
-
-/// True when the headers in force forward an upgrade.
-pub fn forwards_upgrade(cx: &Cx<'_>, s: ScopeId) -> bool {
-    cx.scopes.header(s, "Upgrade").is_some()
-        || cx
-            .scopes
-            .header(s, "Connection")
-            .is_some_and(|d| matches!(connection_kind(cx, d), Conn::Upgrade | Conn::Map))
-}
-
-/// The path of the location a scope belongs to, as written (`~ ^/ws`).
-pub fn location_path(cx: &Cx<'_>, s: ScopeId) -> Option<String> {
-    let l = cx.scopes.location(s)?;
-    let d = cx.scopes.get(l).directive;
-    Some(
-        d.args
+/// True when the path of the location a scope belongs to mentions Socket.IO.
+pub fn socket_io(cx: &Cx<'_>, s: ScopeId) -> bool {
+    cx.scopes.location(s).is_some_and(|l| {
+        cx.scopes
+            .get(l)
+            .directive
+            .args
             .iter()
-            .map(|a| a.text().into_owned())
-            .collect::<Vec<_>>()
-            .join(" "),
-    )
-}
-
-/// Why a proxying scope counts as WebSocket traffic, or None.
-pub fn websocket_reason(cx: &Cx<'_>, s: ScopeId) -> Option<String> {
-    if forwards_upgrade(cx, s) {
-        return Some("its headers ask for an upgrade".into());
-    }
-    let chain_paths: Vec<String> = cx
-        .scopes
-        .chain(s)
-        .filter(|&c| cx.scopes.get(c).kind == ScopeKind::Location)
-        .filter_map(|c| location_path(cx, c))
-        .collect();
-    if let Some(path) = chain_paths.iter().find(|p| model::path_says_websocket(p)) {
-        return Some(format!("its path \"{path}\" says so"));
-    }
-    let target = cx.scopes.get(s).proxy_pass.and_then(ProxyTarget::parse)?;
-    model::name_says_websocket(&target.host)
-        .then(|| format!("its upstream \"{}\" says so", target.host))
+            .any(|a| facts::contains_ignore_case(&a.value, b"socket.io"))
+    })
 }
 
 /// True when `name` was set by a list above the one in force and dropped by
@@ -124,9 +57,10 @@ pub fn lost_by_inheritance(cx: &Cx<'_>, s: ScopeId, name: &str) -> bool {
 }
 
 /// The line that sends `Connection: upgrade` for upgrade requests only,
-/// when the `$connection_upgrade` map exists or can be added.
+/// when the `$connection_upgrade` map exists or can be added (compute once
+/// per rule: it tries the map's insertion).
 pub fn connection_line(cx: &Cx<'_>) -> String {
-    if cx.model.defined.contains("connection_upgrade") || missing_map::map_edit(cx).is_some() {
+    if cx.model.defines("connection_upgrade") || missing_map::map_edit(cx).is_some() {
         "proxy_set_header Connection $connection_upgrade;".into()
     } else {
         "proxy_set_header Connection \"upgrade\";".into()
@@ -136,7 +70,7 @@ pub fn connection_line(cx: &Cx<'_>) -> String {
 /// Edits that add `proxy_set_header` lines to the location of scope `s`
 /// without losing what it inherits: after its own list when it has one,
 /// else the inherited list is copied down first.
-pub fn add_header_lines(cx: &Cx<'_>, s: ScopeId, lines: &[String]) -> Option<(ScopeId, Edit)> {
+pub fn add_set_header_lines(cx: &Cx<'_>, s: ScopeId, lines: &[String]) -> Option<(ScopeId, Edit)> {
     let l = match cx.scopes.get(s).kind {
         ScopeKind::If | ScopeKind::LimitExcept => cx.scopes.location(s)?,
         _ => s,

@@ -15,25 +15,20 @@ pub const ID: &str = "websocket-proxy-read-timeout";
 const DEFAULT_MS: u64 = 60_000;
 
 pub fn check(cx: &Cx<'_>, out: &mut Vec<Finding>) {
-    for s in cx.scopes.proxying() {
-        let Some(reason) = rules::websocket_reason(cx, s) else {
-            continue;
-        };
-        if rules::location_path(cx, s).is_some_and(|p| p.to_ascii_lowercase().contains("socket.io"))
-        {
+    for p in &cx.proxied {
+        if p.websocket.is_none() || rules::socket_io(cx, p.scope) {
             continue;
         }
-        let Some(pp) = cx.scopes.get(s).proxy_pass else {
-            continue;
-        };
-        match cx.scopes.read_timeout(s) {
+        let pp = p.proxy_pass;
+        match p.read_timeout {
             None => out.push(
                 Finding::new(
                     ID,
                     Severity::Warning,
                     pp.head_span(),
                     format!(
-                        "this WebSocket location ({reason}) is left at the default proxy_read_timeout of 60s; a tunnel silent for 60 s in both directions is cut without a close frame"
+                        "this WebSocket location ({}) is left at the default proxy_read_timeout of 60s; a tunnel silent for 60 s in both directions is cut without a close frame",
+                        rules::reason(cx, p)
                     ),
                 )
                 .help("send heartbeats (pings) more often than the timeout, or raise it, e.g. `proxy_read_timeout 1h;`"),
@@ -52,7 +47,8 @@ pub fn check(cx: &Cx<'_>, out: &mut Vec<Finding>) {
                         Severity::Warning,
                         d.head_span(),
                         format!(
-                            "proxy_read_timeout {value} is in force on a WebSocket location ({reason}); a tunnel silent that long in both directions is cut without a close frame"
+                            "proxy_read_timeout {value} is in force on a WebSocket location ({}); a tunnel silent that long in both directions is cut without a close frame",
+                            rules::reason(cx, p)
                         ),
                     )
                     .related(pp.head_span(), "proxied here")

@@ -8,23 +8,18 @@
 use rustc_hash::FxHashSet;
 
 use crate::rule::Severity;
-use crate::rules;
 use crate::{Cx, Finding};
 
 pub const ID: &str = "websocket-upstream-not-sticky";
 
 pub fn check(cx: &Cx<'_>, out: &mut Vec<Finding>) {
     let mut seen = FxHashSet::default();
-    for s in cx.scopes.proxying() {
-        if rules::websocket_reason(cx, s).is_none() {
-            continue;
-        }
-        let Some(pp) = cx.scopes.get(s).proxy_pass else {
+    for p in &cx.proxied {
+        let (Some(_), Some(i)) = (p.websocket, p.upstream) else {
             continue;
         };
-        let Some(up) = cx.model.upstream_of(pp) else {
-            continue;
-        };
+        let up = &cx.model.upstreams[i];
+        let pp = p.proxy_pass;
         let active = up
             .servers
             .iter()

@@ -170,3 +170,65 @@ fn unknown_upstream_suggests_a_name() {
     );
     assert!(findings(&text).contains(&("proxy-pass-unknown-upstream", 5)));
 }
+
+/// The messages of one rule's findings, with a resolver that knows `known`.
+fn messages(text: &str, rule: &str, known: &[&str]) -> Vec<(u32, String, Vec<u32>)> {
+    struct Known<'k>(&'k [&'k str]);
+    impl crate::Resolve for Known<'_> {
+        fn resolves(&self, host: &str) -> bool {
+            self.0.contains(&host) || crate::NoResolve.resolves(host)
+        }
+    }
+    let path = write(text);
+    let loaded = upgate_conf::load(&load_options(&path));
+    let resolver = Known(known);
+    let report = lint(&loaded, &Options::new(&resolver));
+    report
+        .findings
+        .iter()
+        .filter(|f| f.rule == rule)
+        .map(|f| {
+            let related = f.related.iter().map(|r| r.span.line).collect();
+            (f.span.line, f.message.clone(), related)
+        })
+        .collect()
+}
+
+#[test]
+fn unknown_upstream_suggests_a_server_name_or_a_resolving_host() {
+    let text = format!(
+        "{HEAD}    server {{\n        server_name websocket;\n        location / {{ proxy_pass http://webscoket; }}\n        location /a {{ proxy_pass http://backend.internal; }}\n        location /b {{ proxy_pass http://backend.intrenal; }}\n    }}\n}}\n"
+    );
+    let found = messages(&text, "proxy-pass-unknown-upstream", &["backend.internal"]);
+    assert_eq!(found.len(), 2, "{found:#?}");
+    assert!(
+        found[0].1.ends_with("; did you mean \"websocket\"?"),
+        "{}",
+        found[0].1
+    );
+    assert_eq!((found[0].0, found[0].2.clone()), (5, vec![4]));
+    assert!(
+        found[1].1.ends_with("; did you mean \"backend.internal\"?"),
+        "{}",
+        found[1].1
+    );
+    assert_eq!((found[1].0, found[1].2.clone()), (7, vec![6]));
+}
+
+// The seed 002-timeouts.conf: no upstream block, no similar name.
+#[test]
+fn unknown_upstream_without_a_similar_name() {
+    let text = format!(
+        "{HEAD}    server {{\n        location / {{ proxy_pass http://webscoket; }}\n    }}\n}}\n"
+    );
+    let found = messages(&text, "proxy-pass-unknown-upstream", &[]);
+    assert_eq!(found.len(), 1);
+    assert!(
+        found[0]
+            .1
+            .starts_with("no upstream block is named \"webscoket\" and the name does not resolve"),
+        "{}",
+        found[0].1
+    );
+    assert!(!found[0].1.contains("did you mean"), "{}", found[0].1);
+}

@@ -9,7 +9,6 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use serde_json::Value;
 use upgate_conf::{ContextChoice, LoadOptions, Loaded, load};
 use upgate_lint::output::{Lines, human, json, sarif};
 use upgate_lint::{NginxVersion, Options, RULES, Report, Severity, SystemResolver, fix, lint};
@@ -83,7 +82,9 @@ pub fn run(args: &LintArgs) -> ExitCode {
                 }
             }
         }
+        let mut timing = Timing::from_env();
         let loaded = load(&load_options);
+        timing.lap("load");
         if let Some(error) = upgate_lint::unreadable(&loaded) {
             report::nginx_line(error, &loaded.config.sources);
             report::fancy(error, &loaded.config.sources);
@@ -91,18 +92,42 @@ pub fn run(args: &LintArgs) -> ExitCode {
             continue;
         }
         let lint_report = lint(&loaded, &options);
+        timing.lap("lint");
         found |= !lint_report.findings.is_empty();
         outputs.push(render(args, &loaded, &lint_report));
+        timing.lap("render");
+        // The process ends soon: freeing a tree of hundreds of thousands
+        // of directives one by one would cost more than the lint itself.
+        std::mem::forget(lint_report);
+        std::mem::forget(loaded);
     }
+    let mut timing = Timing::from_env();
     if print(args, outputs).is_err() {
         return ExitCode::from(2);
     }
+    timing.lap("print");
     if unreadable {
         ExitCode::from(2)
     } else if found {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// `UPGATE_LINT_TIMING=1`: how long each step took, on stderr.
+struct Timing(Option<std::time::Instant>);
+
+impl Timing {
+    fn from_env() -> Self {
+        Timing(std::env::var_os("UPGATE_LINT_TIMING").map(|_| std::time::Instant::now()))
+    }
+
+    fn lap(&mut self, what: &str) {
+        if let Some(started) = &mut self.0 {
+            eprintln!("upgate lint: {what} {:?}", started.elapsed());
+            *started = std::time::Instant::now();
+        }
     }
 }
 
@@ -118,10 +143,11 @@ fn load_options(args: &LintArgs, file: &Path) -> LoadOptions {
     options
 }
 
-/// One file's rendering: text, or a JSON value to merge.
+/// One file's rendering: text, or a document to merge.
 enum Output {
     Text(String),
-    Json(Value),
+    Json(json::Document),
+    Sarif(sarif::Log),
 }
 
 fn render(args: &LintArgs, loaded: &Loaded, lint_report: &Report) -> Output {
@@ -130,7 +156,7 @@ fn render(args: &LintArgs, loaded: &Loaded, lint_report: &Report) -> Output {
         "json" => Output::Json(json::render(lint_report, &lines)),
         "sarif" => {
             let base = std::env::current_dir().ok();
-            Output::Json(sarif::render(lint_report, &lines, base.as_deref()))
+            Output::Sarif(sarif::render(lint_report, &lines, base.as_deref()))
         }
         _ => {
             let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
@@ -146,58 +172,41 @@ fn render(args: &LintArgs, loaded: &Loaded, lint_report: &Report) -> Output {
 
 /// Prints the renderings; several JSON or SARIF documents become one.
 fn print(args: &LintArgs, outputs: Vec<Output>) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
-    let mut merged: Option<Value> = None;
+    // Buffered: stdout flushes at every newline, and a big JSON report has
+    // a million of them.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let mut document: Option<json::Document> = None;
+    let mut log: Option<sarif::Log> = None;
     for output in outputs {
         match output {
             Output::Text(text) => out.write_all(text.as_bytes())?,
-            Output::Json(value) => merge(&mut merged, value),
+            Output::Json(d) => match &mut document {
+                Some(all) => all.merge(d),
+                None => document = Some(d),
+            },
+            Output::Sarif(l) => match &mut log {
+                Some(all) => all.merge(l),
+                None => log = Some(l),
+            },
         }
     }
-    if args.format != "human" {
-        let value = merged.unwrap_or_else(|| empty(args));
-        serde_json::to_writer_pretty(&mut out, &value)?;
-        writeln!(out)?;
-    }
-    Ok(())
-}
-
-fn empty(args: &LintArgs) -> Value {
-    let report = Report::default();
+    let empty = Report::default();
     let sources = upgate_conf::SourceMap::default();
     let lines = Lines::new(&sources);
-    if args.format == "sarif" {
-        sarif::render(&report, &lines, None)
-    } else {
-        json::render(&report, &lines)
-    }
-}
-
-fn merge(into: &mut Option<Value>, value: Value) {
-    let Some(acc) = into else {
-        *into = Some(value);
-        return;
-    };
-    if let (Some(a), Some(b)) = (
-        acc.pointer_mut("/runs/0/results")
-            .and_then(Value::as_array_mut),
-        value.pointer("/runs/0/results").and_then(Value::as_array),
-    ) {
-        a.extend(b.iter().cloned());
-        return;
-    }
-    if let (Some(a), Some(b)) = (
-        acc.get_mut("findings").and_then(Value::as_array_mut),
-        value.get("findings").and_then(Value::as_array),
-    ) {
-        a.extend(b.iter().cloned());
-    }
-    for key in ["error", "warning", "info"] {
-        let add = value["summary"][key].as_u64().unwrap_or(0);
-        if let Some(n) = acc.pointer_mut(&format!("/summary/{key}")) {
-            *n = Value::from(n.as_u64().unwrap_or(0) + add);
+    match args.format.as_str() {
+        "json" => {
+            let document = document.unwrap_or_else(|| json::render(&empty, &lines));
+            serde_json::to_writer_pretty(&mut out, &document)?;
+            writeln!(out)?;
         }
+        "sarif" => {
+            let log = log.unwrap_or_else(|| sarif::render(&empty, &lines, None));
+            serde_json::to_writer_pretty(&mut out, &log)?;
+            writeln!(out)?;
+        }
+        _ => {}
     }
+    out.flush()
 }
 
 /// Applies fixes round after round; returns how many file writes it took.
