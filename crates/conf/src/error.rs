@@ -5,7 +5,8 @@ use std::fmt;
 
 use crate::span::{SourceMap, Span};
 
-/// nginx's log levels, as far as configuration checks use them.
+/// nginx's log levels (`err_levels` in src/core/ngx_log.c), most severe
+/// first: the configuration checks and the engine's error log share them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Level {
     Emerg,
@@ -15,9 +16,21 @@ pub enum Level {
     Warn,
     Notice,
     Info,
+    Debug,
 }
 
 impl Level {
+    const ALL: [Level; 8] = [
+        Level::Emerg,
+        Level::Alert,
+        Level::Crit,
+        Level::Error,
+        Level::Warn,
+        Level::Notice,
+        Level::Info,
+        Level::Debug,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Level::Emerg => "emerg",
@@ -27,7 +40,15 @@ impl Level {
             Level::Warn => "warn",
             Level::Notice => "notice",
             Level::Info => "info",
+            Level::Debug => "debug",
         }
+    }
+
+    /// The level named as in `error_log FILE LEVEL`.
+    pub fn parse(text: &[u8]) -> Option<Level> {
+        Level::ALL
+            .into_iter()
+            .find(|l| l.as_str().as_bytes() == text)
     }
 }
 

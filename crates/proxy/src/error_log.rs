@@ -17,47 +17,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use upgate_conf::Config;
 
-/// nginx's levels, most severe first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Level {
-    Emerg,
-    Alert,
-    Crit,
-    Error,
-    Warn,
-    Notice,
-    Info,
-    Debug,
-}
-
-impl Level {
-    pub fn name(self) -> &'static str {
-        match self {
-            Level::Emerg => "emerg",
-            Level::Alert => "alert",
-            Level::Crit => "crit",
-            Level::Error => "error",
-            Level::Warn => "warn",
-            Level::Notice => "notice",
-            Level::Info => "info",
-            Level::Debug => "debug",
-        }
-    }
-
-    fn parse(text: &[u8]) -> Option<Level> {
-        Some(match text {
-            b"emerg" => Level::Emerg,
-            b"alert" => Level::Alert,
-            b"crit" => Level::Crit,
-            b"error" => Level::Error,
-            b"warn" => Level::Warn,
-            b"notice" => Level::Notice,
-            b"info" => Level::Info,
-            b"debug" => Level::Debug,
-            _ => return None,
-        })
-    }
-}
+/// nginx's levels, shared with the configuration checks.
+pub use upgate_conf::Level;
 
 enum Sink {
     Stderr,
@@ -73,7 +34,7 @@ pub struct ErrorLog {
 
 impl std::fmt::Debug for ErrorLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ErrorLog({})", self.level.name())
+        write!(f, "ErrorLog({})", self.level.as_str())
     }
 }
 
@@ -174,7 +135,7 @@ pub fn line(level: Level, cx: Option<&Context>, message: &str) -> String {
     let mut out = format!(
         "{} [{}] {pid}#{pid}: ",
         log_time(SystemTime::now()),
-        level.name()
+        level.as_str()
     );
     if let Some(cx) = cx {
         out.push_str(&format!("*{} {message}, client: {}", cx.conn, cx.client));

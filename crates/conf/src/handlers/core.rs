@@ -86,9 +86,6 @@ impl Semantics {
 
     /// `ngx_error_log` / `ngx_log_set_levels`.
     fn error_log(&mut self, _cx: &mut Cx<'_>, d: &Directive) -> Result<(), ConfError> {
-        const LEVELS: &[&str] = &[
-            "emerg", "alert", "crit", "error", "warn", "notice", "info", "debug",
-        ];
         const DEBUG: &[&str] = &[
             "debug_core",
             "debug_alloc",
@@ -101,7 +98,7 @@ impl Semantics {
         let mut level_seen = false;
         for level in d.args.iter().skip(1) {
             let text = level.text();
-            if LEVELS.contains(&text.as_ref()) {
+            if crate::error::Level::parse(&level.value).is_some() {
                 if level_seen {
                     return Err(at_end(d, format!("duplicate log level \"{text}\"")));
                 }
