@@ -28,6 +28,10 @@ pub struct Cli {
     /// Prefix path (default: the current directory).
     #[arg(short = 'p', value_name = "PREFIX")]
     pub prefix: Option<PathBuf>,
+    /// The error log used before the configuration's own is open (nginx
+    /// -e): a file under the prefix, or `stderr`.
+    #[arg(short = 'e', value_name = "FILE")]
+    pub error_log: Option<PathBuf>,
     /// Global directives, as with nginx -g.
     #[arg(short = 'g', value_name = "DIRECTIVES")]
     pub globals: Option<String>,
