@@ -39,6 +39,16 @@ pub fn run(args: &RouteArgs) -> ExitCode {
         resolver: &resolve,
         default_port: if running_as_root() { 80 } else { 8000 },
         hostname: hostname(),
+        prefix: match &args.prefix {
+            Some(p) => {
+                let mut p = p.as_os_str().as_encoded_bytes().to_vec();
+                if p.last() != Some(&b'/') {
+                    p.push(b'/');
+                }
+                p
+            }
+            None => CompileOptions::default().prefix,
+        },
     };
     let rt = match Runtime::compile_with(&loaded.config, &compile) {
         Ok(rt) => rt,
