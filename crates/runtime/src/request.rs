@@ -187,6 +187,12 @@ pub struct Request<'a> {
     pub add_uri_to_alias: bool,
     /// Error log lines the phases wrote (level, text).
     pub log: Vec<(upgate_conf::Level, String)>,
+    /// The body length when known (the client's, or a chunked body's once
+    /// read).
+    pub body_length: Option<u64>,
+    /// `r->headers_out.location`: set by a redirect, kept through the
+    /// internal redirect of an error page.
+    pub headers_location: Option<Vec<u8>>,
     pub(crate) entry: Entry,
 }
 
@@ -254,6 +260,8 @@ impl Runtime {
             err_status: None,
             add_uri_to_alias: false,
             log: Vec::new(),
+            body_length: client.body_length,
+            headers_location: None,
             entry: Entry::ServerRewrite,
         };
         if addr.is_none() {
@@ -581,7 +589,11 @@ impl<'a> Request<'a> {
                 return;
             }
             let status = resp.status;
-            if status < 300 {
+            if resp.location.is_some() {
+                self.headers_location = resp.location.clone();
+            }
+            // 444 (NGX_HTTP_CLOSE) ends the connection before error pages.
+            if status < 300 || status == 444 {
                 return;
             }
             if self.special_response(status) != Special::Redirected {
