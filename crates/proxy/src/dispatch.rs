@@ -61,13 +61,16 @@ fn keepalive_for(
     tables: &Tables,
     client: &Client,
     head: &RequestHead,
-    location: upgate_runtime::LocationId,
+    r: &Request<'_>,
 ) -> Keepalive {
-    let loc = tables.loc(location);
+    let loc = tables.loc(r.location);
+    let (msie6, safari) = user_agent(head.header(b"user-agent").unwrap_or_default());
     if !head.keepalive()
         || loc.keepalive_timeout.is_zero()
         || client.requests >= loc.keepalive_requests
         || client.born.elapsed() > loc.keepalive_time
+        || (msie6 && r.method == b"POST" && loc.keepalive_disable.0)
+        || (safari && loc.keepalive_disable.1)
     {
         Keepalive::Close
     } else {
@@ -75,6 +78,27 @@ fn keepalive_for(
             header_timeout: loc.keepalive_header,
         }
     }
+}
+
+/// `ngx_http_process_user_agent`: (MSIE 4-6 without SV1, Safari on Mac OS X).
+fn user_agent(ua: &[u8]) -> (bool, bool) {
+    let has = |n: &[u8]| ua.windows(n.len()).any(|w| w == n);
+    if has(b"Opera") {
+        return (false, false);
+    }
+    let mut msie6 = false;
+    if let Some(i) = ua.windows(5).position(|w| w == b"MSIE ")
+        && i + 7 < ua.len()
+        && ua[i + 6] == b'.'
+    {
+        msie6 = match ua[i + 5] {
+            b'4' | b'5' => true,
+            b'6' => !ua[i + 8..].windows(3).any(|w| w == b"SV1"),
+            _ => false,
+        };
+    }
+    let safari = !has(b"Gecko/") && !has(b"Chrome/") && has(b"Safari/") && has(b"Mac OS X");
+    (msie6, safari)
 }
 
 /// Writes the error log lines the phases left in `r`.
@@ -110,7 +134,7 @@ pub async fn request(tables: Arc<Tables>, client: &mut Client, head: &RequestHea
     let mut body_read = false;
     let after = loop {
         flush_log(&tables, &mut r, client, head);
-        let keepalive = keepalive_for(&tables, client, head, r.location);
+        let keepalive = keepalive_for(&tables, client, head, &r);
         match r.outcome.clone() {
             Outcome::NoListener => return Next::Close,
             Outcome::Respond(resp) => {
@@ -141,7 +165,7 @@ pub async fn request(tables: Arc<Tables>, client: &mut Client, head: &RequestHea
                         }
                         if r.finalize(f.status, f.reason, &DiskFiles) == ErrorPageSpecial::Page {
                             flush_log(&tables, &mut r, client, head);
-                            let keepalive = keepalive_for(&tables, client, head, r.location);
+                            let keepalive = keepalive_for(&tables, client, head, &r);
                             let resp = upgate_runtime::Response {
                                 status: r.err_status.unwrap_or(f.status),
                                 location: f.location.clone(),
@@ -177,9 +201,17 @@ pub async fn request(tables: Arc<Tables>, client: &mut Client, head: &RequestHea
                 .await;
                 match after {
                     After::Finalize(status) => {
+                        // $upstream_* in the error page's location
+                        for (name, list) in [
+                            ("upstream_addr", &vals.upstream_addr),
+                            ("upstream_status", &vals.upstream_status),
+                        ] {
+                            r.runtime_values
+                                .push((name.to_string(), list.join(", ").into_bytes()));
+                        }
                         if r.finalize(status, "upstream", &DiskFiles) == ErrorPageSpecial::Page {
                             flush_log(&tables, &mut r, client, head);
-                            let keepalive = keepalive_for(&tables, client, head, r.location);
+                            let keepalive = keepalive_for(&tables, client, head, &r);
                             let resp = upgate_runtime::Response {
                                 status: r.err_status.unwrap_or(status),
                                 location: None,
@@ -444,7 +476,6 @@ async fn answer(
     {
         return After::Close;
     }
-    let redirect = matches!(status, 301 | 302 | 303 | 307 | 308);
     let location = resp
         .location
         .as_ref()
@@ -459,7 +490,9 @@ async fn answer(
     let content_type = loc.content_type(&r.uri);
     let mut extra = extra_headers.to_vec();
     extra.extend(r.add_headers(status));
-    let text = if redirect || (status >= 400 && resp.body.is_empty()) {
+    // A special response gets nginx's page; `return` with a text (or a
+    // 2xx) is sent as it is, whatever status an error page gave it.
+    let text = if resp.is_special() {
         None
     } else {
         Some((content_type.as_slice(), resp.body.as_slice()))

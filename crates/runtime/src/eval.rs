@@ -125,7 +125,13 @@ impl Request<'_> {
                 }
             }
             Var::User(id) => self.user_var(*id),
-            Var::Runtime(_) => Vec::new(),
+            Var::Runtime(name) => self
+                .runtime_values
+                .iter()
+                .rev()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default(),
         }
     }
 

@@ -193,6 +193,9 @@ pub struct Request<'a> {
     /// `r->headers_out.location`: set by a redirect, kept through the
     /// internal redirect of an error page.
     pub headers_location: Option<Vec<u8>>,
+    /// Values of variables only the engine knows (`$upstream_addr` after an
+    /// intercepted response), by name.
+    pub runtime_values: Vec<(String, Vec<u8>)>,
     pub(crate) entry: Entry,
 }
 
@@ -262,6 +265,7 @@ impl Runtime {
             log: Vec::new(),
             body_length: client.body_length,
             headers_location: None,
+            runtime_values: Vec::new(),
             entry: Entry::ServerRewrite,
         };
         if addr.is_none() {
