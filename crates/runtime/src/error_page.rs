@@ -160,3 +160,70 @@ pub fn split_args(uri: &[u8]) -> (Vec<u8>, Vec<u8>) {
         None => (uri.to_vec(), Vec::new()),
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use crate::files::MemFiles;
+    use crate::test_support::{decide, with_request};
+
+    fn d(conf: &str, uri: &str) -> String {
+        decide(conf, "GET", uri, &MemFiles::default())
+    }
+
+    #[test]
+    fn a_uri_is_an_internal_redirect_with_the_original_status() {
+        let conf = "location /x { error_page 405 /t; return 405; }
+            location = /t { return 200 \"t $request_method\"; }";
+        assert_eq!(d(conf, "/x"), "respond 405 t GET");
+        let conf = "location /x { error_page 405 = /t; return 405; }
+            location = /t { return 201 \"t\"; }";
+        assert_eq!(d(conf, "/x"), "respond 201 t");
+        let conf = "location /x { error_page 405 =299 /t; return 405; }
+            location = /t { return 201 \"t\"; }";
+        assert_eq!(d(conf, "/x"), "respond 299 t");
+    }
+
+    #[test]
+    fn urls_and_named_locations() {
+        let conf = "location /x { error_page 404 http://h/nf; return 404; }";
+        assert_eq!(d(conf, "/x"), "redirect 302 http://h/nf");
+        let conf = "location /x { error_page 404 =301 http://h/nf; return 404; }";
+        assert_eq!(d(conf, "/x"), "redirect 301 http://h/nf");
+        let conf = "location /x { error_page 404 =200 @n; return 404; } location @n { return 200 \"n $uri\"; }";
+        assert_eq!(d(conf, "/x"), "respond 200 n /x");
+    }
+
+    #[test]
+    fn a_level_with_its_own_list_replaces_the_inherited_one() {
+        let conf = "error_page 404 /nf; location = /nf { return 200 \"nf\"; }
+            location /a { return 404; }
+            location /b { error_page 500 /nf; return 404; }";
+        assert_eq!(d(conf, "/a"), "respond 404 nf");
+        assert_eq!(d(conf, "/b"), "respond 404");
+    }
+
+    #[test]
+    fn error_pages_apply_once_unless_recursive() {
+        let conf = "location /x { error_page 404 /y; return 404; }
+            location /y { error_page 404 /z; return 404; }
+            location /z { return 200 \"z\"; }";
+        assert_eq!(d(conf, "/x"), "respond 404");
+        let conf = format!("recursive_error_pages on; {conf}");
+        assert_eq!(d(&conf, "/x"), "respond 404 z");
+        let conf = "recursive_error_pages on; location / { error_page 404 /loop; return 404; }";
+        assert_eq!(d(conf, "/x"), "respond 500");
+        let log = with_request(conf, "GET", "/x", &MemFiles::default(), |r| r.log.clone());
+        assert!(
+            log.iter()
+                .any(|(_, l)| l.contains("rewrite or internal redirection cycle")),
+            "{log:?}"
+        );
+    }
+
+    #[test]
+    fn return_444_closes_without_error_pages() {
+        let conf = "error_page 444 /p; location /x { return 444; }";
+        assert_eq!(d(conf, "/x"), "respond 444");
+    }
+}

@@ -118,10 +118,16 @@ impl Response {
     /// Whether nginx finalizes the request with this status (error pages
     /// apply) rather than sending it (`return` with a text, or a 2xx).
     pub fn is_special(&self) -> bool {
-        if !self.reason.starts_with("return ") {
+        // the code `return` was given (an error page may have changed
+        // `status` since)
+        let Some(code) = self
+            .reason
+            .strip_prefix("return ")
+            .and_then(|c| c.parse::<u16>().ok())
+        else {
             return true;
-        }
-        (301..=308).contains(&self.status) || (self.status >= 400 && self.body.is_empty())
+        };
+        (301..=308).contains(&code) || (code >= 400 && self.body.is_empty())
     }
 
     pub fn error(status: u16, reason: impl Into<String>) -> Outcome {
