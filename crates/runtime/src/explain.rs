@@ -149,7 +149,18 @@ pub struct TimeoutInfo {
 impl Runtime {
     /// Explains what happens to `client` (`now` only feeds the balancer).
     pub fn explain(&self, client: &ClientRequest<'_>, now: Instant) -> Explanation {
-        let mut r = self.process(client);
+        self.explain_with(client, now, &crate::files::NoFiles)
+    }
+
+    /// [`Runtime::explain`], with `files` answering the file tests of
+    /// try_files and index.
+    pub fn explain_with(
+        &self,
+        client: &ClientRequest<'_>,
+        now: Instant,
+        files: &dyn crate::files::Files,
+    ) -> Explanation {
+        let mut r = self.process_with(client, files);
         let up = r.upstream_request();
         let mut ws = websocket(&mut r, up.as_ref(), now);
         if !ws.requested && up.is_some() {

@@ -104,10 +104,10 @@ impl Request<'_> {
                 Err(_) => false,
             };
             self.trace.push(format!(
-                "try_files: \"{}\" ({}) {}",
+                "try_files: \"{}\" {} {}",
                 String::from_utf8_lossy(&path),
+                if found { "is" } else { "is not" },
                 if t.test_dir { "a directory" } else { "a file" },
-                if found { "exists" } else { "does not exist" }
             ));
             if !found {
                 continue;

@@ -102,7 +102,12 @@ pub fn run(args: &RouteArgs) -> ExitCode {
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
         .and_then(|(_, v)| v.trim().parse().ok());
-    let explanation = rt.explain(&client, Instant::now());
+    // try_files and index look at the files as the server would.
+    let explanation = rt.explain_with(
+        &client,
+        Instant::now(),
+        &upgate_proxy::static_file::DiskFiles,
+    );
     if args.json {
         match serde_json::to_string_pretty(&explanation) {
             Ok(text) => println!("{text}"),
