@@ -52,6 +52,17 @@ fn client_request<'h>(
         ssl: false,
         body_length,
         chunked: head.is_chunked(),
+        values: vec![
+            ("connection".into(), client.id.to_string().into_bytes()),
+            (
+                "connection_requests".into(),
+                client.requests.to_string().into_bytes(),
+            ),
+            (
+                "connection_time".into(),
+                crate::access_log::secs(client.born.elapsed()).into_bytes(),
+            ),
+        ],
     }
 }
 

@@ -59,6 +59,9 @@ pub struct ClientRequest<'a> {
     pub body_length: Option<u64>,
     /// The body is chunked and its length not known yet.
     pub chunked: bool,
+    /// Variables of the connection only the engine knows (`$connection`,
+    /// `$connection_requests`, `$connection_time`), by name.
+    pub values: Vec<(String, Vec<u8>)>,
 }
 
 impl<'a> ClientRequest<'a> {
@@ -74,6 +77,7 @@ impl<'a> ClientRequest<'a> {
             ssl: false,
             body_length: None,
             chunked: false,
+            values: Vec::new(),
         }
     }
 
@@ -271,7 +275,7 @@ impl Runtime {
             log: Vec::new(),
             body_length: client.body_length,
             headers_location: None,
-            runtime_values: Vec::new(),
+            runtime_values: client.values.clone(),
             entry: Entry::ServerRewrite,
         };
         if addr.is_none() {
