@@ -29,6 +29,8 @@ pub mod connection;
 pub mod dispatch;
 pub mod error_log;
 pub mod http1;
+pub mod privileges;
+pub mod process;
 pub mod proxy;
 pub mod relay;
 pub mod reload;

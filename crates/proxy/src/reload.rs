@@ -4,34 +4,70 @@
 //! and on SIGHUP; a reload that fails leaves the running generation in place
 //! and logs why, as nginx's master does.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use upgate_conf::{Config, LoadOptions, load};
 
+use crate::error_log::Level;
+use crate::process::MainConf;
 use crate::tables::Tables;
 
 /// A loaded generation plus the main-level settings the process uses.
 pub struct Generation {
     pub tables: Tables,
+    /// `daemon`, `pid`, `worker_*`, `user`.
+    pub main: MainConf,
     /// The `pid` directive, under the prefix.
     pub pid: Option<PathBuf>,
     /// `worker_shutdown_timeout`.
     pub shutdown_timeout: Option<Duration>,
+    /// The checks' warnings (`[warn]` lines nginx logs while loading).
+    pub warnings: Vec<(Level, String)>,
+}
+
+/// Why a generation did not load: the `[emerg]` text, and the warnings
+/// logged before it.
+#[derive(Debug)]
+pub struct LoadFailure {
+    pub message: String,
+    pub warnings: Vec<(Level, String)>,
 }
 
 /// Loads, checks and compiles; the error is the `[emerg]` line's text.
 pub fn load_generation(options: &LoadOptions) -> Result<Generation, String> {
+    load_generation_with(options, None).map_err(|f| f.message)
+}
+
+/// [`load_generation`] with the error log used when the configuration names
+/// none (the `-e` file, under the prefix; `None`: stderr).
+pub fn load_generation_with(
+    options: &LoadOptions,
+    default_log: Option<&Path>,
+) -> Result<Generation, LoadFailure> {
     let loaded = load(options);
+    let warnings: Vec<(Level, String)> = loaded
+        .warnings
+        .iter()
+        .map(|w| (w.level, w.nginx_text(&loaded.config.sources).to_string()))
+        .collect();
     if let Some(e) = &loaded.error {
-        return Err(e.nginx_text(&loaded.config.sources).to_string());
+        return Err(LoadFailure {
+            message: e.nginx_text(&loaded.config.sources).to_string(),
+            warnings,
+        });
     }
-    let tables = Tables::build(&loaded.config, &options.prefix)?;
+    let tables = match Tables::build_with(&loaded.config, &options.prefix, default_log) {
+        Ok(t) => t,
+        Err(message) => return Err(LoadFailure { message, warnings }),
+    };
+    let main = MainConf::read(&loaded.config, &options.prefix);
     Ok(Generation {
         pid: main_arg(&loaded.config, "pid").map(|p| options.prefix.join(p)),
-        shutdown_timeout: main_arg(&loaded.config, "worker_shutdown_timeout")
-            .and_then(|t| upgate_runtime::timeouts::parse_time(t.as_bytes())),
+        shutdown_timeout: main.worker_shutdown_timeout,
+        main,
         tables,
+        warnings,
     })
 }
 
