@@ -14,7 +14,7 @@
 //! ([`Pending::finish`]).
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -56,10 +56,7 @@ impl LogFile {
     /// Writes what is buffered to the old file, then goes on in a file
     /// opened anew under the same name (`ngx_reopen_files`).
     fn reopen(&self) -> std::io::Result<()> {
-        let new = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)?;
+        let new = crate::privileges::open_append(&self.path)?;
         let mut out = match self.out.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
@@ -148,7 +145,7 @@ impl AccessLogs {
                     Some(f) => Arc::clone(f),
                     None => {
                         let full = prefix.join(&spec.path);
-                        let Ok(f) = OpenOptions::new().create(true).append(true).open(&full) else {
+                        let Ok(f) = crate::privileges::open_append(&full) else {
                             continue;
                         };
                         let file = Arc::new(LogFile {

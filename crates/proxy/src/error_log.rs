@@ -12,7 +12,7 @@
 //! opened for appending under the prefix, and reopened on SIGUSR1.
 //! Lines are written whole, one `write` each, as nginx does.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -60,8 +60,9 @@ pub struct Context {
 
 /// Opens `path` for appending, creating it, as `ngx_open_file` with
 /// `NGX_FILE_APPEND, NGX_FILE_CREATE_OR_OPEN`.
+/// A worker without root has its master open it (privileges.rs).
 pub fn open_append(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
+    crate::privileges::open_append(path)
 }
 
 impl ErrorLog {

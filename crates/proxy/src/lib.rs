@@ -29,6 +29,7 @@ pub mod connection;
 pub mod dispatch;
 pub mod error_log;
 pub mod http1;
+pub mod master;
 pub mod privileges;
 pub mod process;
 pub mod proxy;

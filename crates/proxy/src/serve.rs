@@ -41,6 +41,9 @@ use crate::server::{Bound, Server, bind_listeners};
 /// `startup_log` is `-e`'s file, already under the prefix (`None`: stderr);
 /// it also takes every line when the configuration names no `error_log`.
 pub fn run(options: LoadOptions, startup_log: Option<PathBuf>) -> bool {
+    if let Some(fd) = crate::privileges::worker_fd() {
+        return run_worker(fd, &options, startup_log.as_deref());
+    }
     let startup = ErrorLog::startup(startup_log.as_deref());
     let say = |level: Level, message: &str| {
         startup.log(level, message);
@@ -74,10 +77,6 @@ pub fn run(options: LoadOptions, startup_log: Option<PathBuf>) -> bool {
             return false;
         }
     };
-    if let Err(e) = crate::privileges::drop_for_workers(&main) {
-        say(Level::Emerg, &e);
-        return false;
-    }
     if main.daemon
         && let Err(e) = daemonize()
     {
@@ -89,6 +88,12 @@ pub fn run(options: LoadOptions, startup_log: Option<PathBuf>) -> bool {
         return false;
     }
     redirect_stderr(&generation.tables.error_log);
+    if crate::privileges::should_split(&main) {
+        let log = generation.tables.error_log;
+        crate::master::run(bound, &log);
+        let _ = std::fs::remove_file(&main.pid);
+        return true;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(main.threads())
         .enable_all()
@@ -101,9 +106,50 @@ pub fn run(options: LoadOptions, startup_log: Option<PathBuf>) -> bool {
             return false;
         }
     };
-    let pid = runtime.block_on(serve(generation, bound, &options, startup_log.as_deref()));
+    let pid = runtime.block_on(serve(
+        generation,
+        Some(bound),
+        &options,
+        startup_log.as_deref(),
+    ));
     drop(runtime);
-    let _ = std::fs::remove_file(pid);
+    if let Some(pid) = pid {
+        let _ = std::fs::remove_file(pid);
+    }
+    true
+}
+
+/// The worker of a privileged master (privileges.rs): load as root, switch
+/// to `user`, serve; listeners, log files and configuration files come
+/// from the master. The master logged the warnings and owns the pid file.
+fn run_worker(fd: std::os::fd::RawFd, options: &LoadOptions, startup_log: Option<&Path>) -> bool {
+    let startup = ErrorLog::startup(startup_log);
+    let generation = match load_generation_with(options, startup_log) {
+        Ok(g) => g,
+        Err(failure) => {
+            startup.log(Level::Emerg, &failure.message);
+            return false;
+        }
+    };
+    if let Err(e) = crate::privileges::become_worker(fd, &generation.main) {
+        generation.tables.error_log.log(Level::Emerg, &e);
+        return false;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(generation.main.threads())
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            generation
+                .tables
+                .error_log
+                .log(Level::Emerg, &e.to_string());
+            return false;
+        }
+    };
+    runtime.block_on(serve(generation, None, options, startup_log));
     true
 }
 
@@ -128,21 +174,35 @@ fn redirect_stderr(log: &ErrorLog) {
     }
 }
 
-/// The signal loop; returns the pid file in force at the end.
+/// The signal loop; returns the pid file in force at the end (`None`: the
+/// worker of a master, which owns the pid file). `bound`: the listeners
+/// bound before the runtime; `None` in a worker (it asks its master).
 async fn serve(
     generation: Generation,
-    bound: Vec<Bound>,
+    bound: Option<Vec<Bound>>,
     options: &LoadOptions,
     startup_log: Option<&Path>,
-) -> PathBuf {
+) -> Option<PathBuf> {
     let Generation { tables, main, .. } = generation;
     let mut main = main;
-    let mut server = match Server::start_bound(tables, bound) {
+    let owns_pid = bound.is_some();
+    let started = match bound {
+        Some(bound) => Server::start_bound(tables, bound),
+        None => {
+            let log_copy = tables.error_log.first_file().map(Path::to_path_buf);
+            let r = Server::start(tables);
+            if let Err(e) = &r {
+                let log = ErrorLog::startup(log_copy.as_deref());
+                log.log(Level::Emerg, e);
+            }
+            r
+        }
+    };
+    let mut server = match started {
         Ok(s) => s,
         Err(e) => {
-            // Only a listener that cannot be registered gets here.
             eprintln!("upgate: [emerg] {e}");
-            return main.pid;
+            return owns_pid.then_some(main.pid);
         }
     };
     server.set_worker_connections(main.worker_connections);
@@ -174,18 +234,18 @@ async fn serve(
             Ok(s) => streams.push(s),
             Err(e) => {
                 log(&server, Level::Emerg, &format!("sigaction() failed ({e})"));
-                return main.pid;
+                return owns_pid.then_some(main.pid);
             }
         }
     }
     let [hup, usr1, term, int, quit, usr2, winch] = &mut streams[..] else {
-        return main.pid;
+        return owns_pid.then_some(main.pid);
     };
     let grace = loop {
         tokio::select! {
             _ = hup.recv() => {
                 log(&server, Level::Notice, "signal 1 (SIGHUP) received, reconfiguring");
-                reconfigure(&mut server, options, startup_log, &mut main);
+                reconfigure(&mut server, options, startup_log, &mut main, owns_pid);
             }
             _ = usr1.recv() => {
                 log(&server, Level::Notice, "signal 10 (SIGUSR1) received, reopening logs");
@@ -211,7 +271,7 @@ async fn serve(
     let tables = server.shared.tables.load_full();
     server.stop(grace).await;
     tables.error_log.log(Level::Notice, "exit");
-    main.pid
+    owns_pid.then_some(main.pid)
 }
 
 /// nginx's binary upgrade signals: upgate has one process, so there is no
@@ -248,6 +308,7 @@ fn reconfigure(
     options: &LoadOptions,
     startup_log: Option<&Path>,
     main: &mut MainConf,
+    owns_pid: bool,
 ) {
     let current = server.shared.tables.load_full();
     match load_generation_with(options, startup_log) {
@@ -255,7 +316,7 @@ fn reconfigure(
             for (level, w) in &generation.warnings {
                 current.error_log.log(*level, w);
             }
-            if generation.main.pid != main.pid {
+            if owns_pid && generation.main.pid != main.pid {
                 if let Err(e) = write_pid(&generation.main.pid) {
                     current.error_log.log(Level::Alert, &e);
                 } else {

@@ -273,11 +273,6 @@ pub type Bound = (ListenAddr, std::net::TcpListener);
 /// the address, as nginx's `bind() to 0.0.0.0:80 failed (98: Address
 /// already in use)`.
 pub fn bind_listeners(tables: &Tables) -> Result<Vec<Bound>, String> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-        .map_err(|e| e.to_string())?;
-    let _enter = rt.enter();
     let mut out = Vec::new();
     for addr in tables.listen_addrs() {
         if out.iter().any(|(a, _)| a == &addr) || !servable(tables, &addr) {
@@ -286,10 +281,9 @@ pub fn bind_listeners(tables: &Tables) -> Result<Vec<Bound>, String> {
         let ListenAddr::Inet(sa) = addr else {
             continue;
         };
-        let listener =
-            bind(sa).map_err(|e| format!("bind() to {sa} failed ({})", crate::proxy::errno(&e)))?;
-        let std = listener.into_std().map_err(|e| e.to_string())?;
-        out.push((addr, std));
+        let listener = bind_std(sa)
+            .map_err(|e| format!("bind() to {sa} failed ({})", crate::proxy::errno(&e)))?;
+        out.push((addr, listener));
     }
     Ok(out)
 }
@@ -360,8 +354,27 @@ impl Drop for Server {
     }
 }
 
-/// A listening socket as nginx makes one: SO_REUSEADDR, backlog 511.
+/// A listening socket as nginx makes one: SO_REUSEADDR, backlog 511; a
+/// worker without root gets it from its master (privileges.rs).
 fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    if let Some(from_master) = crate::privileges::listen(addr) {
+        let listener = from_master?;
+        listener.set_nonblocking(true)?;
+        return TcpListener::from_std(listener);
+    }
+    bind_here(addr)
+}
+
+/// [`bind`] outside a runtime: a current-thread one is made for the call.
+pub fn bind_std(addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    let _enter = rt.enter();
+    bind_here(addr)?.into_std()
+}
+
+fn bind_here(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
