@@ -7,7 +7,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use upgate_conf::{Config, LoadOptions, load};
+use upgate_conf::enforcement::Enforcement;
+use upgate_conf::{ConfError, Config, LoadOptions, load};
 
 use crate::tables::Tables;
 
@@ -18,20 +19,40 @@ pub struct Generation {
     pub pid: Option<PathBuf>,
     /// `worker_shutdown_timeout`.
     pub shutdown_timeout: Option<Duration>,
+    /// What serving ignores: the `[warn]` lines of directives whose
+    /// response differs from nginx's and the `[info]` lines of those that
+    /// change nothing, as nginx's text (`MESSAGE in FILE:LINE`).
+    pub ignored: Vec<(upgate_conf::Level, String)>,
 }
 
-/// Loads, checks and compiles; the error is the `[emerg]` line's text.
+/// Loads, checks and compiles; the error is the `[emerg]` lines' text, one
+/// per line: the first error nginx would report, or every directive upgate
+/// would have to ignore although it decides who gets in, what they may send
+/// or where a request goes (`upgate_conf::enforcement`).
 pub fn load_generation(options: &LoadOptions) -> Result<Generation, String> {
     let loaded = load(options);
     if let Some(e) = &loaded.error {
         return Err(e.nginx_text(&loaded.config.sources).to_string());
     }
+    let enforcement = Enforcement::check(&loaded.config);
+    let text = |e: &ConfError| e.nginx_text(&loaded.config.sources).to_string();
+    if !enforcement.may_serve() {
+        let lines: Vec<String> = enforcement.refused.iter().map(text).collect();
+        return Err(lines.join("\n"));
+    }
+    let ignored = enforcement
+        .differs
+        .iter()
+        .chain(enforcement.harmless_once())
+        .map(|e| (e.level, text(e)))
+        .collect();
     let tables = Tables::build(&loaded.config, &options.prefix)?;
     Ok(Generation {
         pid: main_arg(&loaded.config, "pid").map(|p| options.prefix.join(p)),
         shutdown_timeout: main_arg(&loaded.config, "worker_shutdown_timeout")
             .and_then(|t| upgate_runtime::timeouts::parse_time(t.as_bytes())),
         tables,
+        ignored,
     })
 }
 

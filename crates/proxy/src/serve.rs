@@ -37,6 +37,9 @@ async fn serve(options: LoadOptions) -> Result<(), String> {
     let generation = load_generation(&options)?;
     let pid_file = generation.pid.clone();
     let mut shutdown_timeout = generation.shutdown_timeout;
+    for (level, text) in &generation.ignored {
+        generation.tables.error_log.log(*level, text);
+    }
     let mut server = Server::start(generation.tables)?;
     notice(&format!("upgate/{}", env!("CARGO_PKG_VERSION")));
     let mut addrs = server.local_addrs();
@@ -105,13 +108,18 @@ fn reconfigure(
     match load_generation(options) {
         Ok(generation) => {
             *shutdown_timeout = generation.shutdown_timeout;
+            for (level, text) in &generation.ignored {
+                generation.tables.error_log.log(*level, text);
+            }
             match server.reload(generation.tables) {
                 Ok(()) => notice("reconfigured"),
                 Err(e) => eprint!("{}", line(Level::Emerg, None, &e)),
             }
         }
         Err(e) => {
-            eprint!("{}", line(Level::Emerg, None, &e));
+            for text in e.lines() {
+                eprint!("{}", line(Level::Emerg, None, text));
+            }
             eprint!(
                 "{}",
                 line(

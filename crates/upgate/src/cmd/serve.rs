@@ -11,7 +11,9 @@ pub fn run(cli: &Cli) -> ExitCode {
     match upgate_proxy::serve::run(options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("upgate: [emerg] {message}");
+            for text in message.lines() {
+                eprintln!("upgate: [emerg] {text}");
+            }
             ExitCode::FAILURE
         }
     }
