@@ -25,7 +25,13 @@ pub use upgate_conf::Level;
 
 enum Target {
     Stderr,
-    File { path: PathBuf, file: Mutex<File> },
+    /// stderr while starting without `-e FILE`: nginx's console form,
+    /// `upgate: [emerg] MESSAGE`.
+    Console,
+    File {
+        path: PathBuf,
+        file: Mutex<File>,
+    },
 }
 
 /// One `error_log` line of the configuration.
@@ -74,7 +80,16 @@ impl ErrorLog {
     /// The log nginx opens before reading the configuration
     /// (`ngx_log_init`): the `-e` file (`None`: stderr) at `notice`.
     pub fn startup(file: Option<&Path>) -> ErrorLog {
-        match ErrorLog::single(Level::Notice, file) {
+        let single = match file {
+            None => Ok(ErrorLog {
+                sinks: vec![Sink {
+                    level: Level::Notice,
+                    target: Target::Console,
+                }],
+            }),
+            Some(_) => ErrorLog::single(Level::Notice, file),
+        };
+        match single {
             Ok(log) => log,
             Err(e) => {
                 let name = file.map(|p| p.display().to_string()).unwrap_or_default();
@@ -183,13 +198,22 @@ impl ErrorLog {
     pub fn first_file(&self) -> Option<&Path> {
         match &self.sinks.first()?.target {
             Target::File { path, .. } => Some(path),
-            Target::Stderr => None,
+            Target::Stderr | Target::Console => None,
         }
     }
 
     /// Writes a line without request context.
     pub fn log(&self, level: Level, message: &str) {
         if self.enabled(level) {
+            if self
+                .sinks
+                .iter()
+                .any(|s| matches!(s.target, Target::Console))
+            {
+                let _ = std::io::stderr()
+                    .lock()
+                    .write_all(format!("upgate: [{}] {message}\n", level.as_str()).as_bytes());
+            }
             self.write(level, &line(level, None, message));
         }
     }
@@ -235,6 +259,7 @@ impl ErrorLog {
         tracing::debug!(target: "upgate::error_log", "{}", text.trim_end());
         for sink in self.sinks.iter().filter(|s| level <= s.level) {
             match &sink.target {
+                Target::Console => {}
                 Target::Stderr => {
                     let _ = std::io::stderr().lock().write_all(text.as_bytes());
                 }

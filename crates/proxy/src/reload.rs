@@ -7,7 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use upgate_conf::{Config, LoadOptions, load};
+use upgate_conf::enforcement::Enforcement;
+use upgate_conf::{ConfError, Config, LoadOptions, load};
 
 use crate::error_log::Level;
 use crate::process::MainConf;
@@ -24,17 +25,24 @@ pub struct Generation {
     pub shutdown_timeout: Option<Duration>,
     /// The checks' warnings (`[warn]` lines nginx logs while loading).
     pub warnings: Vec<(Level, String)>,
+    /// What serving ignores: the `[warn]` lines of directives whose
+    /// response differs from nginx's and the `[info]` lines of those that
+    /// change nothing, as nginx's text (`MESSAGE in FILE:LINE`).
+    pub ignored: Vec<(upgate_conf::Level, String)>,
 }
 
-/// Why a generation did not load: the `[emerg]` text, and the warnings
-/// logged before it.
+/// Why a generation did not load: the `[emerg]` text (one line per error),
+/// and the warnings logged before it.
 #[derive(Debug)]
 pub struct LoadFailure {
     pub message: String,
     pub warnings: Vec<(Level, String)>,
 }
 
-/// Loads, checks and compiles; the error is the `[emerg]` line's text.
+/// Loads, checks and compiles; the error is the `[emerg]` lines' text, one
+/// per line: the first error nginx would report, or every directive upgate
+/// would have to ignore although it decides who gets in, what they may send
+/// or where a request goes (`upgate_conf::enforcement`).
 pub fn load_generation(options: &LoadOptions) -> Result<Generation, String> {
     load_generation_with(options, None).map_err(|f| f.message)
 }
@@ -57,6 +65,21 @@ pub fn load_generation_with(
             warnings,
         });
     }
+    let enforcement = Enforcement::check(&loaded.config);
+    let text = |e: &ConfError| e.nginx_text(&loaded.config.sources).to_string();
+    if !enforcement.may_serve() {
+        let lines: Vec<String> = enforcement.refused.iter().map(text).collect();
+        return Err(LoadFailure {
+            message: lines.join("\n"),
+            warnings,
+        });
+    }
+    let ignored = enforcement
+        .differs
+        .iter()
+        .chain(enforcement.harmless_once())
+        .map(|e| (e.level, text(e)))
+        .collect();
     let tables = match Tables::build_with(&loaded.config, &options.prefix, default_log) {
         Ok(t) => t,
         Err(message) => return Err(LoadFailure { message, warnings }),
@@ -68,6 +91,7 @@ pub fn load_generation_with(
         main,
         tables,
         warnings,
+        ignored,
     })
 }
 

@@ -57,7 +57,9 @@ pub fn run(options: LoadOptions, startup_log: Option<PathBuf>) -> bool {
             for (level, w) in &failure.warnings {
                 say(*level, w);
             }
-            say(Level::Emerg, &failure.message);
+            for line in failure.message.lines() {
+                say(Level::Emerg, line);
+            }
             return false;
         }
     };
@@ -127,7 +129,9 @@ fn run_worker(fd: std::os::fd::RawFd, options: &LoadOptions, startup_log: Option
     let generation = match load_generation_with(options, startup_log) {
         Ok(g) => g,
         Err(failure) => {
-            startup.log(Level::Emerg, &failure.message);
+            for line in failure.message.lines() {
+                startup.log(Level::Emerg, line);
+            }
             return false;
         }
     };
@@ -183,8 +187,16 @@ async fn serve(
     options: &LoadOptions,
     startup_log: Option<&Path>,
 ) -> Option<PathBuf> {
-    let Generation { tables, main, .. } = generation;
+    let Generation {
+        tables,
+        main,
+        ignored,
+        ..
+    } = generation;
     let mut main = main;
+    for (level, text) in &ignored {
+        tables.error_log.log(*level, text);
+    }
     let owns_pid = bound.is_some();
     let started = match bound {
         Some(bound) => Server::start_bound(tables, bound),
@@ -316,6 +328,9 @@ fn reconfigure(
             for (level, w) in &generation.warnings {
                 current.error_log.log(*level, w);
             }
+            for (level, text) in &generation.ignored {
+                generation.tables.error_log.log(*level, text);
+            }
             if owns_pid && generation.main.pid != main.pid {
                 if let Err(e) = write_pid(&generation.main.pid) {
                     current.error_log.log(Level::Alert, &e);
@@ -346,7 +361,9 @@ fn reconfigure(
             for (level, w) in &failure.warnings {
                 current.error_log.log(*level, w);
             }
-            current.error_log.log(Level::Emerg, &failure.message);
+            for line in failure.message.lines() {
+                current.error_log.log(Level::Emerg, line);
+            }
             // Not an [alert]: nginx logs only the [emerg] line.
             current.error_log.log(
                 Level::Notice,

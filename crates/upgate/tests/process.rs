@@ -115,18 +115,45 @@ fn version_in_the_form_nginx_tests_reads() {
         .lines()
         .find(|l| l.starts_with("configure arguments:"))
         .unwrap_or_default();
-    for absent in ["http_gzip_module", "http_access_module", "http_limit_req_module"] {
-        assert!(configure.contains(&format!("--without-{absent}")), "{configure}");
+    for absent in [
+        "http_gzip_module",
+        "http_access_module",
+        "http_limit_req_module",
+    ] {
+        assert!(
+            configure.contains(&format!("--without-{absent}")),
+            "{configure}"
+        );
     }
-    for present in ["map", "rewrite", "proxy", "upstream_least_conn", "upstream_hash"] {
-        assert!(!configure.contains(&format!("http_{present}_mod")), "{configure}");
+    for present in [
+        "map",
+        "rewrite",
+        "proxy",
+        "upstream_least_conn",
+        "upstream_hash",
+    ] {
+        assert!(
+            !configure.contains(&format!("http_{present}_mod")),
+            "{configure}"
+        );
     }
     assert!(!configure.contains("--with-http_ssl_module"));
-    assert!(!text.contains("TLS SNI support enabled"), "TLS is not served");
+    assert!(
+        !text.contains("TLS SNI support enabled"),
+        "TLS is not served"
+    );
 
-    let v = upgate().arg("-v").output().map(|o| o.stderr).unwrap_or_default();
+    let v = upgate()
+        .arg("-v")
+        .output()
+        .map(|o| o.stderr)
+        .unwrap_or_default();
     assert_eq!(String::from_utf8_lossy(&v).lines().count(), 1);
-    let h = upgate().arg("-?").output().map(|o| o.stderr).unwrap_or_default();
+    let h = upgate()
+        .arg("-?")
+        .output()
+        .map(|o| o.stderr)
+        .unwrap_or_default();
     assert!(String::from_utf8_lossy(&h).contains("Usage: upgate [-?hvVtTq]"));
 }
 
@@ -135,7 +162,10 @@ fn nginx_option_errors() {
     for (args, want) in [
         (&["-x"][..], "upgate: invalid option: \"x\""),
         (&["-tz"][..], "upgate: invalid option: \"z\""),
-        (&["-s", "restart"][..], "upgate: invalid option: \"-s restart\""),
+        (
+            &["-s", "restart"][..],
+            "upgate: invalid option: \"-s restart\"",
+        ),
         (&["-c"][..], "upgate: option \"-c\" requires file name"),
     ] {
         let out = upgate().args(args).output();
@@ -143,21 +173,34 @@ fn nginx_option_errors() {
             panic!("cannot run upgate");
         };
         assert_eq!(out.status.code(), Some(1), "{args:?}");
-        assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), want, "{args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr).trim(),
+            want,
+            "{args:?}"
+        );
     }
 }
 
 #[test]
 fn combined_test_flags() {
     let dir = Scratch::new("tq");
-    dir.write("nginx.conf", "events {}\nhttp { server { listen 127.0.0.1:1; } }\n");
+    dir.write(
+        "nginx.conf",
+        "events {}\nhttp { server { listen 127.0.0.1:1; } }\n",
+    );
     let p = format!("{}/", dir.0.display());
-    let quiet = upgate().args(["-tq", "-p", &p, "-c", "nginx.conf", "-e", "stderr"]).output();
+    let quiet = upgate()
+        .args(["-tq", "-p", &p, "-c", "nginx.conf", "-e", "stderr"])
+        .output();
     let Ok(quiet) = quiet else {
         panic!("cannot run upgate");
     };
     assert!(quiet.status.success());
-    assert!(quiet.stderr.is_empty(), "{}", String::from_utf8_lossy(&quiet.stderr));
+    assert!(
+        quiet.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&quiet.stderr)
+    );
     let dump = upgate().args(["-qT", "-p", &p, "-cnginx.conf"]).output();
     let Ok(dump) = dump else {
         panic!("cannot run upgate");
@@ -173,7 +216,14 @@ fn startup_errors_go_to_the_e_log() {
     let dir = Scratch::new("e");
     dir.write("nginx.conf", "daemon off;\nevents {}\nbogus;\n");
     let out = upgate()
-        .args(["-p", &format!("{}/", dir.0.display()), "-c", "nginx.conf", "-e", "startup.log"])
+        .args([
+            "-p",
+            &format!("{}/", dir.0.display()),
+            "-c",
+            "nginx.conf",
+            "-e",
+            "startup.log",
+        ])
         .output();
     let Ok(out) = out else {
         panic!("cannot run upgate");
@@ -181,10 +231,15 @@ fn startup_errors_go_to_the_e_log() {
     assert_eq!(out.status.code(), Some(1));
     let log = dir.read("startup.log");
     assert!(
-        log.contains("[emerg]") && log.contains("unknown directive \"bogus\" in ") && log.contains("nginx.conf:3"),
+        log.contains("[emerg]")
+            && log.contains("unknown directive \"bogus\" in ")
+            && log.contains("nginx.conf:3"),
         "{log}"
     );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("upgate: [emerg] unknown directive \"bogus\""));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("upgate: [emerg] unknown directive \"bogus\"")
+    );
 }
 
 /// `daemon on` (the default): the command returns, the pid file names a
@@ -209,25 +264,54 @@ fn daemon_reopen_and_quit() {
     let status = upgate().args(["-c", &format!("{d}/nginx.conf")]).status();
     assert!(status.is_ok_and(|s| s.success()), "upgate -c did not start");
     assert!(started.elapsed() < Duration::from_secs(5), "did not detach");
-    wait_for("pid file", Duration::from_secs(5), || read_pid(&pid_file).is_some());
+    wait_for("pid file", Duration::from_secs(5), || {
+        read_pid(&pid_file).is_some()
+    });
     let pid = read_pid(&pid_file).unwrap_or_default();
     assert!(pid_alive(pid));
-    wait_for("serving", Duration::from_secs(5), || get(port, "/").as_deref() == Some("one"));
+    wait_for("serving", Duration::from_secs(5), || {
+        get(port, "/").as_deref() == Some("one")
+    });
 
     // Reopen: a rotated access log is replaced by a new file; the changed
     // configuration is not read.
     let _ = std::fs::rename(dir.0.join("access.log"), dir.0.join("access.log.1"));
     dir.write("nginx.conf", &conf("two"));
     let c = format!("{d}/nginx.conf");
-    assert!(upgate().args(["-s", "reopen", "-c", &c]).status().is_ok_and(|s| s.success()));
-    wait_for("reopened", Duration::from_secs(5), || dir.read("error.log").contains("reopening logs"));
-    assert_eq!(get(port, "/").as_deref(), Some("one"), "SIGUSR1 must not reload");
-    wait_for("new access.log", Duration::from_secs(5), || dir.read("access.log").contains("GET / "));
+    assert!(
+        upgate()
+            .args(["-s", "reopen", "-c", &c])
+            .status()
+            .is_ok_and(|s| s.success())
+    );
+    wait_for("reopened", Duration::from_secs(5), || {
+        dir.read("error.log").contains("reopening logs")
+    });
+    assert_eq!(
+        get(port, "/").as_deref(),
+        Some("one"),
+        "SIGUSR1 must not reload"
+    );
+    wait_for("new access.log", Duration::from_secs(5), || {
+        dir.read("access.log").contains("GET / ")
+    });
 
-    assert!(upgate().args(["-sreload", "-c", &c]).status().is_ok_and(|s| s.success()));
-    wait_for("reloaded", Duration::from_secs(5), || get(port, "/").as_deref() == Some("two"));
+    assert!(
+        upgate()
+            .args(["-sreload", "-c", &c])
+            .status()
+            .is_ok_and(|s| s.success())
+    );
+    wait_for("reloaded", Duration::from_secs(5), || {
+        get(port, "/").as_deref() == Some("two")
+    });
 
-    assert!(upgate().args(["-s", "quit", "-c", &c]).status().is_ok_and(|s| s.success()));
+    assert!(
+        upgate()
+            .args(["-s", "quit", "-c", &c])
+            .status()
+            .is_ok_and(|s| s.success())
+    );
     wait_for("exit", Duration::from_secs(10), || !pid_alive(pid));
     assert!(!pid_file.exists(), "pid file left behind");
 }
@@ -255,18 +339,30 @@ fn worker_connections_are_enforced() {
     let Ok(mut child) = child else {
         panic!("cannot start upgate");
     };
-    wait_for("pid file", Duration::from_secs(5), || dir.0.join("run.pid").exists());
-    let held: Vec<TcpStream> = (0..3).filter_map(|_| TcpStream::connect(("127.0.0.1", port)).ok()).collect();
+    wait_for("pid file", Duration::from_secs(5), || {
+        dir.0.join("run.pid").exists()
+    });
+    let held: Vec<TcpStream> = (0..3)
+        .filter_map(|_| TcpStream::connect(("127.0.0.1", port)).ok())
+        .collect();
     assert_eq!(held.len(), 3);
     std::thread::sleep(Duration::from_millis(200));
     let refused = get(port, "/");
     let log = dir.read("error.log");
     drop(held);
-    wait_for("a slot again", Duration::from_secs(5), || get(port, "/").as_deref() == Some("ok"));
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+    wait_for("a slot again", Duration::from_secs(5), || {
+        get(port, "/").as_deref() == Some("ok")
+    });
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        Signal::SIGTERM,
+    );
     let _ = child.wait();
     assert_eq!(refused, None, "the connection over the limit was served");
-    assert!(log.contains("[alert]") && log.contains("4 worker_connections are not enough"), "{log}");
+    assert!(
+        log.contains("[alert]") && log.contains("4 worker_connections are not enough"),
+        "{log}"
+    );
 }
 
 /// The pids whose parent is `parent`.
@@ -318,8 +414,12 @@ fn user_switch_keeps_the_master_privileged() {
     let root = nix::unistd::geteuid().is_root();
     if !root {
         dir.write("nginx.conf", "user nobody;\nevents {}\n");
-        let out = upgate().args(["-t", "-c", &format!("{d}/nginx.conf")]).output();
-        let text = out.map(|o| String::from_utf8_lossy(&o.stderr).into_owned()).unwrap_or_default();
+        let out = upgate()
+            .args(["-t", "-c", &format!("{d}/nginx.conf")])
+            .output();
+        let text = out
+            .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+            .unwrap_or_default();
         assert!(text.contains("the \"user\" directive makes sense only if the master process runs with super-user privileges, ignored"), "{text}");
         return;
     }
@@ -340,27 +440,58 @@ fn user_switch_keeps_the_master_privileged() {
     let pid_file = dir.0.join("run.pid");
     let _guard = Detached(pid_file.clone());
     let c = format!("{d}/nginx.conf");
-    assert!(upgate().args(["-c", &c]).status().is_ok_and(|s| s.success()));
-    wait_for("pid file", Duration::from_secs(5), || read_pid(&pid_file).is_some());
+    assert!(
+        upgate()
+            .args(["-c", &c])
+            .status()
+            .is_ok_and(|s| s.success())
+    );
+    wait_for("pid file", Duration::from_secs(5), || {
+        read_pid(&pid_file).is_some()
+    });
     let master = read_pid(&pid_file).unwrap_or_default();
-    wait_for("serving", Duration::from_secs(5), || get(port, "/").is_some());
+    wait_for("serving", Duration::from_secs(5), || {
+        get(port, "/").is_some()
+    });
     let workers = children(master);
     assert_eq!(workers.len(), 1, "one worker: {workers:?}");
     assert_eq!(uid_of(master), Some(0), "the master stays root");
-    assert_eq!(uid_of(workers[0]), Some(65534), "the worker serves as nobody");
+    assert_eq!(
+        uid_of(workers[0]),
+        Some(65534),
+        "the worker serves as nobody"
+    );
 
     // A reload that needs root: a port below 1024 and a new log file in a
     // directory only root may write.
     let extra = format!("listen 127.0.0.1:{low}; access_log {d}/private/access.log;");
     dir.write("nginx.conf", &conf(&extra));
-    assert!(upgate().args(["-s", "reload", "-c", &c]).status().is_ok_and(|s| s.success()));
-    wait_for("the low port", Duration::from_secs(5), || get(low, "/").is_some());
+    assert!(
+        upgate()
+            .args(["-s", "reload", "-c", &c])
+            .status()
+            .is_ok_and(|s| s.success())
+    );
+    wait_for("the low port", Duration::from_secs(5), || {
+        get(low, "/").is_some()
+    });
     wait_for("the private log", Duration::from_secs(5), || {
         std::fs::read_to_string(private.join("access.log")).is_ok_and(|t| t.contains("GET /"))
     });
-    assert!(!dir.read("error.log").contains("[emerg]"), "{}", dir.read("error.log"));
+    assert!(
+        !dir.read("error.log").contains("[emerg]"),
+        "{}",
+        dir.read("error.log")
+    );
 
-    assert!(upgate().args(["-s", "quit", "-c", &c]).status().is_ok_and(|s| s.success()));
-    wait_for("exit", Duration::from_secs(10), || !pid_alive(master) && !pid_alive(workers[0]));
+    assert!(
+        upgate()
+            .args(["-s", "quit", "-c", &c])
+            .status()
+            .is_ok_and(|s| s.success())
+    );
+    wait_for("exit", Duration::from_secs(10), || {
+        !pid_alive(master) && !pid_alive(workers[0])
+    });
     assert!(!pid_file.exists(), "pid file left behind");
 }
