@@ -21,6 +21,7 @@ mod slots;
 mod upstream;
 pub mod values;
 pub mod variables;
+mod zones;
 
 use std::path::{Path, PathBuf};
 
@@ -52,9 +53,9 @@ pub struct Semantics {
     log: log::LogState,
     upstream: upstream::UpstreamState,
     http: http_core::HttpState,
-    proxy: proxy::ProxyState,
     map: map::MapState,
     core: core::CoreState,
+    zones: zones::ZoneState,
     /// Values nginx compiles when it merges locations (after the whole http
     /// block is read), by module: registered then, in module order.
     merge_time_values: Vec<(u16, Word)>,
@@ -140,7 +141,11 @@ impl Semantics {
             }
             ModuleType::Http => self.http_directive(&mut cx, d)?,
             ModuleType::Stream => self.stream_directive(&mut cx, d)?,
-            ModuleType::Mail => {}
+            ModuleType::Mail => {
+                if d.is("ssl_session_cache") {
+                    self.ssl_session_cache(d, spec.module)?;
+                }
+            }
         }
         if d.block.is_some() {
             self.push_block(BlockKind::opened_by(context, &d.name.value));
@@ -149,6 +154,9 @@ impl Semantics {
     }
 
     fn http_directive(&mut self, cx: &mut Cx<'_>, d: &Directive) -> Result<(), ConfError> {
+        if let Some(result) = self.zone_directive(cx, d) {
+            return result;
+        }
         match d.name.value.as_slice() {
             b"listen" => self.listen(cx, d),
             b"server_name" => self.server_name(cx, d),
@@ -161,8 +169,6 @@ impl Semantics {
             b"rewrite" => self.rewrite(cx, d),
             b"proxy_pass" => self.proxy_pass(cx, d),
             b"proxy_set_header" => self.proxy_set_header(cx, d),
-            b"proxy_cache" => self.proxy_cache(cx, d),
-            b"proxy_cache_path" => self.proxy_cache_path(cx, d),
             b"upstream" => self.upstream_block(cx, d),
             b"server" => self.upstream_server(cx, d),
             b"keepalive" | b"hash" | b"ip_hash" | b"least_conn" | b"random" => self.balancer(cx, d),
@@ -174,7 +180,7 @@ impl Semantics {
             b"grpc_set_header" => self.merge_time_values(cx, d, 1, 2),
             b"error_page" => self.error_page(cx, d),
             b"keepalive_timeout" => self.keepalive_timeout(d),
-            b"ssl_session_cache" => self.ssl_session_cache(d),
+            b"ssl_session_cache" => self.ssl_session_cache(d, cx.spec.module),
             b"proxy_redirect" => self.proxy_redirect(cx, d),
             b"ssl_certificate" | b"ssl_reject_handshake" => self.ssl_certificate(cx, d),
             b"charset_map" => {
@@ -222,10 +228,14 @@ impl Semantics {
     }
 
     fn stream_directive(&mut self, cx: &mut Cx<'_>, d: &Directive) -> Result<(), ConfError> {
+        if let Some(result) = self.zone_directive(cx, d) {
+            return result;
+        }
         match d.name.value.as_slice() {
             b"map" => self.map_block(cx, d, true),
             b"geo" | b"split_clients" => self.declare_variable(cx, d, true),
             b"log_format" => self.log_format(d, true),
+            b"ssl_session_cache" => self.ssl_session_cache(d, cx.spec.module),
             b"set" => {
                 if let Some(name) = d.args.first() {
                     let var = name.text();
@@ -280,7 +290,7 @@ impl Semantics {
         for (_, word) in &merged {
             self.use_script(word, false)?;
         }
-        self.check_proxy_caches(close)?;
+        self.check_cache_zones(close)?;
         self.check_locations()?;
         self.check_ssl_certificates()?;
         if let Some((name, span)) = self
@@ -312,6 +322,7 @@ impl Semantics {
     /// After the whole configuration was read (cycle initialisation).
     pub fn finish_main(&mut self, _config: &Config) -> Result<Vec<ConfError>, ConfError> {
         self.init_core()?;
+        self.check_zone_sizes()?;
         Ok(Vec::new())
     }
 
