@@ -168,6 +168,9 @@ impl Semantics {
             b"return" => self.return_(cx, d),
             b"rewrite" => self.rewrite(cx, d),
             b"proxy_pass" => self.proxy_pass(cx, d),
+            b"fastcgi_pass" | b"uwsgi_pass" | b"scgi_pass" | b"grpc_pass" | b"memcached_pass" => {
+                self.pass_url(cx, d).map(|_| ())
+            }
             b"proxy_set_header" => self.proxy_set_header(cx, d),
             b"upstream" => self.upstream_block(cx, d),
             b"server" => self.upstream_server(cx, d),
@@ -397,10 +400,6 @@ impl Semantics {
             | b"proxy_cache_key"
             | b"add_trailer"
             | b"expires"
-            | b"fastcgi_pass"
-            | b"uwsgi_pass"
-            | b"scgi_pass"
-            | b"grpc_pass"
             | b"fastcgi_cache_key"
             | b"proxy_set_body"
             | b"proxy_method"
