@@ -9,6 +9,7 @@
 //! checked; anything nginx accepts is accepted.
 
 mod core;
+mod geo;
 mod http_core;
 mod log;
 mod map;
@@ -56,6 +57,7 @@ pub struct Semantics {
     map: map::MapState,
     core: core::CoreState,
     zones: zones::ZoneState,
+    geo: geo::GeoState,
     /// Values nginx compiles when it merges locations (after the whole http
     /// block is read), by module: registered then, in module order.
     merge_time_values: Vec<(u16, Word)>,
@@ -101,7 +103,7 @@ impl Semantics {
         kind: HandlerBlock,
         d: &Directive,
         _sources: &SourceMap,
-    ) -> Result<(), ConfError> {
+    ) -> Result<Vec<ConfError>, ConfError> {
         if d.block.is_some() {
             return Err(ConfError::emerg(
                 "unexpected \"{\"",
@@ -110,11 +112,16 @@ impl Semantics {
             ));
         }
         match kind {
-            HandlerBlock::Map | HandlerBlock::StreamMap => self.map_entry(kind, d),
+            HandlerBlock::Map | HandlerBlock::StreamMap => {
+                self.map_entry(kind, d).map(|()| Vec::new())
+            }
             // `ngx_http_core_type` takes `TYPE EXT...;`, even with no EXT.
-            HandlerBlock::Types => Ok(()),
-            HandlerBlock::CharsetMap => self.charset_map_entry(d, self.charset_to_utf8),
-            _ => Ok(()),
+            HandlerBlock::Types => Ok(Vec::new()),
+            HandlerBlock::CharsetMap => self
+                .charset_map_entry(d, self.charset_to_utf8)
+                .map(|()| Vec::new()),
+            HandlerBlock::Geo | HandlerBlock::StreamGeo => self.geo_entry(kind, d),
+            _ => Ok(Vec::new()),
         }
     }
 
@@ -214,6 +221,9 @@ impl Semantics {
             b"geo" | b"split_clients" => (d.args.get(1), d.args.first()),
             _ => (d.args.first(), d.args.get(1)),
         };
+        if d.is("geo") {
+            self.geo_block_start();
+        }
         if let Some(var) = var {
             let name = String::from_utf8_lossy(var.value.strip_prefix(b"$").unwrap_or(&var.value))
                 .into_owned();
