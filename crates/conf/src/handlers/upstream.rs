@@ -352,13 +352,7 @@ impl Semantics {
         if bare.parse::<IpAddr>().is_ok() || bare.eq_ignore_ascii_case("localhost") {
             return Ok(());
         }
-        let hosts = self.upstream.hosts.get_or_init(|| {
-            self.fs
-                .read(Path::new("/etc/hosts"))
-                .ok()
-                .map(|h| String::from_utf8_lossy(&h).into_owned())
-        });
-        if let Some(hosts) = hosts {
+        if let Some(hosts) = self.hosts_file() {
             let found = hosts.lines().any(|line| {
                 let line = line.split('#').next().unwrap_or("");
                 line.split_whitespace()
@@ -373,6 +367,47 @@ impl Semantics {
             return Err("host not found");
         }
         system_resolve(bare)
+    }
+}
+
+impl Semantics {
+    /// The addresses /etc/hosts gives a name (what getaddrinfo answers
+    /// first), in file order; empty when it has none.
+    pub(super) fn hosts_addresses(&self, host: &str) -> Vec<IpAddr> {
+        let localhost = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+        let fallback = if host.eq_ignore_ascii_case("localhost") {
+            vec![localhost]
+        } else {
+            Vec::new()
+        };
+        let Some(hosts) = self.hosts_file() else {
+            return fallback;
+        };
+        let mut out = Vec::new();
+        for line in hosts.lines() {
+            let line = line.split('#').next().unwrap_or("");
+            let mut words = line.split_whitespace();
+            let Some(ip) = words.next().and_then(|ip| ip.parse::<IpAddr>().ok()) else {
+                continue;
+            };
+            if words.any(|name| name.eq_ignore_ascii_case(host)) && !out.contains(&ip) {
+                out.push(ip);
+            }
+        }
+        if out.is_empty() { fallback } else { out }
+    }
+
+    /// /etc/hosts (under the configured root), read once.
+    fn hosts_file(&self) -> Option<&String> {
+        self.upstream
+            .hosts
+            .get_or_init(|| {
+                self.fs
+                    .read(Path::new("/etc/hosts"))
+                    .ok()
+                    .map(|h| String::from_utf8_lossy(&h).into_owned())
+            })
+            .as_ref()
     }
 }
 
