@@ -94,6 +94,12 @@ impl Semantics {
         Ok(())
     }
 
+    /// How many `server {}` blocks were opened in http so far (the number
+    /// of the current one, from 1).
+    pub(super) fn server_count(&self) -> usize {
+        self.http.servers.len()
+    }
+
     /// `ngx_http_core_listen`.
     pub(super) fn listen(&mut self, _cx: &mut Cx<'_>, d: &Directive) -> Result<(), ConfError> {
         let Some(url) = d.args.first() else {

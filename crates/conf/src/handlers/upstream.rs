@@ -332,6 +332,11 @@ impl Semantics {
         let url = parse_url(rest, default_port, uri_part)
             .map_err(|err| at_end(d, format!("{err} in upstream \"{rest}\"")))?;
         self.upstream_add(&url, false, d.head_span(), d.end_line)?;
+        if name == b"memcached_pass" {
+            // ngx_http_get_variable_index(cf, "memcached_key"): a `set` or
+            // `map` must define it.
+            self.http_vars.use_var("memcached_key", d.head_span());
+        }
         Ok(url.uri)
     }
 

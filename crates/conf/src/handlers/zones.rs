@@ -24,8 +24,11 @@ const PAGE_SIZE: i64 = 4096;
 pub(super) struct ZoneState {
     /// In the order nginx adds them to `cycle->shared_memory`.
     zones: Vec<Zone>,
-    /// `proxy_cache NAME` and the like: (module, directive, zone index).
-    cache_uses: Vec<(u16, String, usize)>,
+    /// `proxy_cache NAME` and the like: (module, directive, zone index,
+    /// at http level).
+    cache_uses: Vec<(u16, String, usize, bool)>,
+    /// (server number, directive): a `proxy_cache` of the server's own.
+    set_in_server: Vec<(usize, String)>,
 }
 
 #[derive(Debug)]
@@ -59,10 +62,7 @@ impl Semantics {
                 .complex_values(cx, d, 0..1)
                 .and_then(|()| self.limit_zone(d, tag)),
             "ngx_http_limit_req" => self.limit_req(d, tag),
-            "ngx_http_limit_conn" | "ngx_stream_limit_conn" => match d.args.first() {
-                Some(name) => self.shm_add(d, &name.value, 0, tag).map(|_| ()),
-                None => Ok(()),
-            },
+            "ngx_http_limit_conn" | "ngx_stream_limit_conn" => self.limit_conn(d, tag),
             "ngx_http_upstream_zone" | "ngx_stream_upstream_zone" => self.upstream_zone(d, tag),
             "ngx_http_ssl_ocsp_cache" => self.ocsp_cache(d),
             "ngx_http_file_cache_set_slot" => self.cache_path(d, tag),
@@ -229,12 +229,46 @@ impl Semantics {
                 return Err(at_end(d, format!("invalid parameter \"{text}\"")));
             }
         }
-        if zone.is_none() {
+        let Some(zone) = zone else {
             return Err(at_end(
                 d,
                 format!("\"{}\" must have \"zone\" parameter", d.name),
             ));
+        };
+        self.limit_once_per_block(d, "limit_req", zone)
+    }
+
+    /// `ngx_http_limit_conn`: `ZONE NUMBER`.
+    fn limit_conn(&mut self, d: &Directive, tag: u32) -> Result<(), ConfError> {
+        let [name, number] = d.args.as_slice() else {
+            return Ok(());
+        };
+        let zone = self.shm_add(d, &name.value, 0, tag)?;
+        self.limit_once_per_block(d, "limit_conn", zone)?;
+        match values::atoi(&number.value) {
+            Some(n) if n > 65535 => Err(at_end(d, "connection limit must be less 65536".into())),
+            Some(n) if n > 0 => Ok(()),
+            _ => Err(at_end(
+                d,
+                format!("invalid number of connections \"{number}\""),
+            )),
         }
+    }
+
+    /// A zone may be limited once per block: `is duplicate`.
+    fn limit_once_per_block(
+        &mut self,
+        d: &Directive,
+        directive: &'static str,
+        zone: usize,
+    ) -> Result<(), ConfError> {
+        let Some(block) = self.blocks.last_mut() else {
+            return Ok(());
+        };
+        if block.limits.contains(&(directive, zone)) {
+            return Err(at_end(d, format!("\"{}\" directive is duplicate", d.name)));
+        }
+        block.limits.push((directive, zone));
         Ok(())
     }
 
@@ -302,6 +336,12 @@ impl Semantics {
         let Some(zone) = d.args.first() else {
             return Ok(());
         };
+        if cx.context == crate::context::BlockKind::Server {
+            let server = self.server_count();
+            self.zones
+                .set_in_server
+                .push((server, d.name.text().into_owned()));
+        }
         if zone.is("off") {
             return Ok(());
         }
@@ -309,19 +349,34 @@ impl Semantics {
             return self.complex_values(cx, d, 0..);
         }
         let i = self.shm_add(d, &zone.value, 0, tag)?;
+        let http_level = cx.context == crate::context::BlockKind::Http;
         self.zones
             .cache_uses
-            .push((cx.spec.module, d.name.text().into_owned(), i));
+            .push((cx.spec.module, d.name.text().into_owned(), i, http_level));
         Ok(())
     }
 
     /// `ngx_http_*_merge_loc_conf`: `"proxy_cache" zone "NAME" is unknown`
     /// when no `*_cache_path` declared it; nginx reports it at the line
-    /// where the http block ends, modules in their order.
+    /// where the http block ends, modules in their order. A use at http
+    /// level is only checked where a server inherits it: with no server (or
+    /// every server setting its own), the zone stays without a size and the
+    /// cycle fails on that instead.
     pub(super) fn check_cache_zones(&mut self, close: Span) -> Result<(), ConfError> {
         let mut uses = std::mem::take(&mut self.zones.cache_uses);
-        uses.sort_by_key(|(module, _, _)| *module);
-        for (_, directive, i) in &uses {
+        uses.sort_by_key(|(module, _, _, _)| *module);
+        let servers = self.server_count();
+        for (_, directive, i, http_level) in &uses {
+            let inherited = (1..=servers).any(|n| {
+                !self
+                    .zones
+                    .set_in_server
+                    .iter()
+                    .any(|(s, name)| *s == n && name == directive)
+            });
+            if *http_level && !inherited {
+                continue;
+            }
             let zone = &self.zones.zones[*i];
             if zone.data.is_none() {
                 let name = String::from_utf8_lossy(&zone.name);
