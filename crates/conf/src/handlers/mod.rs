@@ -39,12 +39,17 @@ pub(crate) struct Cx<'a> {
     pub spec: &'static DirectiveSpec,
     pub context: BlockKind,
     pub warnings: &'a mut Vec<ConfError>,
+    /// The files read so far (for messages that name another directive's
+    /// file and line).
+    pub sources: &'a SourceMap,
 }
 
 /// State the handlers keep while nginx reads the configuration.
 #[derive(Debug, Default)]
 pub struct Semantics {
     conf_prefix: PathBuf,
+    /// nginx's prefix (`-p`), where `*_cache_path` and other paths start.
+    prefix: PathBuf,
     check_environment: bool,
     fs: Fs,
     /// One entry per open block: the slot fields already set in it.
@@ -69,6 +74,7 @@ impl Semantics {
     pub fn new(options: &LoadOptions) -> Self {
         Semantics {
             check_environment: options.check_environment,
+            prefix: options.prefix.clone(),
             fs: options.fs.clone(),
             blocks: vec![slots::BlockSlots::new(BlockKind::Main)],
             ..Semantics::default()
@@ -135,11 +141,11 @@ impl Semantics {
         sources: &SourceMap,
     ) -> Result<Vec<ConfError>, ConfError> {
         let mut warnings = Vec::new();
-        let _ = sources;
         let mut cx = Cx {
             spec,
             context,
             warnings: &mut warnings,
+            sources,
         };
         self.slot(&mut cx, d)?;
         match spec.module().module_type {

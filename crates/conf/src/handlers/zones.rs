@@ -27,6 +27,8 @@ pub(super) struct ZoneState {
     /// `proxy_cache NAME` and the like: (module, directive, zone index,
     /// at http level).
     cache_uses: Vec<(u16, String, usize, bool)>,
+    /// `ngx_add_path`'s list: (full path, file, line).
+    paths: Vec<(String, String, u32)>,
     /// (server number, directive): a `proxy_cache` of the server's own.
     set_in_server: Vec<(usize, String)>,
 }
@@ -65,7 +67,7 @@ impl Semantics {
             "ngx_http_limit_conn" | "ngx_stream_limit_conn" => self.limit_conn(d, tag),
             "ngx_http_upstream_zone" | "ngx_stream_upstream_zone" => self.upstream_zone(d, tag),
             "ngx_http_ssl_ocsp_cache" => self.ocsp_cache(d),
-            "ngx_http_file_cache_set_slot" => self.cache_path(d, tag),
+            "ngx_http_file_cache_set_slot" => self.cache_path(cx, d, tag),
             "ngx_http_proxy_cache"
             | "ngx_http_fastcgi_cache"
             | "ngx_http_scgi_cache"
@@ -295,21 +297,72 @@ impl Semantics {
         self.shm_add(d, &name.value, size, tag).map(|_| ())
     }
 
-    /// `ngx_http_file_cache_set_slot`'s `keys_zone=NAME:SIZE`; the zone is
-    /// added after the other parameters were read.
-    fn cache_path(&mut self, d: &Directive, tag: u32) -> Result<(), ConfError> {
+    /// `ngx_http_file_cache_set_slot`: `PATH [levels=] keys_zone=NAME:SIZE
+    /// [...]`; then `ngx_add_path` and the zone.
+    fn cache_path(&mut self, cx: &mut Cx<'_>, d: &Directive, tag: u32) -> Result<(), ConfError> {
+        let Some(path) = d.args.first() else {
+            return Ok(());
+        };
         let mut zone: Option<(Vec<u8>, i64)> = None;
         for arg in d.args.iter().skip(1) {
-            let Some(rest) = arg.value.strip_prefix(b"keys_zone=") else {
-                continue;
-            };
-            let invalid = || at_end(d, format!("invalid keys zone size \"{arg}\""));
-            let colon = rest.iter().position(|&b| b == b':').ok_or_else(invalid)?;
-            let size = values::parse_size(&rest[colon + 1..]).ok_or_else(invalid)?;
-            if size < 2 * PAGE_SIZE {
-                return Err(at_end(d, format!("keys zone \"{arg}\" is too small")));
+            let v = arg.value.as_slice();
+            let bad = |what: &str| Err(at_end(d, format!("invalid {what} value \"{arg}\"")));
+            if let Some(levels) = v.strip_prefix(b"levels=") {
+                if !valid_levels(levels) {
+                    return Err(at_end(d, format!("invalid \"levels\" \"{arg}\"")));
+                }
+            } else if let Some(flag) = v.strip_prefix(b"use_temp_path=") {
+                if flag != b"on" && flag != b"off" {
+                    return Err(at_end(
+                        d,
+                        format!(
+                            "invalid use_temp_path value \"{arg}\", it must be \"on\" or \"off\""
+                        ),
+                    ));
+                }
+            } else if let Some(rest) = v.strip_prefix(b"keys_zone=") {
+                let invalid = || at_end(d, format!("invalid keys zone size \"{arg}\""));
+                let colon = rest.iter().position(|&b| b == b':').ok_or_else(invalid)?;
+                let size = values::parse_size(&rest[colon + 1..]).ok_or_else(invalid)?;
+                if size < 2 * PAGE_SIZE {
+                    return Err(at_end(d, format!("keys zone \"{arg}\" is too small")));
+                }
+                zone = Some((rest[..colon].to_vec(), size));
+            } else if let Some(t) = v.strip_prefix(b"inactive=") {
+                if values::parse_time(t, true).is_none() {
+                    return bad("inactive");
+                }
+            } else if let Some(n) = v.strip_prefix(b"max_size=") {
+                if values::parse_offset(n).is_none() {
+                    return bad("max_size");
+                }
+            } else if let Some(n) = v.strip_prefix(b"min_free=") {
+                if values::parse_offset(n).is_none() {
+                    return bad("min_free");
+                }
+            } else if let Some(n) = v.strip_prefix(b"loader_files=") {
+                if values::atoi(n).is_none() {
+                    return bad("loader_files");
+                }
+            } else if let Some(n) = v.strip_prefix(b"manager_files=") {
+                if values::atoi(n).is_none() {
+                    return bad("manager_files");
+                }
+            } else if let Some((key, t)) = [
+                "loader_sleep=",
+                "loader_threshold=",
+                "manager_sleep=",
+                "manager_threshold=",
+            ]
+            .iter()
+            .find_map(|k| v.strip_prefix(k.as_bytes()).map(|t| (k, t)))
+            {
+                if values::parse_time(t, false).is_none() {
+                    return bad(key.trim_end_matches('='));
+                }
+            } else {
+                return Err(at_end(d, format!("invalid parameter \"{arg}\"")));
             }
-            zone = Some((rest[..colon].to_vec(), size));
         }
         let Some((name, size)) = zone.filter(|(name, size)| !name.is_empty() && *size != 0) else {
             return Err(at_end(
@@ -317,6 +370,28 @@ impl Semantics {
                 format!("\"{}\" must have \"keys_zone\" parameter", d.name),
             ));
         };
+        // ngx_add_path: a path serves one cache.
+        let mut text = path.text().into_owned();
+        if text.ends_with('/') {
+            text.pop();
+        }
+        let full = if text.starts_with('/') {
+            text
+        } else {
+            let prefix = self.prefix.display().to_string();
+            format!("{}/{text}", prefix.trim_end_matches('/'))
+        };
+        let here = (
+            cx.sources.path(d.name.span.file).display().to_string(),
+            d.end_line,
+        );
+        if let Some((_, file, line)) = self.zones.paths.iter().find(|(p, _, _)| *p == full) {
+            return Err(at_end(
+                d,
+                format!("the same path name \"{full}\" used in {file}:{line} and"),
+            ));
+        }
+        self.zones.paths.push((full, here.0, here.1));
         let i = self.shm_add(d, &name, size, tag)?;
         let zone = &mut self.zones.zones[i];
         if zone.data.is_some() {
@@ -411,4 +486,27 @@ impl Semantics {
             None => Ok(()),
         }
     }
+}
+
+/// The `levels=` of a cache path: up to three levels of 1 or 2, by `:`.
+fn valid_levels(levels: &[u8]) -> bool {
+    let mut p = 0;
+    let mut n = 0;
+    while n < 3 && p < levels.len() {
+        if !matches!(levels[p], b'1' | b'2') {
+            return false;
+        }
+        p += 1;
+        if p == levels.len() {
+            return true;
+        }
+        let sep = levels[p];
+        p += 1;
+        if sep == b':' && n < 2 && p < levels.len() {
+            n += 1;
+            continue;
+        }
+        return false;
+    }
+    true
 }

@@ -244,6 +244,18 @@ fn listen_case(points: &[Point], names: &Names, rng: &mut Rng) -> Option<(String
     Some((format!("add {}", what.join(" and ")), edits))
 }
 
+const CACHE_PARAMS: &[&str] = &[
+    "levels=1:2",
+    "levels=3",
+    "levels=1:2:2:1",
+    "inactive=1h",
+    "inactive=x",
+    "use_temp_path=off",
+    "max_size=1g",
+    "loader_sleep=1x",
+    "bogus=1",
+];
+
 fn zone_case(points: &[Point], names: &Names, rng: &mut Rng) -> Option<(String, Vec<Edit>)> {
     let zone = rng.pick(&names.zones)?.clone();
     let size = ["10m", "20m", "1m", "64k"][rng.below(4)];
@@ -266,7 +278,14 @@ fn zone_case(points: &[Point], names: &Names, rng: &mut Rng) -> Option<(String, 
         ),
         (
             &["http"],
-            format!("proxy_cache_path cache_{zone} keys_zone={zone}:{size};"),
+            format!(
+                "proxy_cache_path cache_{zone} {} keys_zone={zone}:{size};",
+                CACHE_PARAMS[rng.below(CACHE_PARAMS.len())]
+            ),
+        ),
+        (
+            &["http"],
+            format!("fastcgi_cache_path cache_{zone} keys_zone={zone}:{size};"),
         ),
         (
             &["http", "server", "location"],
