@@ -134,13 +134,6 @@ const CASES: &[Case] = &[
         nginx_checks: true,
     },
     Case {
-        refused: "return 444",
-        http: "",
-        server: "",
-        location: "return 444;",
-        nginx_checks: true,
-    },
-    Case {
         refused: "if (!-f ...)",
         http: "",
         server: "",
@@ -337,4 +330,134 @@ fn seed_configs_are_not_refused() {
         n += 1;
     }
     assert!(n >= 6, "only {n} seed configs in {}", seeds.display());
+}
+
+/// Copies Debian's /etc/nginx into `dir` with its absolute paths moved under
+/// `dir` and its listen lines on `port` of 127.0.0.1 and ::1, the document
+/// root (/var/www/html) left where it is.
+fn relocated_debian_conf(dir: &Path, port: u16) -> PathBuf {
+    let etc = Path::new("/etc/nginx");
+    if let Err(e) = common::copy_tree(etc, &dir.join("etc")) {
+        panic!("copy {}: {e}", etc.display());
+    }
+    std::fs::create_dir_all(dir.join("logs")).ok();
+    let here = dir.display().to_string();
+    let relocate = |text: String| {
+        text.replace("/etc/nginx/", &format!("{here}/etc/"))
+            .replace("/var/log/nginx/", &format!("{here}/logs/"))
+            .replace("/run/nginx.pid", &format!("{here}/nginx.pid"))
+            .replace("listen 80 ", &format!("listen 127.0.0.1:{port} "))
+            .replace("listen [::]:80 ", &format!("listen [::1]:{port} "))
+    };
+    for rel in ["etc/nginx.conf", "etc/sites-enabled/default"] {
+        let path = dir.join(rel);
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        if let Err(e) = std::fs::write(&path, relocate(text)) {
+            panic!("write {}: {e}", path.display());
+        }
+    }
+    dir.join("etc/nginx.conf")
+}
+
+/// The status line, Content-Type and body of a GET on 127.0.0.1:`port`,
+/// waiting (bounded) for the server to listen.
+fn get(port: u16, target: &str) -> (String, Option<String>, Vec<u8>) {
+    use std::io::{Read, Write};
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut stream = loop {
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            Ok(s) => break s,
+            Err(e) if std::time::Instant::now() > deadline => panic!("connect {addr}: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let request = format!("GET {target} HTTP/1.0\r\nHost: localhost\r\n\r\n");
+    if let Err(e) = stream.write_all(request.as_bytes()) {
+        panic!("write: {e}");
+    }
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(raw.len());
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let body = raw.get(split + 4..).unwrap_or_default().to_vec();
+    let status = head.lines().next().unwrap_or_default().to_string();
+    let content_type = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Type: "))
+        .map(str::to_string);
+    (status, content_type, body)
+}
+
+/// Stops the server on drop: SIGTERM, so that a master stops its workers
+/// (SIGKILL would leave them running), then SIGKILL after 5 s.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let pid = self.0.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Debian's default nginx.conf and sites-enabled/default start under upgate
+/// and its welcome page, a missing file and a directory answer as under
+/// Debian's nginx (See: #10).
+#[test]
+fn debian_default_site_answers_as_nginx_does() {
+    let Some(nginx) = nginx() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have Debian's nginx"
+        );
+        return;
+    };
+    if !Path::new("/etc/nginx/sites-enabled/default").is_file() {
+        panic!("Debian's nginx package is installed without its default site");
+    }
+    let (ud, nd) = match (TempDir::new("debian-upgate"), TempDir::new("debian-nginx")) {
+        (Ok(a), Ok(b)) => (a, b),
+        _ => panic!("temp dirs"),
+    };
+    let (up, np) = (free_port(), free_port());
+    let uconf = relocated_debian_conf(ud.path(), up);
+    let nconf = relocated_debian_conf(nd.path(), np);
+    let start = |bin: &Path, dir: &Path, conf: &Path| match Command::new(bin)
+        .arg("-p")
+        .arg(dir)
+        .arg("-c")
+        .arg(conf)
+        .arg("-g")
+        .arg("daemon off;")
+        .stdin(std::process::Stdio::null())
+        .spawn()
+    {
+        Ok(c) => Running(c),
+        Err(e) => panic!("start {}: {e}", bin.display()),
+    };
+    let _u = start(Path::new(env!("CARGO_BIN_EXE_upgate")), ud.path(), &uconf);
+    let _n = start(&nginx, nd.path(), &nconf);
+    for target in ["/", "/index.nginx-debian.html", "/missing", "/..%2f"] {
+        let ours = get(up, target);
+        let theirs = get(np, target);
+        assert_eq!(ours.0, theirs.0, "status of GET {target}");
+        assert_eq!(ours.1, theirs.1, "Content-Type of GET {target}");
+        if ours.0.contains(" 200 ") {
+            assert_eq!(ours.2, theirs.2, "body of GET {target}");
+        }
+    }
+    assert!(get(up, "/").2.windows(16).any(|w| w == b"Welcome to nginx"));
 }
