@@ -400,9 +400,9 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             }
         };
         if !shared.take_slot() {
-            // nginx closes the accepted socket (`ngx_event_accept`).
-            drop(stream);
+            // nginx logs, then closes the accepted socket (`ngx_event_accept`).
             shared.not_enough();
+            drop(stream);
             continue;
         }
         let _ = stream.set_nodelay(true);

@@ -348,6 +348,14 @@ fn worker_connections_are_enforced() {
     assert_eq!(held.len(), 3);
     std::thread::sleep(Duration::from_millis(200));
     let refused = get(port, "/");
+    let end = Instant::now() + Duration::from_secs(5);
+    while !dir
+        .read("error.log")
+        .contains("worker_connections are not enough")
+        && Instant::now() < end
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let log = dir.read("error.log");
     drop(held);
     wait_for("a slot again", Duration::from_secs(5), || {
@@ -413,7 +421,7 @@ fn user_switch_keeps_the_master_privileged() {
     let _ = std::fs::create_dir_all(&private);
     let root = nix::unistd::geteuid().is_root();
     if !root {
-        dir.write("nginx.conf", "user nobody;\nevents {}\n");
+        dir.write("nginx.conf", "user nobody nogroup;\nevents {}\n");
         let out = upgate()
             .args(["-t", "-c", &format!("{d}/nginx.conf")])
             .output();
@@ -431,7 +439,7 @@ fn user_switch_keeps_the_master_privileged() {
     };
     let conf = |extra: &str| {
         format!(
-            "user nobody;\npid {d}/run.pid;\nerror_log {d}/error.log notice;\nevents {{}}\n\
+            "user nobody nogroup;\npid {d}/run.pid;\nerror_log {d}/error.log notice;\nevents {{}}\n\
              http {{ access_log off;\n server {{ listen 127.0.0.1:{port}; {extra}\n\
              location / {{ return 200 \"as $remote_addr\"; }} }} }}\n"
         )
