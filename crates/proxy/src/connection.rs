@@ -74,7 +74,9 @@ pub async fn serve(client: Client, shared: Arc<Shared>) {
     match exit {
         Exit::Done => {}
         Exit::Linger(client) => client.linger().await,
-        Exit::Tunnel(client, t) => run_tunnel(client, *t, &shared).await,
+        // Boxed: the tunnel's state is allocated only for a tunnel, so that
+        // the connection future stays small.
+        Exit::Tunnel(client, t) => Box::pin(run_tunnel(client, *t, &shared)).await,
     }
 }
 
