@@ -306,6 +306,14 @@ fn daemon_reopen_and_quit() {
         get(port, "/").as_deref() == Some("two")
     });
 
+    // nginx's binary upgrade: a notice, nothing else.
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGUSR2);
+    wait_for("the USR2 notice", Duration::from_secs(5), || {
+        let log = dir.read("error.log");
+        log.contains("[notice]") && log.contains("upgate does no binary upgrade")
+    });
+    assert_eq!(get(port, "/").as_deref(), Some("two"));
+
     assert!(
         upgate()
             .args(["-s", "quit", "-c", &c])
@@ -492,6 +500,27 @@ fn user_switch_keeps_the_master_privileged() {
         dir.read("error.log")
     );
 
+    // A worker that dies is replaced (nginx's respawn), with every listener.
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(workers[0]), Signal::SIGKILL);
+    wait_for("a new worker", Duration::from_secs(5), || {
+        children(master)
+            .iter()
+            .any(|w| *w != workers[0] && uid_of(*w) == Some(65534))
+    });
+    wait_for("serving again", Duration::from_secs(5), || {
+        get(port, "/").is_some() && get(low, "/").is_some()
+    });
+    let exited = format!("worker process {} exited on signal 9", workers[0]);
+    assert!(
+        dir.read("error.log").contains(&exited),
+        "{}",
+        dir.read("error.log")
+    );
+    let worker = children(master)
+        .into_iter()
+        .find(|w| *w != workers[0])
+        .unwrap_or_default();
+
     assert!(
         upgate()
             .args(["-s", "quit", "-c", &c])
@@ -499,7 +528,7 @@ fn user_switch_keeps_the_master_privileged() {
             .is_ok_and(|s| s.success())
     );
     wait_for("exit", Duration::from_secs(10), || {
-        !pid_alive(master) && !pid_alive(workers[0])
+        !pid_alive(master) && !pid_alive(worker)
     });
     assert!(!pid_file.exists(), "pid file left behind");
 }
