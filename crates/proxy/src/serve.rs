@@ -301,14 +301,18 @@ fn no_upgrade(server: &Server, which: &str) {
 }
 
 /// SIGUSR1: `ngx_reopen_files`.
+/// The logs of older generations still in use (a tunnel's access log line)
+/// are reopened too.
 fn reopen(server: &Server) {
-    let tables = server.shared.tables.load();
+    let tables = server.shared.tables.load_full();
     tables.error_log.log(Level::Notice, "reopening logs");
-    if let Err(e) = tables.access_logs.reopen() {
-        tables.error_log.log(Level::Alert, &e);
-    }
-    if let Err(e) = tables.error_log.reopen() {
-        tables.error_log.log(Level::Alert, &e);
+    for generation in server.shared.live_generations() {
+        if let Err(e) = generation.access_logs.reopen() {
+            tables.error_log.log(Level::Alert, &e);
+        }
+        if let Err(e) = generation.error_log.reopen() {
+            tables.error_log.log(Level::Alert, &e);
+        }
     }
     redirect_stderr(&tables.error_log);
 }

@@ -45,9 +45,24 @@ pub struct Shared {
     pub worker_connections: AtomicUsize,
     /// When `worker_connections are not enough` was last logged.
     refused_logged: std::sync::Mutex<Option<Instant>>,
+    /// The generations a reload replaced, while requests or tunnels still
+    /// hold them: SIGUSR1 reopens their logs too.
+    replaced: std::sync::Mutex<Vec<std::sync::Weak<Tables>>>,
 }
 
 impl Shared {
+    /// The generation in force and those still held by running requests
+    /// or tunnels.
+    pub fn live_generations(&self) -> Vec<Arc<Tables>> {
+        let mut out = vec![self.tables.load_full()];
+        let replaced = match self.replaced.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        out.extend(replaced.iter().filter_map(std::sync::Weak::upgrade));
+        out
+    }
+
     /// Takes a connection slot for a tunnel's upstream side; `None` when
     /// worker_connections are used up (then the slot is not taken).
     pub fn tunnel_slot(self: &Arc<Self>) -> Option<SlotGuard> {
@@ -145,6 +160,7 @@ impl Server {
             slots: AtomicUsize::new(0),
             worker_connections: AtomicUsize::new(usize::MAX),
             refused_logged: std::sync::Mutex::new(None),
+            replaced: std::sync::Mutex::new(Vec::new()),
         });
         // Buffered access logs are written at least once a second.
         let weak = Arc::downgrade(&shared);
@@ -247,7 +263,14 @@ impl Server {
     ) -> Result<(), String> {
         let generation = self.shared.tables.load().generation + 1;
         tables.generation = generation;
-        self.shared.tables.store(Arc::new(tables));
+        let old = self.shared.tables.swap(Arc::new(tables));
+        let mut replaced = match self.shared.replaced.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        replaced.retain(|w| w.strong_count() > 0);
+        replaced.push(Arc::downgrade(&old));
+        drop(replaced);
         if let Some(after) = close_after {
             let shared = Arc::downgrade(&self.shared);
             tokio::spawn(async move {
