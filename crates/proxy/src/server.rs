@@ -45,6 +45,12 @@ pub struct Shared {
     pub worker_connections: AtomicUsize,
     /// When `worker_connections are not enough` was last logged.
     refused_logged: std::sync::Mutex<Option<Instant>>,
+    /// Idle keepalive connections wait on this; `drain_budget` says how
+    /// many of them close to free slots.
+    drain: Notify,
+    drain_budget: AtomicUsize,
+    /// When idle connections were last drained (at most once a second).
+    drained_at: std::sync::Mutex<Option<Instant>>,
     /// The generations a reload replaced, while requests or tunnels still
     /// hold them: SIGUSR1 reopens their logs too.
     replaced: std::sync::Mutex<Vec<std::sync::Weak<Tables>>>,
@@ -72,6 +78,35 @@ impl Shared {
             self.not_enough();
             None
         }
+    }
+
+    /// Resolves when idle connections are asked to close.
+    pub async fn drain_requested(&self) {
+        self.drain.notified().await;
+    }
+
+    /// Takes one of the drain's closes; `false` when enough closed.
+    pub fn take_drain(&self) -> bool {
+        self.drain_budget
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok()
+    }
+
+    /// `ngx_drain_connections`: with no slot left, up to 32 idle keepalive
+    /// connections close, at most once a second; `true` when it asked.
+    fn drain_idle(&self) -> bool {
+        let now = Instant::now();
+        let mut at = match self.drained_at.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if at.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
+            return false;
+        }
+        *at = Some(now);
+        self.drain_budget.store(32, Ordering::Release);
+        self.drain.notify_waiters();
+        true
     }
 
     fn take_slot(&self) -> bool {
@@ -161,6 +196,9 @@ impl Server {
             worker_connections: AtomicUsize::new(usize::MAX),
             refused_logged: std::sync::Mutex::new(None),
             replaced: std::sync::Mutex::new(Vec::new()),
+            drain: Notify::new(),
+            drain_budget: AtomicUsize::new(0),
+            drained_at: std::sync::Mutex::new(None),
         });
         // Buffered access logs are written at least once a second.
         let weak = Arc::downgrade(&shared);
@@ -423,10 +461,24 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             }
         };
         if !shared.take_slot() {
-            // nginx logs, then closes the accepted socket (`ngx_event_accept`).
-            shared.not_enough();
-            drop(stream);
-            continue;
+            // nginx first closes idle keepalive connections to make room
+            // (`ngx_drain_connections`), then, still short, logs and closes
+            // the accepted socket (`ngx_get_connection`, `ngx_event_accept`).
+            let mut got = false;
+            if shared.drain_idle() {
+                for _ in 0..10 {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    if shared.take_slot() {
+                        got = true;
+                        break;
+                    }
+                }
+            }
+            if !got {
+                shared.not_enough();
+                drop(stream);
+                continue;
+            }
         }
         let _ = stream.set_nodelay(true);
         let local = match stream.local_addr() {

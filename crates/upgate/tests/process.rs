@@ -324,8 +324,9 @@ fn daemon_reopen_and_quit() {
     assert!(!pid_file.exists(), "pid file left behind");
 }
 
-/// `worker_connections 4` with one listener: three clients fit, the fourth
-/// is closed and the error log says so.
+/// `worker_connections 4` with one listener: three clients fit; a fourth
+/// takes the place of an idle one, and is closed (with nginx's alert) when
+/// the three are busy.
 #[test]
 fn worker_connections_are_enforced() {
     let dir = Scratch::new("wc");
@@ -350,8 +351,28 @@ fn worker_connections_are_enforced() {
     wait_for("pid file", Duration::from_secs(5), || {
         dir.0.join("run.pid").exists()
     });
-    let held: Vec<TcpStream> = (0..3)
+    // Connections waiting for their first byte are reusable: nginx closes
+    // idle ones to make room (ngx_drain_connections), and so does upgate.
+    let idle: Vec<TcpStream> = (0..3)
         .filter_map(|_| TcpStream::connect(("127.0.0.1", port)).ok())
+        .collect();
+    assert_eq!(idle.len(), 3);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        get(port, "/").as_deref(),
+        Some("ok"),
+        "idle connections were not drained"
+    );
+    drop(idle);
+    std::thread::sleep(Duration::from_millis(200));
+    // Connections in the middle of a request head are not: the fourth is
+    // closed, and the error log says why.
+    let held: Vec<TcpStream> = (0..3)
+        .filter_map(|_| {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+            s.write_all(b"GET / HTTP/1.1\r\n").ok()?;
+            Some(s)
+        })
         .collect();
     assert_eq!(held.len(), 3);
     std::thread::sleep(Duration::from_millis(200));
