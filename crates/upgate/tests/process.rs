@@ -268,7 +268,11 @@ fn daemon_reopen_and_quit() {
         read_pid(&pid_file).is_some()
     });
     let pid = read_pid(&pid_file).unwrap_or_default();
-    assert!(pid_alive(pid));
+    // A signal sent as soon as the pid file exists is handled (a reload),
+    // never the default action (SIGHUP would end the process).
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGHUP);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(pid_alive(pid), "an early SIGHUP ended upgate");
     wait_for("serving", Duration::from_secs(5), || {
         get(port, "/").as_deref() == Some("one")
     });
@@ -487,11 +491,21 @@ fn user_switch_keeps_the_master_privileged() {
         read_pid(&pid_file).is_some()
     });
     let master = read_pid(&pid_file).unwrap_or_default();
+    // An early SIGHUP waits until the worker can take it.
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(master), Signal::SIGHUP);
     wait_for("serving", Duration::from_secs(5), || {
         get(port, "/").is_some()
     });
     let workers = children(master);
     assert_eq!(workers.len(), 1, "one worker: {workers:?}");
+    wait_for("the early reload", Duration::from_secs(5), || {
+        dir.read("error.log").contains("signal 1 (SIGHUP) received")
+    });
+    assert!(
+        !dir.read("error.log").contains("exited on signal"),
+        "{}",
+        dir.read("error.log")
+    );
     assert_eq!(uid_of(master), Some(0), "the master stays root");
     assert_eq!(
         uid_of(workers[0]),
