@@ -54,8 +54,13 @@ impl Tables {
         default_log: Option<&Path>,
     ) -> Result<Tables, String> {
         let resolve = |host: &str, port: u16| system_resolve(host, port);
+        let mut prefix_bytes = prefix.as_os_str().as_encoded_bytes().to_vec();
+        if prefix_bytes.last() != Some(&b'/') {
+            prefix_bytes.push(b'/');
+        }
         let options = CompileOptions {
             resolver: &resolve,
+            prefix: prefix_bytes,
             ..CompileOptions::default()
         };
         let rt = Runtime::compile_with(config, &options).map_err(|e| e.to_string())?;
