@@ -16,6 +16,9 @@
 //!   [`crate::dispatch`] answers it or proxies it.
 //! - `Idle`: `ngx_http_set_keepalive`: pipelined bytes start the next request
 //!   at once; else wait keepalive_timeout, holding no buffer.
+//! - A connection waiting for a request's first byte (new or idle) is
+//!   "reusable": when worker_connections run short, up to 32 of them close
+//!   to make room (`ngx_drain_connections`).
 //!
 //! A tunnel leaves the machine with the client socket, so that the boxed
 //! request future (and every buffer it held) is freed before the tunnel runs.
@@ -74,7 +77,9 @@ pub async fn serve(client: Client, shared: Arc<Shared>) {
     match exit {
         Exit::Done => {}
         Exit::Linger(client) => client.linger().await,
-        Exit::Tunnel(client, t) => run_tunnel(client, *t, &shared).await,
+        // Boxed: the tunnel's state is allocated only for a tunnel, so that
+        // the connection future stays small.
+        Exit::Tunnel(client, t) => Box::pin(run_tunnel(client, *t, &shared)).await,
     }
 }
 
@@ -92,13 +97,7 @@ async fn requests(mut client: Client, shared: &Shared) -> Exit {
                     if *shutdown.borrow() {
                         State::Closed
                     } else {
-                        tokio::select! {
-                            r = client.wait_readable(timeout) => match r {
-                                Ok(()) => State::ReadingHead,
-                                Err(_) => State::Closed,
-                            },
-                            _ = shutdown.changed() => State::Closed,
-                        }
+                        idle(&mut client, shared, &mut shutdown, timeout).await
                     }
                 }
             }
@@ -117,6 +116,33 @@ async fn requests(mut client: Client, shared: &Shared) -> Exit {
             State::Closed => return Exit::Done,
             State::Tunnel(t) => return Exit::Tunnel(client, t),
         };
+    }
+}
+
+/// An idle keepalive connection waits for its next request; it closes on
+/// keepalive_timeout, at a stop, or when worker_connections run short and
+/// it is among the idle ones drained (`ngx_drain_connections`).
+async fn idle(
+    client: &mut Client,
+    shared: &Shared,
+    shutdown: &mut tokio::sync::watch::Receiver<bool>,
+    timeout: Duration,
+) -> State {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        tokio::select! {
+            r = client.wait_readable(left) => return match r {
+                Ok(()) => State::ReadingHead,
+                Err(_) => State::Closed,
+            },
+            _ = shutdown.changed() => return State::Closed,
+            () = shared.drain_requested() => {
+                if shared.take_drain() {
+                    return State::Closed;
+                }
+            }
+        }
     }
 }
 
@@ -193,7 +219,23 @@ async fn read_head(client: &mut Client, shared: &Shared) -> State {
             }
         }
         let left = deadline.saturating_duration_since(Instant::now());
-        match client.read_more(left, max).await {
+        // Waiting for a request's first byte, the connection is reusable:
+        // a drain for worker_connections may close it (nginx's
+        // `ngx_http_wait_request_handler` marks it so).
+        let read = if client.buf.is_empty() {
+            tokio::select! {
+                r = client.read_more(left, max) => r,
+                () = shared.drain_requested() => {
+                    if shared.take_drain() {
+                        return State::Closed;
+                    }
+                    continue;
+                }
+            }
+        } else {
+            client.read_more(left, max).await
+        };
+        match read {
             Ok(_) => {}
             Err(IoFail::Timeout) => {
                 let cx = crate::error_log::Context {

@@ -190,7 +190,7 @@ impl ErrorLog {
     pub fn has_stderr(&self) -> bool {
         self.sinks
             .iter()
-            .any(|s| matches!(s.target, Target::Stderr))
+            .any(|s| matches!(s.target, Target::Stderr | Target::Console))
     }
 
     /// The first log's file, if it is one (nginx sends stderr there:

@@ -22,8 +22,10 @@ use crate::server::{Bound, bind_std};
 
 type Listeners = Arc<Mutex<HashMap<SocketAddr, std::net::TcpListener>>>;
 
-/// Runs the master until the worker has exited after a stop signal.
-pub fn run(bound: Vec<Bound>, log: &ErrorLog) {
+/// Runs the master until the worker has exited after a stop signal; writes
+/// the pid file once its signal handlers are in place and removes it at the
+/// end. `false` when it could not start.
+pub fn run(bound: Vec<Bound>, log: &ErrorLog, pid: &std::path::Path) -> bool {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -31,7 +33,7 @@ pub fn run(bound: Vec<Bound>, log: &ErrorLog) {
         Ok(r) => r,
         Err(e) => {
             log.log(Level::Emerg, &e.to_string());
-            return;
+            return false;
         }
     };
     let listeners: Listeners = Arc::new(Mutex::new(
@@ -43,10 +45,15 @@ pub fn run(bound: Vec<Bound>, log: &ErrorLog) {
             })
             .collect(),
     ));
-    runtime.block_on(cycle(listeners, log));
+    let started = runtime.block_on(cycle(listeners, log, pid));
+    if started {
+        let _ = std::fs::remove_file(pid);
+    }
+    started
 }
 
-async fn cycle(listeners: Listeners, log: &ErrorLog) {
+/// `false` when it could not start (no pid file was written).
+async fn cycle(listeners: Listeners, log: &ErrorLog, pid_file: &std::path::Path) -> bool {
     let kinds = [
         (SignalKind::hangup(), Signal::SIGHUP),
         (SignalKind::user_defined1(), Signal::SIGUSR1),
@@ -62,40 +69,65 @@ async fn cycle(listeners: Listeners, log: &ErrorLog) {
             Ok(s) => streams.push((s, sig)),
             Err(e) => {
                 log.log(Level::Emerg, &format!("sigaction() failed ({e})"));
-                return;
+                return false;
             }
         }
+    }
+    if let Err(e) = crate::serve::write_pid(pid_file) {
+        log.log(Level::Emerg, &e);
+        return false;
     }
     let mut stopping = false;
     let mut quick_exits = 0;
     loop {
-        let mut child = match spawn(&listeners) {
+        let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut child = match spawn(&listeners, &ready) {
             Ok(c) => c,
             Err(e) => {
                 log.log(
                     Level::Alert,
                     &format!("could not start a worker process ({e})"),
                 );
-                return;
+                return true;
             }
         };
         let pid = child.id().unwrap_or_default();
         log.log(Level::Notice, &format!("start worker process {pid}"));
         let started = Instant::now();
+        // Signals wait until the worker has its handlers (it asks for its
+        // first listener after installing them), at most two seconds: a
+        // SIGHUP before that would end it.
+        let mut pending: Vec<Signal> = Vec::new();
+        let worker = nix::unistd::Pid::from_raw(pid as i32);
         let status = loop {
             let any_signal = futures_any(&mut streams);
+            let is_ready = || {
+                ready.load(std::sync::atomic::Ordering::Acquire)
+                    || started.elapsed() > Duration::from_secs(2)
+            };
             tokio::select! {
                 status = child.wait() => break status,
                 sig = any_signal => {
                     if matches!(sig, Signal::SIGQUIT | Signal::SIGTERM | Signal::SIGINT) {
                         stopping = true;
                     }
-                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig);
+                    if is_ready() {
+                        let _ = nix::sys::signal::kill(worker, sig);
+                    } else {
+                        pending.push(sig);
+                    }
+                }
+                () = tokio::time::sleep(Duration::from_millis(10)), if !pending.is_empty() => {
+                    if is_ready() {
+                        for sig in pending.drain(..) {
+                            let _ = nix::sys::signal::kill(worker, sig);
+                        }
+                    }
                 }
             }
         };
         if stopping {
-            return;
+            return true;
         }
         let how = match &status {
             Ok(s) => match (s.code(), std::os::unix::process::ExitStatusExt::signal(s)) {
@@ -113,7 +145,7 @@ async fn cycle(listeners: Listeners, log: &ErrorLog) {
                     Level::Alert,
                     "the worker process keeps exiting at start: the master exits",
                 );
-                return;
+                return true;
             }
         } else {
             quick_exits = 0;
@@ -151,7 +183,10 @@ where
 
 /// Starts the worker: this binary again, with the same arguments and the
 /// worker's end of a new socket pair; a thread answers its requests.
-fn spawn(listeners: &Listeners) -> std::io::Result<tokio::process::Child> {
+fn spawn(
+    listeners: &Listeners,
+    ready: &Arc<std::sync::atomic::AtomicBool>,
+) -> std::io::Result<tokio::process::Child> {
     let (master_end, worker_end) = UnixStream::pair()?;
     {
         use nix::fcntl::{FcntlArg, FdFlag, fcntl};
@@ -167,10 +202,12 @@ fn spawn(listeners: &Listeners) -> std::io::Result<tokio::process::Child> {
         .spawn()?;
     drop(worker_end);
     let listeners = Arc::clone(listeners);
+    let ready = Arc::clone(ready);
     std::thread::Builder::new()
         .name("upgate-master".into())
         .spawn(move || {
             serve_worker(master_end, |addr| {
+                ready.store(true, std::sync::atomic::Ordering::Release);
                 let pre = match listeners.lock() {
                     Ok(mut g) => g.remove(&addr),
                     Err(p) => p.into_inner().remove(&addr),

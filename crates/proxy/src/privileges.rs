@@ -52,8 +52,13 @@ const READ: u8 = b'R';
 
 /// Whether this process was started as a worker by a privileged master;
 /// then it holds the descriptor of its end of the pair.
+/// The variable alone is not trusted: the descriptor must be an open
+/// socket of this process.
 pub fn worker_fd() -> Option<RawFd> {
-    std::env::var(WORKER_FD_ENV).ok()?.parse().ok()
+    use std::os::unix::fs::FileTypeExt;
+    let fd: RawFd = std::env::var(WORKER_FD_ENV).ok()?.parse().ok()?;
+    let meta = std::fs::metadata(format!("/proc/self/fd/{fd}")).ok()?;
+    meta.file_type().is_socket().then_some(fd)
 }
 
 /// Whether the process should split: root and `master_process on`.

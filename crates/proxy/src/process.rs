@@ -134,7 +134,9 @@ mod tests {
     use super::*;
 
     fn conf(text: &str) -> MainConf {
-        let dir = std::env::temp_dir().join(format!("upgate-process-{}", std::process::id()));
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("upgate-process-{}-{n}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
         let file = dir.join("nginx.conf");
         let _ = std::fs::write(&file, text);

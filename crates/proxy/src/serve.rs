@@ -85,16 +85,10 @@ pub fn run(options: LoadOptions, startup_log: Option<PathBuf>) -> bool {
         say(Level::Emerg, &e);
         return false;
     }
-    if let Err(e) = write_pid(&main.pid) {
-        say(Level::Emerg, &e);
-        return false;
-    }
     redirect_stderr(&generation.tables.error_log);
     if crate::privileges::should_split(&main) {
         let log = generation.tables.error_log;
-        crate::master::run(bound, &log);
-        let _ = std::fs::remove_file(&main.pid);
-        return true;
+        return crate::master::run(bound, &log, &main.pid);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(main.threads())
@@ -104,11 +98,10 @@ pub fn run(options: LoadOptions, startup_log: Option<PathBuf>) -> bool {
         Ok(r) => r,
         Err(e) => {
             say(Level::Emerg, &e.to_string());
-            let _ = std::fs::remove_file(&main.pid);
             return false;
         }
     };
-    let pid = runtime.block_on(serve(
+    let (ok, pid) = runtime.block_on(serve(
         generation,
         Some(bound),
         &options,
@@ -118,7 +111,7 @@ pub fn run(options: LoadOptions, startup_log: Option<PathBuf>) -> bool {
     if let Some(pid) = pid {
         let _ = std::fs::remove_file(pid);
     }
-    true
+    ok
 }
 
 /// The worker of a privileged master (privileges.rs): load as root, switch
@@ -153,12 +146,13 @@ fn run_worker(fd: std::os::fd::RawFd, options: &LoadOptions, startup_log: Option
             return false;
         }
     };
-    runtime.block_on(serve(generation, None, options, startup_log));
-    true
+    runtime
+        .block_on(serve(generation, None, options, startup_log))
+        .0
 }
 
 /// `ngx_create_pidfile`.
-fn write_pid(path: &Path) -> Result<(), String> {
+pub(crate) fn write_pid(path: &Path) -> Result<(), String> {
     std::fs::write(path, format!("{}\n", std::process::id())).map_err(|e| {
         format!(
             "open() \"{}\" failed ({})",
@@ -178,15 +172,18 @@ fn redirect_stderr(log: &ErrorLog) {
     }
 }
 
-/// The signal loop; returns the pid file in force at the end (`None`: the
-/// worker of a master, which owns the pid file). `bound`: the listeners
-/// bound before the runtime; `None` in a worker (it asks its master).
+/// The signal loop: whether it started, and the pid file to remove at the
+/// end (`None`: the worker of a master, which owns the pid file). `bound`:
+/// the listeners bound before the runtime; `None` in a worker (it asks its
+/// master). The signal handlers are in place before the pid file is
+/// written (and, in a worker, before its first request to the master), so
+/// that a signal sent once the pid file exists is never lost.
 async fn serve(
     generation: Generation,
     bound: Option<Vec<Bound>>,
     options: &LoadOptions,
     startup_log: Option<&Path>,
-) -> Option<PathBuf> {
+) -> (bool, Option<PathBuf>) {
     let Generation {
         tables,
         main,
@@ -194,6 +191,27 @@ async fn serve(
         ..
     } = generation;
     let mut main = main;
+    let signals = [
+        SignalKind::hangup(),
+        SignalKind::user_defined1(),
+        SignalKind::terminate(),
+        SignalKind::interrupt(),
+        SignalKind::quit(),
+        SignalKind::user_defined2(),
+        SignalKind::window_change(),
+    ];
+    let mut streams = Vec::new();
+    for kind in signals {
+        match signal(kind) {
+            Ok(s) => streams.push(s),
+            Err(e) => {
+                tables
+                    .error_log
+                    .log(Level::Emerg, &format!("sigaction() failed ({e})"));
+                return (false, None);
+            }
+        }
+    }
     for (level, text) in &ignored {
         tables.error_log.log(*level, text);
     }
@@ -214,13 +232,17 @@ async fn serve(
         Ok(s) => s,
         Err(e) => {
             eprintln!("upgate: [emerg] {e}");
-            return owns_pid.then_some(main.pid);
+            return (false, None);
         }
     };
-    server.set_worker_connections(main.worker_connections);
     let log = |server: &Server, level: Level, message: &str| {
         server.shared.tables.load().error_log.log(level, message);
     };
+    if owns_pid && let Err(e) = write_pid(&main.pid) {
+        log(&server, Level::Emerg, &e);
+        return (false, None);
+    }
+    server.set_worker_connections(main.worker_connections);
     log(
         &server,
         Level::Notice,
@@ -231,27 +253,8 @@ async fn serve(
         ),
     );
     log(&server, Level::Notice, "start worker processes");
-    let signals = [
-        SignalKind::hangup(),
-        SignalKind::user_defined1(),
-        SignalKind::terminate(),
-        SignalKind::interrupt(),
-        SignalKind::quit(),
-        SignalKind::user_defined2(),
-        SignalKind::window_change(),
-    ];
-    let mut streams = Vec::new();
-    for kind in signals {
-        match signal(kind) {
-            Ok(s) => streams.push(s),
-            Err(e) => {
-                log(&server, Level::Emerg, &format!("sigaction() failed ({e})"));
-                return owns_pid.then_some(main.pid);
-            }
-        }
-    }
     let [hup, usr1, term, int, quit, usr2, winch] = &mut streams[..] else {
-        return owns_pid.then_some(main.pid);
+        return (false, owns_pid.then_some(main.pid));
     };
     let grace = loop {
         tokio::select! {
@@ -283,7 +286,7 @@ async fn serve(
     let tables = server.shared.tables.load_full();
     server.stop(grace).await;
     tables.error_log.log(Level::Notice, "exit");
-    owns_pid.then_some(main.pid)
+    (true, owns_pid.then_some(main.pid))
 }
 
 /// nginx's binary upgrade signals: upgate has one process, so there is no
@@ -301,14 +304,18 @@ fn no_upgrade(server: &Server, which: &str) {
 }
 
 /// SIGUSR1: `ngx_reopen_files`.
+/// The logs of older generations still in use (a tunnel's access log line)
+/// are reopened too.
 fn reopen(server: &Server) {
-    let tables = server.shared.tables.load();
+    let tables = server.shared.tables.load_full();
     tables.error_log.log(Level::Notice, "reopening logs");
-    if let Err(e) = tables.access_logs.reopen() {
-        tables.error_log.log(Level::Alert, &e);
-    }
-    if let Err(e) = tables.error_log.reopen() {
-        tables.error_log.log(Level::Alert, &e);
+    for generation in server.shared.live_generations() {
+        if let Err(e) = generation.access_logs.reopen() {
+            tables.error_log.log(Level::Alert, &e);
+        }
+        if let Err(e) = generation.error_log.reopen() {
+            tables.error_log.log(Level::Alert, &e);
+        }
     }
     redirect_stderr(&tables.error_log);
 }

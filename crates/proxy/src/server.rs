@@ -45,9 +45,30 @@ pub struct Shared {
     pub worker_connections: AtomicUsize,
     /// When `worker_connections are not enough` was last logged.
     refused_logged: std::sync::Mutex<Option<Instant>>,
+    /// Idle keepalive connections wait on this; `drain_budget` says how
+    /// many of them close to free slots.
+    drain: Notify,
+    drain_budget: AtomicUsize,
+    /// When idle connections were last drained (at most once a second).
+    drained_at: std::sync::Mutex<Option<Instant>>,
+    /// The generations a reload replaced, while requests or tunnels still
+    /// hold them: SIGUSR1 reopens their logs too.
+    replaced: std::sync::Mutex<Vec<std::sync::Weak<Tables>>>,
 }
 
 impl Shared {
+    /// The generation in force and those still held by running requests
+    /// or tunnels.
+    pub fn live_generations(&self) -> Vec<Arc<Tables>> {
+        let mut out = vec![self.tables.load_full()];
+        let replaced = match self.replaced.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        out.extend(replaced.iter().filter_map(std::sync::Weak::upgrade));
+        out
+    }
+
     /// Takes a connection slot for a tunnel's upstream side; `None` when
     /// worker_connections are used up (then the slot is not taken).
     pub fn tunnel_slot(self: &Arc<Self>) -> Option<SlotGuard> {
@@ -57,6 +78,35 @@ impl Shared {
             self.not_enough();
             None
         }
+    }
+
+    /// Resolves when idle connections are asked to close.
+    pub async fn drain_requested(&self) {
+        self.drain.notified().await;
+    }
+
+    /// Takes one of the drain's closes; `false` when enough closed.
+    pub fn take_drain(&self) -> bool {
+        self.drain_budget
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok()
+    }
+
+    /// `ngx_drain_connections`: with no slot left, up to 32 idle keepalive
+    /// connections close, at most once a second; `true` when it asked.
+    fn drain_idle(&self) -> bool {
+        let now = Instant::now();
+        let mut at = match self.drained_at.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if at.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
+            return false;
+        }
+        *at = Some(now);
+        self.drain_budget.store(32, Ordering::Release);
+        self.drain.notify_waiters();
+        true
     }
 
     fn take_slot(&self) -> bool {
@@ -145,6 +195,10 @@ impl Server {
             slots: AtomicUsize::new(0),
             worker_connections: AtomicUsize::new(usize::MAX),
             refused_logged: std::sync::Mutex::new(None),
+            replaced: std::sync::Mutex::new(Vec::new()),
+            drain: Notify::new(),
+            drain_budget: AtomicUsize::new(0),
+            drained_at: std::sync::Mutex::new(None),
         });
         // Buffered access logs are written at least once a second.
         let weak = Arc::downgrade(&shared);
@@ -247,7 +301,14 @@ impl Server {
     ) -> Result<(), String> {
         let generation = self.shared.tables.load().generation + 1;
         tables.generation = generation;
-        self.shared.tables.store(Arc::new(tables));
+        let old = self.shared.tables.swap(Arc::new(tables));
+        let mut replaced = match self.shared.replaced.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        replaced.retain(|w| w.strong_count() > 0);
+        replaced.push(Arc::downgrade(&old));
+        drop(replaced);
         if let Some(after) = close_after {
             let shared = Arc::downgrade(&self.shared);
             tokio::spawn(async move {
@@ -400,10 +461,24 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             }
         };
         if !shared.take_slot() {
-            // nginx closes the accepted socket (`ngx_event_accept`).
-            drop(stream);
-            shared.not_enough();
-            continue;
+            // nginx first closes idle keepalive connections to make room
+            // (`ngx_drain_connections`), then, still short, logs and closes
+            // the accepted socket (`ngx_get_connection`, `ngx_event_accept`).
+            let mut got = false;
+            if shared.drain_idle() {
+                for _ in 0..10 {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    if shared.take_slot() {
+                        got = true;
+                        break;
+                    }
+                }
+            }
+            if !got {
+                shared.not_enough();
+                drop(stream);
+                continue;
+            }
         }
         let _ = stream.set_nodelay(true);
         let local = match stream.local_addr() {

@@ -268,7 +268,11 @@ fn daemon_reopen_and_quit() {
         read_pid(&pid_file).is_some()
     });
     let pid = read_pid(&pid_file).unwrap_or_default();
-    assert!(pid_alive(pid));
+    // A signal sent as soon as the pid file exists is handled (a reload),
+    // never the default action (SIGHUP would end the process).
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGHUP);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(pid_alive(pid), "an early SIGHUP ended upgate");
     wait_for("serving", Duration::from_secs(5), || {
         get(port, "/").as_deref() == Some("one")
     });
@@ -306,6 +310,14 @@ fn daemon_reopen_and_quit() {
         get(port, "/").as_deref() == Some("two")
     });
 
+    // nginx's binary upgrade: a notice, nothing else.
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGUSR2);
+    wait_for("the USR2 notice", Duration::from_secs(5), || {
+        let log = dir.read("error.log");
+        log.contains("[notice]") && log.contains("upgate does no binary upgrade")
+    });
+    assert_eq!(get(port, "/").as_deref(), Some("two"));
+
     assert!(
         upgate()
             .args(["-s", "quit", "-c", &c])
@@ -316,8 +328,9 @@ fn daemon_reopen_and_quit() {
     assert!(!pid_file.exists(), "pid file left behind");
 }
 
-/// `worker_connections 4` with one listener: three clients fit, the fourth
-/// is closed and the error log says so.
+/// `worker_connections 4` with one listener: three clients fit; a fourth
+/// takes the place of an idle one, and is closed (with nginx's alert) when
+/// the three are busy.
 #[test]
 fn worker_connections_are_enforced() {
     let dir = Scratch::new("wc");
@@ -342,12 +355,40 @@ fn worker_connections_are_enforced() {
     wait_for("pid file", Duration::from_secs(5), || {
         dir.0.join("run.pid").exists()
     });
-    let held: Vec<TcpStream> = (0..3)
+    // Connections waiting for their first byte are reusable: nginx closes
+    // idle ones to make room (ngx_drain_connections), and so does upgate.
+    let idle: Vec<TcpStream> = (0..3)
         .filter_map(|_| TcpStream::connect(("127.0.0.1", port)).ok())
+        .collect();
+    assert_eq!(idle.len(), 3);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        get(port, "/").as_deref(),
+        Some("ok"),
+        "idle connections were not drained"
+    );
+    drop(idle);
+    std::thread::sleep(Duration::from_millis(200));
+    // Connections in the middle of a request head are not: the fourth is
+    // closed, and the error log says why.
+    let held: Vec<TcpStream> = (0..3)
+        .filter_map(|_| {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+            s.write_all(b"GET / HTTP/1.1\r\n").ok()?;
+            Some(s)
+        })
         .collect();
     assert_eq!(held.len(), 3);
     std::thread::sleep(Duration::from_millis(200));
     let refused = get(port, "/");
+    let end = Instant::now() + Duration::from_secs(5);
+    while !dir
+        .read("error.log")
+        .contains("worker_connections are not enough")
+        && Instant::now() < end
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let log = dir.read("error.log");
     drop(held);
     wait_for("a slot again", Duration::from_secs(5), || {
@@ -413,7 +454,7 @@ fn user_switch_keeps_the_master_privileged() {
     let _ = std::fs::create_dir_all(&private);
     let root = nix::unistd::geteuid().is_root();
     if !root {
-        dir.write("nginx.conf", "user nobody;\nevents {}\n");
+        dir.write("nginx.conf", "user nobody nogroup;\nevents {}\n");
         let out = upgate()
             .args(["-t", "-c", &format!("{d}/nginx.conf")])
             .output();
@@ -431,7 +472,7 @@ fn user_switch_keeps_the_master_privileged() {
     };
     let conf = |extra: &str| {
         format!(
-            "user nobody;\npid {d}/run.pid;\nerror_log {d}/error.log notice;\nevents {{}}\n\
+            "user nobody nogroup;\npid {d}/run.pid;\nerror_log {d}/error.log notice;\nevents {{}}\n\
              http {{ access_log off;\n server {{ listen 127.0.0.1:{port}; {extra}\n\
              location / {{ return 200 \"as $remote_addr\"; }} }} }}\n"
         )
@@ -450,11 +491,21 @@ fn user_switch_keeps_the_master_privileged() {
         read_pid(&pid_file).is_some()
     });
     let master = read_pid(&pid_file).unwrap_or_default();
+    // An early SIGHUP waits until the worker can take it.
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(master), Signal::SIGHUP);
     wait_for("serving", Duration::from_secs(5), || {
         get(port, "/").is_some()
     });
     let workers = children(master);
     assert_eq!(workers.len(), 1, "one worker: {workers:?}");
+    wait_for("the early reload", Duration::from_secs(5), || {
+        dir.read("error.log").contains("signal 1 (SIGHUP) received")
+    });
+    assert!(
+        !dir.read("error.log").contains("exited on signal"),
+        "{}",
+        dir.read("error.log")
+    );
     assert_eq!(uid_of(master), Some(0), "the master stays root");
     assert_eq!(
         uid_of(workers[0]),
@@ -484,6 +535,27 @@ fn user_switch_keeps_the_master_privileged() {
         dir.read("error.log")
     );
 
+    // A worker that dies is replaced (nginx's respawn), with every listener.
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(workers[0]), Signal::SIGKILL);
+    wait_for("a new worker", Duration::from_secs(5), || {
+        children(master)
+            .iter()
+            .any(|w| *w != workers[0] && uid_of(*w) == Some(65534))
+    });
+    wait_for("serving again", Duration::from_secs(5), || {
+        get(port, "/").is_some() && get(low, "/").is_some()
+    });
+    let exited = format!("worker process {} exited on signal 9", workers[0]);
+    assert!(
+        dir.read("error.log").contains(&exited),
+        "{}",
+        dir.read("error.log")
+    );
+    let worker = children(master)
+        .into_iter()
+        .find(|w| *w != workers[0])
+        .unwrap_or_default();
+
     assert!(
         upgate()
             .args(["-s", "quit", "-c", &c])
@@ -491,7 +563,7 @@ fn user_switch_keeps_the_master_privileged() {
             .is_ok_and(|s| s.success())
     );
     wait_for("exit", Duration::from_secs(10), || {
-        !pid_alive(master) && !pid_alive(workers[0])
+        !pid_alive(master) && !pid_alive(worker)
     });
     assert!(!pid_file.exists(), "pid file left behind");
 }
