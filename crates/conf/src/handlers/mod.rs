@@ -196,9 +196,15 @@ impl Semantics {
             b"grpc_set_header" => self.merge_time_values(cx, d, 1, 2),
             b"error_page" => self.error_page(cx, d),
             b"keepalive_timeout" => self.keepalive_timeout(d),
+            b"server_names_hash_bucket_size" | b"server_names_hash_max_size" => {
+                self.server_names_hash(d);
+                self.complex_value_directive(cx, d)
+            }
             b"ssl_session_cache" => self.ssl_session_cache(d, cx.spec.module),
             b"proxy_redirect" => self.proxy_redirect(cx, d),
-            b"ssl_certificate" | b"ssl_reject_handshake" => self.ssl_certificate(cx, d),
+            b"ssl_certificate" | b"ssl_certificate_key" | b"ssl_reject_handshake" => {
+                self.ssl_certificate(cx, d)
+            }
             b"charset_map" => {
                 self.charset_to_utf8 = d
                     .args
@@ -309,6 +315,7 @@ impl Semantics {
         for (_, word) in &merged {
             self.use_script(word, false)?;
         }
+        self.check_certificate_keys()?;
         self.check_cache_zones(close)?;
         self.check_locations()?;
         self.check_ssl_certificates()?;
@@ -321,8 +328,7 @@ impl Semantics {
                     .with_help(unknown_variable_help(name)),
             );
         }
-        self.check_server_names(warnings);
-        Ok(())
+        self.check_server_names(warnings)
     }
 
     fn finish_stream(&mut self, _stream: &Directive) -> Result<(), ConfError> {

@@ -5,7 +5,8 @@
 //!   spelled alike or differently (`*:80`, `0.0.0.0:80`, a port range, a
 //!   host name), in the same or another server, with or without
 //!   `default_server` and the options nginx allows once per address
-//!   (`ngx_http_add_listen`, `ngx_http_add_addresses`);
+//!   (`ngx_http_add_listen`, `ngx_http_add_addresses`), and server names
+//!   at the server names hash's bucket limit (`ngx_http_server_names`);
 //! - `shm-zone`: declarations and uses of shared memory zones, with the
 //!   base's own zone names and a fresh one: `limit_req_zone`, `limit_req`,
 //!   `limit_conn_zone`, `limit_conn`, `proxy_cache_path keys_zone=`,
@@ -23,7 +24,7 @@
 use super::{Base, Edit, Kind, Mutant, Rng, SEED, Site, Wrap, apply, fnv, insert, terminator};
 
 /// Cases per base and kind, when the kind has somewhere to go.
-const PER_KIND: usize = 3;
+const PER_KIND: usize = 6;
 
 /// Where a line can go: the offset just inside a block's `{` (or the top of
 /// the file), and what that block is.
@@ -193,6 +194,10 @@ const LISTEN_EXTRAS: &[&str] = &[
     "proxy_protocol",
     "http2",
     "fastopen=10",
+    "backlog=-1",
+    "ssl",
+    "setfib=1",
+    "ipv6only=off",
 ];
 
 fn pick_point<'p>(points: &'p [Point], blocks: &[&str], rng: &mut Rng) -> Option<&'p Point> {
@@ -221,7 +226,15 @@ fn listen_case(points: &[Point], names: &Names, rng: &mut Rng) -> Option<(String
             _ => ["80", "8080", "127.0.0.1:8080", "[::]:8080"][rng.below(4)].to_string(),
         };
         let extra = rng.pick(LISTEN_EXTRAS)?;
-        Some(format!("listen {addr} {extra}").trim_end().to_string() + ";")
+        let listen = format!("listen {addr} {extra}").trim_end().to_string() + ";";
+        // Sometimes with a name at the server names hash's limit (46
+        // characters fit a 64-byte bucket, 47 do not).
+        Some(match rng.below(8) {
+            0 => format!("{listen} server_name {}.example;", "n".repeat(38)),
+            1 => format!("{listen} server_name {}.example;", "n".repeat(39)),
+            2 => format!("{listen} server_name *.{}.example;", "w".repeat(39)),
+            _ => listen,
+        })
     };
     let mut edits = Vec::new();
     let mut what = Vec::new();
