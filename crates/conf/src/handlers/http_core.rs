@@ -492,11 +492,19 @@ impl Semantics {
                         )));
                         continue;
                     }
-                    // `.name` and wildcards go to the wildcard hashes.
-                    let wildcard =
-                        name.starts_with('*') || name.starts_with('.') || name.ends_with(".*");
-                    if !wildcard {
-                        exact.push((key.len(), *span));
+                    // `.name` and wildcards go to the wildcard hashes,
+                    // one label per level (ngx_hash_wildcard_init).
+                    let inner = name
+                        .strip_prefix("*.")
+                        .or_else(|| name.strip_suffix(".*"))
+                        .or_else(|| name.strip_prefix('.'));
+                    match inner {
+                        Some(inner) => {
+                            if let Some(label) = inner.split('.').map(str::len).max() {
+                                exact.push((label, *span));
+                            }
+                        }
+                        None => exact.push((key.len(), *span)),
                     }
                 }
             }

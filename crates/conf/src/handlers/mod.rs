@@ -196,6 +196,10 @@ impl Semantics {
             b"grpc_set_header" => self.merge_time_values(cx, d, 1, 2),
             b"error_page" => self.error_page(cx, d),
             b"keepalive_timeout" => self.keepalive_timeout(d),
+            b"map_hash_bucket_size" | b"map_hash_max_size" => {
+                self.map_hash_size(d, false);
+                Ok(())
+            }
             b"server_names_hash_bucket_size" | b"server_names_hash_max_size" => {
                 self.server_names_hash(d);
                 self.complex_value_directive(cx, d)
@@ -258,6 +262,10 @@ impl Semantics {
         }
         match d.name.value.as_slice() {
             b"map" => self.map_block(cx, d, true),
+            b"map_hash_bucket_size" | b"map_hash_max_size" => {
+                self.map_hash_size(d, true);
+                Ok(())
+            }
             b"geo" | b"split_clients" => self.declare_variable(cx, d, true),
             b"log_format" => self.log_format(d, true),
             b"ssl_session_cache" => self.ssl_session_cache(d, cx.spec.module),

@@ -19,7 +19,10 @@
 //!   `ngx_http_upstream_init_round_robin`);
 //! - `geo-block`: new `geo` blocks of random entries (`ranges`, CIDRs,
 //!   ranges, `default`, `delete`, `proxy`), and entries added to the base's
-//!   own `geo` blocks (`ngx_http_geo`).
+//!   own `geo` blocks (`ngx_http_geo`);
+//! - `hash-bucket`: `map` blocks whose keys reach the map hash's bucket
+//!   limit, with and without `hostnames` and `map_hash_bucket_size`
+//!   (`ngx_hash_init`, `ngx_hash_add_key`).
 
 use super::{Base, Edit, Kind, Mutant, Rng, SEED, Site, Wrap, apply, fnv, insert, terminator};
 
@@ -472,6 +475,36 @@ fn geo_case(points: &[Point], rng: &mut Rng) -> Option<(String, Vec<Edit>)> {
     ))
 }
 
+fn hash_case(points: &[Point], rng: &mut Rng) -> Option<(String, Vec<Edit>)> {
+    let point = pick_point(points, &["http"], rng)?;
+    let mut entries = Vec::new();
+    if rng.chance(40) {
+        entries.push("hostnames;".to_string());
+    }
+    for _ in 0..1 + rng.below(3) {
+        let len = 44 + rng.below(5);
+        let key = "k".repeat(len);
+        entries.push(match rng.below(6) {
+            0 => format!("*.{key} a;"),
+            1 => format!(".{key} b;"),
+            2 => format!("{key}.* c;"),
+            3 => format!("{}.com d;", "K".repeat(len - 4)),
+            4 => "a..b e;".to_string(),
+            _ => format!("{key} f;"),
+        });
+    }
+    let size = match rng.below(4) {
+        0 => "map_hash_bucket_size 128; ",
+        1 => "map_hash_bucket_size 65; ",
+        _ => "",
+    };
+    let block = format!("{size}map $host $diff_map {{ {} }}", entries.join(" "));
+    Some((
+        format!("add [{block}] at the start of {}", point.place),
+        vec![insert(point.at, format!("\n    {block}\n").as_bytes())],
+    ))
+}
+
 /// The check mutants of one base.
 pub(super) fn mutants(base: &Base, sites: &[Site<'_>]) -> Vec<Mutant> {
     let text = &base.text;
@@ -486,6 +519,7 @@ pub(super) fn mutants(base: &Base, sites: &[Site<'_>]) -> Vec<Mutant> {
         Kind::ShmZone,
         Kind::ImplicitUpstream,
         Kind::GeoBlock,
+        Kind::HashBucket,
     ] {
         let mut made = 0;
         for _ in 0..PER_KIND * 20 {
@@ -496,7 +530,8 @@ pub(super) fn mutants(base: &Base, sites: &[Site<'_>]) -> Vec<Mutant> {
                 Kind::ListenConflict => listen_case(&points, &names, &mut rng),
                 Kind::ShmZone => zone_case(&points, &names, &mut rng),
                 Kind::ImplicitUpstream => pass_case(text, &points, &names, &mut rng),
-                _ => geo_case(&points, &mut rng),
+                Kind::GeoBlock => geo_case(&points, &mut rng),
+                _ => hash_case(&points, &mut rng),
             };
             let Some((what, edits)) = case else { continue };
             let Some(mutated) = apply(text, edits) else {
