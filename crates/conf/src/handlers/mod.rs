@@ -68,6 +68,9 @@ pub struct Semantics {
     merge_time_values: Vec<(u16, Word)>,
     /// The `charset_map` being read converts to UTF-8.
     charset_to_utf8: bool,
+    /// Warnings a block's end printed before it failed (nginx has logged
+    /// them by then).
+    carried_warnings: Vec<ConfError>,
 }
 
 impl Semantics {
@@ -290,7 +293,12 @@ impl Semantics {
         self.blocks.pop();
         let mut warnings = Vec::new();
         match kind {
-            BlockKind::Http => self.finish_http(d, config, &mut warnings)?,
+            BlockKind::Http => {
+                if let Err(e) = self.finish_http(d, config, &mut warnings) {
+                    self.carried_warnings.append(&mut warnings);
+                    return Err(e);
+                }
+            }
             BlockKind::Stream => self.finish_stream(d)?,
             BlockKind::Server => self.finish_server(d)?,
             BlockKind::Location => self.finish_location(),
@@ -350,6 +358,11 @@ impl Semantics {
             ));
         }
         Ok(())
+    }
+
+    /// Warnings printed before the error that stopped the load.
+    pub fn take_carried_warnings(&mut self) -> Vec<ConfError> {
+        std::mem::take(&mut self.carried_warnings)
     }
 
     /// After the whole configuration was read (cycle initialisation).
