@@ -46,6 +46,8 @@ pub struct LocSettings {
     pub keepalive_requests: u64,
     /// keepalive_time (1h).
     pub keepalive_time: Duration,
+    /// keepalive_disable: (msie6, safari); msie6 by default.
+    pub keepalive_disable: (bool, bool),
     /// client_max_body_size (1m; 0 means no limit).
     pub client_max_body_size: u64,
     /// client_body_timeout (60s).
@@ -187,6 +189,7 @@ impl Default for LocSettings {
             keepalive_header: None,
             keepalive_requests: 1000,
             keepalive_time: Duration::from_secs(3600),
+            keepalive_disable: (true, false),
             client_max_body_size: 1024 * 1024,
             client_body_timeout: Duration::from_secs(60),
             server_tokens: ServerTokens::On,
@@ -249,6 +252,14 @@ fn apply(parent: &LocSettings, dirs: &[&Directive]) -> LocSettings {
                 {
                     s.keepalive_requests = n;
                 }
+            }
+            b"keepalive_disable" => {
+                let has = |w: &[u8]| d.args.iter().any(|a| a.value == w);
+                s.keepalive_disable = if has(b"none") {
+                    (false, false)
+                } else {
+                    (has(b"msie6"), has(b"safari"))
+                };
             }
             b"keepalive_time" => {
                 if let Some(t) = parse_time(arg(d, 0)) {

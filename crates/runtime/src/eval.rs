@@ -75,7 +75,7 @@ impl Request<'_> {
                 ClientVersion::Http10 => b"HTTP/1.0".to_vec(),
                 ClientVersion::Http11 => b"HTTP/1.1".to_vec(),
             },
-            Var::RequestMethod => c.method.to_vec(),
+            Var::RequestMethod => self.method.clone(),
             Var::Request => {
                 let mut line = c.method.to_vec();
                 line.push(b' ');
@@ -113,7 +113,7 @@ impl Request<'_> {
                 xff.extend_from_slice(ip_text(c.client_addr.ip()).as_bytes());
                 xff
             }
-            Var::ProxyInternalBodyLength => match c.body_length {
+            Var::ProxyInternalBodyLength => match self.body_length {
                 Some(n) if !self.streams_chunked() => n.to_string().into_bytes(),
                 _ => Vec::new(),
             },
@@ -125,7 +125,13 @@ impl Request<'_> {
                 }
             }
             Var::User(id) => self.user_var(*id),
-            Var::Runtime(_) => Vec::new(),
+            Var::Runtime(name) => self
+                .runtime_values
+                .iter()
+                .rev()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default(),
         }
     }
 
@@ -134,7 +140,7 @@ impl Request<'_> {
     fn streams_chunked(&self) -> bool {
         let conf = &self.rt.location(self.location).conf;
         self.client.chunked
-            && self.client.body_length.is_none()
+            && self.body_length.is_none()
             && !conf.proxy_request_buffering.value
             && conf.proxy_http_version.value == HttpVersion::Http11
     }
