@@ -147,6 +147,8 @@ pub fn load(options: &LoadOptions) -> Loaded {
         read_as: None,
     };
     let error = loader.run().err();
+    let carried = loader.semantics.take_carried_warnings();
+    loader.warnings.extend(carried);
     Loaded {
         config: loader.config,
         warnings: loader.warnings,

@@ -598,11 +598,12 @@ enum Kind {
     ShmZone,
     ImplicitUpstream,
     GeoBlock,
+    HashBucket,
 }
 
 impl Kind {
     /// Every kind, for the report.
-    const ALL: [Kind; 19] = [
+    const ALL: [Kind; 20] = [
         Kind::DropSemicolon,
         Kind::DropOpenBrace,
         Kind::DropCloseBrace,
@@ -622,6 +623,7 @@ impl Kind {
         Kind::ShmZone,
         Kind::ImplicitUpstream,
         Kind::GeoBlock,
+        Kind::HashBucket,
     ];
 
     /// The kinds drawn per directive site (the checks' kinds have their own
@@ -665,6 +667,7 @@ impl Kind {
             Kind::ShmZone => "shm-zone",
             Kind::ImplicitUpstream => "implicit-upstream",
             Kind::GeoBlock => "geo-block",
+            Kind::HashBucket => "hash-bucket",
         }
     }
 }
@@ -770,7 +773,11 @@ fn candidates(kind: Kind, text: &[u8], sites: &[Site<'_>]) -> Vec<usize> {
             Kind::BadNumber => any_arg(&is_number),
             Kind::BadFlag => any_arg(&is_flag),
             Kind::BadListen => d.is("listen") && !d.args.is_empty(),
-            Kind::ListenConflict | Kind::ShmZone | Kind::ImplicitUpstream | Kind::GeoBlock => false,
+            Kind::ListenConflict
+            | Kind::ShmZone
+            | Kind::ImplicitUpstream
+            | Kind::GeoBlock
+            | Kind::HashBucket => false,
         }
     };
     (0..sites.len()).filter(|&i| fits(&sites[i])).collect()
@@ -1071,7 +1078,11 @@ fn mutate(
                 }],
             )
         }
-        Kind::ListenConflict | Kind::ShmZone | Kind::ImplicitUpstream | Kind::GeoBlock => {
+        Kind::ListenConflict
+        | Kind::ShmZone
+        | Kind::ImplicitUpstream
+        | Kind::GeoBlock
+        | Kind::HashBucket => {
             return None;
         }
         Kind::BadListen => {

@@ -27,6 +27,30 @@ pub(super) struct HttpState {
     options_set: HashMap<String, Span>,
     /// `ssl_certificate` at http level (inherited by every server).
     http_ssl_certificate: bool,
+    /// `ssl_reject_handshake on` at http level.
+    http_reject_handshake: bool,
+    /// `ssl_certificate` values and the number of `ssl_certificate_key`s
+    /// at http level.
+    http_certificates: (Vec<String>, usize),
+    /// Listen addresses in the order nginx adds them (`cmcf->ports`,
+    /// `port->addrs`).
+    addrs: Vec<Addr>,
+    /// `server_names_hash_bucket_size` / `server_names_hash_max_size`.
+    names_bucket_size: Option<i64>,
+    names_max_size: Option<i64>,
+}
+
+/// One `ngx_http_conf_addr_t`.
+#[derive(Debug, Clone)]
+struct Addr {
+    text: String,
+    /// Some listen of it had `ssl` (nginx ORs them).
+    ssl: bool,
+    /// Index of its default server: the first to listen, or the one with
+    /// `default_server`.
+    default: usize,
+    /// The servers listening on it, in order.
+    servers: Vec<usize>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -37,6 +61,10 @@ struct ServerInfo {
     ssl_listen: bool,
     /// `ssl_certificate` (or `ssl_reject_handshake`) in the server.
     ssl_certificate: bool,
+    /// `ssl_reject_handshake on` in the server.
+    reject_handshake: bool,
+    /// Its `ssl_certificate` values and number of `ssl_certificate_key`s.
+    certificates: (Vec<String>, usize),
     /// Where nginx reports the server (its `{` line).
     span: Span,
     line: u32,
@@ -157,11 +185,8 @@ impl Semantics {
                     options = true;
                     let ok = match key {
                         "fastopen" => values::atoi(value.as_bytes()).is_some(),
-                        // ngx_atoi fails on a sign; -1 passes as "unset".
-                        "backlog" => {
-                            values::atoi(value.as_bytes()).is_some_and(|n| n != 0)
-                                || value.starts_with('-')
-                        }
+                        // ngx_atoi fails on a sign; 0 is refused too.
+                        "backlog" => values::atoi(value.as_bytes()).is_some_and(|n| n != 0),
                         "rcvbuf" | "sndbuf" => values::parse_size(value.as_bytes()).is_some(),
                         "accept_filter" => {
                             return bad(format!(
@@ -186,8 +211,27 @@ impl Semantics {
                 }
             }
         }
+        let ssl = d.args.iter().skip(1).any(|p| p.is("ssl"));
+        let server_index = self.http.servers.len().saturating_sub(1);
         // `ngx_http_add_listen` for each address, in order.
         for key in addrs {
+            match self.http.addrs.iter_mut().find(|a| a.text == key) {
+                Some(addr) => {
+                    addr.ssl |= ssl;
+                    if default_server {
+                        addr.default = server_index;
+                    }
+                    if !addr.servers.contains(&server_index) {
+                        addr.servers.push(server_index);
+                    }
+                }
+                None => self.http.addrs.push(Addr {
+                    text: key.clone(),
+                    ssl,
+                    default: server_index,
+                    servers: vec![server_index],
+                }),
+            }
             if let Some(server) = self.http.servers.last_mut() {
                 if server.listens.contains(&key) {
                     return Err(at_end(d, format!("a duplicate listen {key}")));
@@ -389,34 +433,116 @@ impl Semantics {
         Ok(())
     }
 
-    /// `ngx_http_server_names`: a name on the same address in two servers.
-    pub(super) fn check_server_names(&mut self, warnings: &mut Vec<ConfError>) {
-        let mut seen: HashMap<(String, String), ()> = HashMap::default();
-        let mut reported = Vec::new();
-        for server in &self.http.servers {
+    /// `server_names_hash_bucket_size` / `_max_size` (as given; nginx
+    /// aligns the bucket size to the cache line when http is initialised).
+    pub(super) fn server_names_hash(&mut self, d: &Directive) {
+        let value = d.args.first().and_then(|v| values::atoi(&v.value));
+        if d.is("server_names_hash_bucket_size") {
+            self.http.names_bucket_size = value;
+        } else {
+            self.http.names_max_size = value;
+        }
+    }
+
+    /// `ngx_http_optimize_servers` / `ngx_http_server_names`: on every
+    /// address that more than one server listens on, a name two servers
+    /// give is ignored with a warning, and the exact names must fit the
+    /// server names hash (`ngx_hash_init`). nginx logs both without a file
+    /// position.
+    pub(super) fn check_server_names(
+        &mut self,
+        warnings: &mut Vec<ConfError>,
+    ) -> Result<(), ConfError> {
+        /// x86-64's `ngx_cacheline_size`.
+        const CACHE_LINE: i64 = 64;
+        let bucket_size = self.http.names_bucket_size.unwrap_or(CACHE_LINE);
+        let bucket_size = (bucket_size + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE;
+        let max_size = self.http.names_max_size.unwrap_or(512);
+        // Addresses in the order they were first listened on, with their servers.
+        let mut addrs: Vec<(&str, Vec<usize>)> = Vec::new();
+        for (i, server) in self.http.servers.iter().enumerate() {
             for addr in &server.listens {
-                for (name, span) in &server.names {
-                    if name.is_empty() {
-                        continue;
-                    }
-                    let key = (addr.clone(), name.trim_end_matches('.').to_string());
-                    if seen.insert(key, ()).is_some() {
-                        reported.push(ConfError::warn(
-                            format!("conflicting server name \"{name}\" on {addr}, ignored"),
-                            *span,
-                            span.line,
-                        ));
-                    }
+                match addrs.iter_mut().find(|(a, _)| a == addr) {
+                    Some((_, servers)) => servers.push(i),
+                    None => addrs.push((addr, vec![i])),
                 }
             }
         }
-        // nginx logs these without a file position.
-        for mut warning in reported {
-            warning.position = crate::error::Position::None {
-                hint: warning.span(),
+        let unplaced = |mut e: ConfError| {
+            e.position = crate::error::Position::None { hint: e.span() };
+            e
+        };
+        for (addr, servers) in &addrs {
+            if servers.len() < 2 {
+                continue;
+            }
+            let mut seen: HashMap<String, ()> = HashMap::default();
+            let mut exact = Vec::new();
+            for &i in servers {
+                for (name, span) in &self.http.servers[i].names {
+                    if name.is_empty() {
+                        continue;
+                    }
+                    let key = name.trim_end_matches('.').to_string();
+                    if seen.insert(key.clone(), ()).is_some() {
+                        warnings.push(unplaced(ConfError::warn(
+                            format!("conflicting server name \"{name}\" on {addr}, ignored"),
+                            *span,
+                            span.line,
+                        )));
+                        continue;
+                    }
+                    // `.name` and wildcards go to the wildcard hashes,
+                    // one label per level (ngx_hash_wildcard_init).
+                    let inner = name
+                        .strip_prefix("*.")
+                        .or_else(|| name.strip_suffix(".*"))
+                        .or_else(|| name.strip_prefix('.'));
+                    match inner {
+                        Some(inner) => {
+                            if let Some(label) = inner.split('.').map(str::len).max() {
+                                exact.push((label, *span));
+                            }
+                        }
+                        None => exact.push((key.len(), *span)),
+                    }
+                }
+            }
+            if exact.is_empty() {
+                continue;
+            }
+            let fail = |message: String, span: Option<Span>| {
+                Err(ConfError::unplaced(message, span)
+                    .with_help("raise server_names_hash_bucket_size (or _max_size) in http {}"))
             };
-            warnings.push(warning);
+            if max_size == 0 {
+                return fail(
+                    format!(
+                        "could not build server_names_hash, you should increase server_names_hash_max_size: {max_size}"
+                    ),
+                    None,
+                );
+            }
+            if bucket_size > 65536 - CACHE_LINE {
+                return fail(
+                    format!(
+                        "could not build server_names_hash, too large server_names_hash_bucket_size: {bucket_size}"
+                    ),
+                    None,
+                );
+            }
+            // NGX_HASH_ELT_SIZE plus the bucket's end pointer.
+            let elt = |len: usize| 8 + (len as i64 + 2 + 7) / 8 * 8 + 8;
+            if let Some((_, span)) = exact.iter().find(|(len, _)| elt(*len) > bucket_size) {
+                return fail(
+                    format!(
+                        "could not build server_names_hash, you should increase server_names_hash_bucket_size: {bucket_size}"
+                    ),
+                    Some(*span),
+                );
+            }
         }
+        Ok(())
     }
 
     /// `ssl_certificate` / `ssl_reject_handshake` at http or server level.
@@ -425,16 +551,37 @@ impl Semantics {
         cx: &mut Cx<'_>,
         d: &Directive,
     ) -> Result<(), ConfError> {
-        let counts = !d.is("ssl_reject_handshake") || d.args.first().is_some_and(|v| v.is("on"));
+        let reject = d.is("ssl_reject_handshake");
+        let counts = !reject || d.args.first().is_some_and(|v| v.is("on"));
         if counts {
-            match cx.context {
-                BlockKind::Http => self.http.http_ssl_certificate = true,
-                BlockKind::Server => {
+            match (cx.context, reject) {
+                (BlockKind::Http, false) => self.http.http_ssl_certificate = true,
+                (BlockKind::Http, true) => self.http.http_reject_handshake = true,
+                (BlockKind::Server, _) => {
                     if let Some(server) = self.http.servers.last_mut() {
-                        server.ssl_certificate = true;
+                        if reject {
+                            server.reject_handshake = true;
+                        } else {
+                            server.ssl_certificate = true;
+                        }
                     }
                 }
                 _ => {}
+            }
+        }
+        if d.is("ssl_certificate") || d.is("ssl_certificate_key") {
+            let target = match cx.context {
+                BlockKind::Http => Some(&mut self.http.http_certificates),
+                BlockKind::Server => self.http.servers.last_mut().map(|s| &mut s.certificates),
+                _ => None,
+            };
+            if let Some((certificates, keys)) = target {
+                match d.args.first() {
+                    Some(cert) if d.is("ssl_certificate") => {
+                        certificates.push(cert.text().into_owned())
+                    }
+                    _ => *keys += 1,
+                }
             }
         }
         if d.is("ssl_certificate") {
@@ -443,24 +590,91 @@ impl Semantics {
         Ok(())
     }
 
+    /// `ngx_http_ssl_merge_srv_conf`, server by server: as many keys as
+    /// certificates (the server's own, else those of http). Logged
+    /// without a file position.
+    pub(super) fn check_certificate_keys(&self) -> Result<(), ConfError> {
+        for server in &self.http.servers {
+            // Each merged on its own (ngx_conf_merge_ptr_value).
+            let certificates = if server.certificates.0.is_empty() {
+                &self.http.http_certificates.0
+            } else {
+                &server.certificates.0
+            };
+            let keys = if server.certificates.1 == 0 {
+                self.http.http_certificates.1
+            } else {
+                server.certificates.1
+            };
+            if let Some(last) = certificates.last()
+                && keys < certificates.len()
+            {
+                return Err(ConfError::unplaced(
+                    format!("no \"ssl_certificate_key\" is defined for certificate \"{last}\""),
+                    Some(server.span),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// `ngx_http_ssl_init`: a server listening with ssl needs a certificate.
     pub(super) fn check_ssl_certificates(&self) -> Result<(), ConfError> {
-        if self.http.http_ssl_certificate {
-            return Ok(());
-        }
-        match self
-            .http
-            .servers
-            .iter()
-            .find(|s| s.ssl_listen && !s.ssl_certificate)
-        {
-            Some(server) => Err(ConfError::emerg(
+        let certificates = |s: &ServerInfo| s.ssl_certificate || self.http.http_ssl_certificate;
+        let reject = |s: &ServerInfo| s.reject_handshake || self.http.http_reject_handshake;
+        let missing = |s: &ServerInfo| {
+            Err(ConfError::emerg(
                 "no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive",
-                server.span,
-                server.line,
-            )),
-            None => Ok(()),
+                s.span,
+                s.line,
+            ))
+        };
+        // Ports in the order of their first address, then their addresses.
+        let port_of = |text: &str| -> String {
+            let family = if text.starts_with('[') {
+                "6"
+            } else if text.starts_with("unix:") {
+                return "unix".into();
+            } else {
+                "4"
+            };
+            format!("{family}:{}", text.rsplit(':').next().unwrap_or(""))
+        };
+        let mut ports: Vec<String> = Vec::new();
+        for addr in &self.http.addrs {
+            let port = port_of(&addr.text);
+            if !ports.contains(&port) {
+                ports.push(port);
+            }
         }
+        for port in &ports {
+            for addr in self.http.addrs.iter().filter(|a| port_of(&a.text) == *port) {
+                if !addr.ssl {
+                    continue;
+                }
+                let Some(server) = self.http.servers.get(addr.default) else {
+                    continue;
+                };
+                if certificates(server) {
+                    continue;
+                }
+                if !reject(server) {
+                    return missing(server);
+                }
+                // The default server rejects handshakes: every other one
+                // needs a certificate or rejects too.
+                for other in addr
+                    .servers
+                    .iter()
+                    .filter_map(|&i| self.http.servers.get(i))
+                {
+                    if !certificates(other) && !reject(other) {
+                        return missing(other);
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Named captures of a regex become variables (`ngx_http_regex_compile`).

@@ -68,6 +68,9 @@ pub struct Semantics {
     merge_time_values: Vec<(u16, Word)>,
     /// The `charset_map` being read converts to UTF-8.
     charset_to_utf8: bool,
+    /// Warnings a block's end printed before it failed (nginx has logged
+    /// them by then).
+    carried_warnings: Vec<ConfError>,
 }
 
 impl Semantics {
@@ -196,9 +199,19 @@ impl Semantics {
             b"grpc_set_header" => self.merge_time_values(cx, d, 1, 2),
             b"error_page" => self.error_page(cx, d),
             b"keepalive_timeout" => self.keepalive_timeout(d),
+            b"map_hash_bucket_size" | b"map_hash_max_size" => {
+                self.map_hash_size(d, false);
+                Ok(())
+            }
+            b"server_names_hash_bucket_size" | b"server_names_hash_max_size" => {
+                self.server_names_hash(d);
+                self.complex_value_directive(cx, d)
+            }
             b"ssl_session_cache" => self.ssl_session_cache(d, cx.spec.module),
             b"proxy_redirect" => self.proxy_redirect(cx, d),
-            b"ssl_certificate" | b"ssl_reject_handshake" => self.ssl_certificate(cx, d),
+            b"ssl_certificate" | b"ssl_certificate_key" | b"ssl_reject_handshake" => {
+                self.ssl_certificate(cx, d)
+            }
             b"charset_map" => {
                 self.charset_to_utf8 = d
                     .args
@@ -252,6 +265,10 @@ impl Semantics {
         }
         match d.name.value.as_slice() {
             b"map" => self.map_block(cx, d, true),
+            b"map_hash_bucket_size" | b"map_hash_max_size" => {
+                self.map_hash_size(d, true);
+                Ok(())
+            }
             b"geo" | b"split_clients" => self.declare_variable(cx, d, true),
             b"log_format" => self.log_format(d, true),
             b"ssl_session_cache" => self.ssl_session_cache(d, cx.spec.module),
@@ -276,7 +293,12 @@ impl Semantics {
         self.blocks.pop();
         let mut warnings = Vec::new();
         match kind {
-            BlockKind::Http => self.finish_http(d, config, &mut warnings)?,
+            BlockKind::Http => {
+                if let Err(e) = self.finish_http(d, config, &mut warnings) {
+                    self.carried_warnings.append(&mut warnings);
+                    return Err(e);
+                }
+            }
             BlockKind::Stream => self.finish_stream(d)?,
             BlockKind::Server => self.finish_server(d)?,
             BlockKind::Location => self.finish_location(),
@@ -309,6 +331,7 @@ impl Semantics {
         for (_, word) in &merged {
             self.use_script(word, false)?;
         }
+        self.check_certificate_keys()?;
         self.check_cache_zones(close)?;
         self.check_locations()?;
         self.check_ssl_certificates()?;
@@ -321,8 +344,7 @@ impl Semantics {
                     .with_help(unknown_variable_help(name)),
             );
         }
-        self.check_server_names(warnings);
-        Ok(())
+        self.check_server_names(warnings)
     }
 
     fn finish_stream(&mut self, _stream: &Directive) -> Result<(), ConfError> {
@@ -336,6 +358,11 @@ impl Semantics {
             ));
         }
         Ok(())
+    }
+
+    /// Warnings printed before the error that stopped the load.
+    pub fn take_carried_warnings(&mut self) -> Vec<ConfError> {
+        std::mem::take(&mut self.carried_warnings)
     }
 
     /// After the whole configuration was read (cycle initialisation).

@@ -558,3 +558,38 @@ fn system_resolve(host: &str) -> Result<(), &'static str> {
         _ => Err("host not found"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pass_urls() {
+        let url = |s: &str, port: u16, uri: bool| parse_url(s, port, uri);
+        let u = url("backend", 0, false).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (u.host.as_str(), u.port, u.no_port, u.literal),
+            ("backend", 0, true, false)
+        );
+        let u = url("127.0.0.1:9000", 0, false).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((u.port, u.no_port, u.literal), (9000, false, true));
+        let u = url("b:8080/x?y", 80, true).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((u.host.as_str(), u.port, u.uri), ("b", 8080, true));
+        let u = url("b?x:1", 80, true).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((u.port, u.no_port, u.uri), (80, true, true));
+        assert!(url("unix:/tmp/s", 0, false).is_ok_and(|u| u.literal && u.port == 0));
+        assert!(url("[::1]:9000", 0, false).is_ok_and(|u| u.literal && u.port == 9000));
+        assert_eq!(
+            url("127.0.0.1:9000/x", 0, false).err(),
+            Some("invalid host")
+        );
+        assert_eq!(url(":80", 0, false).err(), Some("no host"));
+        assert_eq!(url("a:b:80", 0, false).err(), Some("invalid port"));
+        assert_eq!(url("[::1", 0, false).err(), Some("invalid host"));
+        assert_eq!(url("[zz]", 0, false).err(), Some("invalid IPv6 address"));
+        assert_eq!(
+            url("unix:", 0, false).err(),
+            Some("no path in the unix domain socket")
+        );
+    }
+}

@@ -510,3 +510,18 @@ fn valid_levels(levels: &[u8]) -> bool {
     }
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::valid_levels;
+
+    #[test]
+    fn cache_levels() {
+        for ok in ["", "1", "2", "1:2", "2:2:2", "1:1:1"] {
+            assert!(valid_levels(ok.as_bytes()), "{ok}");
+        }
+        for bad in ["3", "0", "1:", ":1", "1:2:2:1", "12", "1;2"] {
+            assert!(!valid_levels(bad.as_bytes()), "{bad}");
+        }
+    }
+}

@@ -5,7 +5,8 @@
 //!   spelled alike or differently (`*:80`, `0.0.0.0:80`, a port range, a
 //!   host name), in the same or another server, with or without
 //!   `default_server` and the options nginx allows once per address
-//!   (`ngx_http_add_listen`, `ngx_http_add_addresses`);
+//!   (`ngx_http_add_listen`, `ngx_http_add_addresses`), and server names
+//!   at the server names hash's bucket limit (`ngx_http_server_names`);
 //! - `shm-zone`: declarations and uses of shared memory zones, with the
 //!   base's own zone names and a fresh one: `limit_req_zone`, `limit_req`,
 //!   `limit_conn_zone`, `limit_conn`, `proxy_cache_path keys_zone=`,
@@ -18,12 +19,15 @@
 //!   `ngx_http_upstream_init_round_robin`);
 //! - `geo-block`: new `geo` blocks of random entries (`ranges`, CIDRs,
 //!   ranges, `default`, `delete`, `proxy`), and entries added to the base's
-//!   own `geo` blocks (`ngx_http_geo`).
+//!   own `geo` blocks (`ngx_http_geo`);
+//! - `hash-bucket`: `map` blocks whose keys reach the map hash's bucket
+//!   limit, with and without `hostnames` and `map_hash_bucket_size`
+//!   (`ngx_hash_init`, `ngx_hash_add_key`).
 
 use super::{Base, Edit, Kind, Mutant, Rng, SEED, Site, Wrap, apply, fnv, insert, terminator};
 
 /// Cases per base and kind, when the kind has somewhere to go.
-const PER_KIND: usize = 3;
+const PER_KIND: usize = 6;
 
 /// Where a line can go: the offset just inside a block's `{` (or the top of
 /// the file), and what that block is.
@@ -193,6 +197,10 @@ const LISTEN_EXTRAS: &[&str] = &[
     "proxy_protocol",
     "http2",
     "fastopen=10",
+    "backlog=-1",
+    "ssl",
+    "setfib=1",
+    "ipv6only=off",
 ];
 
 fn pick_point<'p>(points: &'p [Point], blocks: &[&str], rng: &mut Rng) -> Option<&'p Point> {
@@ -221,7 +229,15 @@ fn listen_case(points: &[Point], names: &Names, rng: &mut Rng) -> Option<(String
             _ => ["80", "8080", "127.0.0.1:8080", "[::]:8080"][rng.below(4)].to_string(),
         };
         let extra = rng.pick(LISTEN_EXTRAS)?;
-        Some(format!("listen {addr} {extra}").trim_end().to_string() + ";")
+        let listen = format!("listen {addr} {extra}").trim_end().to_string() + ";";
+        // Sometimes with a name at the server names hash's limit (46
+        // characters fit a 64-byte bucket, 47 do not).
+        Some(match rng.below(8) {
+            0 => format!("{listen} server_name {}.example;", "n".repeat(38)),
+            1 => format!("{listen} server_name {}.example;", "n".repeat(39)),
+            2 => format!("{listen} server_name *.{}.example;", "w".repeat(39)),
+            _ => listen,
+        })
     };
     let mut edits = Vec::new();
     let mut what = Vec::new();
@@ -459,6 +475,36 @@ fn geo_case(points: &[Point], rng: &mut Rng) -> Option<(String, Vec<Edit>)> {
     ))
 }
 
+fn hash_case(points: &[Point], rng: &mut Rng) -> Option<(String, Vec<Edit>)> {
+    let point = pick_point(points, &["http"], rng)?;
+    let mut entries = Vec::new();
+    if rng.chance(40) {
+        entries.push("hostnames;".to_string());
+    }
+    for _ in 0..1 + rng.below(3) {
+        let len = 44 + rng.below(5);
+        let key = "k".repeat(len);
+        entries.push(match rng.below(6) {
+            0 => format!("*.{key} a;"),
+            1 => format!(".{key} b;"),
+            2 => format!("{key}.* c;"),
+            3 => format!("{}.com d;", "K".repeat(len - 4)),
+            4 => "a..b e;".to_string(),
+            _ => format!("{key} f;"),
+        });
+    }
+    let size = match rng.below(4) {
+        0 => "map_hash_bucket_size 128; ",
+        1 => "map_hash_bucket_size 65; ",
+        _ => "",
+    };
+    let block = format!("{size}map $host $diff_map {{ {} }}", entries.join(" "));
+    Some((
+        format!("add [{block}] at the start of {}", point.place),
+        vec![insert(point.at, format!("\n    {block}\n").as_bytes())],
+    ))
+}
+
 /// The check mutants of one base.
 pub(super) fn mutants(base: &Base, sites: &[Site<'_>]) -> Vec<Mutant> {
     let text = &base.text;
@@ -473,6 +519,7 @@ pub(super) fn mutants(base: &Base, sites: &[Site<'_>]) -> Vec<Mutant> {
         Kind::ShmZone,
         Kind::ImplicitUpstream,
         Kind::GeoBlock,
+        Kind::HashBucket,
     ] {
         let mut made = 0;
         for _ in 0..PER_KIND * 20 {
@@ -483,7 +530,8 @@ pub(super) fn mutants(base: &Base, sites: &[Site<'_>]) -> Vec<Mutant> {
                 Kind::ListenConflict => listen_case(&points, &names, &mut rng),
                 Kind::ShmZone => zone_case(&points, &names, &mut rng),
                 Kind::ImplicitUpstream => pass_case(text, &points, &names, &mut rng),
-                _ => geo_case(&points, &mut rng),
+                Kind::GeoBlock => geo_case(&points, &mut rng),
+                _ => hash_case(&points, &mut rng),
             };
             let Some((what, edits)) = case else { continue };
             let Some(mutated) = apply(text, edits) else {
