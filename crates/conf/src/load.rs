@@ -72,9 +72,41 @@ pub struct Config {
     pub files: Vec<ConfFile>,
     /// The file nginx was given (for a snippet: the wrapper around it).
     pub main: FileId,
+    /// The `-g` directives, read before the main file as nginx reads them.
+    pub globals: Option<FileId>,
 }
 
 impl Config {
+    /// The main-level directives in nginx's reading order: `-g`'s first,
+    /// then the main file's, with main-level includes followed. What decides
+    /// the process (daemon, pid, user, error_log, ...) is read from here.
+    pub fn main_level(&self) -> Vec<&Directive> {
+        fn go<'a>(
+            config: &'a Config,
+            block: &'a Block,
+            out: &mut Vec<&'a Directive>,
+            depth: usize,
+        ) {
+            if depth > MAX_INCLUDE_DEPTH {
+                return;
+            }
+            for d in block.directives() {
+                out.push(d);
+                for &id in &d.includes {
+                    go(config, &config.file(id).block, out, depth + 1);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        if let Some(g) = self.globals {
+            go(self, &self.file(g).block, &mut out, 0);
+        }
+        if let Some(main) = self.main() {
+            go(self, &main.block, &mut out, 0);
+        }
+        out
+    }
+
     pub fn main(&self) -> Option<&ConfFile> {
         self.files.get(self.main.index())
     }
@@ -260,6 +292,7 @@ impl Loader<'_> {
             error: parsed.error,
             context: Some(BlockKind::Main),
         });
+        self.config.globals = Some(id);
         self.walk_file(id, BlockKind::Main).map_err(to_command_line)
     }
 

@@ -134,12 +134,12 @@ impl ErrorLog {
         default: Option<&Path>,
     ) -> Result<ErrorLog, String> {
         let mut sinks = Vec::new();
-        let main = config.main();
-        for d in main
-            .iter()
-            .flat_map(|m| m.block.directives())
+        let declared: Vec<_> = config
+            .main_level()
+            .into_iter()
             .filter(|d| d.is("error_log"))
-        {
+            .collect();
+        for d in &declared {
             let path = d
                 .args
                 .first()
@@ -171,8 +171,7 @@ impl ErrorLog {
             };
             sinks.push(Sink { level, target });
         }
-        if sinks.is_empty() && main.is_none_or(|m| !m.block.directives().any(|d| d.is("error_log")))
-        {
+        if sinks.is_empty() && declared.is_empty() {
             return ErrorLog::single(Level::Error, default).map_err(|e| {
                 let name = default.map(|p| p.display().to_string()).unwrap_or_default();
                 format!("open() \"{name}\" failed ({})", crate::proxy::errno(&e))

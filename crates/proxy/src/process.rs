@@ -57,11 +57,8 @@ impl MainConf {
             user: None,
             pid: PathBuf::from(DEFAULT_PID),
         };
-        let Some(main) = config.main() else {
-            return conf;
-        };
         let mut pid = None;
-        for d in main.block.directives() {
+        for d in config.main_level() {
             let arg = |i: usize| d.args.get(i).map(|a| a.text().into_owned());
             let first = arg(0).unwrap_or_default();
             match d.name.value.as_slice() {

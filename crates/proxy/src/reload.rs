@@ -97,7 +97,6 @@ pub fn load_generation_with(
 
 /// The first argument of a main-level directive.
 pub fn main_arg(config: &Config, name: &str) -> Option<String> {
-    let main = config.main()?;
-    let d = main.block.directives().find(|d| d.is(name))?;
+    let d = config.main_level().into_iter().find(|d| d.is(name))?;
     Some(d.args.first()?.text().into_owned())
 }

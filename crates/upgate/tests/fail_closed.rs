@@ -448,8 +448,15 @@ fn debian_default_site_answers_as_nginx_does() {
         Ok(c) => Running(c),
         Err(e) => panic!("start {}: {e}", bin.display()),
     };
-    let _u = start(Path::new(env!("CARGO_BIN_EXE_upgate")), ud.path(), &uconf);
+    let mut ours = start(Path::new(env!("CARGO_BIN_EXE_upgate")), ud.path(), &uconf);
     let _n = start(&nginx, nd.path(), &nconf);
+    get(up, "/");
+    // `-g 'daemon off;'` keeps it in the foreground, as nginx (docker's
+    // usual command line): the process started is the one serving.
+    assert!(
+        matches!(ours.0.try_wait(), Ok(None)),
+        "upgate -g 'daemon off;' went to the background"
+    );
     for target in ["/", "/index.nginx-debian.html", "/missing", "/..%2f"] {
         let ours = get(up, target);
         let theirs = get(np, target);

@@ -92,6 +92,9 @@ impl Enforcement {
     /// Sorts every directive of `config` (includes followed, in file order).
     pub fn check(config: &Config) -> Enforcement {
         let mut out = Enforcement::default();
+        if let Some(globals) = config.globals {
+            out.block(config, &config.file(globals).block, BlockKind::Main);
+        }
         if let Some(main) = config.main() {
             out.block(config, &main.block, BlockKind::Main);
         }
