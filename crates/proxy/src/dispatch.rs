@@ -59,10 +59,13 @@ pub async fn request(tables: Arc<Tables>, client: &mut Client, head: &RequestHea
     let creq = client_request(head, client, head.content_length());
     let mut r = tables.rt.process(&creq);
     let loc = tables.loc(r.location);
+    // ngx_http_update_location_config.
     let keepalive = if !head.keepalive()
         || loc.keepalive_timeout.is_zero()
         || client.requests >= loc.keepalive_requests
         || client.born.elapsed() > loc.keepalive_time
+        || (loc.keepalive_disable.msie6 && head.msie6() && head.method() == b"POST")
+        || (loc.keepalive_disable.safari && head.safari())
     {
         Keepalive::Close
     } else {
@@ -276,7 +279,7 @@ async fn proxy(
 fn context(r: &Request<'_>, client: &Client, head: &RequestHead) -> crate::error_log::Context {
     crate::error_log::Context {
         conn: client.id,
-        client: upgate_runtime::eval::ip_text(client.peer.ip()),
+        client: upgate_runtime::eval::ip_text(r.remote.ip()),
         server: String::from_utf8_lossy(&r.rt.server(r.server).server_name).into_owned(),
         request: String::from_utf8_lossy(head.request_line()).into_owned(),
         upstream: None,

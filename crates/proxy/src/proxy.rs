@@ -69,7 +69,8 @@ impl Exchange<'_> {
     pub fn context(&self, r: &Request<'_>, client: &Client, upstream: Option<String>) -> Context {
         Context {
             conn: client.id,
-            client: upgate_runtime::eval::ip_text(client.peer.ip()),
+            // c->addr_text: the realip module's address once it set one.
+            client: upgate_runtime::eval::ip_text(r.remote.ip()),
             server: String::from_utf8_lossy(&r.rt.server(r.server).server_name).into_owned(),
             request: String::from_utf8_lossy(self.head.request_line()).into_owned(),
             upstream,
@@ -131,7 +132,7 @@ impl Exchange<'_> {
         };
         let hash_key = group.hash_key.as_ref().map(|t| r.eval(t));
         let mut sel = group.peers().begin(&SelectInput {
-            client: client.peer.ip(),
+            client: r.remote.ip(),
             hash_key: hash_key.as_deref(),
         });
         sel.limit_tries(tries_limit);

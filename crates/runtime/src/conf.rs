@@ -21,6 +21,7 @@ use crate::headers::{
 use crate::proxy_pass::{
     ProxyPass, ProxyRedirect, RedirectPattern, RedirectRule, default_redirect,
 };
+use crate::realip::{self, RealipConf};
 use crate::timeouts::{NextUpstream, Setting, Timeouts, parse_size, parse_time};
 use crate::variable::{self, Template, UserVars};
 
@@ -68,6 +69,8 @@ pub struct LocConf {
     pub server_name_in_redirect: bool,
     /// `internal` (this level only).
     pub internal: bool,
+    /// set_real_ip_from, real_ip_header, real_ip_recursive.
+    pub realip: RealipConf,
 }
 
 static DEFAULT_HEADERS: std::sync::LazyLock<(Arc<HeaderList>, Arc<UpstreamHeaders>)> =
@@ -101,6 +104,7 @@ impl Default for LocConf {
             port_in_redirect: true,
             server_name_in_redirect: false,
             internal: false,
+            realip: RealipConf::default(),
         }
     }
 }
@@ -138,6 +142,7 @@ pub fn merge(
     let mut pass: Vec<Vec<u8>> = Vec::new();
     let mut adds: Vec<AddHeader> = Vec::new();
     let mut redirects: Option<Vec<RedirectRule>> = None;
+    let mut real_ip_from: Option<Vec<realip::Cidr>> = None;
     let first_span = |list_empty: bool, d: &Directive| list_empty.then_some(d.name.span);
     let (mut set_at, mut hide_at, mut pass_at, mut add_at) = (None, None, None, None);
     for d in dirs {
@@ -246,6 +251,25 @@ pub fn merge(
             b"port_in_redirect" => conf.port_in_redirect = flag(d)?.value,
             b"server_name_in_redirect" => conf.server_name_in_redirect = flag(d)?.value,
             b"internal" => conf.internal = true,
+            b"set_real_ip_from" => {
+                let Some(a) = arg(0) else { continue };
+                let resolve = |host: &str| -> Vec<std::net::IpAddr> {
+                    use std::net::ToSocketAddrs;
+                    (host, 0)
+                        .to_socket_addrs()
+                        .map(|it| it.map(|sa| sa.ip()).collect())
+                        .unwrap_or_default()
+                };
+                let (list, _low_bits) = realip::parse_from(&a.text(), &resolve)
+                    .map_err(|e| CompileError::at(a, e.to_string()))?;
+                real_ip_from.get_or_insert_with(Vec::new).extend(list);
+            }
+            b"real_ip_header" => {
+                let Some(a) = arg(0) else { continue };
+                conf.realip.header = realip::parse_header(&a.value)
+                    .map_err(|e| CompileError::at(a, e.to_string()))?;
+            }
+            b"real_ip_recursive" => conf.realip.recursive = flag(d)?.value,
             _ => {}
         }
     }
@@ -280,6 +304,9 @@ pub fn merge(
             headers: adds,
             defined_at: named(add_at),
         });
+    }
+    if let Some(list) = real_ip_from {
+        conf.realip.from = Some(Arc::new(list));
     }
     conf.proxy_redirect = resolve_redirect(parent, &conf, redirects);
     Ok(conf)

@@ -25,6 +25,14 @@ pub fn ip_text(ip: IpAddr) -> String {
     }
 }
 
+fn port_text(port: u16) -> Vec<u8> {
+    if port == 0 {
+        Vec::new()
+    } else {
+        port.to_string().into_bytes()
+    }
+}
+
 impl Request<'_> {
     /// Evaluates a complex value.
     pub fn eval(&mut self, t: &Template) -> Vec<u8> {
@@ -67,8 +75,14 @@ impl Request<'_> {
             }
             Var::Scheme => (if c.ssl { "https" } else { "http" }).into(),
             Var::Https => (if c.ssl { "on" } else { "" }).into(),
-            Var::RemoteAddr => ip_text(c.client_addr.ip()).into_bytes(),
-            Var::RemotePort => c.client_addr.port().to_string().into_bytes(),
+            Var::RemoteAddr => ip_text(self.remote.ip()).into_bytes(),
+            // ngx_http_variable_remote_port: empty for port 0 (realip
+            // without a port).
+            Var::RemotePort => port_text(self.remote.port()),
+            Var::RealipRemoteAddr => {
+                ip_text(self.realip_original.unwrap_or(self.remote).ip()).into_bytes()
+            }
+            Var::RealipRemotePort => port_text(self.realip_original.unwrap_or(self.remote).port()),
             Var::ServerAddr => ip_text(c.local_addr.ip()).into_bytes(),
             Var::ServerPort => c.local_addr.port().to_string().into_bytes(),
             Var::ServerProtocol => match c.version {
@@ -110,7 +124,7 @@ impl Request<'_> {
                 if !xff.is_empty() {
                     xff.extend_from_slice(b", ");
                 }
-                xff.extend_from_slice(ip_text(c.client_addr.ip()).as_bytes());
+                xff.extend_from_slice(ip_text(self.remote.ip()).as_bytes());
                 xff
             }
             Var::ProxyInternalBodyLength => match c.body_length {

@@ -158,6 +158,12 @@ pub struct Request<'a> {
     pub internal: bool,
     pub uri_changed: bool,
     pub captures: Option<Captures>,
+    /// `c->sockaddr`: the client address in force, the realip module's
+    /// once it set one (port 0 when the header gave none).
+    pub remote: SocketAddr,
+    /// The connection's own address once realip replaced it (the module's
+    /// ctx: `$realip_remote_addr`, and realip runs only once).
+    pub realip_original: Option<SocketAddr>,
     pub(crate) slots: Vec<Slot>,
     pub outcome: Outcome,
     /// What the rewrite phases did, for explanations.
@@ -195,6 +201,8 @@ impl Runtime {
             internal: false,
             uri_changed: false,
             captures: None,
+            remote: client.client_addr,
+            realip_original: None,
             slots: vec![Slot::Unset; self.user_vars.len()],
             outcome: Outcome::Static,
             trace: Vec::new(),
@@ -207,9 +215,16 @@ impl Runtime {
             r.outcome = outcome;
             return r;
         }
+        // The post-read phase runs with the server level's configuration.
+        r.realip(level_of(&r));
         r.run_phases();
         r
     }
+}
+
+/// The server level of the server chosen for `r`.
+fn level_of(r: &Request<'_>) -> LocationId {
+    r.rt.server(r.server).level
 }
 
 impl<'a> Request<'a> {
@@ -335,6 +350,9 @@ impl<'a> Request<'a> {
                 return;
             }
             if !self.uri_changed {
+                // The preaccess phase: realip again, with the location's
+                // configuration.
+                self.realip(self.location);
                 self.outcome = match self.rt.location(self.location).conf.proxy_pass {
                     Some(_) => Outcome::Proxy,
                     None => Outcome::Static,
@@ -347,6 +365,20 @@ impl<'a> Request<'a> {
             ));
         }
         self.outcome = Response::error(500, "rewrite or internal redirection cycle");
+    }
+
+    /// `ngx_http_realip_handler` with the configuration of `level`: does
+    /// nothing once an address was set for this request.
+    fn realip(&mut self, level: LocationId) {
+        if self.realip_original.is_some() {
+            return;
+        }
+        let conf = &self.rt.location(level).conf.realip;
+        let headers = self.client.headers.iter().map(|h| (h.name, h.value));
+        if let Some(addr) = conf.real_addr(self.remote, headers) {
+            self.realip_original = Some(self.remote);
+            self.remote = addr;
+        }
     }
 
     /// `Location` made absolute as `ngx_http_header_filter` does
