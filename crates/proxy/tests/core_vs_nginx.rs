@@ -1,0 +1,176 @@
+//! Differential tests of core behaviours against a running nginx: each case
+//! is one configuration and a few raw client exchanges, sent first to nginx
+//! and then to upgate on the same ports (upgate announcing itself as that
+//! nginx), and the responses compared: status line, headers (all but
+//! Date) and body. nginx is required: the tests
+//! fail, never skip, without it.
+//!
+//! Covered: the realip module (post-read with the server level, preaccess
+//! with the location, X-Forwarded-For with and without recursion, any
+//! header, `$realip_remote_addr`), keepalive_disable.
+
+mod serve_support;
+
+use serve_support::{Nginx, Seen, Upgate, exchange, free_port, nginx_version, parse_responses};
+
+/// The responses to each of `requests` (one connection each).
+async fn run_all(port: u16, requests: &[&[u8]]) -> Vec<Vec<Seen>> {
+    let mut out = Vec::new();
+    for req in requests {
+        let n = req.windows(4).filter(|w| *w == b"\r\n\r\n").count();
+        let (raw, _) = exchange(port, req, &vec![false; n], n).await;
+        out.push(parse_responses(&raw, &vec![false; n]));
+    }
+    out
+}
+
+fn comparable(s: &Seen) -> (String, Vec<(String, String)>, Vec<u8>) {
+    let headers = s
+        .headers
+        .iter()
+        .filter(|(n, _)| !n.eq_ignore_ascii_case("date"))
+        .cloned()
+        .collect();
+    (s.status_line.clone(), headers, s.body.clone())
+}
+
+/// Runs `conf` (with `{P0}`, `{P1}`... standing for free ports) under
+/// nginx, then upgate, and asserts that every response is the same.
+async fn same_as_nginx(conf: &str, nports: usize, requests: &[&[u8]]) -> Vec<Vec<Seen>> {
+    let ports: Vec<u16> = (0..nports).map(|_| free_port()).collect();
+    let mut text = conf.to_string();
+    for (i, p) in ports.iter().enumerate() {
+        text = text.replace(&format!("{{P{i}}}"), &p.to_string());
+    }
+    let from_nginx = {
+        let nginx = Nginx::start(&text, &ports);
+        let got = run_all(ports[0], requests).await;
+        drop(nginx);
+        got
+    };
+    // Give the ports back before upgate binds them.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let upgate = Upgate::start_as(&text, "nginx", &nginx_version());
+    let from_upgate = run_all(ports[0], requests).await;
+    drop(upgate);
+    for (i, (n, u)) in from_nginx.iter().zip(&from_upgate).enumerate() {
+        let n: Vec<_> = n.iter().map(comparable).collect();
+        let u: Vec<_> = u.iter().map(comparable).collect();
+        assert_eq!(
+            n,
+            u,
+            "request {i}: {}\n(nginx left, upgate right)",
+            String::from_utf8_lossy(requests[i])
+        );
+    }
+    from_upgate
+}
+
+fn body(s: &[Vec<Seen>], i: usize) -> String {
+    String::from_utf8_lossy(&s[i][0].body).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn realip_phases_headers_and_recursion() {
+    let conf = r#"events {}
+http {
+    access_log off;
+    set_real_ip_from 127.0.0.1;
+    set_real_ip_from 10.0.1.0/24;
+    server {
+        listen 127.0.0.1:{P0};
+        location /ret {
+            return 200 "$remote_addr|$realip_remote_addr|$proxy_add_x_forwarded_for\n";
+        }
+        location /port {
+            return 200 "$remote_addr|$remote_port\n";
+        }
+        location /loc {
+            # The location's realip runs at preaccess: `return` (rewrite
+            # phase) still sees the server level's result...
+            real_ip_header X-Forwarded-For;
+            return 200 "$remote_addr\n";
+        }
+        location /xff {
+            # ...while proxy_pass (content phase) sees the location's.
+            real_ip_header X-Forwarded-For;
+            proxy_pass http://127.0.0.1:{P1};
+            proxy_set_header X-Addr "$remote_addr $realip_remote_addr";
+        }
+        location /rec {
+            real_ip_header X-Forwarded-For;
+            real_ip_recursive on;
+            proxy_pass http://127.0.0.1:{P1};
+            proxy_set_header X-Addr "$remote_addr $realip_remote_addr";
+        }
+        location /custom {
+            real_ip_header X-Client;
+            proxy_pass http://127.0.0.1:{P1};
+            proxy_set_header X-Addr "$remote_addr|$remote_port";
+        }
+        location /untrusted {
+            set_real_ip_from 192.0.2.0/24;
+            real_ip_header X-Forwarded-For;
+            proxy_pass http://127.0.0.1:{P1};
+            proxy_set_header X-Addr $remote_addr;
+        }
+    }
+    server {
+        listen 127.0.0.1:{P1};
+        location / { return 200 "$http_x_addr\n"; }
+    }
+}
+"#;
+    let reqs: &[&[u8]] = &[
+        b"GET /ret HTTP/1.0\r\nX-Real-IP: 192.0.2.1\r\nX-Forwarded-For: 1.1.1.1\r\n\r\n",
+        b"GET /port HTTP/1.0\r\nX-Real-IP: 192.0.2.1:8000\r\n\r\n",
+        b"GET /ret HTTP/1.0\r\nX-Real-IP: junk\r\n\r\n",
+        b"GET /ret HTTP/1.0\r\nX-Real-IP: 2001:db8::1\r\nX-Real-IP: 192.0.2.9\r\n\r\n",
+        b"GET /loc HTTP/1.0\r\nX-Forwarded-For: 192.0.2.1\r\n\r\n",
+        b"GET /xff HTTP/1.0\r\nX-Forwarded-For: 192.0.2.1, 10.0.1.1, 127.0.0.1\r\n\r\n",
+        b"GET /rec HTTP/1.0\r\nX-Forwarded-For: 10.0.1.1, 192.0.2.1, 127.0.0.1\r\n\r\n",
+        b"GET /rec HTTP/1.0\r\nX-Forwarded-For: 10.0.1.1\r\nX-Forwarded-For: 192.0.2.1\r\nX-Forwarded-For: 127.0.0.1\r\n\r\n",
+        b"GET /xff HTTP/1.0\r\nX-Forwarded-For: 192.0.2.1\r\nX-Forwarded-For: 127.0.0.1, 10.0.1.1\r\n\r\n",
+        b"GET /custom HTTP/1.0\r\nX-Client: [2001:db8::5]:7000\r\n\r\n",
+        b"GET /port HTTP/1.0\r\nX-Real-IP: 192.0.2.1\r\n\r\n",
+        b"GET /untrusted HTTP/1.0\r\nX-Forwarded-For: 192.0.2.1\r\n\r\n",
+    ];
+    let got = same_as_nginx(conf, 2, reqs).await;
+    assert_eq!(body(&got, 0), "192.0.2.1|127.0.0.1|1.1.1.1, 192.0.2.1\n");
+    assert_eq!(body(&got, 1), "192.0.2.1|8000\n");
+    assert_eq!(body(&got, 4), "127.0.0.1\n");
+    assert_eq!(body(&got, 6), "192.0.2.1 127.0.0.1\n");
+    assert_eq!(body(&got, 10), "192.0.2.1|\n");
+    assert_eq!(body(&got, 11), "127.0.0.1\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keepalive_disable_msie6_and_safari() {
+    let conf = r#"events {}
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:{P0};
+        location / { return 200 "ok\n"; }
+        location /safari { keepalive_disable safari; return 200 "ok\n"; }
+        location /none { keepalive_disable none; return 200 "ok\n"; }
+    }
+}
+"#;
+    let reqs: &[&[u8]] = &[
+        b"POST / HTTP/1.1\r\nHost: a\r\nUser-Agent: MSIE 5.0\r\nContent-Length: 0\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nUser-Agent: MSIE 5.0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: a\r\nUser-Agent: MSIE 6.0; SV1\r\nContent-Length: 0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: a\r\nUser-Agent: MSIE 7.0\r\nContent-Length: 0\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nUser-Agent: Mac OS X Safari/7534.48.3\r\n\r\n",
+        b"GET /safari HTTP/1.1\r\nHost: a\r\nUser-Agent: Mac OS X Safari/7534.48.3\r\n\r\n",
+        b"GET /safari HTTP/1.1\r\nHost: a\r\nUser-Agent: Mac OS X Chrome/1 Safari/7534.48.3\r\n\r\n",
+        b"POST /none HTTP/1.1\r\nHost: a\r\nUser-Agent: MSIE 5.0\r\nContent-Length: 0\r\n\r\n",
+    ];
+    let got = same_as_nginx(conf, 1, reqs).await;
+    let conn = |i: usize| got[i][0].header("connection").unwrap_or("").to_string();
+    assert_eq!(conn(0), "close");
+    assert_eq!(conn(1), "keep-alive");
+    assert_eq!(conn(5), "close");
+    assert_eq!(conn(7), "keep-alive");
+}
