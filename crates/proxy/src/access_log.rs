@@ -72,6 +72,7 @@ pub struct AccessLogs {
 pub struct Pending {
     file: Arc<LogFile>,
     pieces: Vec<Piece>,
+    escape: Escape,
 }
 
 #[derive(Debug)]
@@ -91,12 +92,42 @@ pub struct Values {
     pub connection: u64,
     pub connection_requests: u64,
     pub pipe: bool,
-    /// `$upstream_addr` and friends: one entry per attempt.
-    pub upstream_addr: Vec<String>,
-    pub upstream_status: Vec<String>,
-    pub upstream_response_time: Vec<String>,
-    pub upstream_connect_time: Vec<String>,
-    pub upstream_header_time: Vec<String>,
+    /// `r->upstream_states`: one entry per attempt, for `$upstream_addr`
+    /// and friends.
+    pub upstream: Vec<UpstreamState>,
+    /// The last upstream response's header lines (`$upstream_http_NAME`).
+    pub upstream_headers: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// One attempt at a peer (`ngx_http_upstream_state_t`). A time is `None`
+/// while that point was not reached (nginx's `(ngx_msec_t) -1`, printed
+/// as "-").
+#[derive(Clone, Debug, Default)]
+pub struct UpstreamState {
+    /// The peer's name, or the group's when no peer was usable.
+    pub peer: String,
+    /// 0 until the attempt ended or a response head arrived.
+    pub status: u16,
+    pub connect_time: Option<std::time::Duration>,
+    pub header_time: Option<std::time::Duration>,
+    pub response_time: Option<std::time::Duration>,
+    /// Bytes of the response body read from the upstream.
+    pub response_length: u64,
+    /// Bytes read from the upstream (head and body).
+    pub bytes_received: u64,
+    /// Bytes written to the upstream.
+    pub bytes_sent: u64,
+}
+
+impl Values {
+    /// The state of the attempt under way.
+    pub fn state(&mut self) -> &mut UpstreamState {
+        if self.upstream.is_empty() {
+            self.upstream.push(UpstreamState::default());
+        }
+        let last = self.upstream.len() - 1;
+        &mut self.upstream[last]
+    }
 }
 
 impl AccessLogs {
@@ -194,6 +225,7 @@ impl AccessLogs {
             out.push(Pending {
                 file: Arc::clone(file),
                 pieces,
+                escape: format.escape,
             });
         }
         out
@@ -214,7 +246,10 @@ impl Pending {
         for p in self.pieces {
             match p {
                 Piece::Text(t) => line.extend_from_slice(&t),
-                Piece::Runtime(name) => line.extend_from_slice(runtime_value(&name, v).as_bytes()),
+                Piece::Runtime(name) => match runtime_value(&name, v) {
+                    Some(value) => line.extend_from_slice(&escape(&value, self.escape)),
+                    None => line.push(b'-'),
+                },
             }
         }
         line.push(b'\n');
@@ -222,17 +257,11 @@ impl Pending {
     }
 }
 
-fn join(list: &[String]) -> String {
-    if list.is_empty() {
-        "-".into()
-    } else {
-        list.join(", ")
-    }
-}
-
-fn runtime_value(name: &str, v: &Values) -> String {
+/// A variable only known while serving, `None` when nginx finds none
+/// (the log writes "-", add_header nothing).
+pub fn runtime_value(name: &str, v: &Values) -> Option<Vec<u8>> {
     let now = std::time::SystemTime::now();
-    match name {
+    let text = match name {
         "status" => format!("{:03}", v.status),
         "body_bytes_sent" => v.body_bytes_sent.to_string(),
         "bytes_sent" => v.bytes_sent.to_string(),
@@ -250,13 +279,53 @@ fn runtime_value(name: &str, v: &Values) -> String {
         "time_local" => crate::error_log::time_local(now),
         "time_iso8601" => crate::error_log::time_iso8601(now),
         "pid" => std::process::id().to_string(),
-        "upstream_addr" => join(&v.upstream_addr),
-        "upstream_status" => join(&v.upstream_status),
-        "upstream_response_time" => join(&v.upstream_response_time),
-        "upstream_connect_time" => join(&v.upstream_connect_time),
-        "upstream_header_time" => join(&v.upstream_header_time),
-        _ => "-".into(),
+        "upstream_addr" => states(v, |s| Some(s.peer.clone()))?,
+        "upstream_status" => states(v, |s| (s.status != 0).then(|| s.status.to_string()))?,
+        "upstream_response_time" => states(v, |s| s.response_time.map(secs))?,
+        "upstream_connect_time" => states(v, |s| s.connect_time.map(secs))?,
+        "upstream_header_time" => states(v, |s| s.header_time.map(secs))?,
+        "upstream_response_length" => states(v, |s| Some(s.response_length.to_string()))?,
+        "upstream_bytes_received" => states(v, |s| Some(s.bytes_received.to_string()))?,
+        "upstream_bytes_sent" => states(v, |s| Some(s.bytes_sent.to_string()))?,
+        other => {
+            let name = other.strip_prefix("upstream_http_")?;
+            return upstream_header(v, name.as_bytes());
+        }
+    };
+    Some(text.into_bytes())
+}
+
+/// `ngx_http_upstream_addr_variable` and friends: one value per attempt
+/// ("-" for a missing one) joined with ", "; nothing without an upstream.
+fn states(v: &Values, each: impl Fn(&UpstreamState) -> Option<String>) -> Option<String> {
+    if v.upstream.is_empty() {
+        return None;
     }
+    let parts: Vec<String> = v
+        .upstream
+        .iter()
+        .map(|s| each(s).unwrap_or_else(|| "-".into()))
+        .collect();
+    Some(parts.join(", "))
+}
+
+/// `$upstream_http_NAME`: the first header of the last response whose
+/// lower-cased name, `-` read as `_`, is NAME.
+fn upstream_header(v: &Values, name: &[u8]) -> Option<Vec<u8>> {
+    v.upstream_headers
+        .iter()
+        .find(|(n, _)| {
+            n.len() == name.len()
+                && n.iter().zip(name).all(|(&a, &b)| {
+                    let a = if a == b'-' {
+                        b'_'
+                    } else {
+                        a.to_ascii_lowercase()
+                    };
+                    a == b
+                })
+        })
+        .map(|(_, value)| value.clone())
 }
 
 /// Seconds with milliseconds, as nginx prints times (`0.004`).
@@ -306,5 +375,40 @@ mod tests {
         assert_eq!(escape(b"a\"\n\x01", Escape::Json), b"a\\\"\\n\\u0001");
         assert_eq!(escape(b"a\"", Escape::None), b"a\"");
         assert_eq!(secs(std::time::Duration::from_millis(1234)), "1.234");
+    }
+
+    #[test]
+    fn upstream_states_as_nginx_lists_them() {
+        use std::time::Duration;
+        let mut v = Values::default();
+        assert_eq!(runtime_value("upstream_addr", &v), None);
+        v.upstream.push(UpstreamState {
+            peer: "127.0.0.1:8081".into(),
+            status: 502,
+            connect_time: Some(Duration::from_millis(1)),
+            header_time: None,
+            response_time: Some(Duration::from_millis(1100)),
+            ..UpstreamState::default()
+        });
+        v.upstream.push(UpstreamState {
+            peer: "127.0.0.1:8082".into(),
+            status: 200,
+            connect_time: Some(Duration::ZERO),
+            header_time: Some(Duration::from_millis(2)),
+            response_length: 23,
+            ..UpstreamState::default()
+        });
+        v.upstream_headers.push((b"X-Len".to_vec(), b"59".to_vec()));
+        let get = |n: &str| runtime_value(n, &v).map(|b| String::from_utf8_lossy(&b).into_owned());
+        assert_eq!(
+            get("upstream_addr").as_deref(),
+            Some("127.0.0.1:8081, 127.0.0.1:8082")
+        );
+        assert_eq!(get("upstream_status").as_deref(), Some("502, 200"));
+        assert_eq!(get("upstream_header_time").as_deref(), Some("-, 0.002"));
+        assert_eq!(get("upstream_response_time").as_deref(), Some("1.100, -"));
+        assert_eq!(get("upstream_response_length").as_deref(), Some("0, 23"));
+        assert_eq!(get("upstream_http_x_len").as_deref(), Some("59"));
+        assert_eq!(get("upstream_http_x_none"), None);
     }
 }

@@ -10,7 +10,7 @@
 //! One try at one peer is `upstream/attempt.rs`.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncReadExt;
@@ -18,7 +18,7 @@ use upgate_runtime::Request;
 use upgate_runtime::timeouts::{NEXT_UPSTREAM, NextUpstream, Timeouts};
 use upgate_runtime::upstream::{Outcome, SelectInput, Selection};
 
-use crate::access_log::{Values, secs};
+use crate::access_log::{UpstreamState, Values};
 use crate::client::Client;
 use crate::error_log::{Context, Level};
 use crate::http1::{Keepalive, RequestHead, ResponseConfig, ResponseHead, is_tunnel};
@@ -147,14 +147,22 @@ impl Exchange<'_> {
                     &cx,
                     "no live upstreams while connecting to upstream",
                 );
-                self.vals.upstream_addr.push(group.config.name.clone());
-                self.vals.upstream_status.push("502".into());
+                // The balancer names the group when no peer is usable.
+                self.vals.upstream.push(UpstreamState {
+                    peer: group.config.name.clone(),
+                    status: 502,
+                    response_time: Some(Duration::ZERO),
+                    ..UpstreamState::default()
+                });
                 let _ = last;
                 return self.fail(client, r, 502).await;
             };
             let addr = group.peers().peer(peer).addr().clone();
             let url = format!("http://{addr}{uri_text}");
-            self.vals.upstream_addr.push(addr.to_string());
+            self.vals.upstream.push(UpstreamState {
+                peer: addr.to_string(),
+                ..UpstreamState::default()
+            });
             let t0 = Instant::now();
             let mut sent = false;
             let res = attempt(
@@ -168,14 +176,13 @@ impl Exchange<'_> {
                 self.vals,
             )
             .await;
-            let elapsed = secs(t0.elapsed());
+            let elapsed = t0.elapsed();
             let (conn, head, buf) = match res {
                 Ok(ok) => ok,
                 Err((kind, msg, cached)) => {
-                    self.vals
-                        .upstream_status
-                        .push(if kind == Fail::Timeout { "504" } else { "502" }.into());
-                    self.vals.upstream_response_time.push(elapsed);
+                    let state = self.vals.state();
+                    state.status = if kind == Fail::Timeout { 504 } else { 502 };
+                    state.response_time = Some(elapsed);
                     let cx = self.context(r, client, Some(url));
                     tables.error_log.log_request(Level::Error, &cx, &msg);
                     group
@@ -202,8 +209,10 @@ impl Exchange<'_> {
                 }
             };
             let status = head.status();
-            self.vals.upstream_status.push(status.to_string());
-            self.vals.upstream_header_time.push(elapsed.clone());
+            let state = self.vals.state();
+            state.status = status;
+            state.header_time = Some(elapsed);
+            state.bytes_received = head.as_bytes().len() as u64;
             let cond = format!("http_{status}");
             let time_left = timeouts.proxy_next_upstream_timeout.value.is_zero()
                 || started.elapsed() < timeouts.proxy_next_upstream_timeout.value;
@@ -212,7 +221,7 @@ impl Exchange<'_> {
                 && (!non_idempotent || next.non_idempotent)
                 && time_left
             {
-                self.vals.upstream_response_time.push(elapsed);
+                self.vals.state().response_time = Some(elapsed);
                 let outcome = if matches!(status, 403 | 404) {
                     Outcome::Next
                 } else {
@@ -259,6 +268,11 @@ impl Exchange<'_> {
         } = p;
         let tables = self.tables;
         let loc = tables.loc(r.location);
+        self.vals.status = head.status();
+        self.vals.upstream_headers = head
+            .headers()
+            .map(|h| (h.name.to_vec(), h.value.to_vec()))
+            .collect();
         let input = HeadInput {
             server: tables.ident(r.location),
             date: self.date,
@@ -266,8 +280,8 @@ impl Exchange<'_> {
             client_version: self.head.version(),
             head_request: self.head.method() == b"HEAD",
             chunked_transfer_encoding: loc.chunked_transfer_encoding,
+            vals: self.vals,
         };
-        self.vals.status = head.status();
         let send_timeout = timeouts.send_timeout.value;
         if head.status() == 101 && !is_tunnel(self.head.has_upgrade(), 101) {
             // NGINX-BEHAVIOUR 6: an ordinary response of unknown length,
@@ -287,7 +301,7 @@ impl Exchange<'_> {
             response_head::write(r, &head, &input, &mut out);
             let _ = client.write_all(&out, send_timeout).await;
             group.peers().free(&mut sel, Outcome::Ok, Instant::now());
-            self.vals.upstream_response_time.push(secs(t0.elapsed()));
+            self.vals.state().response_time = Some(t0.elapsed());
             return After::Close;
         }
         let mut out = Vec::with_capacity(512);
@@ -318,17 +332,21 @@ impl Exchange<'_> {
             return After::Close;
         }
         let head_len = out.len() as u64;
+        let mut body_count = 0;
         let res = relay::body(
             client,
             &mut conn.stream,
             &mut buf,
             head.framing(up_head_request),
             framing,
-            timeouts.proxy_read_timeout.value,
-            send_timeout,
+            (timeouts.proxy_read_timeout.value, send_timeout),
+            &mut body_count,
         )
         .await;
-        self.vals.upstream_response_time.push(secs(t0.elapsed()));
+        let state = self.vals.state();
+        state.response_time = Some(t0.elapsed());
+        state.response_length = body_count;
+        state.bytes_received += body_count;
         group.peers().free(&mut sel, Outcome::Ok, Instant::now());
         let after = match res {
             Ok(tail) => {

@@ -20,6 +20,8 @@ pub struct HeadInput<'a> {
     pub client_version: Version,
     pub head_request: bool,
     pub chunked_transfer_encoding: bool,
+    /// The values known while serving, for add_header.
+    pub vals: &'a crate::access_log::Values,
 }
 
 /// Writes the client's head for `head` into `out`.
@@ -79,7 +81,9 @@ pub fn write(
     };
     let start = out.len();
     let framing = resp.write_head(out);
-    let extra = r.add_headers(head.status());
+    let extra = r.add_headers_with(head.status(), &|name| {
+        crate::access_log::runtime_value(name, input.vals)
+    });
     if out.len() > start + 2 && (!replace.is_empty() || !extra.is_empty()) {
         let mut head_bytes = out.split_off(start);
         head_bytes.truncate(head_bytes.len() - 2); // the final CRLF

@@ -174,3 +174,68 @@ http {
     assert_eq!(conn(5), "close");
     assert_eq!(conn(7), "keep-alive");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_variables_per_attempt() {
+    // {P2} is never listened on: the first try fails, the second answers.
+    let conf = r#"events {}
+http {
+    access_log off;
+    upstream u { server 127.0.0.1:{P2}; server 127.0.0.1:{P1}; }
+    server {
+        listen 127.0.0.1:{P0};
+        location / {
+            proxy_pass http://u;
+            add_header X-A $upstream_addr;
+            add_header X-S $upstream_status;
+            add_header X-L $upstream_response_length;
+            add_header X-R $upstream_bytes_received;
+            add_header X-U $upstream_http_x_up;
+            add_header X-Missing "[$upstream_http_x_none]";
+        }
+        location /none {
+            add_header X-A "[$upstream_addr]";
+            return 200 "none\n";
+        }
+    }
+    server {
+        listen 127.0.0.1:{P1};
+        location / { add_header X-Up up; return 200 "backend\n"; }
+    }
+}
+"#;
+    let reqs: &[&[u8]] = &[b"GET / HTTP/1.0\r\n\r\n", b"GET /none HTTP/1.0\r\n\r\n"];
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let text = conf
+        .replace("{P0}", &ports[0].to_string())
+        .replace("{P1}", &ports[1].to_string())
+        .replace("{P2}", &ports[2].to_string());
+    let from_nginx = {
+        let _nginx = Nginx::start(&text, &ports[..2]);
+        run_all(ports[0], reqs).await
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let from_upgate = {
+        let _upgate = Upgate::start_as(&text, "nginx", &nginx_version());
+        run_all(ports[0], reqs).await
+    };
+    // X-R (bytes received) depends on the backend, which is the server
+    // under test itself: not compared.
+    for name in ["X-A", "X-S", "X-L", "X-U", "X-Missing"] {
+        assert_eq!(
+            from_nginx[0][0].header(name),
+            from_upgate[0][0].header(name),
+            "{name}"
+        );
+    }
+    let addr = from_upgate[0][0].header("X-A").unwrap_or_default();
+    assert_eq!(
+        addr,
+        format!("127.0.0.1:{}, 127.0.0.1:{}", ports[2], ports[1])
+    );
+    assert_eq!(from_upgate[0][0].header("X-S"), Some("502, 200"));
+    assert_eq!(
+        from_nginx[1][0].header("X-A"),
+        from_upgate[1][0].header("X-A")
+    );
+}

@@ -36,10 +36,23 @@ fn port_text(port: u16) -> Vec<u8> {
 impl Request<'_> {
     /// Evaluates a complex value.
     pub fn eval(&mut self, t: &Template) -> Vec<u8> {
+        self.eval_with(t, &|_| None)
+    }
+
+    /// Evaluates a complex value, with the variables only the engine knows
+    /// ([`Var::Runtime`]) from `runtime` ("" when it has none).
+    pub fn eval_with(
+        &mut self,
+        t: &Template,
+        runtime: &dyn Fn(&str) -> Option<Vec<u8>>,
+    ) -> Vec<u8> {
         let mut out = Vec::new();
         for part in &t.parts {
             match part {
                 Part::Text(text) => out.extend_from_slice(text),
+                Part::Var(Var::Runtime(name)) => {
+                    out.extend_from_slice(&runtime(name).unwrap_or_default());
+                }
                 Part::Var(var) => out.extend_from_slice(&self.variable(var)),
                 Part::Capture(n) => {
                     if let Some(caps) = &self.captures {

@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use upgate_runtime::timeouts::Timeouts;
 use upgate_runtime::upstream::PeerAddr;
 
-use crate::access_log::{Values, secs};
+use crate::access_log::Values;
 use crate::http1::{ResponseConfig, ResponseHead, parse_response_head};
 use crate::proxy::errno;
 use crate::request_body::Body;
@@ -59,7 +59,6 @@ pub async fn attempt(
                 cached: false,
             },
             Err(ConnectError::Timeout) => {
-                vals.upstream_connect_time.push("-".into());
                 return Err((
                     Fail::Timeout,
                     "upstream timed out (110: Connection timed out) while connecting to upstream"
@@ -68,7 +67,6 @@ pub async fn attempt(
                 ));
             }
             Err(ConnectError::Io(e)) => {
-                vals.upstream_connect_time.push("-".into());
                 return Err((
                     Fail::Error,
                     format!(
@@ -80,7 +78,7 @@ pub async fn attempt(
             }
         },
     };
-    vals.upstream_connect_time.push(secs(t0.elapsed()));
+    vals.state().connect_time = Some(t0.elapsed());
     let cached = conn.cached;
     let send_err = |timeout: bool| {
         if timeout {
@@ -101,6 +99,7 @@ pub async fn attempt(
     write_all(&mut conn.stream, bytes, t.proxy_send_timeout.value, sent)
         .await
         .map_err(send_err)?;
+    vals.state().bytes_sent += bytes.len() as u64;
     let mut pieces = body.pieces().map_err(|_| send_err(false))?;
     loop {
         let piece = pieces.next_piece().map_err(|_| send_err(false))?;
@@ -110,6 +109,7 @@ pub async fn attempt(
         write_all(&mut conn.stream, piece, t.proxy_send_timeout.value, sent)
             .await
             .map_err(send_err)?;
+        vals.state().bytes_sent += piece.len() as u64;
     }
     let mut buf = BytesMut::with_capacity(rcfg.proxy_buffer_size.min(16 * 1024));
     loop {
