@@ -335,6 +335,12 @@ async fn answer(
     let send = conf.timeouts.send_timeout.value;
     let loc = tables.loc(r.location);
     let status = resp.status;
+    if status == 444 {
+        // NGX_HTTP_CLOSE: the connection is closed without a response
+        // (ngx_http_terminate_request); the log says 444.
+        vals.status = 444;
+        return After::Close;
+    }
     // Only `return` answers through ngx_http_send_response, whose body
     // discard sends "100 Continue"; nginx's special responses (error pages,
     // the auto-redirect, rewrite redirects) set expect_tested first.

@@ -82,17 +82,27 @@ impl Exchange<'_> {
     }
 
     /// Writes nginx's error page for `status`.
-    pub async fn fail(&mut self, client: &mut Client, r: &Request<'_>, status: u16) -> After {
+    pub async fn fail(&mut self, client: &mut Client, r: &mut Request<'_>, status: u16) -> After {
         let tables = self.tables;
         let send_timeout = r.rt.location(r.location).conf.timeouts.send_timeout.value;
-        let (bytes, keep) = respond::error(
+        self.vals.status = status;
+        // The header filter runs on error pages too: `add_header ... always`
+        // lines apply, with the upstream states known so far.
+        let vals = &*self.vals;
+        let extra =
+            r.add_headers_with(status, &|name| crate::access_log::runtime_value(name, vals));
+        let (bytes, keep) = respond::Special {
             status,
+            text: None,
+            location: None,
+            extra: &extra,
+        }
+        .render(
             &self.head.reply_context(),
             tables.ident(r.location),
             self.date,
             self.keepalive,
         );
-        self.vals.status = status;
         if client.write_all(&bytes, send_timeout).await.is_err() {
             return After::Close;
         }

@@ -239,3 +239,40 @@ http {
         from_upgate[1][0].header("X-A")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn return_444_and_error_page_add_header_always() {
+    // {P1} answers 444 (closes without a response): every try fails, the
+    // failed peers are skipped, and once none is left the balancer names
+    // the group in $upstream_addr.
+    let conf = r#"events {}
+http {
+    access_log off;
+    upstream bad { server 127.0.0.1:{P1}; server 127.0.0.1:{P1} weight=2; }
+    server {
+        listen 127.0.0.1:{P0};
+        location / {
+            proxy_pass http://bad;
+            add_header X-IP $upstream_addr always;
+            add_header X-S $upstream_status always;
+            add_header X-Never $upstream_addr;
+        }
+        location /close { return 444; }
+    }
+    server {
+        listen 127.0.0.1:{P1};
+        return 444;
+    }
+}
+"#;
+    let reqs: &[&[u8]] = &[
+        b"GET /close HTTP/1.0\r\n\r\n",
+        b"GET / HTTP/1.0\r\n\r\n",
+        b"GET / HTTP/1.0\r\n\r\n",
+    ];
+    let got = same_as_nginx(conf, 2, reqs).await;
+    assert!(got[0].is_empty(), "444 sends nothing: {:?}", got[0]);
+    assert_eq!(got[1][0].status(), 502);
+    assert!(got[1][0].header("X-Never").is_none());
+    assert_eq!(got[2][0].header("X-IP"), Some("bad"));
+}
