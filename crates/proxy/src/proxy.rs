@@ -121,6 +121,11 @@ impl Exchange<'_> {
             return self.fail(client, r, 500).await;
         };
         let conf = &r.rt.location(r.location).conf;
+        if !conf.proxy_pass_request_body.value {
+            // ngx_http_proxy_create_request links no body; the header
+            // still carries the client's Content-Length.
+            self.body = Body::default();
+        }
         let timeouts = conf.timeouts.clone();
         let next = conf.proxy_next_upstream.value;
         let tries_limit = conf.proxy_next_upstream_tries.value;

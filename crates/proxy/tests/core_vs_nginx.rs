@@ -276,3 +276,84 @@ http {
     assert!(got[1][0].header("X-Never").is_none());
     assert_eq!(got[2][0].header("X-IP"), Some("bad"));
 }
+
+/// A backend that records what arrives on each connection (until 300 ms
+/// of silence), then answers an empty 200 and closes.
+async fn recording_backend() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+        Ok(l) => l,
+        Err(e) => panic!("bind: {e}"),
+    };
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = std::sync::Arc::clone(&seen);
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let record = std::sync::Arc::clone(&record);
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                let mut b = [0u8; 4096];
+                let idle = std::time::Duration::from_millis(300);
+                while let Ok(Ok(n)) = tokio::time::timeout(idle, s.read(&mut b)).await {
+                    if n == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&b[..n]);
+                }
+                if let Ok(mut r) = record.lock() {
+                    r.push(got);
+                }
+                let _ = s
+                    .write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    (port, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_pass_request_headers_and_body_off() {
+    let (backend, seen) = recording_backend().await;
+    let conf = r#"events {}
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:{P0};
+        proxy_pass_request_headers off;
+        location / { proxy_pass http://127.0.0.1:{B}; }
+        location /body {
+            proxy_pass http://127.0.0.1:{B};
+            proxy_pass_request_headers on;
+            proxy_pass_request_body off;
+        }
+        location /both {
+            proxy_pass http://127.0.0.1:{B};
+            proxy_pass_request_body off;
+        }
+    }
+}
+"#
+    .replace("{B}", &backend.to_string());
+    let reqs: &[&[u8]] = &[
+        b"POST / HTTP/1.0\r\nHost: a\r\nX-Header: foo\r\nContent-Length: 4\r\n\r\nbar\n",
+        b"POST /body HTTP/1.0\r\nHost: a\r\nX-Header: foo\r\nContent-Length: 4\r\n\r\nbar\n",
+        b"POST /both HTTP/1.1\r\nHost: a\r\nX-Header: foo\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n4\r\nbar\n\r\n0\r\n\r\n",
+    ];
+    let take = || {
+        seen.lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
+    };
+    same_as_nginx(&conf, 1, reqs).await;
+    let all = take();
+    assert_eq!(all.len(), 6, "three requests each for nginx and upgate");
+    let (nginx, upgate) = all.split_at(3);
+    for (n, u) in nginx.iter().zip(upgate) {
+        assert_eq!(String::from_utf8_lossy(n), String::from_utf8_lossy(u));
+    }
+    let body_off = String::from_utf8_lossy(&upgate[1]);
+    assert!(body_off.contains("X-Header: foo") && body_off.ends_with("\r\n\r\n"));
+    assert!(body_off.contains("Content-Length: 4"));
+}

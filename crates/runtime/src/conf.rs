@@ -51,6 +51,9 @@ pub struct LocConf {
     /// `proxy_set_header` merged with nginx's defaults.
     pub upstream_headers: Arc<UpstreamHeaders>,
     pub proxy_pass_request_headers: Setting<bool>,
+    /// proxy_pass_request_body (on): off sends no body, while the
+    /// Content-Length header still says the client's length.
+    pub proxy_pass_request_body: Setting<bool>,
     pub proxy_hide_header: Arc<NameList>,
     pub proxy_pass_header: Arc<NameList>,
     pub proxy_http_version: Setting<HttpVersion>,
@@ -88,6 +91,7 @@ impl Default for LocConf {
             upstream_headers: merged.clone(),
             proxy_set_header: list.clone(),
             proxy_pass_request_headers: Setting::default_value(true),
+            proxy_pass_request_body: Setting::default_value(true),
             proxy_hide_header: Arc::default(),
             proxy_pass_header: Arc::default(),
             proxy_http_version: Setting::default_value(HttpVersion::Http10),
@@ -185,6 +189,7 @@ pub fn merge(
             b"proxy_pass_request_headers" => {
                 conf.proxy_pass_request_headers = flag(d)?;
             }
+            b"proxy_pass_request_body" => conf.proxy_pass_request_body = flag(d)?,
             b"proxy_request_buffering" => conf.proxy_request_buffering = flag(d)?,
             b"proxy_http_version" => {
                 let v = if arg(0).is_some_and(|a| a.is("1.1")) {
