@@ -7,7 +7,7 @@
 //! (ngx_http_headers_filter_module.c), which follow the upstream's headers.
 
 use upgate_runtime::Request;
-use upgate_runtime::proxy_pass::{ProxyRedirect, RedirectPattern};
+use upgate_runtime::proxy_pass::ProxyRedirect;
 
 use crate::http1::response_writer::ClientFraming;
 use crate::http1::{ClientResponse, HideHeaders, Keepalive, ResponseHead, ServerIdent, Version};
@@ -110,27 +110,10 @@ fn rewrite(
     value: &[u8],
     prefix: usize,
 ) -> Option<Vec<u8>> {
-    let ProxyRedirect::Rules(rules) = redirect else {
+    if !matches!(redirect, ProxyRedirect::Rules(_)) {
         return None;
-    };
-    let tail = value.get(prefix..)?;
-    for rule in rules {
-        match &rule.pattern {
-            RedirectPattern::Prefix(t) => {
-                let pattern = r.eval(t);
-                if tail.starts_with(&pattern) {
-                    let mut out = value[..prefix].to_vec();
-                    out.extend_from_slice(&r.eval(&rule.replacement));
-                    out.extend_from_slice(&tail[pattern.len()..]);
-                    return Some(out);
-                }
-            }
-            // Regex rules need the runtime to set captures on the request;
-            // not applied yet.
-            RedirectPattern::Regex(_) => {}
-        }
     }
-    None
+    r.proxy_redirect_at(value, prefix)
 }
 
 /// Replaces the value of the first `name: old` line of a written head.

@@ -146,6 +146,8 @@ pub fn merge(
     let mut pass: Vec<Vec<u8>> = Vec::new();
     let mut adds: Vec<AddHeader> = Vec::new();
     let mut redirects: Option<Vec<RedirectRule>> = None;
+    // `plcf->redirect` of this level: unset, off, or rules.
+    let mut redirect_here: Option<bool> = None;
     let mut real_ip_from: Option<Vec<realip::Cidr>> = None;
     let first_span = |list_empty: bool, d: &Directive| list_empty.then_some(d.name.span);
     let (mut set_at, mut hide_at, mut pass_at, mut add_at) = (None, None, None, None);
@@ -228,17 +230,19 @@ pub fn merge(
                 conf.proxy_next_upstream = Setting::set(value, d.name.span);
             }
             b"proxy_redirect" => {
+                // ngx_http_proxy_redirect: after "off" at a level, the
+                // level's other proxy_redirect lines are ignored.
+                if redirect_here == Some(false) {
+                    continue;
+                }
                 let rules = redirects.get_or_insert_with(Vec::new);
                 match (arg(0), arg(1)) {
-                    (Some(a), None) if a.is("off") => {
-                        conf.proxy_redirect_off = true;
-                        rules.clear();
-                    }
-                    (Some(a), None) if a.is("false") => {
-                        conf.proxy_redirect_off = true;
+                    (Some(a), None) if a.is("off") || a.is("false") => {
+                        redirect_here = Some(false);
                         rules.clear();
                     }
                     (Some(a), None) if a.is("default") => {
+                        redirect_here = Some(true);
                         if let Some((p, r)) = conf.proxy_pass.as_deref().and_then(default_redirect)
                         {
                             rules.push(RedirectRule {
@@ -248,7 +252,10 @@ pub fn merge(
                             });
                         }
                     }
-                    (Some(p), Some(r)) => rules.push(redirect_rule(d, p, r, user, regexes)?),
+                    (Some(p), Some(r)) => {
+                        redirect_here = Some(true);
+                        rules.push(redirect_rule(d, p, r, user, regexes)?);
+                    }
                     _ => {}
                 }
             }
@@ -312,6 +319,10 @@ pub fn merge(
     }
     if let Some(list) = real_ip_from {
         conf.realip.from = Some(Arc::new(list));
+    }
+    // ngx_conf_merge_value(conf->redirect, prev->redirect, 1).
+    if let Some(on) = redirect_here {
+        conf.proxy_redirect_off = !on;
     }
     conf.proxy_redirect = resolve_redirect(parent, &conf, redirects);
     Ok(conf)

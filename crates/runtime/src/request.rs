@@ -298,7 +298,7 @@ impl<'a> Request<'a> {
 
     /// Stores the captures of a successful regex and the named ones as
     /// variables (`ngx_http_regex_exec`).
-    pub(crate) fn set_captures(&mut self, caps: Captures) {
+    pub fn set_captures(&mut self, caps: Captures) {
         for (index, name) in caps.names.iter() {
             if let Some(id) = self.rt.user_vars.get(name) {
                 self.slots[id.0 as usize] = Slot::Value(caps.group(*index).to_vec());
