@@ -497,7 +497,7 @@ pub(super) enum ListenAddr {
     /// The text nginx uses in messages: `0.0.0.0:80`, `[::]:80`, `unix:/p`.
     Ip(String),
     /// A name nginx resolves at -t.
-    Host { host: String, port: u16 },
+    Host { host: String, port: String },
 }
 
 /// `ngx_parse_url` for `listen`.
@@ -514,7 +514,7 @@ pub(super) fn parse_listen_url(url: &str) -> Result<ListenAddr, &'static str> {
         };
         let ip: Ipv6Addr = host.parse().map_err(|_| "invalid IPv6 address")?;
         let port = match after {
-            "" => 80,
+            "" => "80".to_string(),
             p => parse_port(p.strip_prefix(':').ok_or("invalid host")?)?,
         };
         return Ok(ListenAddr::Ip(format!("[{ip}]:{port}")));
@@ -524,7 +524,10 @@ pub(super) fn parse_listen_url(url: &str) -> Result<ListenAddr, &'static str> {
         Some((host, port)) => (host, parse_port(port)?),
         None => match values::atoi(url.as_bytes()) {
             Some(_) => ("*", parse_port(url)?),
-            None => (url, 80),
+            None if url.contains('-') && url.bytes().all(|c| c.is_ascii_digit() || c == b'-') => {
+                ("*", parse_port(url)?)
+            }
+            None => (url, "80".to_string()),
         },
     };
     let ip: IpAddr = match host {
@@ -543,10 +546,23 @@ pub(super) fn parse_listen_url(url: &str) -> Result<ListenAddr, &'static str> {
     Ok(ListenAddr::Ip(format!("{ip}:{port}")))
 }
 
-fn parse_port(port: &str) -> Result<u16, &'static str> {
-    match values::atoi(port.as_bytes()) {
-        Some(n) if (1..=65535).contains(&n) => Ok(n as u16),
+/// A port, or for `listen` a range `FIRST-LAST` (`ngx_parse_inet_url` with
+/// `u->listen`), kept as written.
+fn parse_port(port: &str) -> Result<String, &'static str> {
+    let one = |p: &str| match values::atoi(p.as_bytes()) {
+        Some(n) if (1..=65535).contains(&n) => Ok(n),
         _ => Err("invalid port"),
+    };
+    match port.split_once('-') {
+        Some((first, last)) => {
+            let last = one(last)?;
+            let first = one(first)?;
+            if first > last {
+                return Err("invalid port range");
+            }
+            Ok(format!("{first}-{last}"))
+        }
+        None => one(port).map(|n| n.to_string()),
     }
 }
 
@@ -563,9 +579,19 @@ mod tests {
         assert_eq!(parse_listen_url("[::]:443"), ip("[::]:443"));
         assert_eq!(parse_listen_url("*:8000"), ip("0.0.0.0:8000"));
         assert_eq!(parse_listen_url("80000"), Err("invalid port"));
+        assert_eq!(
+            parse_listen_url("127.0.0.1:8182-8183"),
+            ip("127.0.0.1:8182-8183")
+        );
+        assert_eq!(parse_listen_url("[::1]:90-91"), ip("[::1]:90-91"));
+        assert_eq!(parse_listen_url("90-91"), ip("0.0.0.0:90-91"));
+        assert_eq!(
+            parse_listen_url("127.0.0.1:91-90"),
+            Err("invalid port range")
+        );
         let host = Ok(ListenAddr::Host {
             host: "abc".into(),
-            port: 80,
+            port: "80".into(),
         });
         assert_eq!(parse_listen_url("abc"), host);
     }
