@@ -180,7 +180,7 @@ impl Exchange<'_> {
             });
             let t0 = Instant::now();
             let mut sent = false;
-            let res = attempt(
+            let try_peer = attempt(
                 &addr,
                 &group,
                 &bytes,
@@ -189,8 +189,25 @@ impl Exchange<'_> {
                 &rcfg,
                 &mut sent,
                 self.vals,
-            )
-            .await;
+            );
+            // ngx_http_upstream_check_broken_connection: a client that
+            // closes while the upstream has not answered ends the request
+            // (499), proxy_ignore_client_abort being off.
+            let res = tokio::select! {
+                res = try_peer => res,
+                () = client_closed(&client.stream) => {
+                    self.vals.state().response_time = Some(t0.elapsed());
+                    self.vals.status = 499;
+                    let cx = self.context(r, client, Some(url));
+                    tables.error_log.log_request(
+                        Level::Info,
+                        &cx,
+                        "client prematurely closed connection while waiting for upstream response",
+                    );
+                    group.peers().free(&mut sel, Outcome::Ok, Instant::now());
+                    return After::Close;
+                }
+            };
             let elapsed = t0.elapsed();
             let (conn, head, buf) = match res {
                 Ok(ok) => ok,
@@ -405,6 +422,16 @@ struct ResponseParts {
     timeouts: Timeouts,
     up_head_request: bool,
     t0: Instant,
+}
+
+/// Resolves once the client has closed its side (a peek reads EOF or an
+/// error); pends forever once it sent more bytes (a pipelined request).
+async fn client_closed(stream: &tokio::net::TcpStream) {
+    let mut probe = [0u8; 1];
+    match stream.peek(&mut probe).await {
+        Ok(0) | Err(_) => {}
+        Ok(_) => std::future::pending::<()>().await,
+    }
 }
 
 /// Whether proxy_next_upstream names `cond`.

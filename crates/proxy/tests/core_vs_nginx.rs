@@ -357,3 +357,57 @@ http {
     assert!(body_off.contains("X-Header: foo") && body_off.ends_with("\r\n\r\n"));
     assert!(body_off.contains("Content-Length: 4"));
 }
+
+/// A backend that accepts and stays silent for two seconds.
+async fn silent_backend() -> u16 {
+    let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+        Ok(l) => l,
+        Err(e) => panic!("bind: {e}"),
+    };
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                drop(s);
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_close_while_waiting_for_upstream_is_499() {
+    use tokio::io::AsyncWriteExt;
+    let backend = silent_backend().await;
+    let logs = std::env::temp_dir().join(format!("upgate-cc-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&logs);
+    let mut lines = Vec::new();
+    for (i, who) in ["nginx", "upgate"].iter().enumerate() {
+        let port = free_port();
+        let log = logs.join(format!("{who}.log"));
+        let conf = format!(
+            "events {{}}\nhttp {{\n log_format t '$status $upstream_status $upstream_header_time';\n server {{\n  listen 127.0.0.1:{port};\n  location / {{ proxy_pass http://127.0.0.1:{backend}; access_log {} t; }}\n }}\n}}\n",
+            log.display()
+        );
+        let nginx = (i == 0).then(|| Nginx::start(&conf, &[port]));
+        let upgate = (i == 1).then(|| Upgate::start_as(&conf, "nginx", &nginx_version()));
+        if let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n").await;
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            drop(s);
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        let mut text = String::new();
+        while text.is_empty() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            text = std::fs::read_to_string(&log).unwrap_or_default();
+        }
+        drop(nginx);
+        drop(upgate);
+        lines.push(text);
+    }
+    let _ = std::fs::remove_dir_all(&logs);
+    assert_eq!(lines[0], lines[1], "nginx left, upgate right");
+    assert_eq!(lines[1], "499 - -\n");
+}
