@@ -91,6 +91,9 @@ pub struct Values {
     pub request_time: std::time::Duration,
     pub connection: u64,
     pub connection_requests: u64,
+    /// When the connection was accepted (`$connection_time` is its age
+    /// when the variable is read).
+    pub connection_born: Option<std::time::Instant>,
     pub pipe: bool,
     /// `r->upstream_states`: one entry per attempt, for `$upstream_addr`
     /// and friends.
@@ -269,6 +272,7 @@ pub fn runtime_value(name: &str, v: &Values) -> Option<Vec<u8>> {
         "request_time" => secs(v.request_time),
         "connection" => v.connection.to_string(),
         "connection_requests" => v.connection_requests.to_string(),
+        "connection_time" => secs(v.connection_born?.elapsed()),
         "pipe" => (if v.pipe { "p" } else { "." }).into(),
         "msec" => {
             let d = now
@@ -410,5 +414,9 @@ mod tests {
         assert_eq!(get("upstream_response_length").as_deref(), Some("0, 23"));
         assert_eq!(get("upstream_http_x_len").as_deref(), Some("59"));
         assert_eq!(get("upstream_http_x_none"), None);
+        assert_eq!(get("connection_time"), None);
+        v.connection_born = Some(std::time::Instant::now());
+        let t = runtime_value("connection_time", &v).unwrap_or_default();
+        assert!(t.starts_with(b"0.0") && t.len() == 5);
     }
 }

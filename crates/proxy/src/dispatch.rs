@@ -78,6 +78,7 @@ pub async fn request(tables: Arc<Tables>, client: &mut Client, head: &RequestHea
     let mut vals = Values {
         connection: client.id,
         connection_requests: client.requests,
+        connection_born: Some(client.born),
         // nginx does not count the empty lines before a request line.
         request_length: (head.len()
             - head
@@ -361,7 +362,11 @@ async fn answer(
         }
     });
     let content_type = loc.content_type(&r.uri);
-    let extra = r.add_headers(status);
+    vals.status = status;
+    let known = &*vals;
+    let extra = r.add_headers_with(status, &|name| {
+        crate::access_log::runtime_value(name, known)
+    });
     let text = if redirect || (status >= 400 && resp.body.is_empty()) {
         None
     } else {

@@ -151,7 +151,7 @@ http {
     access_log off;
     server {
         listen 127.0.0.1:{P0};
-        location / { return 200 "ok\n"; }
+        location / { add_header X-Req $connection_requests; return 200 "ok\n"; }
         location /safari { keepalive_disable safari; return 200 "ok\n"; }
         location /none { keepalive_disable none; return 200 "ok\n"; }
     }
@@ -173,6 +173,7 @@ http {
     assert_eq!(conn(1), "keep-alive");
     assert_eq!(conn(5), "close");
     assert_eq!(conn(7), "keep-alive");
+    assert_eq!(got[1][0].header("X-Req"), Some("1"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
