@@ -412,3 +412,104 @@ async fn client_close_while_waiting_for_upstream_is_499() {
     assert_eq!(lines[0], lines[1], "nginx left, upgate right");
     assert_eq!(lines[1], "499 - -\n");
 }
+
+/// upstream_keepalive.t's scenario with `return` in place of files: which
+/// requests reuse the cached upstream connection (keepalive_requests,
+/// keepalive_timeout, keepalive_time checked when a connection is freed,
+/// "Connection: close" from the backend). Run on nginx and upgate; the
+/// pattern of reuse must be the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_keepalive_pool_reuse() {
+    let conf = r#"events {}
+http {
+    access_log off;
+    upstream backend {
+        server 127.0.0.1:{P1};
+        keepalive 1;
+        keepalive_requests 3;
+        keepalive_timeout 1s;
+    }
+    upstream time {
+        server 127.0.0.1:{P1};
+        keepalive 1;
+        keepalive_time 1s;
+    }
+    server {
+        listen 127.0.0.1:{P0};
+        proxy_http_version 1.1;
+        proxy_set_header Connection $args;
+        location / { proxy_pass http://backend; }
+        location /time { proxy_pass http://time/; }
+    }
+    server {
+        listen 127.0.0.1:{P1};
+        location / { add_header X-Connection $connection; return 200 "SEE-THIS\n"; }
+        location /204 { add_header X-Connection $connection; return 204; }
+    }
+}
+"#;
+    let ports: Vec<u16> = (0..2).map(|_| free_port()).collect();
+    let text = conf
+        .replace("{P0}", &ports[0].to_string())
+        .replace("{P1}", &ports[1].to_string());
+    let get = |uri: &str| format!("GET {uri} HTTP/1.0\r\n\r\n").into_bytes();
+    let pause = std::time::Duration::from_millis(1500);
+    // (request, pause before it)
+    let script: Vec<(Vec<u8>, bool)> = vec![
+        (get("/"), false),
+        (get("/"), false),
+        (get("/"), false),
+        (get("/"), false), // keepalive_requests 3: a new connection
+        (get("/?close"), false),
+        (get("/"), false), // closed by "Connection: close"
+        (get("/204"), false),
+        (get("/"), false), // 204 keeps it
+        (get("/time"), false),
+        (get("/time"), false),
+        (get("/"), true),      // after keepalive_timeout 1s: new
+        (get("/time"), false), // older than keepalive_time, still reused once
+        (get("/time"), false), // then closed when freed: new
+    ];
+    let mut patterns = Vec::new();
+    for who in 0..2 {
+        let nginx = (who == 0).then(|| Nginx::start(&text, &ports));
+        let upgate = (who == 1).then(|| Upgate::start_as(&text, "nginx", &nginx_version()));
+        let mut conns = Vec::new();
+        for (req, wait) in &script {
+            if *wait {
+                tokio::time::sleep(pause).await;
+            }
+            let (raw, _) = exchange(ports[0], req, &[false], 1).await;
+            let seen = parse_responses(&raw, &[false]);
+            let c = seen
+                .first()
+                .and_then(|s| s.header("X-Connection"))
+                .unwrap_or("?")
+                .to_string();
+            conns.push(c);
+        }
+        drop(nginx);
+        drop(upgate);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        // Which requests went over the previous request's connection
+        // (per upstream group).
+        let mut last: std::collections::HashMap<bool, String> = Default::default();
+        let mut pattern = Vec::new();
+        for ((req, _), c) in script.iter().zip(&conns) {
+            let time = req.starts_with(b"GET /time");
+            pattern.push(last.get(&time) == Some(c));
+            last.insert(time, c.clone());
+        }
+        patterns.push((pattern, conns));
+    }
+    assert_eq!(
+        patterns[0].0, patterns[1].0,
+        "nginx {:?}, upgate {:?}",
+        patterns[0].1, patterns[1].1
+    );
+    assert!(!patterns[1].1.iter().any(|c| c == "?"));
+    let expected = [
+        false, true, true, false, true, false, true, true, false, true, false, true, false,
+    ];
+    assert_eq!(patterns[1].0, expected);
+}
