@@ -63,8 +63,8 @@ struct Format {
 pub struct AccessLogs {
     files: Vec<Arc<LogFile>>,
     formats: HashMap<String, Arc<Format>>,
-    /// Per location: (file, format) pairs.
-    by_location: Vec<Vec<(Arc<LogFile>, Arc<Format>)>>,
+    /// Per location: (file, format, `if=` condition).
+    by_location: Vec<Vec<(Arc<LogFile>, Arc<Format>, Option<Template>)>>,
 }
 
 /// A line waiting for the end of its request.
@@ -100,6 +100,9 @@ pub struct Values {
     pub upstream: Vec<UpstreamState>,
     /// The last upstream response's header lines (`$upstream_http_NAME`).
     pub upstream_headers: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The header lines of the response head sent to the client
+    /// (`$sent_http_NAME`).
+    pub sent_headers: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 /// One attempt at a peer (`ngx_http_upstream_state_t`). A time is `None`
@@ -123,6 +126,25 @@ pub struct UpstreamState {
 }
 
 impl Values {
+    /// Keeps the header lines of the response head at the start of `head`
+    /// (the bytes written to the client) for `$sent_http_NAME`.
+    pub fn record_sent_head(&mut self, head: &[u8]) {
+        let end = head
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or(head.len());
+        self.sent_headers = head[..end]
+            .split(|&c| c == b'\n')
+            .skip(1)
+            .filter_map(|line| {
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                let colon = line.iter().position(|&c| c == b':')?;
+                let value = line[colon + 1..].trim_ascii_start();
+                Some((line[..colon].to_vec(), value.to_vec()))
+            })
+            .collect();
+    }
+
     /// The state of the attempt under way.
     pub fn state(&mut self) -> &mut UpstreamState {
         if self.upstream.is_empty() {
@@ -178,7 +200,12 @@ impl AccessLogs {
                         file
                     }
                 };
-                list.push((file, format));
+                // ngx_http_log_set_log: `if=` is a complex value.
+                let condition = spec
+                    .condition
+                    .as_ref()
+                    .and_then(|c| upgate_runtime::variable::compile(c, &rt.user_vars).ok());
+                list.push((file, format, condition));
             }
             logs.by_location.push(list);
         }
@@ -191,7 +218,14 @@ impl AccessLogs {
             return Vec::new();
         };
         let mut out = Vec::with_capacity(list.len());
-        for (file, format) in list {
+        for (file, format, condition) in list {
+            // ngx_http_log_handler: "" or "0" means the line is not written.
+            if let Some(c) = condition {
+                let value = r.eval(c);
+                if value.is_empty() || value == b"0" {
+                    continue;
+                }
+            }
             let mut pieces = Vec::new();
             for part in &format.template.parts {
                 match part {
@@ -249,7 +283,7 @@ impl Pending {
         for p in self.pieces {
             match p {
                 Piece::Text(t) => line.extend_from_slice(&t),
-                Piece::Runtime(name) => match runtime_value(&name, v) {
+                Piece::Runtime(name) => match log_value(&name, v) {
                     Some(value) => line.extend_from_slice(&escape(&value, self.escape)),
                     None => line.push(b'-'),
                 },
@@ -257,6 +291,22 @@ impl Pending {
         }
         line.push(b'\n');
         self.file.write_line(&line);
+    }
+}
+
+/// A variable's value when the log line is written. nginx logs after
+/// `ngx_http_set_keepalive` cleared `r->keepalive`, so `$sent_http_connection`
+/// (`ngx_http_variable_sent_connection`) says "close" unless the response
+/// was a 101, and `$sent_http_keep_alive` is not found.
+fn log_value(name: &str, v: &Values) -> Option<Vec<u8>> {
+    match name {
+        "sent_http_connection" => Some(if v.status == 101 {
+            b"upgrade".to_vec()
+        } else {
+            b"close".to_vec()
+        }),
+        "sent_http_keep_alive" => None,
+        _ => runtime_value(name, v),
     }
 }
 
@@ -292,8 +342,11 @@ pub fn runtime_value(name: &str, v: &Values) -> Option<Vec<u8>> {
         "upstream_bytes_received" => states(v, |s| Some(s.bytes_received.to_string()))?,
         "upstream_bytes_sent" => states(v, |s| Some(s.bytes_sent.to_string()))?,
         other => {
+            if let Some(name) = other.strip_prefix("sent_http_") {
+                return header_named(&v.sent_headers, name.as_bytes());
+            }
             let name = other.strip_prefix("upstream_http_")?;
-            return upstream_header(v, name.as_bytes());
+            return header_named(&v.upstream_headers, name.as_bytes());
         }
     };
     Some(text.into_bytes())
@@ -313,10 +366,10 @@ fn states(v: &Values, each: impl Fn(&UpstreamState) -> Option<String>) -> Option
     Some(parts.join(", "))
 }
 
-/// `$upstream_http_NAME`: the first header of the last response whose
+/// `$upstream_http_NAME` / `$sent_http_NAME`: the first header line whose
 /// lower-cased name, `-` read as `_`, is NAME.
-fn upstream_header(v: &Values, name: &[u8]) -> Option<Vec<u8>> {
-    v.upstream_headers
+fn header_named(headers: &[(Vec<u8>, Vec<u8>)], name: &[u8]) -> Option<Vec<u8>> {
+    headers
         .iter()
         .find(|(n, _)| {
             n.len() == name.len()
@@ -415,6 +468,17 @@ mod tests {
         assert_eq!(get("upstream_http_x_len").as_deref(), Some("59"));
         assert_eq!(get("upstream_http_x_none"), None);
         assert_eq!(get("connection_time"), None);
+        v.record_sent_head(b"HTTP/1.1 200 OK\r\nServer: x\r\nConnection: keep-alive\r\nKeep-Alive: timeout=9\r\n\r\nbody");
+        let sent = |n: &str| runtime_value(n, &v).map(|b| String::from_utf8_lossy(&b).into_owned());
+        assert_eq!(sent("sent_http_connection").as_deref(), Some("keep-alive"));
+        assert_eq!(sent("sent_http_keep_alive").as_deref(), Some("timeout=9"));
+        assert_eq!(sent("sent_http_location"), None);
+        // In the log line, as nginx writes it after keepalive was decided.
+        assert_eq!(
+            log_value("sent_http_connection", &v).as_deref(),
+            Some(&b"close"[..])
+        );
+        assert_eq!(log_value("sent_http_keep_alive", &v), None);
         v.connection_born = Some(std::time::Instant::now());
         let t = runtime_value("connection_time", &v).unwrap_or_default();
         assert!(t.starts_with(b"0.0") && t.len() == 5);

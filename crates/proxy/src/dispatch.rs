@@ -309,6 +309,7 @@ async fn reject(
     );
     vals.status = status;
     let send = r.rt.location(r.location).conf.timeouts.send_timeout.value;
+    vals.record_sent_head(&bytes);
     if client.write_all(&bytes, send).await.is_err() {
         return After::Close;
     }
@@ -391,6 +392,7 @@ async fn answer(
         keepalive,
     );
     vals.status = status;
+    vals.record_sent_head(&bytes);
     if client.write_all(&bytes, send).await.is_err() {
         return After::Close;
     }

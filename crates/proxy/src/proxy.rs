@@ -103,6 +103,7 @@ impl Exchange<'_> {
             self.date,
             self.keepalive,
         );
+        self.vals.record_sent_head(&bytes);
         if client.write_all(&bytes, send_timeout).await.is_err() {
             return After::Close;
         }
@@ -331,6 +332,7 @@ impl Exchange<'_> {
             }
             let mut out = Vec::new();
             response_head::write(r, &head, &input, &mut out);
+            self.vals.record_sent_head(&out);
             let _ = client.write_all(&out, send_timeout).await;
             group.peers().free(&mut sel, Outcome::Ok, Instant::now());
             self.vals.state().response_time = Some(t0.elapsed());
@@ -339,6 +341,7 @@ impl Exchange<'_> {
         let mut out = Vec::with_capacity(512);
         let framing = response_head::write(r, &head, &input, &mut out);
         if head.status() == 101 {
+            self.vals.record_sent_head(&out);
             if client.write_all(&out, send_timeout).await.is_err() {
                 group.peers().free(&mut sel, Outcome::Ok, Instant::now());
                 return After::Close;
@@ -359,6 +362,7 @@ impl Exchange<'_> {
                 sel,
             }));
         }
+        self.vals.record_sent_head(&out);
         if client.write_all(&out, send_timeout).await.is_err() {
             group.peers().free(&mut sel, Outcome::Ok, Instant::now());
             return After::Close;
