@@ -63,9 +63,12 @@ struct Format {
 pub struct AccessLogs {
     files: Vec<Arc<LogFile>>,
     formats: HashMap<String, Arc<Format>>,
-    /// Per location: (file, format, `if=` condition).
-    by_location: Vec<Vec<(Arc<LogFile>, Arc<Format>, Option<Template>)>>,
+    /// Per location: the lines it writes.
+    by_location: Vec<Vec<LogLine>>,
 }
+
+/// One `access_log` of a location: file, format, `if=` condition.
+type LogLine = (Arc<LogFile>, Arc<Format>, Option<Template>);
 
 /// A line waiting for the end of its request.
 #[derive(Debug)]
