@@ -10,6 +10,7 @@ mod conformance;
 mod demo;
 mod directives;
 mod docs;
+mod test;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -27,6 +28,10 @@ commands:
                (`cargo xtask directives --help` for its options)
   docs         regenerate docs/compatibility.md from the directive table
                (`--check`: fail if it is stale)
+  test         what CI runs, on a fresh machine: installs Debian's nginx, the perl
+               modules of nginx's test suite and crossplane (into target/) when
+               missing, then fmt, clippy, every test and the passing files of
+               nginx's own test suite (`--no-install`, `--skip-nginx-tests`)
   help         print this message";
 
 fn main() -> ExitCode {
@@ -53,6 +58,7 @@ fn main() -> ExitCode {
         "demo" => demo::run(rest),
         "directives" => directives::run(rest),
         "docs" => docs::run(rest),
+        "test" => test::run(rest),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -5,6 +5,20 @@
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
+/// How configuration files are read when not with `std::fs::read`: a
+/// serving worker that runs without root has its privileged master open
+/// them (upgate-proxy's privileges.rs), as nginx's master reads the
+/// configuration for its workers.
+static READER: std::sync::OnceLock<Reader> = std::sync::OnceLock::new();
+
+/// A replacement for `std::fs::read`.
+pub type Reader = fn(&Path) -> io::Result<Vec<u8>>;
+
+/// Installs the reader for the rest of the process (the first call wins).
+pub fn set_reader(read: Reader) {
+    let _ = READER.set(read);
+}
+
 /// How the loader reaches files.
 #[derive(Debug, Clone, Default)]
 pub struct Fs {
@@ -50,7 +64,10 @@ impl Fs {
             // nginx opens a directory fine and fails on the read.
             return Err(io::Error::from_raw_os_error(21));
         }
-        std::fs::read(real)
+        match READER.get() {
+            Some(read) => read(&real),
+            None => std::fs::read(real),
+        }
     }
 
     pub fn exists(&self, path: &Path) -> bool {

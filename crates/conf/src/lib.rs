@@ -23,6 +23,7 @@ pub mod ast;
 pub mod context;
 pub mod crossplane;
 pub mod directives;
+pub mod enforcement;
 pub mod error;
 pub mod fs;
 mod handlers;

@@ -351,7 +351,9 @@ impl Loader<'_> {
             if d.is("include") && self.semantics.handler_block_allows_include(kind) {
                 return self.include(d, context);
             }
-            return self.semantics.handler_line(kind, d, &self.config.sources);
+            let warnings = self.semantics.handler_line(kind, d, &self.config.sources)?;
+            self.warnings.extend(warnings);
+            return Ok(());
         }
         let (module_type, cmd_type) = context.nginx_context();
         let mut found = false;

@@ -14,7 +14,7 @@
 //! ([`Pending::finish`]).
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -27,6 +27,8 @@ use crate::settings::{Escape, Settings};
 /// An open log file.
 #[derive(Debug)]
 pub struct LogFile {
+    /// The full path, for SIGUSR1's reopen.
+    path: std::path::PathBuf,
     out: Mutex<BufWriter<File>>,
     /// `buffer=`: collect lines; else write each at once.
     buffered: bool,
@@ -49,6 +51,20 @@ impl LogFile {
         if let Ok(mut out) = self.out.lock() {
             let _ = out.flush();
         }
+    }
+
+    /// Writes what is buffered to the old file, then goes on in a file
+    /// opened anew under the same name (`ngx_reopen_files`).
+    fn reopen(&self) -> std::io::Result<()> {
+        let new = crate::privileges::open_append(&self.path)?;
+        let mut out = match self.out.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let _ = out.flush();
+        let capacity = out.capacity();
+        *out = BufWriter::with_capacity(capacity, new);
+        Ok(())
     }
 }
 
@@ -188,10 +204,11 @@ impl AccessLogs {
                     Some(f) => Arc::clone(f),
                     None => {
                         let full = prefix.join(&spec.path);
-                        let Ok(f) = OpenOptions::new().create(true).append(true).open(&full) else {
+                        let Ok(f) = crate::privileges::open_append(&full) else {
                             continue;
                         };
                         let file = Arc::new(LogFile {
+                            path: full.clone(),
                             out: Mutex::new(BufWriter::with_capacity(
                                 spec.buffer.unwrap_or(4096).max(512),
                                 f,
@@ -276,6 +293,22 @@ impl AccessLogs {
         for f in &self.files {
             f.flush();
         }
+    }
+
+    /// Reopens every file (SIGUSR1); the error names the first that failed
+    /// (it goes on writing to the old one).
+    pub fn reopen(&self) -> Result<(), String> {
+        let mut failed = None;
+        for f in &self.files {
+            if let Err(e) = f.reopen() {
+                failed.get_or_insert(format!(
+                    "open() \"{}\" failed ({})",
+                    f.path.display(),
+                    crate::proxy::errno(&e)
+                ));
+            }
+        }
+        failed.map_or(Ok(()), Err)
     }
 }
 

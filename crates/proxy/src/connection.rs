@@ -74,7 +74,7 @@ pub async fn serve(client: Client, shared: Arc<Shared>) {
     match exit {
         Exit::Done => {}
         Exit::Linger(client) => client.linger().await,
-        Exit::Tunnel(client, t) => run_tunnel(client, *t).await,
+        Exit::Tunnel(client, t) => run_tunnel(client, *t, &shared).await,
     }
 }
 
@@ -213,7 +213,13 @@ async fn read_head(client: &mut Client, shared: &Shared) -> State {
 }
 
 /// Runs a tunnel to its end, then frees the peer and writes the log lines.
-async fn run_tunnel(client: Client, t: TunnelExit) {
+/// The tunnel holds a second connection slot (its upstream side) and ends
+/// early when worker_shutdown_timeout has passed since a reload replaced
+/// its generation.
+async fn run_tunnel(client: Client, t: TunnelExit, shared: &Arc<Shared>) {
+    let Some(_slot) = shared.tunnel_slot() else {
+        return;
+    };
     let TunnelExit {
         tables,
         job,
@@ -239,7 +245,24 @@ async fn run_tunnel(client: Client, t: TunnelExit) {
         ..
     } = client;
     drop(buf);
-    let end = tunnel(stream, upstream, client_leftover, upstream_leftover, &cfg).await;
+    let generation = tables.generation;
+    let mut close_before = shared.close_before.subscribe();
+    let replaced = async move {
+        while *close_before.borrow_and_update() <= generation {
+            if close_before.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    let end = tokio::select! {
+        end = tunnel(stream, upstream, client_leftover, upstream_leftover, &cfg) => end,
+        // The byte counts are lost with the tunnel's future.
+        () = replaced => crate::tunnel::TunnelEnd {
+            reason: EndReason::Error(crate::tunnel::Side::Client, std::io::ErrorKind::ConnectionAborted),
+            client_to_upstream: 0,
+            upstream_to_client: 0,
+        },
+    };
     group.peers().free(
         &mut sel,
         upgate_runtime::upstream::Outcome::Ok,

@@ -22,7 +22,9 @@ use crate::http1::{CONTINUE_100, Keepalive, RequestHead, Version, http_date};
 use crate::proxy::{After, Exchange};
 use crate::request_body::{Body, BodyFail, read_body};
 use crate::respond::{self, LocationLine, Special};
+use crate::static_file::{self, DiskFiles};
 use crate::tables::Tables;
+use upgate_runtime::error_page::Special as ErrorPageSpecial;
 
 /// The runtime's view of a parsed head.
 fn client_request<'h>(
@@ -50,6 +52,54 @@ fn client_request<'h>(
         ssl: false,
         body_length,
         chunked: head.is_chunked(),
+        values: vec![
+            ("connection".into(), client.id.to_string().into_bytes()),
+            (
+                "connection_requests".into(),
+                client.requests.to_string().into_bytes(),
+            ),
+            (
+                "connection_time".into(),
+                crate::access_log::secs(client.born.elapsed()).into_bytes(),
+            ),
+        ],
+    }
+}
+
+/// The client connection's keepalive for a response from `location`
+/// (`ngx_http_update_location_config`).
+fn keepalive_for(
+    tables: &Tables,
+    client: &Client,
+    head: &RequestHead,
+    r: &Request<'_>,
+) -> Keepalive {
+    let loc = tables.loc(r.location);
+    // ngx_http_process_user_agent's flags, from the first User-Agent line.
+    let (msie6, safari) = (head.msie6(), head.safari());
+    if !head.keepalive()
+        || loc.keepalive_timeout.is_zero()
+        || client.requests >= loc.keepalive_requests
+        || client.born.elapsed() > loc.keepalive_time
+        || (msie6 && r.method == b"POST" && loc.keepalive_disable.0)
+        || (safari && loc.keepalive_disable.1)
+    {
+        Keepalive::Close
+    } else {
+        Keepalive::KeepAlive {
+            header_timeout: loc.keepalive_header,
+        }
+    }
+}
+
+/// Writes the error log lines the phases left in `r`.
+fn flush_log(tables: &Tables, r: &mut Request<'_>, client: &Client, head: &RequestHead) {
+    if r.log.is_empty() {
+        return;
+    }
+    let cx = context(r, client, head);
+    for (level, text) in std::mem::take(&mut r.log) {
+        tables.error_log.log_request(level, &cx, &text);
     }
 }
 
@@ -57,23 +107,7 @@ fn client_request<'h>(
 pub async fn request(tables: Arc<Tables>, client: &mut Client, head: &RequestHead) -> Next {
     let started = Instant::now();
     let creq = client_request(head, client, head.content_length());
-    let mut r = tables.rt.process(&creq);
-    let loc = tables.loc(r.location);
-    // ngx_http_update_location_config.
-    let keepalive = if !head.keepalive()
-        || loc.keepalive_timeout.is_zero()
-        || client.requests >= loc.keepalive_requests
-        || client.born.elapsed() > loc.keepalive_time
-        || (loc.keepalive_disable.msie6 && head.msie6() && head.method() == b"POST")
-        || (loc.keepalive_disable.safari && head.safari())
-    {
-        Keepalive::Close
-    } else {
-        Keepalive::KeepAlive {
-            header_timeout: loc.keepalive_header,
-        }
-    };
-    let ka_timeout = loc.keepalive_timeout;
+    let mut r = tables.rt.process_with(&creq, &DiskFiles);
     let date = http_date(SystemTime::now());
     let mut vals = Values {
         connection: client.id,
@@ -88,99 +122,182 @@ pub async fn request(tables: Arc<Tables>, client: &mut Client, head: &RequestHea
                 .count()) as u64,
         ..Values::default()
     };
-    let after = match r.outcome.clone() {
-        Outcome::NoListener => return Next::Close,
-        Outcome::Respond(resp) => {
-            answer(
-                &tables, client, head, &mut r, &resp, keepalive, &date, &mut vals,
-            )
-            .await
-        }
-        Outcome::Static => {
-            // ngx_http_static_handler: other methods than GET, HEAD and
-            // POST get 405; the file is never there (upgate serves none).
-            let status = if matches!(head.method(), b"GET" | b"HEAD" | b"POST") {
-                404
-            } else {
-                405
-            };
-            let resp = upgate_runtime::Response {
-                status,
-                location: None,
-                body: Vec::new(),
-                reason: "upgate serves no files".into(),
-            };
-            answer(
-                &tables, client, head, &mut r, &resp, keepalive, &date, &mut vals,
-            )
-            .await
-        }
-        Outcome::Proxy => {
-            let max = loc.client_max_body_size;
-            let too_large = head.content_length().is_some_and(|n| max != 0 && n > max);
-            if too_large {
-                let cx = context(&r, client, head);
-                tables.error_log.log_request(
-                    Level::Error,
-                    &cx,
-                    &format!(
-                        "client intended to send too large body: {} bytes",
-                        head.content_length().unwrap_or(0)
-                    ),
-                );
-                reject(&tables, client, head, &r, 413, &date, &mut vals).await
-            } else {
-                if head.expects_continue() {
-                    let send = r.rt.location(r.location).conf.timeouts.send_timeout.value;
-                    if client.write_all(CONTINUE_100, send).await.is_err() {
-                        return Next::Close;
-                    }
-                }
-                let mut body = Body::default();
-                let read = read_body(
+    // The body is read once, by the first proxy_pass that needs it.
+    let mut body_read = false;
+    let after = loop {
+        flush_log(&tables, &mut r, client, head);
+        let keepalive = keepalive_for(&tables, client, head, &r);
+        match r.outcome.clone() {
+            Outcome::NoListener => return Next::Close,
+            Outcome::Respond(resp) => {
+                break answer(
+                    &tables,
                     client,
-                    head.body_framing(),
-                    max,
-                    loc.client_body_timeout,
-                    Some(&mut body),
+                    head,
+                    &mut r,
+                    &resp,
+                    keepalive,
+                    &date,
+                    &mut vals,
+                    &[],
+                    body_read,
                 )
                 .await;
-                match read {
-                    Ok(wire) => {
-                        vals.request_length += wire;
-                        if head.is_chunked() {
-                            let creq = client_request(head, client, Some(body.len()));
-                            let mut r2 = tables.rt.process(&creq);
-                            let after = proxy(
-                                &tables, client, head, &mut r2, body, keepalive, &date, &mut vals,
+            }
+            Outcome::Static => {
+                let served = static_file::serve(
+                    &tables, client, head, &mut r, keepalive, &date, &mut vals, body_read,
+                )
+                .await;
+                match served {
+                    Ok(after) => break after,
+                    Err(f) => {
+                        if f.location.is_some() {
+                            r.headers_location = f.location.clone();
+                        }
+                        if r.finalize(f.status, f.reason, &DiskFiles) == ErrorPageSpecial::Page {
+                            flush_log(&tables, &mut r, client, head);
+                            let keepalive = keepalive_for(&tables, client, head, &r);
+                            let resp = upgate_runtime::Response {
+                                status: r.err_status.unwrap_or(f.status),
+                                location: f.location.clone(),
+                                body: Vec::new(),
+                                reason: f.reason.into(),
+                            };
+                            break answer(
+                                &tables, client, head, &mut r, &resp, keepalive, &date, &mut vals,
+                                &f.extra, body_read,
                             )
                             .await;
-                            return finish(&tables, &mut r2, after, vals, started, ka_timeout);
                         }
-                        proxy(
-                            &tables, client, head, &mut r, body, keepalive, &date, &mut vals,
-                        )
+                    }
+                }
+            }
+            Outcome::Proxy => {
+                let mut body = Body::default();
+                if !body_read {
+                    body_read = true;
+                    match read_request_body(&tables, client, head, &r, &date, &mut vals, &mut body)
                         .await
+                    {
+                        Ok(()) => {}
+                        Err(after) => break after,
                     }
-                    Err(BodyFail::TooLarge) => {
-                        reject(&tables, client, head, &r, 413, &date, &mut vals).await
+                    if head.is_chunked() {
+                        r.body_length = Some(body.len());
                     }
-                    Err(BodyFail::Invalid) => {
-                        reject(&tables, client, head, &r, 400, &date, &mut vals).await
+                }
+                let after = proxy(
+                    &tables, client, head, &mut r, body, keepalive, &date, &mut vals,
+                )
+                .await;
+                match after {
+                    After::Finalize(status) => {
+                        // $upstream_* in the error page's location
+                        for name in [
+                            "upstream_addr",
+                            "upstream_status",
+                            "upstream_connect_time",
+                            "upstream_header_time",
+                            "upstream_response_time",
+                            "upstream_response_length",
+                            "upstream_bytes_received",
+                            "upstream_bytes_sent",
+                        ] {
+                            if let Some(value) = crate::access_log::runtime_value(name, &vals) {
+                                r.runtime_values.push((name.to_string(), value));
+                            }
+                        }
+                        if r.finalize(status, "upstream", &DiskFiles) == ErrorPageSpecial::Page {
+                            flush_log(&tables, &mut r, client, head);
+                            let keepalive = keepalive_for(&tables, client, head, &r);
+                            let resp = upgate_runtime::Response {
+                                status: r.err_status.unwrap_or(status),
+                                location: None,
+                                body: Vec::new(),
+                                reason: "upstream".into(),
+                            };
+                            break answer(
+                                &tables,
+                                client,
+                                head,
+                                &mut r,
+                                &resp,
+                                keepalive,
+                                &date,
+                                &mut vals,
+                                &[],
+                                true,
+                            )
+                            .await;
+                        }
                     }
-                    Err(BodyFail::Timeout) => {
-                        vals.status = 408;
-                        After::Close
-                    }
-                    Err(BodyFail::Closed) => {
-                        vals.status = 400;
-                        After::Close
-                    }
+                    other => break other,
                 }
             }
         }
     };
+    let ka_timeout = tables.loc(r.location).keepalive_timeout;
     finish(&tables, &mut r, after, vals, started, ka_timeout)
+}
+
+/// client_max_body_size, `Expect: 100-continue` and the body read whole
+/// (`ngx_http_read_client_request_body`); `Err` is how the request ended.
+#[allow(clippy::too_many_arguments)]
+async fn read_request_body(
+    tables: &Tables,
+    client: &mut Client,
+    head: &RequestHead,
+    r: &Request<'_>,
+    date: &[u8],
+    vals: &mut Values,
+    body: &mut Body,
+) -> Result<(), After> {
+    let loc = tables.loc(r.location);
+    let max = loc.client_max_body_size;
+    let too_large = head.content_length().is_some_and(|n| max != 0 && n > max);
+    if too_large {
+        let cx = context(r, client, head);
+        tables.error_log.log_request(
+            Level::Error,
+            &cx,
+            &format!(
+                "client intended to send too large body: {} bytes",
+                head.content_length().unwrap_or(0)
+            ),
+        );
+        return Err(reject(tables, client, head, r, 413, date, vals).await);
+    }
+    if head.expects_continue() {
+        let send = r.rt.location(r.location).conf.timeouts.send_timeout.value;
+        if client.write_all(CONTINUE_100, send).await.is_err() {
+            return Err(After::Close);
+        }
+    }
+    let read = read_body(
+        client,
+        head.body_framing(),
+        max,
+        loc.client_body_timeout,
+        Some(body),
+    )
+    .await;
+    match read {
+        Ok(wire) => {
+            vals.request_length += wire;
+            Ok(())
+        }
+        Err(BodyFail::TooLarge) => Err(reject(tables, client, head, r, 413, date, vals).await),
+        Err(BodyFail::Invalid) => Err(reject(tables, client, head, r, 400, date, vals).await),
+        Err(BodyFail::Timeout) => {
+            vals.status = 408;
+            Err(After::Close)
+        }
+        Err(BodyFail::Closed) => {
+            vals.status = 400;
+            Err(After::Close)
+        }
+    }
 }
 
 /// Writes the access log lines of a request refused while its head was read
@@ -277,7 +394,11 @@ async fn proxy(
     ex.run(client, r).await
 }
 
-fn context(r: &Request<'_>, client: &Client, head: &RequestHead) -> crate::error_log::Context {
+pub(crate) fn context(
+    r: &Request<'_>,
+    client: &Client,
+    head: &RequestHead,
+) -> crate::error_log::Context {
     crate::error_log::Context {
         conn: client.id,
         client: upgate_runtime::eval::ip_text(r.remote.ip()),
@@ -332,14 +453,15 @@ async fn answer(
     keepalive: Keepalive,
     date: &[u8],
     vals: &mut Values,
+    extra_headers: &[(Vec<u8>, Vec<u8>)],
+    body_read: bool,
 ) -> After {
     let conf = &r.rt.location(r.location).conf;
     let send = conf.timeouts.send_timeout.value;
     let loc = tables.loc(r.location);
     let status = resp.status;
-    if status == 444 {
-        // NGX_HTTP_CLOSE: the connection is closed without a response
-        // (ngx_http_terminate_request); the log says 444.
+    if status == 444 && resp.is_special() {
+        // NGX_HTTP_CLOSE: the connection is closed without a response.
         vals.status = 444;
         return After::Close;
     }
@@ -354,21 +476,27 @@ async fn answer(
     {
         return After::Close;
     }
-    let redirect = matches!(status, 301 | 302 | 303 | 307 | 308);
-    let location = resp.location.as_ref().map(|l| {
-        if l.first() == Some(&b'/') {
-            (true, r.absolute_location(l))
-        } else {
-            (false, l.clone())
-        }
-    });
+    let location = resp
+        .location
+        .as_ref()
+        .or(r.headers_location.as_ref())
+        .map(|l| {
+            if l.first() == Some(&b'/') {
+                (true, r.absolute_location(l))
+            } else {
+                (false, l.clone())
+            }
+        });
     let content_type = loc.content_type(&r.uri);
     vals.status = status;
     let known = &*vals;
-    let extra = r.add_headers_with(status, &|name| {
+    let mut extra = extra_headers.to_vec();
+    extra.extend(r.add_headers_with(status, &|name| {
         crate::access_log::runtime_value(name, known)
-    });
-    let text = if redirect || (status >= 400 && resp.body.is_empty()) {
+    }));
+    // A special response gets nginx's page; `return` with a text (or a
+    // 2xx) is sent as it is, whatever status an error page gave it.
+    let text = if resp.is_special() {
         None
     } else {
         Some((content_type.as_slice(), resp.body.as_slice()))
@@ -401,6 +529,9 @@ async fn answer(
     vals.body_bytes_sent = vals.bytes_sent.saturating_sub(head_len as u64);
     if !keep {
         return After::Linger;
+    }
+    if body_read {
+        return After::KeepAlive;
     }
     // Drop the body so that the next request can be read.
     let discard = read_body(

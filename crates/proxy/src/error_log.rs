@@ -6,12 +6,15 @@
 //! ```
 //!
 //! Times are UTC (nginx writes local time; upgate reads no time zone data).
-//! The main-level `error_log` is used; without one, stderr at `error`.
+//! Every main-level `error_log` is used, each with its own level (nginx
+//! chains them: `ngx_log_insert`); without one, the `-e` file (or stderr)
+//! at `error`, as `ngx_log_open_default`. `stderr` is stderr; a file is
+//! opened for appending under the prefix, and reopened on SIGUSR1.
 //! Lines are written whole, one `write` each, as nginx does.
 
-use std::fs::OpenOptions;
+use std::fs::File;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -20,21 +23,32 @@ use upgate_conf::Config;
 /// nginx's levels, shared with the configuration checks.
 pub use upgate_conf::Level;
 
-enum Sink {
+enum Target {
     Stderr,
-    File(Mutex<std::fs::File>),
-    Off,
+    /// stderr while starting without `-e FILE`: nginx's console form,
+    /// `upgate: [emerg] MESSAGE`.
+    Console,
+    File {
+        path: PathBuf,
+        file: Mutex<File>,
+    },
 }
 
-/// An open error log.
-pub struct ErrorLog {
+/// One `error_log` line of the configuration.
+struct Sink {
     level: Level,
-    sink: Sink,
+    target: Target,
+}
+
+/// The open error logs of a generation.
+pub struct ErrorLog {
+    sinks: Vec<Sink>,
 }
 
 impl std::fmt::Debug for ErrorLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ErrorLog({})", self.level.as_str())
+        let levels: Vec<&str> = self.sinks.iter().map(|s| s.level.as_str()).collect();
+        write!(f, "ErrorLog({})", levels.join(","))
     }
 }
 
@@ -50,81 +64,213 @@ pub struct Context {
     pub host: Option<String>,
 }
 
+/// Opens `path` for appending, creating it, as `ngx_open_file` with
+/// `NGX_FILE_APPEND, NGX_FILE_CREATE_OR_OPEN`.
+/// A worker without root has its master open it (privileges.rs).
+pub fn open_append(path: &Path) -> std::io::Result<File> {
+    crate::privileges::open_append(path)
+}
+
 impl ErrorLog {
     /// stderr at `error`.
     pub fn stderr() -> ErrorLog {
-        ErrorLog {
-            level: Level::Error,
-            sink: Sink::Stderr,
+        ErrorLog::single(Level::Error, None).unwrap_or(ErrorLog { sinks: Vec::new() })
+    }
+
+    /// The log nginx opens before reading the configuration
+    /// (`ngx_log_init`): the `-e` file (`None`: stderr) at `notice`.
+    pub fn startup(file: Option<&Path>) -> ErrorLog {
+        let single = match file {
+            None => Ok(ErrorLog {
+                sinks: vec![Sink {
+                    level: Level::Notice,
+                    target: Target::Console,
+                }],
+            }),
+            Some(_) => ErrorLog::single(Level::Notice, file),
+        };
+        match single {
+            Ok(log) => log,
+            Err(e) => {
+                let name = file.map(|p| p.display().to_string()).unwrap_or_default();
+                eprint!(
+                    "{}",
+                    line(
+                        Level::Alert,
+                        None,
+                        &format!("could not open error log file: open() \"{name}\" failed ({e})")
+                    )
+                );
+                ErrorLog::single(Level::Notice, None).unwrap_or(ErrorLog { sinks: Vec::new() })
+            }
         }
     }
 
-    /// The first main-level `error_log` of `config`; paths under `prefix`.
+    fn single(level: Level, file: Option<&Path>) -> std::io::Result<ErrorLog> {
+        let target = match file {
+            None => Target::Stderr,
+            Some(path) => Target::File {
+                path: path.to_path_buf(),
+                file: Mutex::new(open_append(path)?),
+            },
+        };
+        Ok(ErrorLog {
+            sinks: vec![Sink { level, target }],
+        })
+    }
+
+    /// The first main-level `error_log` of `config`; paths under `prefix`;
+    /// stderr at `error` without one.
     pub fn from_config(config: &Config, prefix: &Path) -> ErrorLog {
-        let Some(main) = config.main() else {
-            return ErrorLog::stderr();
-        };
-        let Some(d) = main.block.directives().find(|d| d.is("error_log")) else {
-            return ErrorLog::stderr();
-        };
-        let path = d
-            .args
-            .first()
-            .map(|a| a.text().into_owned())
-            .unwrap_or_default();
-        let level = d
-            .args
-            .get(1)
-            .and_then(|a| Level::parse(&a.value))
-            .unwrap_or(Level::Error);
-        let sink = match path.as_str() {
-            "stderr" => Sink::Stderr,
-            "/dev/null" => Sink::Off,
-            p if p.starts_with("syslog:") || p.starts_with("memory:") => Sink::Stderr,
-            p => {
-                let full = prefix.join(p);
-                match OpenOptions::new().create(true).append(true).open(&full) {
-                    Ok(f) => Sink::File(Mutex::new(f)),
-                    Err(_) => Sink::Stderr,
+        ErrorLog::open(config, prefix, None).unwrap_or_else(|_| ErrorLog::stderr())
+    }
+
+    /// Every main-level `error_log` of `config`, paths under `prefix`;
+    /// without one, `default` (the `-e` file; `None`: stderr) at `error`.
+    /// The error is nginx's `[emerg]` text for a file that cannot be opened.
+    pub fn open(
+        config: &Config,
+        prefix: &Path,
+        default: Option<&Path>,
+    ) -> Result<ErrorLog, String> {
+        let mut sinks = Vec::new();
+        let main = config.main();
+        for d in main
+            .iter()
+            .flat_map(|m| m.block.directives())
+            .filter(|d| d.is("error_log"))
+        {
+            let path = d
+                .args
+                .first()
+                .map(|a| a.text().into_owned())
+                .unwrap_or_default();
+            let level = d
+                .args
+                .get(1)
+                .and_then(|a| Level::parse(&a.value))
+                .unwrap_or(Level::Error);
+            let target = match path.as_str() {
+                "stderr" => Target::Stderr,
+                // syslog: and memory: are not written yet.
+                p if p.starts_with("syslog:") || p.starts_with("memory:") => continue,
+                p => {
+                    let full = upgate_conf::fs::full_name(prefix, Path::new(p));
+                    let file = open_append(&full).map_err(|e| {
+                        format!(
+                            "open() \"{}\" failed ({})",
+                            full.display(),
+                            crate::proxy::errno(&e)
+                        )
+                    })?;
+                    Target::File {
+                        path: full,
+                        file: Mutex::new(file),
+                    }
                 }
-            }
-        };
-        ErrorLog { level, sink }
+            };
+            sinks.push(Sink { level, target });
+        }
+        if sinks.is_empty() && main.is_none_or(|m| !m.block.directives().any(|d| d.is("error_log")))
+        {
+            return ErrorLog::single(Level::Error, default).map_err(|e| {
+                let name = default.map(|p| p.display().to_string()).unwrap_or_default();
+                format!("open() \"{name}\" failed ({})", crate::proxy::errno(&e))
+            });
+        }
+        Ok(ErrorLog { sinks })
     }
 
     /// Whether lines at `level` are written.
     pub fn enabled(&self, level: Level) -> bool {
-        level <= self.level && !matches!(self.sink, Sink::Off)
+        self.sinks.iter().any(|s| level <= s.level)
+    }
+
+    /// Whether one of the logs is stderr.
+    pub fn has_stderr(&self) -> bool {
+        self.sinks
+            .iter()
+            .any(|s| matches!(s.target, Target::Stderr))
+    }
+
+    /// The first log's file, if it is one (nginx sends stderr there:
+    /// `ngx_log_redirect_stderr`).
+    pub fn first_file(&self) -> Option<&Path> {
+        match &self.sinks.first()?.target {
+            Target::File { path, .. } => Some(path),
+            Target::Stderr | Target::Console => None,
+        }
     }
 
     /// Writes a line without request context.
     pub fn log(&self, level: Level, message: &str) {
         if self.enabled(level) {
-            self.write(&line(level, None, message));
+            if self
+                .sinks
+                .iter()
+                .any(|s| matches!(s.target, Target::Console))
+            {
+                let _ = std::io::stderr()
+                    .lock()
+                    .write_all(format!("upgate: [{}] {message}\n", level.as_str()).as_bytes());
+            }
+            self.write(level, &line(level, None, message));
         }
     }
 
     /// Writes a line with the request's context.
     pub fn log_request(&self, level: Level, cx: &Context, message: &str) {
         if self.enabled(level) {
-            self.write(&line(level, Some(cx), message));
+            self.write(level, &line(level, Some(cx), message));
         }
     }
 
-    fn write(&self, text: &str) {
+    /// Reopens every file (SIGUSR1, `ngx_reopen_files`): a file renamed by
+    /// logrotate is left to it and a new one is created under the old name.
+    /// The error is the `[alert]` text of the first file that failed (it
+    /// goes on writing to the old one).
+    pub fn reopen(&self) -> Result<(), String> {
+        let mut failed = None;
+        for sink in &self.sinks {
+            let Target::File { path, file } = &sink.target else {
+                continue;
+            };
+            match open_append(path) {
+                Ok(new) => {
+                    let mut f = match file.lock() {
+                        Ok(g) => g,
+                        Err(p) => p.into_inner(),
+                    };
+                    *f = new;
+                }
+                Err(e) => {
+                    failed.get_or_insert(format!(
+                        "open() \"{}\" failed ({})",
+                        path.display(),
+                        crate::proxy::errno(&e)
+                    ));
+                }
+            }
+        }
+        failed.map_or(Ok(()), Err)
+    }
+
+    fn write(&self, level: Level, text: &str) {
         tracing::debug!(target: "upgate::error_log", "{}", text.trim_end());
-        match &self.sink {
-            Sink::Stderr => {
-                let _ = std::io::stderr().lock().write_all(text.as_bytes());
+        for sink in self.sinks.iter().filter(|s| level <= s.level) {
+            match &sink.target {
+                Target::Console => {}
+                Target::Stderr => {
+                    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+                }
+                Target::File { file, .. } => {
+                    let mut f = match file.lock() {
+                        Ok(g) => g,
+                        Err(p) => p.into_inner(),
+                    };
+                    let _ = f.write_all(text.as_bytes());
+                }
             }
-            Sink::File(f) => {
-                let mut f = match f.lock() {
-                    Ok(g) => g,
-                    Err(p) => p.into_inner(),
-                };
-                let _ = f.write_all(text.as_bytes());
-            }
-            Sink::Off => {}
         }
     }
 }

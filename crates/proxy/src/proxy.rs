@@ -24,7 +24,6 @@ use crate::error_log::{Context, Level};
 use crate::http1::{Keepalive, RequestHead, ResponseConfig, ResponseHead, is_tunnel};
 use crate::relay;
 use crate::request_body::Body;
-use crate::respond;
 use crate::response_head::{self, HeadInput};
 use crate::tables::Tables;
 use crate::tunnel::TunnelConfig;
@@ -41,6 +40,10 @@ pub enum After {
     /// body may be on its way).
     Linger,
     Tunnel(Box<TunnelJob>),
+    /// nginx finalizes the request with this status and nothing was sent
+    /// yet: an upstream error (502, 504, ...) or, with
+    /// proxy_intercept_errors, an upstream status that has an error_page.
+    Finalize(u16),
 }
 
 /// A tunnel ready to run: the upstream side and what it needs at the end.
@@ -81,38 +84,12 @@ impl Exchange<'_> {
         }
     }
 
-    /// Writes nginx's error page for `status`.
-    pub async fn fail(&mut self, client: &mut Client, r: &mut Request<'_>, status: u16) -> After {
-        let tables = self.tables;
-        let send_timeout = r.rt.location(r.location).conf.timeouts.send_timeout.value;
+    /// Ends the proxied request with `status`: nginx finalizes it
+    /// (`ngx_http_upstream_finalize_request`), so error pages apply; the
+    /// caller writes the response.
+    pub async fn fail(&mut self, _client: &mut Client, _r: &Request<'_>, status: u16) -> After {
         self.vals.status = status;
-        // The header filter runs on error pages too: `add_header ... always`
-        // lines apply, with the upstream states known so far.
-        let vals = &*self.vals;
-        let extra =
-            r.add_headers_with(status, &|name| crate::access_log::runtime_value(name, vals));
-        let (bytes, keep) = respond::Special {
-            status,
-            text: None,
-            location: None,
-            extra: &extra,
-        }
-        .render(
-            &self.head.reply_context(),
-            tables.ident(r.location),
-            self.date,
-            self.keepalive,
-        );
-        self.vals.record_sent_head(&bytes);
-        if client.write_all(&bytes, send_timeout).await.is_err() {
-            return After::Close;
-        }
-        self.vals.bytes_sent = client.sent;
-        self.vals.body_bytes_sent = self
-            .vals
-            .bytes_sent
-            .saturating_sub(respond::head_len(&bytes) as u64);
-        if keep { After::KeepAlive } else { After::Close }
+        After::Finalize(status)
     }
 
     /// Proxies the request of `r` (whose location has proxy_pass).
@@ -338,8 +315,27 @@ impl Exchange<'_> {
             self.vals.state().response_time = Some(t0.elapsed());
             return After::Close;
         }
+        let status = head.status();
+        let conf = &r.rt.location(r.location).conf;
+        if status >= 300
+            && conf.proxy_intercept_errors
+            && conf.error_pages.iter().any(|p| p.status == status)
+        {
+            // ngx_http_upstream_intercept_errors: the response is dropped
+            // and nginx finalizes the request with its status.
+            group.peers().free(&mut sel, Outcome::Ok, Instant::now());
+            self.vals.state().response_time = Some(t0.elapsed());
+            return After::Finalize(status);
+        }
         let mut out = Vec::with_capacity(512);
         let framing = response_head::write(r, &head, &input, &mut out);
+        if let Some(s) = r.err_status
+            && status != 101
+        {
+            // An error page's status replaces the upstream's (r->err_status).
+            set_status(&mut out, s);
+            self.vals.status = s;
+        }
         if head.status() == 101 {
             self.vals.record_sent_head(&out);
             if client.write_all(&out, send_timeout).await.is_err() {
@@ -436,6 +432,16 @@ async fn client_closed(stream: &tokio::net::TcpStream) {
         Ok(0) | Err(_) => {}
         Ok(_) => std::future::pending::<()>().await,
     }
+}
+
+/// Replaces the status line at the start of `out`.
+fn set_status(out: &mut Vec<u8>, status: u16) {
+    let Some(end) = out.windows(2).position(|w| w == b"\r\n") else {
+        return;
+    };
+    let mut line = b"HTTP/1.1 ".to_vec();
+    crate::http1::error_page::write_status(&mut line, status);
+    out.splice(..end + 2, line);
 }
 
 /// Whether proxy_next_upstream names `cond`.

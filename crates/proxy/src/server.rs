@@ -5,11 +5,17 @@
 //! (new requests use the new generation, running ones and tunnels keep
 //! theirs) and re-binds the listen set; a stop closes the listeners, ends
 //! idle keepalive connections, and waits for the others.
+//!
+//! `worker_connections` is enforced here, as nginx's `ngx_get_connection`
+//! counts: every client connection, every tunnel's upstream side and every
+//! listening socket takes a slot; a connection accepted over the limit is
+//! closed at once and the error log says `N worker_connections are not
+//! enough` (at most once a second while the burst lasts).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use tokio::net::{TcpListener, TcpSocket};
@@ -30,13 +36,76 @@ pub struct Shared {
     next_id: AtomicU64,
     live: AtomicUsize,
     drained: Notify,
+    /// Tunnels of generations below this value close (worker_shutdown_timeout
+    /// after the reload that replaced them).
+    pub close_before: watch::Sender<u64>,
+    /// Slots taken: client connections, tunnels' upstream sides, listeners.
+    slots: AtomicUsize,
+    /// `worker_connections`.
+    pub worker_connections: AtomicUsize,
+    /// When `worker_connections are not enough` was last logged.
+    refused_logged: std::sync::Mutex<Option<Instant>>,
 }
 
-/// Counts a live connection; the count drops with it.
+impl Shared {
+    /// Takes a connection slot for a tunnel's upstream side; `None` when
+    /// worker_connections are used up (then the slot is not taken).
+    pub fn tunnel_slot(self: &Arc<Self>) -> Option<SlotGuard> {
+        if self.take_slot() {
+            Some(SlotGuard(Arc::clone(self)))
+        } else {
+            self.not_enough();
+            None
+        }
+    }
+
+    fn take_slot(&self) -> bool {
+        let limit = self.worker_connections.load(Ordering::Relaxed);
+        let taken = self.slots.fetch_add(1, Ordering::AcqRel);
+        if taken >= limit {
+            self.slots.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    /// `ngx_get_connection`'s alert, at most once a second.
+    fn not_enough(&self) {
+        let now = Instant::now();
+        let mut last = match self.refused_logged.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
+            return;
+        }
+        *last = Some(now);
+        drop(last);
+        self.tables.load().error_log.log(
+            Level::Alert,
+            &format!(
+                "{} worker_connections are not enough",
+                self.worker_connections.load(Ordering::Relaxed)
+            ),
+        );
+    }
+}
+
+/// A taken connection slot, given back on drop.
+pub struct SlotGuard(Arc<Shared>);
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        self.0.slots.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Counts a live connection (and its slot); both drop with it.
 struct LiveGuard(Arc<Shared>);
 
 impl Drop for LiveGuard {
     fn drop(&mut self) {
+        self.0.slots.fetch_sub(1, Ordering::AcqRel);
         if self.0.live.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.0.drained.notify_waiters();
         }
@@ -54,13 +123,28 @@ impl Server {
     /// the address, as nginx's `bind() to 0.0.0.0:80 failed (98: Address
     /// already in use)`).
     pub fn start(tables: Tables) -> Result<Server, String> {
+        Server::start_inner(tables, None)
+    }
+
+    /// [`Server::start`] with the listeners bound before the runtime started
+    /// ([`bind_listeners`], so that a daemon binds before it detaches).
+    pub fn start_bound(tables: Tables, bound: Vec<Bound>) -> Result<Server, String> {
+        Server::start_inner(tables, Some(bound))
+    }
+
+    fn start_inner(tables: Tables, bound: Option<Vec<Bound>>) -> Result<Server, String> {
         let (shutdown, _) = watch::channel(false);
+        let (close_before, _) = watch::channel(0);
         let shared = Arc::new(Shared {
             tables: ArcSwap::from_pointee(tables),
             shutdown,
             next_id: AtomicU64::new(1),
             live: AtomicUsize::new(0),
             drained: Notify::new(),
+            close_before,
+            slots: AtomicUsize::new(0),
+            worker_connections: AtomicUsize::new(usize::MAX),
+            refused_logged: std::sync::Mutex::new(None),
         });
         // Buffered access logs are written at least once a second.
         let weak = Arc::downgrade(&shared);
@@ -78,8 +162,29 @@ impl Server {
             shared,
             listeners: HashMap::new(),
         };
-        server.bind_all()?;
+        match bound {
+            Some(bound) => {
+                for (addr, listener) in bound {
+                    let listener = TcpListener::from_std(listener).map_err(|e| e.to_string())?;
+                    server.listen_on(addr, listener)?;
+                }
+            }
+            None => server.bind_all()?,
+        }
         Ok(server)
+    }
+
+    /// Sets `worker_connections` (the listeners count against it).
+    pub fn set_worker_connections(&self, n: usize) {
+        self.shared.worker_connections.store(n, Ordering::Relaxed);
+    }
+
+    fn listen_on(&mut self, addr: ListenAddr, listener: TcpListener) -> Result<(), String> {
+        let local = listener.local_addr().map_err(|e| e.to_string())?;
+        self.shared.slots.fetch_add(1, Ordering::AcqRel);
+        let task = tokio::spawn(accept_loop(listener, Arc::clone(&self.shared)));
+        self.listeners.insert(addr, (local, task));
+        Ok(())
     }
 
     /// The addresses bound, as the OS reports them.
@@ -102,27 +207,10 @@ impl Server {
             if self.listeners.contains_key(addr) {
                 continue;
             }
-            if tables
-                .rt
-                .listens
-                .addrs
-                .iter()
-                .any(|a| &a.addr == addr && a.ssl)
-            {
-                tables.error_log.log(
-                    Level::Warn,
-                    &format!(
-                        "TLS (listen ... ssl) is not served yet: {} is not bound",
-                        addr.text()
-                    ),
-                );
+            if !servable(&tables, addr) {
                 continue;
             }
             let ListenAddr::Inet(sa) = addr else {
-                tables.error_log.log(
-                    Level::Warn,
-                    &format!("unix listen sockets are not served yet: {}", addr.text()),
-                );
                 continue;
             };
             let listener = bind(*sa)
@@ -130,14 +218,14 @@ impl Server {
             fresh.push((addr.clone(), listener));
         }
         for (addr, listener) in fresh {
-            let local = listener.local_addr().map_err(|e| e.to_string())?;
-            let task = tokio::spawn(accept_loop(listener, Arc::clone(&self.shared)));
-            self.listeners.insert(addr, (local, task));
+            self.listen_on(addr, listener)?;
         }
+        let shared = Arc::clone(&self.shared);
         self.listeners.retain(|addr, (_, task)| {
             let keep = wanted.contains(addr);
             if !keep {
                 task.abort();
+                shared.slots.fetch_sub(1, Ordering::AcqRel);
             }
             keep
         });
@@ -147,10 +235,89 @@ impl Server {
     /// Swaps in a new generation and updates the listen set. On a bind
     /// error the new tables still serve the addresses that are bound.
     pub fn reload(&mut self, tables: Tables) -> Result<(), String> {
-        self.shared.tables.store(Arc::new(tables));
-        self.bind_all()
+        self.reload_with(tables, None)
     }
 
+    /// [`Server::reload`]; with `close_after` (worker_shutdown_timeout), the tunnels of older
+    /// generations are closed that long after.
+    pub fn reload_with(
+        &mut self,
+        mut tables: Tables,
+        close_after: Option<Duration>,
+    ) -> Result<(), String> {
+        let generation = self.shared.tables.load().generation + 1;
+        tables.generation = generation;
+        self.shared.tables.store(Arc::new(tables));
+        if let Some(after) = close_after {
+            let shared = Arc::downgrade(&self.shared);
+            tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                if let Some(shared) = shared.upgrade() {
+                    shared.close_before.send_if_modified(|v| {
+                        let older = *v < generation;
+                        *v = (*v).max(generation);
+                        older
+                    });
+                }
+            });
+        }
+        self.bind_all()
+    }
+}
+
+/// A listener bound before the runtime, with the address it serves.
+pub type Bound = (ListenAddr, std::net::TcpListener);
+
+/// Binds every address `tables` serves, without a running runtime (a
+/// current-thread one is made for the call and dropped): the error names
+/// the address, as nginx's `bind() to 0.0.0.0:80 failed (98: Address
+/// already in use)`.
+pub fn bind_listeners(tables: &Tables) -> Result<Vec<Bound>, String> {
+    let mut out = Vec::new();
+    for addr in tables.listen_addrs() {
+        if out.iter().any(|(a, _)| a == &addr) || !servable(tables, &addr) {
+            continue;
+        }
+        let ListenAddr::Inet(sa) = addr else {
+            continue;
+        };
+        let listener = bind_std(sa)
+            .map_err(|e| format!("bind() to {sa} failed ({})", crate::proxy::errno(&e)))?;
+        out.push((addr, listener));
+    }
+    Ok(out)
+}
+
+/// Whether upgate serves `addr` (TLS and unix sockets are not served yet:
+/// a warning says so).
+fn servable(tables: &Tables, addr: &ListenAddr) -> bool {
+    if tables
+        .rt
+        .listens
+        .addrs
+        .iter()
+        .any(|a| &a.addr == addr && a.ssl)
+    {
+        tables.error_log.log(
+            Level::Warn,
+            &format!(
+                "TLS (listen ... ssl) is not served yet: {} is not bound",
+                addr.text()
+            ),
+        );
+        return false;
+    }
+    if !matches!(addr, ListenAddr::Inet(_)) {
+        tables.error_log.log(
+            Level::Warn,
+            &format!("unix listen sockets are not served yet: {}", addr.text()),
+        );
+        return false;
+    }
+    true
+}
+
+impl Server {
     /// Stops accepting, closes idle connections and waits for the others,
     /// at most `grace` (`None`: until they end).
     pub async fn stop(mut self, grace: Option<Duration>) {
@@ -187,8 +354,27 @@ impl Drop for Server {
     }
 }
 
-/// A listening socket as nginx makes one: SO_REUSEADDR, backlog 511.
+/// A listening socket as nginx makes one: SO_REUSEADDR, backlog 511; a
+/// worker without root gets it from its master (privileges.rs).
 fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    if let Some(from_master) = crate::privileges::listen(addr) {
+        let listener = from_master?;
+        listener.set_nonblocking(true)?;
+        return TcpListener::from_std(listener);
+    }
+    bind_here(addr)
+}
+
+/// [`bind`] outside a runtime: a current-thread one is made for the call.
+pub fn bind_std(addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    let _enter = rt.enter();
+    bind_here(addr)?.into_std()
+}
+
+fn bind_here(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
@@ -213,10 +399,19 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 continue;
             }
         };
+        if !shared.take_slot() {
+            // nginx closes the accepted socket (`ngx_event_accept`).
+            drop(stream);
+            shared.not_enough();
+            continue;
+        }
         let _ = stream.set_nodelay(true);
         let local = match stream.local_addr() {
             Ok(l) => l,
-            Err(_) => continue,
+            Err(_) => {
+                shared.slots.fetch_sub(1, Ordering::AcqRel);
+                continue;
+            }
         };
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
         shared.live.fetch_add(1, Ordering::AcqRel);

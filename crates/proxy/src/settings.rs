@@ -48,8 +48,8 @@ pub struct LocSettings {
     pub keepalive_requests: u64,
     /// keepalive_time (1h).
     pub keepalive_time: Duration,
-    /// keepalive_disable (msie6).
-    pub keepalive_disable: KeepaliveDisable,
+    /// keepalive_disable: (msie6, safari); msie6 by default.
+    pub keepalive_disable: (bool, bool),
     /// client_max_body_size (1m; 0 means no limit).
     pub client_max_body_size: u64,
     /// client_body_timeout (60s).
@@ -67,16 +67,6 @@ pub struct LocSettings {
     pub resolver: bool,
     /// access_log lines in force; empty for `access_log off`.
     pub access_log: Vec<AccessLogSpec>,
-}
-
-/// `keepalive_disable` (`NGX_HTTP_KEEPALIVE_DISABLE_MSIE6` / `_SAFARI`):
-/// browsers whose keepalive nginx does not trust.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct KeepaliveDisable {
-    /// MSIE 4–6 without SV1, on POST requests.
-    pub msie6: bool,
-    /// Safari on Mac OS X.
-    pub safari: bool,
 }
 
 /// The server-level settings nginx applies before the Host header is read.
@@ -201,10 +191,7 @@ impl Default for LocSettings {
             keepalive_header: None,
             keepalive_requests: 1000,
             keepalive_time: Duration::from_secs(3600),
-            keepalive_disable: KeepaliveDisable {
-                msie6: true,
-                safari: false,
-            },
+            keepalive_disable: (true, false),
             client_max_body_size: 1024 * 1024,
             client_body_timeout: Duration::from_secs(60),
             server_tokens: ServerTokens::On,
@@ -269,22 +256,18 @@ fn apply(parent: &LocSettings, dirs: &[&Directive]) -> LocSettings {
                     s.keepalive_requests = n;
                 }
             }
+            b"keepalive_disable" => {
+                let has = |w: &[u8]| d.args.iter().any(|a| a.value == w);
+                s.keepalive_disable = if has(b"none") {
+                    (false, false)
+                } else {
+                    (has(b"msie6"), has(b"safari"))
+                };
+            }
             b"keepalive_time" => {
                 if let Some(t) = parse_time(arg(d, 0)) {
                     s.keepalive_time = t;
                 }
-            }
-            b"keepalive_disable" => {
-                // ngx_conf_set_bitmask_slot: the flags named, or none.
-                let mut k = KeepaliveDisable::default();
-                for a in &d.args {
-                    match a.value.as_slice() {
-                        b"msie6" => k.msie6 = true,
-                        b"safari" => k.safari = true,
-                        _ => {}
-                    }
-                }
-                s.keepalive_disable = k;
             }
             b"client_max_body_size" => {
                 if let Some(n) = parse_size(arg(d, 0)) {

@@ -34,14 +34,33 @@ pub struct Tables {
     idents: Vec<ServerIdent>,
     /// nginx's prefix (`-p`): relative paths are under it.
     pub prefix: PathBuf,
+    /// Which generation this is (0 at start, then one more per reload): a
+    /// tunnel of an older one is closed worker_shutdown_timeout after the
+    /// reload that replaced it.
+    pub generation: u64,
 }
 
 impl Tables {
     /// Compiles a loaded configuration; the error is nginx's `[emerg]` text.
     pub fn build(config: &Config, prefix: &Path) -> Result<Tables, String> {
+        Tables::build_with(config, prefix, None)
+    }
+
+    /// [`Tables::build`] with the error log to use when the configuration
+    /// names none (the `-e` file; `None`: stderr).
+    pub fn build_with(
+        config: &Config,
+        prefix: &Path,
+        default_log: Option<&Path>,
+    ) -> Result<Tables, String> {
         let resolve = |host: &str, port: u16| system_resolve(host, port);
+        let mut prefix_bytes = prefix.as_os_str().as_encoded_bytes().to_vec();
+        if prefix_bytes.last() != Some(&b'/') {
+            prefix_bytes.push(b'/');
+        }
         let options = CompileOptions {
             resolver: &resolve,
+            prefix: prefix_bytes,
             ..CompileOptions::default()
         };
         let rt = Runtime::compile_with(config, &options).map_err(|e| e.to_string())?;
@@ -81,7 +100,7 @@ impl Tables {
             implicit.insert(key, Arc::new(group));
         }
         let access_logs = AccessLogs::open(&settings, &rt, prefix);
-        let error_log = ErrorLog::from_config(config, prefix);
+        let error_log = ErrorLog::open(config, prefix, default_log)?;
         let idents = settings
             .locations
             .iter()
@@ -96,6 +115,7 @@ impl Tables {
             error_log,
             idents,
             prefix: prefix.to_path_buf(),
+            generation: 0,
         })
     }
 

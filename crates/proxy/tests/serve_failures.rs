@@ -357,3 +357,29 @@ async fn connection_future_is_small() {
     eprintln!("connection future: {size} bytes");
     assert!(size < 2048, "the connection task takes {size} bytes");
 }
+
+/// `proxy_pass` with variables that turn out `https://`: upgate speaks no
+/// TLS to upstreams yet, so it answers 502 and never opens plain TCP to a
+/// peer the configuration says speaks TLS (a static `proxy_pass https://`
+/// is refused at startup).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_upstream_from_variables_is_502_and_never_plain_tcp() {
+    let (backend, accepted) = scripted(|mut s| async move {
+        let _ = s
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nopen")
+            .await;
+    })
+    .await;
+    let p = free_port();
+    let up = Upgate::start(&format!(
+        "events {{}}\nhttp {{\n access_log off;\n server {{\n  listen 127.0.0.1:{p};\n  location / {{ set $peer \"https://127.0.0.1:{backend}\"; proxy_pass $peer; }}\n }}\n}}\n"
+    ));
+    let (raw, _) = exchange(p, GET, &[false], 1).await;
+    assert_eq!(parse_responses(&raw, &[false])[0].status(), 502);
+    assert_eq!(
+        accepted.load(Ordering::Relaxed),
+        0,
+        "plain TCP reached the https peer"
+    );
+    no_leak(&up).await;
+}

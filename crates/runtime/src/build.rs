@@ -88,7 +88,7 @@ impl<'c> Builder<'c, '_> {
             name: "http".into(),
             span: Default::default(),
         };
-        conf::merge(
+        let mut conf = conf::merge(
             &LocConf::default(),
             dirs,
             level,
@@ -96,7 +96,17 @@ impl<'c> Builder<'c, '_> {
             None,
             &self.user,
             &mut self.regexes,
-        )
+        )?;
+        crate::root::apply(
+            &mut conf,
+            dirs,
+            b"",
+            false,
+            true,
+            &self.options.prefix,
+            &self.user,
+        )?;
+        Ok(conf)
     }
 
     /// A `server {}` block.
@@ -265,7 +275,7 @@ impl<'c> Builder<'c, '_> {
             name: spec.level_name.clone(),
             span: spec.d.name.span,
         };
-        let conf = conf::merge(
+        let mut conf = conf::merge(
             parent_conf,
             &dirs,
             level,
@@ -273,6 +283,15 @@ impl<'c> Builder<'c, '_> {
             proxy_pass,
             &self.user,
             &mut self.regexes,
+        )?;
+        crate::root::apply(
+            &mut conf,
+            &dirs,
+            &spec.name,
+            spec.regex.is_some(),
+            false,
+            &self.options.prefix,
+            &self.user,
         )?;
         let mut statics = Vec::new();
         let mut regexes = Vec::new();

@@ -52,6 +52,8 @@ pub struct CompileOptions<'a> {
     pub default_port: u16,
     /// `$hostname` and `server_name $hostname`.
     pub hostname: Vec<u8>,
+    /// nginx's prefix (`-p`): relative `root` and `alias` values are under it.
+    pub prefix: Vec<u8>,
 }
 
 /// Resolves only `localhost` (no DNS: the tables stay pure).
@@ -69,6 +71,7 @@ impl Default for CompileOptions<'_> {
             resolver: &localhost_resolver,
             default_port: 80,
             hostname: b"localhost".to_vec(),
+            prefix: b"/usr/share/nginx/".to_vec(),
         }
     }
 }

@@ -74,6 +74,35 @@ pub struct LocConf {
     pub internal: bool,
     /// set_real_ip_from, real_ip_header, real_ip_recursive.
     pub realip: RealipConf,
+    /// `root` / `alias` (inherited together).
+    pub root: Arc<crate::root::Root>,
+    /// `index` (index.html).
+    pub index: Arc<Vec<Template>>,
+    /// `try_files` (this level only: nginx does not inherit it).
+    pub try_files: Option<Arc<crate::try_files::TryFiles>>,
+    /// `error_page` entries (a level with its own replaces the list).
+    pub error_pages: Arc<Vec<crate::error_page::ErrorPage>>,
+    /// recursive_error_pages (off).
+    pub recursive_error_pages: bool,
+    /// log_not_found (on).
+    pub log_not_found: bool,
+    /// etag (on).
+    pub etag: bool,
+    /// if_modified_since (exact).
+    pub if_modified_since: IfModifiedSince,
+    /// max_ranges (unlimited).
+    pub max_ranges: Option<u32>,
+    /// proxy_intercept_errors (off).
+    pub proxy_intercept_errors: bool,
+}
+
+/// `if_modified_since`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IfModifiedSince {
+    Off,
+    Exact,
+    Before,
 }
 
 static DEFAULT_HEADERS: std::sync::LazyLock<(Arc<HeaderList>, Arc<UpstreamHeaders>)> =
@@ -109,6 +138,16 @@ impl Default for LocConf {
             server_name_in_redirect: false,
             internal: false,
             realip: RealipConf::default(),
+            root: Arc::default(),
+            index: Arc::new(vec![Template::literal(b"index.html")]),
+            try_files: None,
+            error_pages: Arc::default(),
+            recursive_error_pages: false,
+            log_not_found: true,
+            etag: true,
+            if_modified_since: IfModifiedSince::Exact,
+            max_ranges: None,
+            proxy_intercept_errors: false,
         }
     }
 }
@@ -136,6 +175,9 @@ pub fn merge(
 ) -> Result<LocConf, CompileError> {
     let mut conf = parent.clone();
     conf.internal = false;
+    conf.try_files = None;
+    let mut index: Option<Vec<Template>> = None;
+    let mut error_pages: Option<Vec<crate::error_page::ErrorPage>> = None;
     conf.proxy_pass = match (proxy_pass, kind) {
         (Some(p), _) => Some(p),
         (None, LevelKind::Noname) => parent.proxy_pass.clone(),
@@ -282,6 +324,34 @@ pub fn merge(
                     .map_err(|e| CompileError::at(a, e.to_string()))?;
             }
             b"real_ip_recursive" => conf.realip.recursive = flag(d)?.value,
+            b"index" => {
+                let list = index.get_or_insert_with(Vec::new);
+                for a in &d.args {
+                    list.push(template(a, user)?);
+                }
+            }
+            b"try_files" => {
+                conf.try_files = Some(Arc::new(crate::try_files::TryFiles::parse(d, user)?));
+            }
+            b"error_page" => {
+                let list = error_pages.get_or_insert_with(Vec::new);
+                crate::error_page::parse(d, user, list)?;
+            }
+            b"recursive_error_pages" => conf.recursive_error_pages = flag(d)?.value,
+            b"log_not_found" => conf.log_not_found = flag(d)?.value,
+            b"etag" => conf.etag = flag(d)?.value,
+            b"proxy_intercept_errors" => conf.proxy_intercept_errors = flag(d)?.value,
+            b"if_modified_since" => {
+                conf.if_modified_since = match arg(0).map(|a| a.value.as_slice()) {
+                    Some(b"off") => IfModifiedSince::Off,
+                    Some(b"before") => IfModifiedSince::Before,
+                    _ => IfModifiedSince::Exact,
+                }
+            }
+            b"max_ranges" => {
+                conf.max_ranges =
+                    arg(0).and_then(|a| std::str::from_utf8(&a.value).ok()?.parse().ok());
+            }
             _ => {}
         }
     }
@@ -323,6 +393,12 @@ pub fn merge(
     // ngx_conf_merge_value(conf->redirect, prev->redirect, 1).
     if let Some(on) = redirect_here {
         conf.proxy_redirect_off = !on;
+    }
+    if let Some(list) = index {
+        conf.index = Arc::new(list);
+    }
+    if let Some(list) = error_pages {
+        conf.error_pages = Arc::new(list);
     }
     conf.proxy_redirect = resolve_redirect(parent, &conf, redirects);
     Ok(conf)
@@ -380,7 +456,7 @@ fn redirect_rule(
     })
 }
 
-fn template(word: &Word, user: &UserVars) -> Result<Template, CompileError> {
+pub(crate) fn template(word: &Word, user: &UserVars) -> Result<Template, CompileError> {
     variable::compile(&word.value, user).map_err(|e| CompileError::template(word, e))
 }
 

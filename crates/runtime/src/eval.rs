@@ -40,7 +40,8 @@ impl Request<'_> {
     }
 
     /// Evaluates a complex value, with the variables only the engine knows
-    /// ([`Var::Runtime`]) from `runtime` ("" when it has none).
+    /// ([`Var::Runtime`]) from `runtime`, else from the values the engine
+    /// stored in the request.
     pub fn eval_with(
         &mut self,
         t: &Template,
@@ -50,9 +51,10 @@ impl Request<'_> {
         for part in &t.parts {
             match part {
                 Part::Text(text) => out.extend_from_slice(text),
-                Part::Var(Var::Runtime(name)) => {
-                    out.extend_from_slice(&runtime(name).unwrap_or_default());
-                }
+                Part::Var(var @ Var::Runtime(name)) => match runtime(name) {
+                    Some(value) => out.extend_from_slice(&value),
+                    None => out.extend_from_slice(&self.variable(var)),
+                },
                 Part::Var(var) => out.extend_from_slice(&self.variable(var)),
                 Part::Capture(n) => {
                     if let Some(caps) = &self.captures {
@@ -102,7 +104,7 @@ impl Request<'_> {
                 ClientVersion::Http10 => b"HTTP/1.0".to_vec(),
                 ClientVersion::Http11 => b"HTTP/1.1".to_vec(),
             },
-            Var::RequestMethod => c.method.to_vec(),
+            Var::RequestMethod => self.method.clone(),
             Var::Request => {
                 let mut line = c.method.to_vec();
                 line.push(b' ');
@@ -140,7 +142,7 @@ impl Request<'_> {
                 xff.extend_from_slice(ip_text(self.remote.ip()).as_bytes());
                 xff
             }
-            Var::ProxyInternalBodyLength => match c.body_length {
+            Var::ProxyInternalBodyLength => match self.body_length {
                 Some(n) if !self.streams_chunked() => n.to_string().into_bytes(),
                 _ => Vec::new(),
             },
@@ -152,7 +154,13 @@ impl Request<'_> {
                 }
             }
             Var::User(id) => self.user_var(*id),
-            Var::Runtime(_) => Vec::new(),
+            Var::Runtime(name) => self
+                .runtime_values
+                .iter()
+                .rev()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default(),
         }
     }
 
@@ -161,7 +169,7 @@ impl Request<'_> {
     fn streams_chunked(&self) -> bool {
         let conf = &self.rt.location(self.location).conf;
         self.client.chunked
-            && self.client.body_length.is_none()
+            && self.body_length.is_none()
             && !conf.proxy_request_buffering.value
             && conf.proxy_http_version.value == HttpVersion::Http11
     }

@@ -149,7 +149,18 @@ pub struct TimeoutInfo {
 impl Runtime {
     /// Explains what happens to `client` (`now` only feeds the balancer).
     pub fn explain(&self, client: &ClientRequest<'_>, now: Instant) -> Explanation {
-        let mut r = self.process(client);
+        self.explain_with(client, now, &crate::files::NoFiles)
+    }
+
+    /// [`Runtime::explain`], with `files` answering the file tests of
+    /// try_files and index.
+    pub fn explain_with(
+        &self,
+        client: &ClientRequest<'_>,
+        now: Instant,
+        files: &dyn crate::files::Files,
+    ) -> Explanation {
+        let mut r = self.process_with(client, files);
         let up = r.upstream_request();
         let mut ws = websocket(&mut r, up.as_ref(), now);
         if !ws.requested && up.is_some() {
@@ -297,6 +308,7 @@ fn location_info(r: &Request<'_>) -> LocationInfo {
             "the URI is this name without its trailing slash: nginx redirects (301)".to_string()
         }
         MatchKind::None => "no location matches: the server level applies".to_string(),
+        MatchKind::Named => "reached by a jump to this named location".to_string(),
     };
     LocationInfo {
         name: loc.display_name(),
@@ -316,14 +328,22 @@ fn outcome_info(r: &Request<'_>) -> OutcomeInfo {
             body: None,
             detail: "proxied (proxy_pass)".into(),
         },
-        Outcome::Static => OutcomeInfo {
-            kind: "static",
-            status: Some(404),
-            location_header: None,
-            body: None,
-            detail: "no proxy_pass or return: nginx would serve a file from root (upgate serves no files: 404)"
-                .into(),
-        },
+        Outcome::Static => {
+            let mut r = r.clone();
+            let file = r
+                .map_uri_to_path()
+                .map(|m| String::from_utf8_lossy(&m.path).into_owned())
+                .unwrap_or_default();
+            OutcomeInfo {
+                kind: "static",
+                status: None,
+                location_header: None,
+                body: None,
+                detail: format!(
+                    "no proxy_pass or return: the static module serves the file \"{file}\" (200; 404 when missing, 301 for a directory)"
+                ),
+            }
+        }
         Outcome::NoListener => OutcomeInfo {
             kind: "no_listener",
             status: None,

@@ -286,7 +286,7 @@ impl Request<'_> {
         let pass = conf.proxy_pass.clone()?;
         let method = match &conf.proxy_method {
             Some(t) => self.eval(t),
-            None => self.client.method.to_vec(),
+            None => self.method.clone(),
         };
         let uri_part = match &pass.target {
             ProxyTarget::Static(url) => url.uri.clone(),

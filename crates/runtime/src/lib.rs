@@ -69,9 +69,12 @@ mod build;
 pub mod compile;
 pub mod conf;
 pub mod error;
+pub mod error_page;
 pub mod eval;
 pub mod explain;
+pub mod files;
 pub mod headers;
+pub mod index;
 pub mod listen;
 pub mod location;
 pub mod map;
@@ -80,15 +83,20 @@ pub mod realip;
 pub mod regex;
 pub mod request;
 pub mod rewrite;
+pub mod root;
 mod script;
 pub mod server;
 pub mod server_name;
 pub mod settings;
 pub mod timeouts;
+pub mod try_files;
 pub mod upstream;
 pub mod uri;
 pub mod variable;
 pub mod websocket;
+
+#[cfg(test)]
+mod test_support;
 
 pub use compile::{CompileOptions, Runtime};
 pub use error::CompileError;

@@ -356,6 +356,8 @@ pub enum MatchKind {
     AutoRedirect,
     /// No location matched: the server level applies.
     None,
+    /// A jump to a named location (try_files, error_page).
+    Named,
 }
 
 /// The result of [`find_location`].

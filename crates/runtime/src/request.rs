@@ -16,11 +16,14 @@ use std::net::SocketAddr;
 use serde::Serialize;
 
 use crate::Runtime;
+use crate::error_page::Special;
+use crate::files::Files;
 use crate::listen::AddrId;
 use crate::location::{LocationId, MatchKind, find_location};
 use crate::regex::Captures;
 use crate::server::{ServerId, ServerMatch, find_virtual_server};
 use crate::server_name::validate_host;
+use crate::try_files::Step;
 use crate::uri::RequestTarget;
 
 /// One header line as the client sent it.
@@ -56,6 +59,9 @@ pub struct ClientRequest<'a> {
     pub body_length: Option<u64>,
     /// The body is chunked and its length not known yet.
     pub chunked: bool,
+    /// Variables of the connection only the engine knows (`$connection`,
+    /// `$connection_requests`, `$connection_time`), by name.
+    pub values: Vec<(String, Vec<u8>)>,
 }
 
 impl<'a> ClientRequest<'a> {
@@ -71,6 +77,7 @@ impl<'a> ClientRequest<'a> {
             ssl: false,
             body_length: None,
             chunked: false,
+            values: Vec::new(),
         }
     }
 
@@ -112,6 +119,21 @@ pub struct Response {
 }
 
 impl Response {
+    /// Whether nginx finalizes the request with this status (error pages
+    /// apply) rather than sending it (`return` with a text, or a 2xx).
+    pub fn is_special(&self) -> bool {
+        // the code `return` was given (an error page may have changed
+        // `status` since)
+        let Some(code) = self
+            .reason
+            .strip_prefix("return ")
+            .and_then(|c| c.parse::<u16>().ok())
+        else {
+            return true;
+        };
+        (301..=308).contains(&code) || (code >= 400 && self.body.is_empty())
+    }
+
     pub fn error(status: u16, reason: impl Into<String>) -> Outcome {
         Outcome::Respond(Response {
             status,
@@ -168,14 +190,61 @@ pub struct Request<'a> {
     pub outcome: Outcome,
     /// What the rewrite phases did, for explanations.
     pub trace: Vec<String>,
+    /// `r->method_name`: the client's, GET after an error_page redirect.
+    pub method: Vec<u8>,
+    /// `r->uri_changes`: internal redirects and URI changes left (10).
+    pub uri_changes: u8,
+    /// `r->error_page`: error pages no longer apply.
+    pub error_page: bool,
+    /// `r->err_status`: the status the response is sent with, whatever its
+    /// handler says (set by error pages).
+    pub err_status: Option<u16>,
+    /// `r->add_uri_to_alias` (try_files with an alias of a regex location).
+    pub add_uri_to_alias: bool,
+    /// Error log lines the phases wrote (level, text).
+    pub log: Vec<(upgate_conf::Level, String)>,
+    /// The body length when known (the client's, or a chunked body's once
+    /// read).
+    pub body_length: Option<u64>,
+    /// `r->headers_out.location`: set by a redirect, kept through the
+    /// internal redirect of an error page.
+    pub headers_location: Option<Vec<u8>>,
+    /// Values of variables only the engine knows (`$upstream_addr` after an
+    /// intercepted response), by name.
+    pub runtime_values: Vec<(String, Vec<u8>)>,
+    pub(crate) entry: Entry,
 }
 
-/// `NGX_HTTP_MAX_URI_CHANGES`.
-const MAX_URI_CHANGES: usize = 10;
+/// Where the phase engine goes next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Entry {
+    /// After an internal redirect: the server's rewrite phase.
+    ServerRewrite,
+    /// After `rewrite ... last`: location matching.
+    FindConfig,
+    /// After a jump to a named location: its rewrite phase.
+    LocationRewrite,
+    /// The outcome is decided.
+    Done,
+}
+
+/// `NGX_HTTP_MAX_URI_CHANGES + 1`.
+const URI_CHANGES: u8 = 11;
 
 impl Runtime {
-    /// Runs nginx's phases up to the content handler for one request.
+    /// Runs nginx's phases up to the content handler for one request, with
+    /// no file system (try_files and index find nothing).
     pub fn process<'a>(&'a self, client: &'a ClientRequest<'a>) -> Request<'a> {
+        self.process_with(client, &crate::files::NoFiles)
+    }
+
+    /// Runs nginx's phases up to the content handler, asking `files` for
+    /// try_files and index.
+    pub fn process_with<'a>(
+        &'a self,
+        client: &'a ClientRequest<'a>,
+        files: &dyn Files,
+    ) -> Request<'a> {
         let addr = self.listens.find(client.local_addr);
         let server = addr
             .and_then(|a| self.listens.get(a))
@@ -206,6 +275,16 @@ impl Runtime {
             slots: vec![Slot::Unset; self.user_vars.len()],
             outcome: Outcome::Static,
             trace: Vec::new(),
+            method: client.method.to_vec(),
+            uri_changes: URI_CHANGES,
+            error_page: false,
+            err_status: None,
+            add_uri_to_alias: false,
+            log: Vec::new(),
+            body_length: client.body_length,
+            headers_location: None,
+            runtime_values: client.values.clone(),
+            entry: Entry::ServerRewrite,
         };
         if addr.is_none() {
             r.outcome = Outcome::NoListener;
@@ -216,17 +295,12 @@ impl Runtime {
             return r;
         }
         // The post-read phase runs with the server level's configuration.
-        r.realip(level_of(&r));
-        r.run_phases();
+        r.realip(r.rt.server(r.server).level);
+        r.run_phases(files);
+        r.finish(files);
         r
     }
 }
-
-/// The server level of the server chosen for `r`.
-fn level_of(r: &Request<'_>) -> LocationId {
-    r.rt.server(r.server).level
-}
-
 impl<'a> Request<'a> {
     /// The request line and headers: method, target, Host.
     fn read_request(&mut self) -> Result<(), Outcome> {
@@ -307,64 +381,253 @@ impl<'a> Request<'a> {
         self.captures = Some(caps);
     }
 
-    /// Server rewrite, find config, rewrite, post rewrite, content.
-    fn run_phases(&mut self) {
+    /// Server rewrite, find config, rewrite, post rewrite, try_files,
+    /// content: from `self.entry` until the outcome is decided.
+    pub(crate) fn run_phases(&mut self, files: &dyn Files) {
         let level = self.rt.server(self.server).level;
-        self.location = level;
-        if self.run_script(level) {
+        loop {
+            match self.entry {
+                Entry::Done => return,
+                Entry::ServerRewrite => {
+                    self.location = level;
+                    self.entry = Entry::FindConfig;
+                    if self.run_script(level) {
+                        self.entry = Entry::Done;
+                    }
+                }
+                Entry::FindConfig => self.find_config(level),
+                Entry::LocationRewrite => self.after_find_config(level, files),
+            }
+        }
+    }
+
+    /// `ngx_http_core_find_config_phase`.
+    fn find_config(&mut self, level: LocationId) {
+        self.uri_changed = false;
+        self.searched = true;
+        self.entry = Entry::Done;
+        let found = find_location(&self.rt.locations, level, &self.uri);
+        self.location = found.location;
+        self.location_match = found.kind.clone();
+        if let Some(caps) = found.captures {
+            self.set_captures(caps);
+        }
+        let loc = self.rt.location(self.location);
+        if !self.internal && loc.conf.internal {
+            self.outcome = Response::error(404, "location is internal");
             return;
         }
-        for _ in 0..=MAX_URI_CHANGES {
-            self.uri_changed = false;
-            self.searched = true;
-            let found = find_location(&self.rt.locations, level, &self.uri);
-            self.location = found.location;
-            self.location_match = found.kind.clone();
-            if let Some(caps) = found.captures {
-                self.set_captures(caps);
+        if found.kind == MatchKind::AutoRedirect {
+            let mut location = loc.escaped_name.clone();
+            if !self.args.is_empty() {
+                location.push(b'?');
+                location.extend_from_slice(&self.args);
             }
-            let loc = self.rt.location(self.location);
-            if !self.internal && loc.conf.internal {
-                self.outcome = Response::error(404, "location is internal");
-                return;
-            }
-            if found.kind == MatchKind::AutoRedirect {
-                let mut location = loc.escaped_name.clone();
-                if !self.args.is_empty() {
-                    location.push(b'?');
-                    location.extend_from_slice(&self.args);
-                }
-                self.outcome = Outcome::Respond(Response {
-                    status: 301,
-                    location: Some(location),
-                    body: Vec::new(),
-                    reason:
-                        "auto redirect: the location's name ends with \"/\" and it uses proxy_pass"
-                            .into(),
-                });
-                return;
-            }
-            // ngx_http_rewrite_handler skips the location rewrite phase
-            // when no location matched ("server null location").
-            if self.location != level && self.run_script(self.location) {
-                return;
-            }
-            if !self.uri_changed {
-                // The preaccess phase: realip again, with the location's
-                // configuration.
-                self.realip(self.location);
-                self.outcome = match self.rt.location(self.location).conf.proxy_pass {
-                    Some(_) => Outcome::Proxy,
-                    None => Outcome::Static,
-                };
+            self.outcome = Outcome::Respond(Response {
+                status: 301,
+                location: Some(location),
+                body: Vec::new(),
+                reason: "auto redirect: the location's name ends with \"/\" and it uses proxy_pass"
+                    .into(),
+            });
+            return;
+        }
+        self.entry = Entry::LocationRewrite;
+    }
+
+    /// The rewrite, post-rewrite, try_files and content phases.
+    fn after_find_config(&mut self, level: LocationId, files: &dyn Files) {
+        self.entry = Entry::Done;
+        // ngx_http_rewrite_handler skips the location rewrite phase
+        // when no location matched ("server null location").
+        if self.location != level && self.run_script(self.location) {
+            return;
+        }
+        if self.uri_changed {
+            self.uri_changes -= 1;
+            if self.uri_changes == 0 {
+                self.log_error(format!(
+                    "rewrite or internal redirection cycle while processing \"{}\"",
+                    String::from_utf8_lossy(&self.uri)
+                ));
+                self.outcome = Response::error(500, "rewrite or internal redirection cycle");
                 return;
             }
             self.trace.push(format!(
                 "URI changed to \"{}\": searching the locations again",
                 String::from_utf8_lossy(&self.uri)
             ));
+            self.entry = Entry::FindConfig;
+            return;
         }
-        self.outcome = Response::error(500, "rewrite or internal redirection cycle");
+        // The preaccess phase: realip again, with the location's
+        // configuration (nothing when the post-read phase set an address).
+        self.realip(self.location);
+        let rt = self.rt;
+        let conf = &rt.location(self.location).conf;
+        if let Some(tf) = conf.try_files.clone() {
+            match self.try_files(&tf, files) {
+                Step::Declined => {}
+                Step::Redirected => return,
+                Step::Status(code) => {
+                    self.outcome = Response::error(code, "try_files");
+                    return;
+                }
+            }
+        }
+        if conf.proxy_pass.is_some() {
+            self.outcome = Outcome::Proxy;
+            return;
+        }
+        self.static_content(files);
+    }
+
+    /// The content phase without a content handler: the index module,
+    /// then the static module's checks that need no file
+    /// (`ngx_http_index_handler`, `ngx_http_static_handler`,
+    /// `ngx_http_core_content_phase`).
+    fn static_content(&mut self, files: &dyn Files) {
+        if !matches!(self.method.as_slice(), b"GET" | b"HEAD" | b"POST") {
+            self.outcome = Response::error(405, "the static module serves GET, HEAD and POST");
+            return;
+        }
+        if self.uri.last() != Some(&b'/') {
+            self.outcome = Outcome::Static;
+            return;
+        }
+        match self.index(files) {
+            Step::Redirected => {}
+            Step::Status(code) => self.outcome = Response::error(code, "index"),
+            Step::Declined => {
+                if let Ok(m) = self.map_uri_to_path() {
+                    self.log_error(format!(
+                        "directory index of \"{}\" is forbidden",
+                        String::from_utf8_lossy(&m.path)
+                    ));
+                }
+                self.outcome = Response::error(403, "directory index is forbidden");
+            }
+        }
+    }
+
+    /// An error log line at `error`.
+    pub(crate) fn log_error(&mut self, text: String) {
+        self.log.push((upgate_conf::Level::Error, text));
+    }
+
+    /// `ngx_http_internal_redirect`: false when the redirect limit is hit
+    /// (the outcome is then a 500).
+    pub(crate) fn internal_redirect(&mut self, uri: Vec<u8>, args: Vec<u8>) -> bool {
+        self.uri_changes = self.uri_changes.saturating_sub(1);
+        if self.uri_changes == 0 {
+            self.log_error(format!(
+                "rewrite or internal redirection cycle while internally redirecting to \"{}\"",
+                String::from_utf8_lossy(&uri)
+            ));
+            self.outcome = Response::error(500, "rewrite or internal redirection cycle");
+            self.entry = Entry::Done;
+            return false;
+        }
+        self.trace.push(format!(
+            "internal redirect to \"{}{}{}\"",
+            String::from_utf8_lossy(&uri),
+            if args.is_empty() { "" } else { "?" },
+            String::from_utf8_lossy(&args)
+        ));
+        self.uri = uri;
+        self.args = args;
+        self.internal = true;
+        self.valid_unparsed_uri = false;
+        self.add_uri_to_alias = false;
+        self.valid_location = true;
+        self.location = self.rt.server(self.server).level;
+        self.entry = Entry::ServerRewrite;
+        true
+    }
+
+    /// `ngx_http_named_location`.
+    pub(crate) fn named_location(&mut self, name: &[u8]) -> bool {
+        self.uri_changes = self.uri_changes.saturating_sub(1);
+        self.entry = Entry::Done;
+        if self.uri_changes == 0 {
+            self.log_error(format!(
+                "rewrite or internal redirection cycle while redirect to named location \"{}\"",
+                String::from_utf8_lossy(name)
+            ));
+            self.outcome = Response::error(500, "rewrite or internal redirection cycle");
+            return false;
+        }
+        let rt = self.rt;
+        let level = rt.server(self.server).level;
+        let found = rt
+            .location(level)
+            .tree
+            .named
+            .iter()
+            .copied()
+            .find(|&id| rt.location(id).name == name);
+        let Some(id) = found else {
+            self.log_error(format!(
+                "could not find named location \"{}\"",
+                String::from_utf8_lossy(name)
+            ));
+            self.outcome = Response::error(500, "could not find named location");
+            return false;
+        };
+        self.trace.push(format!(
+            "jump to the named location {}",
+            String::from_utf8_lossy(name)
+        ));
+        self.internal = true;
+        self.uri_changed = false;
+        self.location = id;
+        self.location_match = MatchKind::Named;
+        self.entry = Entry::LocationRewrite;
+        true
+    }
+
+    /// `ngx_http_finalize_request` with a special status: the error pages
+    /// of the level apply, and the phases run again after a redirect.
+    /// Returns what happened; with [`Special::Page`] the outcome is the
+    /// status's page (the engine may add its own headers to it).
+    pub fn finalize(&mut self, status: u16, reason: &str, files: &dyn Files) -> Special {
+        self.outcome = Response::error(status, reason);
+        let first = self.special_response(status);
+        if first == Special::Redirected {
+            self.run_phases(files);
+            self.finish(files);
+        }
+        first
+    }
+
+    /// Applies error pages to special responses the phases decided, until
+    /// a response is final.
+    pub(crate) fn finish(&mut self, files: &dyn Files) {
+        loop {
+            let Outcome::Respond(resp) = &self.outcome else {
+                return;
+            };
+            if !resp.is_special() {
+                if let Some(s) = self.err_status
+                    && let Outcome::Respond(resp) = &mut self.outcome
+                {
+                    resp.status = s;
+                }
+                return;
+            }
+            let status = resp.status;
+            if resp.location.is_some() {
+                self.headers_location = resp.location.clone();
+            }
+            // 444 (NGX_HTTP_CLOSE) ends the connection before error pages.
+            if status < 300 || status == 444 {
+                return;
+            }
+            if self.special_response(status) != Special::Redirected {
+                return;
+            }
+            self.run_phases(files);
+        }
     }
 
     /// `ngx_http_realip_handler` with the configuration of `level`: does

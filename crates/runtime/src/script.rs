@@ -103,7 +103,7 @@ impl<'a> Request<'a> {
         let uri = self.eval(&rw.uri);
         match &rw.args {
             Some(t) => {
-                let mut args = self.eval(t);
+                let mut args = self.eval_args(t);
                 if rw.add_args && !self.args.is_empty() {
                     args.push(b'&');
                     args.extend_from_slice(&self.args);
@@ -134,6 +134,40 @@ impl<'a> Request<'a> {
             RewriteFlag::Last | RewriteFlag::Break => Flow::Stop,
             _ => Flow::Continue,
         }
+    }
+
+    /// The args part of a replacement: captures are escaped for args
+    /// (NGX_ESCAPE_ARGS) when the request URI was escaped or had a `+`
+    /// (`ngx_http_script_copy_capture_code` with `is_args`).
+    fn eval_args(&mut self, t: &crate::variable::Template) -> Vec<u8> {
+        let escape = self.quoted_uri || self.unparsed_uri.contains(&b'+');
+        if !escape {
+            return self.eval(t);
+        }
+        let mut out = Vec::new();
+        for part in &t.parts {
+            match part {
+                crate::variable::Part::Capture(n) => {
+                    if let Some(caps) = &self.captures {
+                        for &b in caps.group(usize::from(*n)) {
+                            if escape_in_args(b) {
+                                out.extend_from_slice(format!("%{b:02X}").as_bytes());
+                            } else {
+                                out.push(b);
+                            }
+                        }
+                    }
+                }
+                other => {
+                    let one = crate::variable::Template {
+                        parts: vec![other.clone()],
+                        source: Vec::new(),
+                    };
+                    out.extend_from_slice(&self.eval(&one));
+                }
+            }
+        }
+        out
     }
 
     /// `ngx_http_script_if_code` and the comparison codes.
@@ -177,4 +211,10 @@ impl<'a> Request<'a> {
             }
         }
     }
+}
+
+/// The bytes `ngx_escape_uri(.., NGX_ESCAPE_ARGS)` escapes: controls,
+/// space, `#`, `%`, `&`, `+`, `;`, `?` and bytes from 0x7f.
+fn escape_in_args(b: u8) -> bool {
+    !(0x20..0x7f).contains(&b) || matches!(b, b' ' | b'#' | b'%' | b'&' | b'+' | b';' | b'?')
 }

@@ -224,7 +224,7 @@ fn ours(locs: &[Location], uri: &str) -> Res {
         MatchKind::AutoRedirect => Res::Redirect(i),
         MatchKind::Regex => Res::Regex(i),
         MatchKind::Prefix => Res::Prefix(i),
-        MatchKind::None => Res::Declined,
+        MatchKind::None | MatchKind::Named => Res::Declined,
     }
 }
 

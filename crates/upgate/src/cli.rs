@@ -1,67 +1,222 @@
-//! Command-line flags: nginx's own, so that `upgate -t -c /etc/nginx/nginx.conf`
-//! works where `nginx -t -c ...` did, and the subcommands upgate adds.
+//! Command-line flags: nginx's own, scanned as nginx's `ngx_get_options`
+//! (src/core/nginx.c) scans them, so that `upgate -t -c /etc/nginx/nginx.conf`,
+//! `-tq`, `-cFILE`, `-e stderr` and `-s reload` work where nginx's did; then
+//! upgate's additions to `-t` (a positional FILE, `--root`, `--with-main`,
+//! `--context`) and its subcommands (parsed by clap).
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-/// A reverse proxy for HTTP/1.1 and WebSocket that reads nginx configuration.
-#[derive(Debug, Parser)]
-#[command(
-    name = "upgate",
-    disable_version_flag = true,
-    args_conflicts_with_subcommands = true
-)]
+/// nginx's flags and upgate's additions to `-t`.
+#[derive(Debug, Default)]
 pub struct Cli {
-    /// Test the configuration and exit, like `nginx -t`.
-    #[arg(short = 't')]
+    /// `-t`: test the configuration and exit.
     pub test: bool,
-    /// Test the configuration, then dump it (every file read) to stdout.
-    #[arg(short = 'T')]
+    /// `-T`: test, then dump every file read to stdout.
     pub dump: bool,
-    /// Suppress non-error messages while testing.
-    #[arg(short = 'q')]
+    /// `-q`: suppress non-error messages while testing.
     pub quiet: bool,
-    /// Configuration file (default: /etc/nginx/nginx.conf).
-    #[arg(short = 'c', value_name = "FILE")]
+    /// `-c FILE` (default: /etc/nginx/nginx.conf).
     pub conf: Option<PathBuf>,
-    /// Prefix path (default: the current directory).
-    #[arg(short = 'p', value_name = "PREFIX")]
+    /// `-p PREFIX` (default: the current directory).
     pub prefix: Option<PathBuf>,
-    /// The error log used before the configuration's own is open (nginx
-    /// -e): a file under the prefix, or `stderr`.
-    #[arg(short = 'e', value_name = "FILE")]
-    pub error_log: Option<PathBuf>,
-    /// Global directives, as with nginx -g.
-    #[arg(short = 'g', value_name = "DIRECTIVES")]
+    /// `-e FILE`: the error log used before the configuration's own is open
+    /// (and for the whole run when the configuration names none); `stderr`
+    /// is stderr, a relative name is under the prefix.
+    pub error_log: Option<String>,
+    /// `-g DIRECTIVES`.
     pub globals: Option<String>,
-    /// Show the version and exit.
-    #[arg(short = 'v')]
+    /// `-v`.
     pub version: bool,
-    /// Show the version and the nginx compatibility, then exit.
-    #[arg(short = 'V')]
+    /// `-V`.
     pub version_long: bool,
-    /// Read absolute paths under this directory, as if it were `/` (check a
-    /// configuration tree copied from another machine).
-    #[arg(long, value_name = "DIR")]
+    /// `-?` / `-h`.
+    pub help: bool,
+    /// `--root DIR`: read absolute paths under DIR, as if it were `/`.
     pub root: Option<PathBuf>,
-    /// Check FILE (a snippet) inside this main configuration: where the main
-    /// configuration includes it, or where its conf.d glob would.
-    #[arg(long, value_name = "MAIN")]
+    /// `--with-main MAIN`: check FILE (a snippet) inside MAIN.
     pub with_main: Option<PathBuf>,
-    /// Read the file as a snippet of this block instead of detecting it.
-    #[arg(long, value_enum, value_name = "BLOCK")]
+    /// `--context BLOCK`: read the file as a snippet of this block.
     pub context: Option<ContextArg>,
-    /// Send a signal to the running upgate (found through the `pid` file of
-    /// the configuration), like `nginx -s`.
-    #[arg(short = 's', value_name = "SIGNAL", value_parser = ["stop", "quit", "reopen", "reload"])]
+    /// `-s stop|quit|reopen|reload`.
     pub signal: Option<String>,
-    /// Configuration file, as an alternative to -c.
-    #[arg(value_name = "FILE")]
+    /// A configuration file given without -c.
     pub file: Option<PathBuf>,
-
-    #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// The subcommands, parsed by clap.
+#[derive(Debug, Parser)]
+#[command(name = "upgate", disable_version_flag = true)]
+struct Tools {
+    #[command(subcommand)]
+    command: Command,
+}
+
+const SUBCOMMANDS: &[&str] = &["parse", "fmt", "lint", "route", "help"];
+
+impl Cli {
+    /// Reads the command line. `Err` is nginx's message (`invalid option:
+    /// "x"`), printed as `upgate: ...` with exit 1; clap prints and exits
+    /// itself for the subcommands.
+    pub fn parse(args: Vec<OsString>) -> Result<Cli, String> {
+        if let Some(first) = args.get(1).and_then(|a| a.to_str())
+            && SUBCOMMANDS.contains(&first)
+        {
+            let tools = Tools::parse_from(args);
+            return Ok(Cli {
+                command: Some(tools.command),
+                ..Cli::default()
+            });
+        }
+        let mut cli = Cli::default();
+        let mut args = args.into_iter().skip(1);
+        while let Some(arg) = args.next() {
+            let Some(text) = arg.to_str() else {
+                // Only a file name may be other than UTF-8.
+                cli.set_file(PathBuf::from(arg))?;
+                continue;
+            };
+            if let Some(long) = text.strip_prefix("--") {
+                cli.long(long, &mut args)?;
+                continue;
+            }
+            let Some(flags) = text.strip_prefix('-') else {
+                cli.set_file(PathBuf::from(text))?;
+                continue;
+            };
+            cli.short(flags, &mut args)?;
+        }
+        Ok(cli)
+    }
+
+    /// One argument of nginx's short flags: `-tq`, `-c FILE`, `-cFILE`.
+    fn short(
+        &mut self,
+        flags: &str,
+        rest: &mut impl Iterator<Item = OsString>,
+    ) -> Result<(), String> {
+        for (at, c) in flags.char_indices() {
+            match c {
+                '?' | 'h' => {
+                    self.version = true;
+                    self.help = true;
+                }
+                'v' => self.version = true,
+                'V' => {
+                    self.version = true;
+                    self.version_long = true;
+                }
+                't' => self.test = true,
+                'T' => {
+                    self.test = true;
+                    self.dump = true;
+                }
+                'q' => self.quiet = true,
+                'p' | 'e' | 'c' | 'g' | 's' => {
+                    let attached = &flags[at + c.len_utf8()..];
+                    let value = if attached.is_empty() {
+                        match rest.next() {
+                            Some(v) => v,
+                            None => return Err(requires(c)),
+                        }
+                    } else {
+                        OsString::from(attached)
+                    };
+                    self.value(c, value)?;
+                    return Ok(());
+                }
+                other => return Err(format!("invalid option: \"{other}\"")),
+            }
+        }
+        Ok(())
+    }
+
+    fn value(&mut self, flag: char, value: OsString) -> Result<(), String> {
+        match flag {
+            'p' => self.prefix = Some(PathBuf::from(value)),
+            'c' => self.conf = Some(PathBuf::from(value)),
+            'e' => self.error_log = Some(value.to_string_lossy().into_owned()),
+            'g' => self.globals = Some(value.to_string_lossy().into_owned()),
+            _ => {
+                let name = value.to_string_lossy().into_owned();
+                if !["stop", "quit", "reopen", "reload"].contains(&name.as_str()) {
+                    return Err(format!("invalid option: \"-s {name}\""));
+                }
+                self.signal = Some(name);
+            }
+        }
+        Ok(())
+    }
+
+    /// upgate's long flags: `--root DIR`, `--root=DIR`, `--with-main`,
+    /// `--context`, `--help`, `--version`.
+    fn long(
+        &mut self,
+        long: &str,
+        rest: &mut impl Iterator<Item = OsString>,
+    ) -> Result<(), String> {
+        let (name, inline) = match long.split_once('=') {
+            Some((n, v)) => (n, Some(OsString::from(v))),
+            None => (long, None),
+        };
+        match name {
+            "help" => {
+                self.version = true;
+                self.help = true;
+                return Ok(());
+            }
+            "version" => {
+                self.version = true;
+                return Ok(());
+            }
+            "root" | "with-main" | "context" => {}
+            _ => return Err(format!("invalid option: \"--{name}\"")),
+        }
+        let value = match inline.or_else(|| rest.next()) {
+            Some(v) => v,
+            None => return Err(format!("option \"--{name}\" requires a value")),
+        };
+        match name {
+            "root" => self.root = Some(PathBuf::from(value)),
+            "with-main" => self.with_main = Some(PathBuf::from(value)),
+            _ => {
+                let text = value.to_string_lossy();
+                let context = <ContextArg as clap::ValueEnum>::from_str(&text, false).map_err(|_| {
+                    format!(
+                        "invalid value \"{text}\" for \"--context\": main, http, server, location or stream"
+                    )
+                })?;
+                self.context = Some(context);
+            }
+        }
+        Ok(())
+    }
+
+    fn set_file(&mut self, path: PathBuf) -> Result<(), String> {
+        if self.file.is_some() {
+            return Err(format!("invalid option: \"{}\"", path.display()));
+        }
+        self.file = Some(path);
+        Ok(())
+    }
+
+    /// The `-e` log, or `None` for stderr (nginx's `-e stderr`).
+    pub fn startup_log(&self) -> Option<&str> {
+        self.error_log.as_deref().filter(|e| *e != "stderr")
+    }
+}
+
+/// nginx's wording for a flag missing its value.
+fn requires(flag: char) -> String {
+    match flag {
+        'p' => "option \"-p\" requires directory name".into(),
+        'g' => "option \"-g\" requires parameter".into(),
+        's' => "option \"-s\" requires parameter".into(),
+        c => format!("option \"-{c}\" requires file name"),
+    }
 }
 
 /// The blocks a file can be read in.
@@ -204,4 +359,74 @@ pub struct RouteArgs {
     /// headers), or a URL or path alone for GET.
     #[arg(value_name = "REQUEST")]
     pub request: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, String> {
+        let mut v = vec![OsString::from("upgate")];
+        v.extend(args.iter().map(OsString::from));
+        Cli::parse(v)
+    }
+
+    #[test]
+    fn combined_and_attached_flags_as_nginx() {
+        let c =
+            parse(&["-tq", "-cnginx.conf", "-p", "/tmp/x/", "-e", "error.log"]).unwrap_or_default();
+        assert!(c.test && c.quiet && !c.dump);
+        assert_eq!(c.conf, Some(PathBuf::from("nginx.conf")));
+        assert_eq!(c.prefix, Some(PathBuf::from("/tmp/x/")));
+        assert_eq!(c.startup_log(), Some("error.log"));
+        let c = parse(&["-qT", "-e", "stderr", "-g", "daemon off;"]).unwrap_or_default();
+        assert!(c.test && c.dump && c.quiet);
+        assert_eq!(c.startup_log(), None);
+        assert_eq!(c.globals.as_deref(), Some("daemon off;"));
+        // A value flag ends the argument: `-tc FILE` reads FILE.
+        let c = parse(&["-tc", "a.conf"]).unwrap_or_default();
+        assert!(c.test);
+        assert_eq!(c.conf, Some(PathBuf::from("a.conf")));
+        let c = parse(&["-sreload"]).unwrap_or_default();
+        assert_eq!(c.signal.as_deref(), Some("reload"));
+        let c = parse(&["-V", "-h"]).unwrap_or_default();
+        assert!(c.version && c.version_long && c.help);
+    }
+
+    #[test]
+    fn nginx_errors() {
+        assert_eq!(parse(&["-x"]).err(), Some("invalid option: \"x\"".into()));
+        assert_eq!(parse(&["-tx"]).err(), Some("invalid option: \"x\"".into()));
+        assert_eq!(
+            parse(&["-s", "restart"]).err(),
+            Some("invalid option: \"-s restart\"".into())
+        );
+        assert_eq!(
+            parse(&["-c"]).err(),
+            Some("option \"-c\" requires file name".into())
+        );
+        assert_eq!(
+            parse(&["-p"]).err(),
+            Some("option \"-p\" requires directory name".into())
+        );
+        assert_eq!(
+            parse(&["-g"]).err(),
+            Some("option \"-g\" requires parameter".into())
+        );
+    }
+
+    #[test]
+    fn upgate_additions() {
+        let c =
+            parse(&["-t", "--root", "/r", "--context=http", "snippet.conf"]).unwrap_or_default();
+        assert_eq!(c.root, Some(PathBuf::from("/r")));
+        assert!(matches!(c.context, Some(ContextArg::Http)));
+        assert_eq!(c.file, Some(PathBuf::from("snippet.conf")));
+        let c = parse(&["-t", "--with-main", "m.conf", "s.conf"]).unwrap_or_default();
+        assert_eq!(c.with_main, Some(PathBuf::from("m.conf")));
+        assert!(parse(&["--context", "nowhere"]).is_err());
+        assert!(parse(&["a.conf", "b.conf"]).is_err());
+        let c = parse(&["fmt", "--check", "a.conf"]).unwrap_or_default();
+        assert!(matches!(c.command, Some(Command::Fmt(_))));
+    }
 }

@@ -7,7 +7,11 @@
 //! run builds the same cases) picks one syntax or value mutation per case: drop
 //! a `;`, `{` or `}`, misspell a directive name, move a one-line directive into
 //! another block, duplicate it, add or drop an argument, break or add a quote,
-//! corrupt a size, time, number, flag or listen parameter. Every case gets its
+//! corrupt a size, time, number, flag or listen parameter. A second, separately
+//! seeded generator (`differential/checks.rs`) adds up to three cases per base
+//! for each of nginx's post-parse checks: conflicting `listen`s, shared memory
+//! zones, implicit upstreams of the `*_pass` directives, and `geo` blocks.
+//! Every case gets its
 //! own directory (the base's config directory copied, the mutated file written
 //! over its original, the wrapper next to it, a `logs/` for the prefix) and is
 //! checked by `nginx -t -p DIR -e stderr -c CONF` and `upgate -t -p DIR -c CONF`.
@@ -32,6 +36,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use upgate_conf::{Block, Directive, Node, Quote, Word};
+
+#[path = "differential/checks.rs"]
+mod checks;
 
 const NGINX: &str = "/usr/sbin/nginx";
 const SEED: u64 = 0x0dd5_eed5_2024_0001;
@@ -587,10 +594,39 @@ enum Kind {
     BadNumber,
     BadFlag,
     BadListen,
+    ListenConflict,
+    ShmZone,
+    ImplicitUpstream,
+    GeoBlock,
 }
 
 impl Kind {
-    const ALL: [Kind; 15] = [
+    /// Every kind, for the report.
+    const ALL: [Kind; 19] = [
+        Kind::DropSemicolon,
+        Kind::DropOpenBrace,
+        Kind::DropCloseBrace,
+        Kind::Misspell,
+        Kind::Move,
+        Kind::Duplicate,
+        Kind::AddArg,
+        Kind::DropArg,
+        Kind::BreakQuote,
+        Kind::StrayQuote,
+        Kind::BadSize,
+        Kind::BadTime,
+        Kind::BadNumber,
+        Kind::BadFlag,
+        Kind::BadListen,
+        Kind::ListenConflict,
+        Kind::ShmZone,
+        Kind::ImplicitUpstream,
+        Kind::GeoBlock,
+    ];
+
+    /// The kinds drawn per directive site (the checks' kinds have their own
+    /// generator, `differential/checks.rs`).
+    const CLASSIC: [Kind; 15] = [
         Kind::DropSemicolon,
         Kind::DropOpenBrace,
         Kind::DropCloseBrace,
@@ -625,6 +661,10 @@ impl Kind {
             Kind::BadNumber => "bad-number",
             Kind::BadFlag => "bad-flag",
             Kind::BadListen => "bad-listen",
+            Kind::ListenConflict => "listen-conflict",
+            Kind::ShmZone => "shm-zone",
+            Kind::ImplicitUpstream => "implicit-upstream",
+            Kind::GeoBlock => "geo-block",
         }
     }
 }
@@ -730,6 +770,7 @@ fn candidates(kind: Kind, text: &[u8], sites: &[Site<'_>]) -> Vec<usize> {
             Kind::BadNumber => any_arg(&is_number),
             Kind::BadFlag => any_arg(&is_flag),
             Kind::BadListen => d.is("listen") && !d.args.is_empty(),
+            Kind::ListenConflict | Kind::ShmZone | Kind::ImplicitUpstream | Kind::GeoBlock => false,
         }
     };
     (0..sites.len()).filter(|&i| fits(&sites[i])).collect()
@@ -1030,6 +1071,9 @@ fn mutate(
                 }],
             )
         }
+        Kind::ListenConflict | Kind::ShmZone | Kind::ImplicitUpstream | Kind::GeoBlock => {
+            return None;
+        }
         Kind::BadListen => {
             let first = d.args.first()?;
             if rng.chance(40) {
@@ -1071,7 +1115,7 @@ fn mutants(base: &Base) -> Vec<Mutant> {
     collect_sites(&file.block, &mut Vec::new(), &mut sites);
     let real = sites.iter().filter(|s| !s.data).count();
     let want = (3 * real).clamp(CASES_PER_BASE.0, CASES_PER_BASE.1);
-    let kinds: Vec<(Kind, Vec<usize>)> = Kind::ALL
+    let kinds: Vec<(Kind, Vec<usize>)> = Kind::CLASSIC
         .iter()
         .map(|&k| (k, candidates(k, &base.text, &sites)))
         .filter(|(_, c)| !c.is_empty())
@@ -1102,6 +1146,11 @@ fn mutants(base: &Base) -> Vec<Mutant> {
             out.push(m);
         }
     }
+    out.extend(
+        checks::mutants(base, &sites)
+            .into_iter()
+            .filter(|m| !seen.contains(&m.text)),
+    );
     out
 }
 

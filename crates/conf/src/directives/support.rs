@@ -5,145 +5,36 @@
 use std::fmt::Write;
 
 use super::{Build, DIRECTIVES, DirectiveSpec, ModuleType, NGINX_VERSIONS};
+use crate::enforcement::{ServeClass, class_of};
 
 /// upgate's treatment of a directive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Support {
-    /// Checked at -t and honoured when serving.
-    Served,
-    /// Checked at -t like nginx; has no effect when upgate serves (a
-    /// warning names it at startup).
-    Ignored,
+    /// In the reference build: checked at -t like nginx; what serving does
+    /// with it is its [`ServeClass`].
+    Serve(ServeClass),
     /// Not in the reference build (Debian's nginx without extra modules):
     /// nginx -t says `unknown directive`, and so does upgate.
     Rejected,
     /// In a dynamic module: known only after `load_module`, then checked;
-    /// upgate serves no stream or mail traffic.
+    /// upgate serves no stream or mail traffic (a `stream` or `mail` block
+    /// is refused by `upgate -c`).
     NeedsModule,
 }
-
-/// The directives upgate's engine honours (http, upstream and the core
-/// directives that shape a server process).
-const SERVED: &[&str] = &[
-    // core and events
-    "user",
-    "worker_processes",
-    "pid",
-    "error_log",
-    "include",
-    "events",
-    "worker_connections",
-    "daemon",
-    "master_process",
-    "load_module",
-    "env",
-    // http core
-    "http",
-    "server",
-    "listen",
-    "server_name",
-    "location",
-    "root",
-    "alias",
-    "index",
-    "return",
-    "rewrite",
-    "set",
-    "if",
-    "break",
-    "add_header",
-    "keepalive_timeout",
-    "keepalive_requests",
-    "keepalive_time",
-    "send_timeout",
-    "client_max_body_size",
-    "client_body_timeout",
-    "client_header_timeout",
-    "client_header_buffer_size",
-    "large_client_header_buffers",
-    "client_body_buffer_size",
-    "underscores_in_headers",
-    "ignore_invalid_headers",
-    "server_tokens",
-    "absolute_redirect",
-    "port_in_redirect",
-    "server_name_in_redirect",
-    "merge_slashes",
-    "default_type",
-    "types",
-    "limit_except",
-    "internal",
-    "error_page",
-    "server_names_hash_max_size",
-    "server_names_hash_bucket_size",
-    "variables_hash_max_size",
-    "variables_hash_bucket_size",
-    "map_hash_max_size",
-    "map_hash_bucket_size",
-    // logs
-    "access_log",
-    "log_format",
-    "open_log_file_cache",
-    // map
-    "map",
-    // proxy
-    "proxy_pass",
-    "proxy_set_header",
-    "proxy_http_version",
-    "proxy_connect_timeout",
-    "proxy_read_timeout",
-    "proxy_send_timeout",
-    "proxy_buffer_size",
-    "proxy_buffers",
-    "proxy_buffering",
-    "proxy_request_buffering",
-    "proxy_next_upstream",
-    "proxy_next_upstream_tries",
-    "proxy_next_upstream_timeout",
-    "proxy_redirect",
-    "proxy_hide_header",
-    "proxy_pass_header",
-    "proxy_pass_request_headers",
-    "proxy_pass_request_body",
-    "proxy_ignore_headers",
-    "proxy_intercept_errors",
-    "proxy_method",
-    "proxy_socket_keepalive",
-    // upstream
-    "upstream",
-    "keepalive",
-    "keepalive_timeout",
-    "hash",
-    "ip_hash",
-    "least_conn",
-    // tls
-    "ssl_certificate",
-    "ssl_certificate_key",
-    "ssl_protocols",
-    "ssl_ciphers",
-    "ssl_prefer_server_ciphers",
-    "ssl_session_cache",
-    "ssl_session_timeout",
-    "ssl_session_tickets",
-];
 
 /// How upgate treats a table entry.
 pub fn support(spec: &DirectiveSpec) -> Support {
     let module = spec.module();
-    match module.build {
-        Build::Absent => Support::Rejected,
-        Build::Dynamic(_) => Support::NeedsModule,
-        Build::Static => {
-            let http_like = matches!(
-                module.module_type,
-                ModuleType::Core | ModuleType::Conf | ModuleType::Event | ModuleType::Http
-            );
-            if http_like && SERVED.contains(&spec.name) {
-                Support::Served
-            } else {
-                Support::Ignored
-            }
-        }
+    if module.build == Build::Absent {
+        return Support::Rejected;
+    }
+    if matches!(module.module_type, ModuleType::Stream | ModuleType::Mail) {
+        return Support::NeedsModule;
+    }
+    match class_of(spec.name.as_bytes()) {
+        Some((class, _)) => Support::Serve(class),
+        // Unclassified: refused (a test keeps this from happening).
+        None => Support::Serve(ServeClass::Refused),
     }
 }
 
@@ -170,41 +61,76 @@ pub fn compatibility_markdown() -> String {
         }
     }
     rows.sort_by(|a, b| a.0.cmp(b.0).then(a.1.cmp(b.1)));
-    let count = |s: Support| rows.iter().filter(|r| r.3 == s).count();
+    let count = |f: &dyn Fn(Support) -> bool| rows.iter().filter(|r| f(r.3)).count();
+    let class = |c: ServeClass| {
+        move |s: Support| match s {
+            Support::Serve(x) => std::mem::discriminant(&x) == std::mem::discriminant(&c),
+            _ => false,
+        }
+    };
 
     let mut out = String::new();
     let _ = writeln!(out, "# Directive compatibility\n");
     let _ = writeln!(
         out,
-        "Generated by `cargo xtask docs` from the directive table (nginx {}); do not edit.\n",
+        "Generated by `cargo xtask docs` from the directive table (nginx {}) and the serve-time \
+         classes (crates/conf/src/enforcement/classes.rs); do not edit.\n",
         NGINX_VERSIONS.join(" and ")
     );
     let _ = writeln!(
         out,
         "Every directive of nginx's own modules is read and checked by `upgate -t` exactly as \
          `nginx -t` checks it (contexts, argument counts, and the value checks of the \
-         directive's handler). What upgate then does with it:\n"
+         directive's handler). What `upgate -c` then does with it:\n"
     );
-    let _ = writeln!(out, "| status | meaning | directives |\n|---|---|---|");
+    let _ = writeln!(out, "| class | meaning | directives |\n|---|---|---|");
+    let table = [
+        (ServeClass::Enforced, "upgate does what nginx does"),
+        (
+            ServeClass::Refused,
+            "decides who gets in, what they may send or where a request goes, and upgate does \
+             not enforce it yet: `upgate -c` refuses to start (`[emerg] \"auth_basic\" is not \
+             enforced by upgate yet in FILE:LINE`, exit 1, nothing bound); `upgate -t` passes \
+             and prints the same line as `[warn]`. Its off value (`auth_basic off;`) changes \
+             nothing and is accepted",
+        ),
+        (
+            ServeClass::Differs(""),
+            "nginx would transform the response and nothing is exposed by skipping it: served, \
+             with one `[warn]` per use at startup saying what the client gets instead",
+        ),
+        (
+            ServeClass::Harmless,
+            "tuning with no effect on what a client gets: logged once at `info`; `upgate -t` \
+             lists them per file (`-q` silences the list)",
+        ),
+        (
+            ServeClass::Tls,
+            "acts only on a `listen ... ssl` or `proxy_pass https://`, which are refused until \
+             TLS is served; on its own (an http-level `ssl_protocols`) it changes nothing",
+        ),
+    ];
+    for (c, meaning) in table {
+        let _ = writeln!(out, "| {} | {meaning} | {} |", c.label(), count(&class(c)));
+    }
     let _ = writeln!(
         out,
-        "| served | honoured when upgate serves traffic | {} |",
-        count(Support::Served)
+        "| needs load_module | in a dynamic module of the reference build (stream, mail): unknown \
+         until `load_module` loads it, then checked; a `stream` or `mail` block is refused by \
+         `upgate -c` | {} |",
+        count(&|s| s == Support::NeedsModule)
     );
     let _ = writeln!(
         out,
-        "| checked, ignored | accepted like nginx; no effect when serving (named in a warning at startup) | {} |",
-        count(Support::Ignored)
+        "| rejected | not in the reference build (Debian's nginx): `unknown directive`, as nginx \
+         says | {} |\n",
+        count(&|s| s == Support::Rejected)
     );
     let _ = writeln!(
         out,
-        "| needs load_module | in a dynamic module of the reference build (stream, mail, geoip, perl, xslt, image_filter): unknown until `load_module` loads it, then checked; upgate serves no stream or mail traffic | {} |",
-        count(Support::NeedsModule)
-    );
-    let _ = writeln!(
-        out,
-        "| rejected | not in the reference build (Debian's nginx): `unknown directive`, as nginx says | {} |\n",
-        count(Support::Rejected)
+        "Some uses are judged by their arguments: `listen ... ssl`, `listen ... proxy_protocol`, \
+         `listen ... quic`, `proxy_pass https://...`, the file tests of `if` (`-f -d -e -x`) and \
+         `return 444` are refused; `listen ... http2` is served as HTTP/1.1 with a warning.\n"
     );
     let _ = writeln!(
         out,
@@ -214,14 +140,14 @@ pub fn compatibility_markdown() -> String {
     );
     let _ = writeln!(
         out,
-        "| directive | module | context | versions | upgate |\n|---|---|---|---|---|"
+        "| directive | module | context | versions | upgate -c |\n|---|---|---|---|---|"
     );
     for (name, module, kind, support, versions) in &rows {
         let status = match support {
-            Support::Served => "served",
-            Support::Ignored => "checked, ignored",
-            Support::NeedsModule => "needs load_module",
-            Support::Rejected => "rejected",
+            Support::Serve(ServeClass::Differs(what)) => format!("ignored: {what}"),
+            Support::Serve(c) => c.label().to_string(),
+            Support::NeedsModule => "needs load_module".to_string(),
+            Support::Rejected => "rejected".to_string(),
         };
         let _ = writeln!(
             out,
@@ -245,16 +171,6 @@ fn module_kind(t: ModuleType) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn served_names_exist_in_the_table() {
-        for name in SERVED {
-            assert!(
-                !super::super::lookup(name.as_bytes()).is_empty(),
-                "{name} is not an nginx directive"
-            );
-        }
-    }
 
     /// docs/compatibility.md is what `cargo xtask docs` would write now.
     #[test]

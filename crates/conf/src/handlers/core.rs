@@ -150,7 +150,7 @@ impl Semantics {
 }
 
 /// nginx checks users only when its master runs as root (`geteuid() == 0`).
-fn running_as_root() -> bool {
+pub(super) fn running_as_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {

@@ -84,9 +84,20 @@ impl Semantics {
         if let Some(server) = self.http.servers.last_mut()
             && server.listens.is_empty()
         {
-            server.listens.push("0.0.0.0:80".into());
+            let port = if super::core::running_as_root() {
+                80
+            } else {
+                8000
+            };
+            server.listens.push(format!("0.0.0.0:{port}"));
         }
         Ok(())
+    }
+
+    /// How many `server {}` blocks were opened in http so far (the number
+    /// of the current one, from 1).
+    pub(super) fn server_count(&self) -> usize {
+        self.http.servers.len()
     }
 
     /// `ngx_http_core_listen`.
@@ -94,17 +105,27 @@ impl Semantics {
         let Some(url) = d.args.first() else {
             return Ok(());
         };
-        let addr = match parse_listen_url(&url.text()) {
-            Ok(ListenAddr::Host { host, port }) => {
+        let addrs = match parse_listen_url(&url.text()) {
+            Ok(ListenAddr::Host { host, ports }) => {
                 if self.check_environment && self.resolve_host(&host).is_err() {
                     return Err(at_end(
                         d,
                         format!("host not found in \"{url}\" of the \"listen\" directive"),
                     ));
                 }
-                format!("{host}:{port}")
+                let ips = self.hosts_addresses(&host);
+                let mut addrs = Vec::new();
+                for port in ports.0..=ports.1 {
+                    if ips.is_empty() {
+                        addrs.push(format!("{host}:{port}"));
+                    }
+                    for ip in &ips {
+                        addrs.push(sock_text(*ip, port));
+                    }
+                }
+                addrs
             }
-            Ok(ListenAddr::Ip(addr)) => addr,
+            Ok(ListenAddr::Ip(addrs)) => addrs,
             Err(err) => {
                 return Err(at_end(
                     d,
@@ -135,9 +156,11 @@ impl Semantics {
                     };
                     options = true;
                     let ok = match key {
-                        "setfib" | "fastopen" | "backlog" => {
-                            values::atoi(value.as_bytes()).is_some()
-                                || (key == "backlog" && value.starts_with('-'))
+                        "fastopen" => values::atoi(value.as_bytes()).is_some(),
+                        // ngx_atoi fails on a sign; -1 passes as "unset".
+                        "backlog" => {
+                            values::atoi(value.as_bytes()).is_some_and(|n| n != 0)
+                                || value.starts_with('-')
                         }
                         "rcvbuf" | "sndbuf" => values::parse_size(value.as_bytes()).is_some(),
                         "accept_filter" => {
@@ -145,7 +168,7 @@ impl Semantics {
                                 "accept filters \"{p}\" are not supported on this platform, ignored"
                             ));
                         }
-                        "ipv6only" => {
+                        "ipv6only" if value.starts_with('o') => {
                             if value != "on" && value != "off" {
                                 return bad(format!("invalid ipv6only flags \"{value}\""));
                             }
@@ -163,30 +186,32 @@ impl Semantics {
                 }
             }
         }
-        let key = addr;
-        if let Some(server) = self.http.servers.last_mut() {
-            if server.listens.contains(&key) {
-                return Err(at_end(d, format!("a duplicate listen {key}")));
+        // `ngx_http_add_listen` for each address, in order.
+        for key in addrs {
+            if let Some(server) = self.http.servers.last_mut() {
+                if server.listens.contains(&key) {
+                    return Err(at_end(d, format!("a duplicate listen {key}")));
+                }
+                server.listens.push(key.clone());
             }
-            server.listens.push(key.clone());
-        }
-        if options
-            && self
-                .http
-                .options_set
-                .insert(key.clone(), d.name.span)
-                .is_some()
-        {
-            return Err(at_end(d, format!("duplicate listen options for {key}")));
-        }
-        if default_server
-            && self
-                .http
-                .defaults
-                .insert(key.clone(), d.name.span)
-                .is_some()
-        {
-            return Err(at_end(d, format!("a duplicate default server for {key}")));
+            if options
+                && self
+                    .http
+                    .options_set
+                    .insert(key.clone(), d.name.span)
+                    .is_some()
+            {
+                return Err(at_end(d, format!("duplicate listen options for {key}")));
+            }
+            if default_server
+                && self
+                    .http
+                    .defaults
+                    .insert(key.clone(), d.name.span)
+                    .is_some()
+            {
+                return Err(at_end(d, format!("a duplicate default server for {key}")));
+            }
         }
         Ok(())
     }
@@ -494,75 +519,125 @@ fn valid_so_keepalive(value: &str) -> bool {
 /// A parsed `listen` address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum ListenAddr {
-    /// The text nginx uses in messages: `0.0.0.0:80`, `[::]:80`, `unix:/p`.
-    Ip(String),
-    /// A name nginx resolves at -t.
-    Host { host: String, port: String },
+    /// The texts nginx uses in messages, one per port: `0.0.0.0:80`,
+    /// `[::]:80`, `unix:/p`.
+    Ip(Vec<String>),
+    /// A name nginx resolves at -t, with its first and last port.
+    Host { host: String, ports: (u16, u16) },
 }
 
-/// `ngx_parse_url` for `listen`.
+/// `ngx_sock_ntop` with the port.
+fn sock_text(ip: IpAddr, port: u16) -> String {
+    match ip {
+        IpAddr::V4(ip) => format!("{ip}:{port}"),
+        IpAddr::V6(ip) => format!("[{ip}]:{port}"),
+    }
+}
+
+/// `ngx_parse_url` with `u->listen` (port ranges `A-B` included).
 pub(super) fn parse_listen_url(url: &str) -> Result<ListenAddr, &'static str> {
+    let each = |ip: IpAddr, (first, last): (u16, u16)| -> Vec<String> {
+        (first..=last).map(|p| sock_text(ip, p)).collect()
+    };
     if let Some(path) = url.strip_prefix("unix:") {
         if path.is_empty() {
             return Err("no path in the unix domain socket");
         }
-        return Ok(ListenAddr::Ip(url.to_string()));
+        return Ok(ListenAddr::Ip(vec![url.to_string()]));
     }
     if let Some(rest) = url.strip_prefix('[') {
         let Some((host, after)) = rest.split_once(']') else {
             return Err("invalid host");
         };
-        let ip: Ipv6Addr = host.parse().map_err(|_| "invalid IPv6 address")?;
-        let port = match after {
-            "" => "80".to_string(),
-            p => parse_port(p.strip_prefix(':').ok_or("invalid host")?)?,
+        if after.contains('/') {
+            return Err("invalid host");
+        }
+        let ports = match after {
+            "" => (80, 80),
+            p => port_range(p.strip_prefix(':').ok_or("invalid host")?)?,
         };
-        return Ok(ListenAddr::Ip(format!("[{ip}]:{port}")));
+        if host.is_empty() {
+            return Err("no host");
+        }
+        let ip: Ipv6Addr = host.parse().map_err(|_| "invalid IPv6 address")?;
+        return Ok(ListenAddr::Ip(each(IpAddr::V6(ip), ports)));
     }
-    // A bare number is a port (if ngx_atoi takes it); anything else a host.
-    let (host, port) = match url.rsplit_once(':') {
-        Some((host, port)) => (host, parse_port(port)?),
-        None => match values::atoi(url.as_bytes()) {
-            Some(_) => ("*", parse_port(url)?),
-            None if url.contains('-') && url.bytes().all(|c| c.is_ascii_digit() || c == b'-') => {
-                ("*", parse_port(url)?)
-            }
-            None => (url, "80".to_string()),
+    if url.contains('/') || url.contains('?') {
+        return Err("invalid host");
+    }
+    let (host, ports) = match url.split_once(':') {
+        Some((host, port)) => (host, port_range(port)?),
+        // A bare number (or range) is a port, if ngx_atoi takes it.
+        None => match bare_port(url)? {
+            Some(ports) => ("*", ports),
+            None => (url, (80, 80)),
         },
     };
+    if host.is_empty() {
+        return Err("no host");
+    }
     let ip: IpAddr = match host {
-        "*" | "" => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        "*" => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         h => match h.parse::<Ipv4Addr>() {
             Ok(ip) => IpAddr::V4(ip),
-            Err(_) if h.eq_ignore_ascii_case("localhost") => IpAddr::V4(Ipv4Addr::LOCALHOST),
             Err(_) => {
                 return Ok(ListenAddr::Host {
                     host: h.to_string(),
-                    port,
+                    ports,
                 });
             }
         },
     };
-    Ok(ListenAddr::Ip(format!("{ip}:{port}")))
+    Ok(ListenAddr::Ip(each(ip, ports)))
 }
 
-/// A port, or for `listen` a range `FIRST-LAST` (`ngx_parse_inet_url` with
-/// `u->listen`), kept as written.
-fn parse_port(port: &str) -> Result<String, &'static str> {
-    let one = |p: &str| match values::atoi(p.as_bytes()) {
-        Some(n) if (1..=65535).contains(&n) => Ok(n),
-        _ => Err("invalid port"),
+/// The port part `N` or `N-M`.
+fn port_range(text: &str) -> Result<(u16, u16), &'static str> {
+    let (first, last) = match text.split_once('-') {
+        Some((first, last)) => (first, Some(parse_port(last)?)),
+        None => (text, None),
     };
-    match port.split_once('-') {
-        Some((first, last)) => {
-            let last = one(last)?;
-            let first = one(first)?;
-            if first > last {
-                return Err("invalid port range");
-            }
-            Ok(format!("{first}-{last}"))
-        }
-        None => one(port).map(|n| n.to_string()),
+    let first = parse_port(first)?;
+    match last {
+        Some(last) if first > last => Err("invalid port range"),
+        Some(last) => Ok((first, last)),
+        None => Ok((first, first)),
+    }
+}
+
+/// "test value as port only": `Some` when the whole text is a port or a
+/// range of ports, `None` when it is a host.
+fn bare_port(text: &str) -> Result<Option<(u16, u16)>, &'static str> {
+    let (first, last) = match text.split_once('-') {
+        Some((first, last)) => match values::atoi(last.as_bytes()) {
+            None => return Ok(None),
+            Some(n) => (first, Some(n)),
+        },
+        None => (text, None),
+    };
+    let Some(n) = values::atoi(first.as_bytes()) else {
+        return Ok(None);
+    };
+    let last = match last {
+        Some(l) if !(1..=65535).contains(&l) => return Err("invalid port"),
+        Some(l) => Some(l as u16),
+        None => None,
+    };
+    if !(1..=65535).contains(&n) {
+        return Err("invalid port");
+    }
+    let first = n as u16;
+    match last {
+        Some(last) if first > last => Err("invalid port range"),
+        Some(last) => Ok(Some((first, last))),
+        None => Ok(Some((first, first))),
+    }
+}
+
+fn parse_port(port: &str) -> Result<u16, &'static str> {
+    match values::atoi(port.as_bytes()) {
+        Some(n) if (1..=65535).contains(&n) => Ok(n as u16),
+        _ => Err("invalid port"),
     }
 }
 
@@ -572,26 +647,21 @@ mod tests {
 
     #[test]
     fn listen_addresses() {
-        let ip = |s: &str| Ok(ListenAddr::Ip(s.into()));
-        assert_eq!(parse_listen_url("80"), ip("0.0.0.0:80"));
-        assert_eq!(parse_listen_url("127.0.0.1:8080"), ip("127.0.0.1:8080"));
-        assert_eq!(parse_listen_url("127.0.0.1"), ip("127.0.0.1:80"));
-        assert_eq!(parse_listen_url("[::]:443"), ip("[::]:443"));
-        assert_eq!(parse_listen_url("*:8000"), ip("0.0.0.0:8000"));
+        let ip = |s: &[&str]| Ok(ListenAddr::Ip(s.iter().map(|a| a.to_string()).collect()));
+        assert_eq!(parse_listen_url("80"), ip(&["0.0.0.0:80"]));
+        assert_eq!(parse_listen_url("127.0.0.1:8080"), ip(&["127.0.0.1:8080"]));
+        assert_eq!(parse_listen_url("127.0.0.1"), ip(&["127.0.0.1:80"]));
+        assert_eq!(parse_listen_url("[::]:443"), ip(&["[::]:443"]));
+        assert_eq!(parse_listen_url("*:8000"), ip(&["0.0.0.0:8000"]));
+        assert_eq!(
+            parse_listen_url("8000-8001"),
+            ip(&["0.0.0.0:8000", "0.0.0.0:8001"])
+        );
         assert_eq!(parse_listen_url("80000"), Err("invalid port"));
-        assert_eq!(
-            parse_listen_url("127.0.0.1:8182-8183"),
-            ip("127.0.0.1:8182-8183")
-        );
-        assert_eq!(parse_listen_url("[::1]:90-91"), ip("[::1]:90-91"));
-        assert_eq!(parse_listen_url("90-91"), ip("0.0.0.0:90-91"));
-        assert_eq!(
-            parse_listen_url("127.0.0.1:91-90"),
-            Err("invalid port range")
-        );
+        assert_eq!(parse_listen_url("1:9-8"), Err("invalid port range"));
         let host = Ok(ListenAddr::Host {
             host: "abc".into(),
-            port: "80".into(),
+            ports: (80, 80),
         });
         assert_eq!(parse_listen_url("abc"), host);
     }

@@ -68,35 +68,38 @@ impl Semantics {
         }
     }
 
-    /// `ngx_http_ssl_session_cache`.
-    pub(super) fn ssl_session_cache(&mut self, d: &Directive) -> Result<(), ConfError> {
+    /// `ngx_http_ssl_session_cache` (and stream's, mail's): each value is
+    /// checked, a `shared:NAME:SIZE` adds its zone at once.
+    pub(super) fn ssl_session_cache(
+        &mut self,
+        d: &Directive,
+        module: u16,
+    ) -> Result<(), ConfError> {
         for arg in &d.args {
             let v = arg.text();
-            let valid = match v.as_ref() {
-                "off" | "none" | "builtin" => true,
+            let invalid = || at_end(d, format!("invalid session cache \"{v}\""));
+            match v.as_ref() {
+                "off" | "none" | "builtin" => {}
                 v if v.len() > 8 && v.starts_with("builtin:") => {
-                    values::atoi(&v.as_bytes()[8..]).is_some()
-                }
-                v if v.len() > 7 && v.starts_with("shared:") => match v[7..].split_once(':') {
-                    Some((name, size)) if !name.is_empty() => {
-                        match values::parse_size(size.as_bytes()) {
-                            // 8 pages of 4 KB.
-                            Some(n) if n < 8 * 4096 => {
-                                return Err(at_end(
-                                    d,
-                                    format!("session cache \"{v}\" is too small"),
-                                ));
-                            }
-                            Some(_) => true,
-                            None => false,
-                        }
+                    if values::atoi(&v.as_bytes()[8..]).is_none() {
+                        return Err(invalid());
                     }
-                    _ => false,
-                },
-                _ => false,
-            };
-            if !valid {
-                return Err(at_end(d, format!("invalid session cache \"{v}\"")));
+                }
+                v if v.len() > 7 && v.starts_with("shared:") => {
+                    let Some((name, size)) = v[7..].split_once(':').filter(|(n, _)| !n.is_empty())
+                    else {
+                        return Err(invalid());
+                    };
+                    let Some(size) = values::parse_size(size.as_bytes()) else {
+                        return Err(invalid());
+                    };
+                    // 8 pages of 4 KB.
+                    if size < 8 * 4096 {
+                        return Err(at_end(d, format!("session cache \"{v}\" is too small")));
+                    }
+                    self.ssl_shared_zone(d, name.as_bytes(), size, false, module)?;
+                }
+                _ => return Err(invalid()),
             }
         }
         Ok(())

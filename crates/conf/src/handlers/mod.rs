@@ -9,6 +9,7 @@
 //! checked; anything nginx accepts is accepted.
 
 mod core;
+mod geo;
 mod http_core;
 mod log;
 mod map;
@@ -21,6 +22,7 @@ mod slots;
 mod upstream;
 pub mod values;
 pub mod variables;
+mod zones;
 
 use std::path::{Path, PathBuf};
 
@@ -37,12 +39,17 @@ pub(crate) struct Cx<'a> {
     pub spec: &'static DirectiveSpec,
     pub context: BlockKind,
     pub warnings: &'a mut Vec<ConfError>,
+    /// The files read so far (for messages that name another directive's
+    /// file and line).
+    pub sources: &'a SourceMap,
 }
 
 /// State the handlers keep while nginx reads the configuration.
 #[derive(Debug, Default)]
 pub struct Semantics {
     conf_prefix: PathBuf,
+    /// nginx's prefix (`-p`), where `*_cache_path` and other paths start.
+    prefix: PathBuf,
     check_environment: bool,
     fs: Fs,
     /// One entry per open block: the slot fields already set in it.
@@ -52,9 +59,10 @@ pub struct Semantics {
     log: log::LogState,
     upstream: upstream::UpstreamState,
     http: http_core::HttpState,
-    proxy: proxy::ProxyState,
     map: map::MapState,
     core: core::CoreState,
+    zones: zones::ZoneState,
+    geo: geo::GeoState,
     /// Values nginx compiles when it merges locations (after the whole http
     /// block is read), by module: registered then, in module order.
     merge_time_values: Vec<(u16, Word)>,
@@ -66,6 +74,7 @@ impl Semantics {
     pub fn new(options: &LoadOptions) -> Self {
         Semantics {
             check_environment: options.check_environment,
+            prefix: options.prefix.clone(),
             fs: options.fs.clone(),
             blocks: vec![slots::BlockSlots::new(BlockKind::Main)],
             ..Semantics::default()
@@ -100,7 +109,7 @@ impl Semantics {
         kind: HandlerBlock,
         d: &Directive,
         _sources: &SourceMap,
-    ) -> Result<(), ConfError> {
+    ) -> Result<Vec<ConfError>, ConfError> {
         if d.block.is_some() {
             return Err(ConfError::emerg(
                 "unexpected \"{\"",
@@ -109,11 +118,16 @@ impl Semantics {
             ));
         }
         match kind {
-            HandlerBlock::Map | HandlerBlock::StreamMap => self.map_entry(kind, d),
+            HandlerBlock::Map | HandlerBlock::StreamMap => {
+                self.map_entry(kind, d).map(|()| Vec::new())
+            }
             // `ngx_http_core_type` takes `TYPE EXT...;`, even with no EXT.
-            HandlerBlock::Types => Ok(()),
-            HandlerBlock::CharsetMap => self.charset_map_entry(d, self.charset_to_utf8),
-            _ => Ok(()),
+            HandlerBlock::Types => Ok(Vec::new()),
+            HandlerBlock::CharsetMap => self
+                .charset_map_entry(d, self.charset_to_utf8)
+                .map(|()| Vec::new()),
+            HandlerBlock::Geo | HandlerBlock::StreamGeo => self.geo_entry(kind, d),
+            _ => Ok(Vec::new()),
         }
     }
 
@@ -127,11 +141,11 @@ impl Semantics {
         sources: &SourceMap,
     ) -> Result<Vec<ConfError>, ConfError> {
         let mut warnings = Vec::new();
-        let _ = sources;
         let mut cx = Cx {
             spec,
             context,
             warnings: &mut warnings,
+            sources,
         };
         self.slot(&mut cx, d)?;
         match spec.module().module_type {
@@ -140,7 +154,11 @@ impl Semantics {
             }
             ModuleType::Http => self.http_directive(&mut cx, d)?,
             ModuleType::Stream => self.stream_directive(&mut cx, d)?,
-            ModuleType::Mail => {}
+            ModuleType::Mail => {
+                if d.is("ssl_session_cache") {
+                    self.ssl_session_cache(d, spec.module)?;
+                }
+            }
         }
         if d.block.is_some() {
             self.push_block(BlockKind::opened_by(context, &d.name.value));
@@ -149,6 +167,9 @@ impl Semantics {
     }
 
     fn http_directive(&mut self, cx: &mut Cx<'_>, d: &Directive) -> Result<(), ConfError> {
+        if let Some(result) = self.zone_directive(cx, d) {
+            return result;
+        }
         match d.name.value.as_slice() {
             b"listen" => self.listen(cx, d),
             b"server_name" => self.server_name(cx, d),
@@ -160,9 +181,10 @@ impl Semantics {
             b"return" => self.return_(cx, d),
             b"rewrite" => self.rewrite(cx, d),
             b"proxy_pass" => self.proxy_pass(cx, d),
+            b"fastcgi_pass" | b"uwsgi_pass" | b"scgi_pass" | b"grpc_pass" | b"memcached_pass" => {
+                self.pass_url(cx, d).map(|_| ())
+            }
             b"proxy_set_header" => self.proxy_set_header(cx, d),
-            b"proxy_cache" => self.proxy_cache(cx, d),
-            b"proxy_cache_path" => self.proxy_cache_path(cx, d),
             b"upstream" => self.upstream_block(cx, d),
             b"server" => self.upstream_server(cx, d),
             b"keepalive" | b"hash" | b"ip_hash" | b"least_conn" | b"random" => self.balancer(cx, d),
@@ -174,7 +196,7 @@ impl Semantics {
             b"grpc_set_header" => self.merge_time_values(cx, d, 1, 2),
             b"error_page" => self.error_page(cx, d),
             b"keepalive_timeout" => self.keepalive_timeout(d),
-            b"ssl_session_cache" => self.ssl_session_cache(d),
+            b"ssl_session_cache" => self.ssl_session_cache(d, cx.spec.module),
             b"proxy_redirect" => self.proxy_redirect(cx, d),
             b"ssl_certificate" | b"ssl_reject_handshake" => self.ssl_certificate(cx, d),
             b"charset_map" => {
@@ -205,6 +227,9 @@ impl Semantics {
             b"geo" | b"split_clients" => (d.args.get(1), d.args.first()),
             _ => (d.args.first(), d.args.get(1)),
         };
+        if d.is("geo") {
+            self.geo_block_start();
+        }
         if let Some(var) = var {
             let name = String::from_utf8_lossy(var.value.strip_prefix(b"$").unwrap_or(&var.value))
                 .into_owned();
@@ -222,10 +247,14 @@ impl Semantics {
     }
 
     fn stream_directive(&mut self, cx: &mut Cx<'_>, d: &Directive) -> Result<(), ConfError> {
+        if let Some(result) = self.zone_directive(cx, d) {
+            return result;
+        }
         match d.name.value.as_slice() {
             b"map" => self.map_block(cx, d, true),
             b"geo" | b"split_clients" => self.declare_variable(cx, d, true),
             b"log_format" => self.log_format(d, true),
+            b"ssl_session_cache" => self.ssl_session_cache(d, cx.spec.module),
             b"set" => {
                 if let Some(name) = d.args.first() {
                     let var = name.text();
@@ -280,7 +309,7 @@ impl Semantics {
         for (_, word) in &merged {
             self.use_script(word, false)?;
         }
-        self.check_proxy_caches(close)?;
+        self.check_cache_zones(close)?;
         self.check_locations()?;
         self.check_ssl_certificates()?;
         if let Some((name, span)) = self
@@ -312,6 +341,7 @@ impl Semantics {
     /// After the whole configuration was read (cycle initialisation).
     pub fn finish_main(&mut self, _config: &Config) -> Result<Vec<ConfError>, ConfError> {
         self.init_core()?;
+        self.check_zone_sizes()?;
         Ok(Vec::new())
     }
 
@@ -386,10 +416,6 @@ impl Semantics {
             | b"proxy_cache_key"
             | b"add_trailer"
             | b"expires"
-            | b"fastcgi_pass"
-            | b"uwsgi_pass"
-            | b"scgi_pass"
-            | b"grpc_pass"
             | b"fastcgi_cache_key"
             | b"proxy_set_body"
             | b"proxy_method"

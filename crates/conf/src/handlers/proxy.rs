@@ -6,15 +6,6 @@ use crate::ast::Directive;
 use crate::context::BlockKind;
 use crate::error::ConfError;
 use crate::load::at_end;
-use crate::span::Span;
-
-#[derive(Debug, Default)]
-pub(super) struct ProxyState {
-    /// Zones declared by `proxy_cache_path ... keys_zone=NAME:SIZE`.
-    cache_zones: Vec<String>,
-    /// `proxy_cache NAME` uses, checked when the http block is merged.
-    cache_uses: Vec<(String, Span)>,
-}
 
 impl Semantics {
     /// `ngx_http_proxy_pass`.
@@ -27,39 +18,12 @@ impl Semantics {
                 .use_script(url, false)
                 .map_err(|e| super::relocate(e, d));
         }
-        let text = url.text();
-        let lower = text.to_ascii_lowercase();
-        let (rest, default_port) = if lower.starts_with("http://") {
-            (&text[7..], 80)
-        } else if lower.starts_with("https://") {
-            (&text[8..], 443)
-        } else {
-            return Err(at_end(d, "invalid URL prefix".into()));
-        };
-        let (authority, uri) = match rest.find('/') {
-            Some(slash) => (&rest[..slash], &rest[slash..]),
-            None => match rest.find('?') {
-                Some(q) => (&rest[..q], &rest[q..]),
-                None => (rest, ""),
-            },
-        };
-        let has_port = authority
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| !p.contains(']'));
-        let (host, port) = if authority.starts_with("unix:") {
-            (authority.to_string(), None)
-        } else {
-            match super::upstream::split_host_port(authority, default_port) {
-                Ok((host, port)) => (host, has_port.then_some(port)),
-                Err(err) => return Err(at_end(d, format!("{err} in upstream \"{authority}\""))),
-            }
-        };
-        self.add_implicit_upstream(&host, port, d.head_span(), d.end_line)?;
+        let has_uri = self.pass_url(cx, d)?;
         let in_regex_or_named = match cx.context {
             BlockKind::LocationIf | BlockKind::LimitExcept => true,
             _ => self.current_location_is_regex_or_named(),
         };
-        if in_regex_or_named && !uri.is_empty() {
+        if in_regex_or_named && has_uri {
             return Err(at_end(
                 d,
                 "\"proxy_pass\" cannot have URI part in location given by regular expression, or inside named location, or inside \"if\" statement, or inside \"limit_except\" block".into(),
@@ -76,61 +40,5 @@ impl Semantics {
         d: &Directive,
     ) -> Result<(), ConfError> {
         self.merge_time_values(cx, d, 1, 2)
-    }
-
-    /// `proxy_cache`: `off`, a zone name (checked later) or a script.
-    pub(super) fn proxy_cache(&mut self, cx: &mut Cx<'_>, d: &Directive) -> Result<(), ConfError> {
-        let Some(zone) = d.args.first() else {
-            return Ok(());
-        };
-        if zone.is("off") {
-            return Ok(());
-        }
-        if super::script::has_variables(&zone.value) {
-            return self.complex_values(cx, d, 0..);
-        }
-        self.proxy
-            .cache_uses
-            .push((zone.text().into_owned(), d.head_span()));
-        Ok(())
-    }
-
-    /// `proxy_cache_path PATH ... keys_zone=NAME:SIZE ...`.
-    pub(super) fn proxy_cache_path(
-        &mut self,
-        _cx: &mut Cx<'_>,
-        d: &Directive,
-    ) -> Result<(), ConfError> {
-        for arg in d.args.iter().skip(1) {
-            let text = arg.text();
-            if let Some(zone) = text.strip_prefix("keys_zone=") {
-                let name = zone.split(':').next().unwrap_or(zone);
-                self.proxy.cache_zones.push(name.to_string());
-                return Ok(());
-            }
-        }
-        Err(at_end(
-            d,
-            "\"proxy_cache_path\" must have \"keys_zone\" parameter".into(),
-        ))
-    }
-
-    /// `ngx_http_proxy_merge_loc_conf`: a `proxy_cache` zone must exist. nginx
-    /// reports it at the line where the http block ends.
-    pub(super) fn check_proxy_caches(&mut self, close: Span) -> Result<(), ConfError> {
-        for (zone, span) in &self.proxy.cache_uses {
-            if !self.proxy.cache_zones.contains(zone) {
-                return Err(ConfError::emerg(
-                    format!("\"proxy_cache\" zone \"{zone}\" is unknown"),
-                    close,
-                    close.line,
-                )
-                .with_help(format!(
-                    "declare it with proxy_cache_path ... keys_zone={zone}:10m (used at line {})",
-                    span.line
-                )));
-            }
-        }
-        Ok(())
     }
 }

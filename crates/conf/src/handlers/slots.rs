@@ -18,6 +18,9 @@ use crate::load::at_end;
 pub(super) struct BlockSlots {
     pub kind: Option<BlockKind>,
     set: HashSet<&'static str>,
+    /// Zones this block's `limit_req` / `limit_conn` already name (their
+    /// `is duplicate` is per zone): (directive, zone index).
+    pub limits: Vec<(&'static str, usize)>,
 }
 
 impl BlockSlots {
@@ -25,6 +28,7 @@ impl BlockSlots {
         BlockSlots {
             kind: Some(kind),
             set: HashSet::default(),
+            limits: Vec::new(),
         }
     }
 }

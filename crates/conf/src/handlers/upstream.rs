@@ -28,10 +28,16 @@ pub(super) struct UpstreamState {
 struct Group {
     /// Host as written (compared case-insensitively).
     host: String,
-    port: Option<u16>,
+    /// 0 when none (an `upstream {}` block, or a `fastcgi_pass` without one).
+    port: u16,
+    /// The URL had no port (`u->no_port`).
+    no_port: bool,
     /// An `upstream {}` block (NGX_HTTP_UPSTREAM_CREATE) rather than a
     /// `proxy_pass` target.
     explicit: bool,
+    /// An implicit group whose one address is known (an IP literal with a
+    /// port, or a unix socket): nothing to resolve.
+    literal: bool,
     servers: usize,
     /// What the balancer allows (`uscf->flags`).
     allows_backup: bool,
@@ -69,30 +75,15 @@ impl Semantics {
             return Ok(());
         };
         let host = name.text().into_owned();
-        for &i in self.upstream.with_host(&host) {
-            let group = &self.upstream.groups[i];
-            if group.explicit {
-                return Err(at_end(d, format!("duplicate upstream \"{host}\"")));
-            }
-            if let Some(port) = group.port {
-                return Err(ConfError::emerg(
-                    format!("upstream \"{host}\" may not have port {port}"),
-                    group.span,
-                    group.line,
-                ));
-            }
-        }
-        self.upstream.add(Group {
+        let url = Url {
             host,
-            port: None,
-            explicit: true,
-            servers: 0,
-            allows_backup: true,
-            balancer_set: false,
-            span: d.head_span(),
-            line: d.end_line,
-        });
-        self.upstream.current = Some(self.upstream.groups.len() - 1);
+            port: 0,
+            no_port: true,
+            literal: false,
+            uri: false,
+        };
+        let i = self.upstream_add(&url, true, d.head_span(), d.end_line)?;
+        self.upstream.current = Some(i);
         Ok(())
     }
 
@@ -222,63 +213,84 @@ impl Semantics {
         Ok(())
     }
 
-    /// `ngx_http_upstream_add` for a `proxy_pass` URL (`no_resolve`: the
-    /// host is looked up when upstreams are initialised).
-    pub(super) fn add_implicit_upstream(
+    /// `ngx_http_upstream_add`: the group of that host, made if none
+    /// matches. `create` for an `upstream {}` block; else the parsed URL of
+    /// a `*_pass` (`no_resolve`: the host is looked up when upstreams are
+    /// initialised).
+    pub(super) fn upstream_add(
         &mut self,
-        host: &str,
-        port: Option<u16>,
+        url: &Url,
+        create: bool,
         span: Span,
         line: u32,
-    ) -> Result<(), ConfError> {
-        for &i in self.upstream.with_host(host) {
-            let group = &self.upstream.groups[i];
-            if !group.explicit && group.port == port {
-                return Ok(());
+    ) -> Result<usize, ConfError> {
+        let host = &url.host;
+        let same_host = self.upstream.with_host(host).to_vec();
+        for i in same_host {
+            let group = &mut self.upstream.groups[i];
+            if create && group.explicit {
+                return Err(ConfError::emerg(
+                    format!("duplicate upstream \"{host}\""),
+                    span,
+                    line,
+                ));
             }
-            if group.explicit {
-                if let Some(port) = port {
-                    return Err(ConfError::emerg(
-                        format!("upstream \"{host}\" may not have port {port}"),
-                        span,
-                        line,
-                    ));
-                }
-                return Ok(());
+            if group.explicit && !url.no_port {
+                return Err(ConfError::emerg(
+                    format!("upstream \"{host}\" may not have port {}", url.port),
+                    span,
+                    line,
+                ));
             }
+            if create && !group.no_port {
+                // ngx_log_error with the earlier directive's file:line.
+                return Err(ConfError::emerg(
+                    format!("upstream \"{host}\" may not have port {}", group.port),
+                    group.span,
+                    group.line,
+                ));
+            }
+            if group.port != 0 && url.port != 0 && group.port != url.port {
+                continue;
+            }
+            if create {
+                group.explicit = true;
+                group.port = 0;
+            }
+            return Ok(i);
         }
         self.upstream.add(Group {
-            host: host.to_string(),
-            port,
-            explicit: false,
+            host: host.clone(),
+            port: url.port,
+            no_port: url.no_port,
+            explicit: create,
+            literal: url.literal && (url.port != 0 || host.starts_with("unix:")),
             servers: 0,
             allows_backup: true,
             balancer_set: false,
             span,
             line,
         });
-        Ok(())
+        Ok(self.upstream.groups.len() - 1)
     }
 
-    /// `ngx_http_upstream_init_main_conf`: groups made by `proxy_pass` to a
-    /// name that no `upstream {}` defines must resolve.
+    /// `ngx_http_upstream_init_main_conf` / `ngx_http_upstream_init_round_robin`
+    /// for the groups a `*_pass` made: a port is needed, and the host must
+    /// resolve. nginx logs these with the `*_pass`'s file:line.
     pub(super) fn init_upstreams(&mut self, _close: Span) -> Result<(), ConfError> {
-        if !self.check_environment {
-            return Ok(());
-        }
         for group in &self.upstream.groups {
-            if group.explicit {
+            if group.explicit || group.literal {
                 continue;
             }
-            let defined = self
-                .upstream
-                .with_host(&group.host)
-                .iter()
-                .any(|&i| self.upstream.groups[i].explicit);
-            if defined {
-                continue;
+            if group.port == 0 {
+                return Err(ConfError::emerg(
+                    format!("no port in upstream \"{}\"", group.host),
+                    group.span,
+                    group.line,
+                )
+                .with_help("no upstream {} block has this name; give the address a port"));
             }
-            if self.resolve_host(&group.host).is_err() {
+            if self.check_environment && self.resolve_host(&group.host).is_err() {
                 return Err(ConfError::emerg(
                     format!("host not found in upstream \"{}\"", group.host),
                     group.span,
@@ -290,6 +302,42 @@ impl Semantics {
             }
         }
         Ok(())
+    }
+
+    /// `ngx_http_fastcgi_pass` and its siblings: `[SCHEME://]ADDRESS`, or a
+    /// script. Returns the URI part's presence (proxy_pass checks it).
+    pub(super) fn pass_url(&mut self, cx: &mut Cx<'_>, d: &Directive) -> Result<bool, ConfError> {
+        let Some(arg) = d.args.first() else {
+            return Ok(false);
+        };
+        let name = d.name.value.as_slice();
+        if name != b"memcached_pass" && super::script::has_variables(&arg.value) {
+            self.complex_values(cx, d, 0..1)?;
+            return Ok(false);
+        }
+        let text = arg.text();
+        let lower = text.to_ascii_lowercase();
+        let schemes: &[(&str, u16)] = match name {
+            b"proxy_pass" => &[("http://", 80), ("https://", 443)],
+            b"uwsgi_pass" => &[("uwsgi://", 0), ("suwsgi://", 0)],
+            b"grpc_pass" => &[("grpc://", 0), ("grpcs://", 0)],
+            _ => &[],
+        };
+        let (rest, default_port) = match schemes.iter().find(|(s, _)| lower.starts_with(s)) {
+            Some((scheme, port)) => (&text[scheme.len()..], *port),
+            None if name == b"proxy_pass" => return Err(at_end(d, "invalid URL prefix".into())),
+            None => (text.as_ref(), 0),
+        };
+        let uri_part = name == b"proxy_pass";
+        let url = parse_url(rest, default_port, uri_part)
+            .map_err(|err| at_end(d, format!("{err} in upstream \"{rest}\"")))?;
+        self.upstream_add(&url, false, d.head_span(), d.end_line)?;
+        if name == b"memcached_pass" {
+            // ngx_http_get_variable_index(cf, "memcached_key"): a `set` or
+            // `map` must define it.
+            self.http_vars.use_var("memcached_key", d.head_span());
+        }
+        Ok(url.uri)
     }
 
     /// `ngx_parse_url` with resolution, for `server` in an upstream.
@@ -309,13 +357,7 @@ impl Semantics {
         if bare.parse::<IpAddr>().is_ok() || bare.eq_ignore_ascii_case("localhost") {
             return Ok(());
         }
-        let hosts = self.upstream.hosts.get_or_init(|| {
-            self.fs
-                .read(Path::new("/etc/hosts"))
-                .ok()
-                .map(|h| String::from_utf8_lossy(&h).into_owned())
-        });
-        if let Some(hosts) = hosts {
+        if let Some(hosts) = self.hosts_file() {
             let found = hosts.lines().any(|line| {
                 let line = line.split('#').next().unwrap_or("");
                 line.split_whitespace()
@@ -333,6 +375,47 @@ impl Semantics {
     }
 }
 
+impl Semantics {
+    /// The addresses /etc/hosts gives a name (what getaddrinfo answers
+    /// first), in file order; empty when it has none.
+    pub(super) fn hosts_addresses(&self, host: &str) -> Vec<IpAddr> {
+        let localhost = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+        let fallback = if host.eq_ignore_ascii_case("localhost") {
+            vec![localhost]
+        } else {
+            Vec::new()
+        };
+        let Some(hosts) = self.hosts_file() else {
+            return fallback;
+        };
+        let mut out = Vec::new();
+        for line in hosts.lines() {
+            let line = line.split('#').next().unwrap_or("");
+            let mut words = line.split_whitespace();
+            let Some(ip) = words.next().and_then(|ip| ip.parse::<IpAddr>().ok()) else {
+                continue;
+            };
+            if words.any(|name| name.eq_ignore_ascii_case(host)) && !out.contains(&ip) {
+                out.push(ip);
+            }
+        }
+        if out.is_empty() { fallback } else { out }
+    }
+
+    /// /etc/hosts (under the configured root), read once.
+    fn hosts_file(&self) -> Option<&String> {
+        self.upstream
+            .hosts
+            .get_or_init(|| {
+                self.fs
+                    .read(Path::new("/etc/hosts"))
+                    .ok()
+                    .map(|h| String::from_utf8_lossy(&h).into_owned())
+            })
+            .as_ref()
+    }
+}
+
 /// Splits `host[:port]`; the errors of `ngx_parse_url`.
 pub(super) fn split_host_port(url: &str, default_port: u16) -> Result<(String, u16), &'static str> {
     if url.starts_with("unix:") {
@@ -347,7 +430,7 @@ pub(super) fn split_host_port(url: &str, default_port: u16) -> Result<(String, u
         };
         return Ok((format!("[{host}]"), port));
     }
-    let (host, port) = match url.rsplit_once(':') {
+    let (host, port) = match url.split_once(':') {
         Some((host, port)) => (host, parse_port(port)?),
         None => (url, default_port),
     };
@@ -355,6 +438,99 @@ pub(super) fn split_host_port(url: &str, default_port: u16) -> Result<(String, u
         return Err("no host");
     }
     Ok((host.to_string(), port))
+}
+
+/// What `ngx_parse_url` makes of a `*_pass` address.
+#[derive(Debug, Clone)]
+pub(super) struct Url {
+    pub host: String,
+    /// The default port when none was given (0 for most `*_pass`).
+    pub port: u16,
+    pub no_port: bool,
+    /// One address known without resolving: an IP literal or a unix socket.
+    pub literal: bool,
+    /// Something follows the address (the URI part).
+    pub uri: bool,
+}
+
+/// `ngx_parse_url` with `no_resolve` (and `uri_part` for `proxy_pass`).
+pub(super) fn parse_url(url: &str, default_port: u16, uri_part: bool) -> Result<Url, &'static str> {
+    if url.len() >= 5 && url[..5].eq_ignore_ascii_case("unix:") {
+        let path = &url[5..];
+        let (path, uri) = match path.split_once(':') {
+            Some((p, u)) if uri_part => (p, !u.is_empty()),
+            _ => (path, false),
+        };
+        if path.is_empty() {
+            return Err("no path in the unix domain socket");
+        }
+        return Ok(Url {
+            host: format!("unix:{path}"),
+            port: 0,
+            no_port: true,
+            literal: true,
+            uri,
+        });
+    }
+    if let Some(rest) = url.strip_prefix('[') {
+        let (host, after) = rest.split_once(']').ok_or("invalid host")?;
+        let (port_text, uri) = match after.find('/') {
+            Some(_) if !uri_part => return Err("invalid host"),
+            Some(slash) => (&after[..slash], true),
+            None => (after, false),
+        };
+        let (port, no_port) = match port_text {
+            "" => (default_port, true),
+            p => (
+                parse_port(p.strip_prefix(':').ok_or("invalid host")?)?,
+                false,
+            ),
+        };
+        if host.is_empty() {
+            return Err("no host");
+        }
+        if host.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err("invalid IPv6 address");
+        }
+        return Ok(Url {
+            host: format!("[{host}]"),
+            port,
+            no_port,
+            literal: true,
+            uri,
+        });
+    }
+    let colon = url.find(':');
+    let mut last = url.len();
+    let mut uri = None;
+    let slash = url.find('/');
+    let question = url.find('?');
+    let cut = match (slash, question) {
+        (Some(s), Some(q)) => Some(s.min(q)),
+        (s, q) => s.or(q),
+    };
+    if let Some(cut) = cut {
+        if !uri_part {
+            return Err("invalid host");
+        }
+        uri = Some(cut);
+        last = cut;
+    }
+    let colon = colon.filter(|&c| uri.is_none_or(|u| u > c));
+    let (host, port, no_port) = match colon {
+        Some(c) => (&url[..c], parse_port(&url[c + 1..last])?, false),
+        None => (&url[..last], default_port, true),
+    };
+    if host.is_empty() {
+        return Err("no host");
+    }
+    Ok(Url {
+        host: host.to_string(),
+        port,
+        no_port,
+        literal: host.parse::<std::net::Ipv4Addr>().is_ok(),
+        uri: uri.is_some(),
+    })
 }
 
 fn parse_port(port: &str) -> Result<u16, &'static str> {

@@ -12,9 +12,11 @@ use std::process::ExitCode;
 use crate::cli::{Cli, Command};
 
 pub fn run(cli: Cli) -> ExitCode {
-    if cli.version || cli.version_long {
-        print_version(cli.version_long);
-        if !(cli.test || cli.dump) {
+    if cli.version {
+        // nginx: the version (and -V's lines, -h's usage), then exit unless
+        // -t asks for a test too.
+        eprint!("{}", crate::version::text(cli.version_long, cli.help));
+        if !cli.test {
             return ExitCode::SUCCESS;
         }
     }
@@ -33,17 +35,4 @@ pub fn run(cli: Cli) -> ExitCode {
         return serve::signal(&cli, signal);
     }
     serve::run(&cli)
-}
-
-fn print_version(long: bool) {
-    eprintln!("upgate version: upgate/{}", env!("CARGO_PKG_VERSION"));
-    if long {
-        eprintln!(
-            "reads nginx configuration: directive table from nginx {}",
-            upgate_conf::directives::NGINX_VERSION
-        );
-        // TEMPORARY (wt-core): tells the nginx-tests harness that the
-        // realip module exists; wt-process owns the real -V line.
-        eprintln!("configure arguments: --with-http_realip_module");
-    }
 }

@@ -39,6 +39,16 @@ pub fn run(args: &RouteArgs) -> ExitCode {
         resolver: &resolve,
         default_port: if running_as_root() { 80 } else { 8000 },
         hostname: hostname(),
+        prefix: match &args.prefix {
+            Some(p) => {
+                let mut p = p.as_os_str().as_encoded_bytes().to_vec();
+                if p.last() != Some(&b'/') {
+                    p.push(b'/');
+                }
+                p
+            }
+            None => CompileOptions::default().prefix,
+        },
     };
     let rt = match Runtime::compile_with(&loaded.config, &compile) {
         Ok(rt) => rt,
@@ -92,7 +102,12 @@ pub fn run(args: &RouteArgs) -> ExitCode {
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
         .and_then(|(_, v)| v.trim().parse().ok());
-    let explanation = rt.explain(&client, Instant::now());
+    // try_files and index look at the files as the server would.
+    let explanation = rt.explain_with(
+        &client,
+        Instant::now(),
+        &upgate_proxy::static_file::DiskFiles,
+    );
     if args.json {
         match serde_json::to_string_pretty(&explanation) {
             Ok(text) => println!("{text}"),

@@ -8,12 +8,14 @@ use crate::cli::Cli;
 
 pub fn run(cli: &Cli) -> ExitCode {
     let options = super::test::load_options(cli);
-    match upgate_proxy::serve::run(options) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("upgate: [emerg] {message}");
-            ExitCode::FAILURE
-        }
+    // -e FILE is under the prefix, as nginx's `ngx_log_init` puts it.
+    let startup_log = cli
+        .startup_log()
+        .map(|f| upgate_conf::fs::full_name(&options.prefix, std::path::Path::new(f)));
+    if upgate_proxy::serve::run(options, startup_log) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 
@@ -24,13 +26,7 @@ pub fn signal(cli: &Cli, name: &str) -> ExitCode {
         eprintln!("upgate: [emerg] {}", e.nginx_text(&loaded.config.sources));
         return ExitCode::FAILURE;
     }
-    let Some(pid_path) = upgate_proxy::reload::main_arg(&loaded.config, "pid") else {
-        eprintln!(
-            "upgate: [error] the configuration has no \"pid\" directive: no process to signal"
-        );
-        return ExitCode::FAILURE;
-    };
-    let pid_path = options.prefix.join(pid_path);
+    let pid_path = upgate_proxy::process::MainConf::read(&loaded.config, &options.prefix).pid;
     let pid = match std::fs::read_to_string(&pid_path) {
         Ok(text) => text.trim().to_string(),
         Err(e) => {
@@ -48,24 +44,29 @@ pub fn signal(cli: &Cli, name: &str) -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
+    use nix::sys::signal::{Signal, kill};
     let sig = match name {
-        "stop" => "TERM",
-        "quit" => "QUIT",
-        "reopen" => "USR1",
-        _ => "HUP",
+        "stop" => Signal::SIGTERM,
+        "quit" => Signal::SIGQUIT,
+        "reopen" => Signal::SIGUSR1,
+        _ => Signal::SIGHUP,
     };
-    match std::process::Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(&pid)
-        .status()
-    {
-        Ok(s) if s.success() => ExitCode::SUCCESS,
-        Ok(_) => {
-            eprintln!("upgate: [error] kill({pid}, SIG{sig}) failed");
-            ExitCode::FAILURE
-        }
+    let Ok(number) = pid.parse::<i32>() else {
+        eprintln!(
+            "upgate: [error] invalid PID number \"{pid}\" in \"{}\"",
+            pid_path.display()
+        );
+        return ExitCode::FAILURE;
+    };
+    match kill(nix::unistd::Pid::from_raw(number), sig) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("upgate: [error] kill({pid}, SIG{sig}) failed ({e})");
+            eprintln!(
+                "upgate: [alert] kill({pid}, {}) failed ({}: {})",
+                sig as i32,
+                e as i32,
+                e.desc()
+            );
             ExitCode::FAILURE
         }
     }

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use upgate_conf::enforcement::Enforcement;
 use upgate_conf::fs::{Fs, full_name};
 use upgate_conf::snippet::Detected;
 use upgate_conf::{ContextChoice, LoadOptions, Loaded, Phase, SnippetContext, load};
@@ -47,6 +48,9 @@ pub fn run(cli: &Cli) -> ExitCode {
         None => true,
         Some(e) => e.phase == Phase::Init,
     };
+    if loaded.error.is_none() {
+        enforcement(cli, &loaded);
+    }
     if syntax_ok && !cli.quiet {
         eprintln!("upgate: the configuration file {conf_name} syntax is ok");
     }
@@ -64,6 +68,44 @@ pub fn run(cli: &Cli) -> ExitCode {
     // destructors would (a tenth of -t's time on a 300k-line file).
     std::mem::forget(loaded);
     status
+}
+
+/// What `upgate -c` would do with the file beyond nginx's checks: the
+/// directives it would refuse (as `[warn]`: the file is valid nginx), those
+/// whose response differs, and, unless `-q`, per file the directives it
+/// ignores because they change nothing a client gets.
+fn enforcement(cli: &Cli, loaded: &Loaded) {
+    let sources = &loaded.config.sources;
+    let checked = Enforcement::check(&loaded.config);
+    for e in &checked.refused {
+        eprintln!(
+            "upgate: [warn] {} (upgate -c would refuse to start)",
+            e.nginx_text(sources)
+        );
+    }
+    for e in &checked.differs {
+        report::nginx_line(e, sources);
+    }
+    if cli.quiet {
+        return;
+    }
+    let mut by_file: Vec<(upgate_conf::FileId, Vec<String>)> = Vec::new();
+    for e in &checked.harmless {
+        let Some(span) = e.span() else { continue };
+        let name = e.message.split('"').nth(1).unwrap_or_default();
+        let entry = format!("{name} ({})", e.line().unwrap_or(0));
+        match by_file.iter_mut().find(|(f, _)| *f == span.file) {
+            Some((_, names)) => names.push(entry),
+            None => by_file.push((span.file, vec![entry])),
+        }
+    }
+    for (file, names) in by_file {
+        eprintln!(
+            "upgate: [info] ignored, no effect on what clients get, in {}: {}",
+            sources.path(file).display(),
+            names.join(", ")
+        );
+    }
 }
 
 fn dump(cli: &Cli, loaded: &upgate_conf::Loaded) -> ExitCode {

@@ -1,0 +1,340 @@
+//! Serve only what is enforced (issue 10, section 1): a configuration with
+//! a directive that decides who gets in, what they may send or where a
+//! request goes, and that upgate does not enforce yet, is refused by
+//! `upgate -c` (exit 1, `[emerg] "NAME" is not enforced by upgate yet in
+//! FILE:LINE`, nothing bound) and passes `upgate -t` with the same line as
+//! `[warn]`. nginx accepts every one of these files (checked with `nginx -t`
+//! when Debian's nginx is installed; CI installs it). Directives that only
+//! change the response are served with a warning; tuning is listed by `-t`.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::{TempDir, find_on_path, run_bounded};
+
+/// Runs upgate with `args` (bounded); its success and stderr.
+fn upgate<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (bool, String) {
+    let run = run_bounded(
+        Command::new(env!("CARGO_BIN_EXE_upgate")).args(args),
+        Duration::from_secs(20),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    (
+        run.success,
+        String::from_utf8_lossy(&run.stderr).into_owned(),
+    )
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+fn nginx() -> Option<PathBuf> {
+    find_on_path("nginx").or_else(|| {
+        let p = PathBuf::from("/usr/sbin/nginx");
+        p.is_file().then_some(p)
+    })
+}
+
+/// One must-not-be-ignored use: what goes in `http {}`, in the server and
+/// in `location /`, and the name the refusal quotes.
+struct Case {
+    refused: &'static str,
+    http: &'static str,
+    server: &'static str,
+    location: &'static str,
+    /// nginx -t needs files this test does not make (certificates).
+    nginx_checks: bool,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        refused: "deny",
+        http: "",
+        server: "",
+        location: "deny all;",
+        nginx_checks: true,
+    },
+    Case {
+        refused: "allow",
+        http: "",
+        server: "",
+        location: "allow 10.0.0.0/8; deny all;",
+        nginx_checks: true,
+    },
+    Case {
+        refused: "auth_basic",
+        http: "",
+        server: "",
+        location: "auth_basic \"closed\"; auth_basic_user_file htpasswd;",
+        nginx_checks: true,
+    },
+    Case {
+        refused: "satisfy",
+        http: "",
+        server: "",
+        location: "satisfy any; allow 127.0.0.1; deny all;",
+        nginx_checks: true,
+    },
+    Case {
+        refused: "auth_request",
+        http: "",
+        server: "location = /auth { return 204; }",
+        location: "auth_request /auth;",
+        nginx_checks: true,
+    },
+    Case {
+        refused: "limit_req",
+        http: "limit_req_zone $binary_remote_addr zone=one:1m rate=1r/s;",
+        server: "",
+        location: "limit_req zone=one;",
+        nginx_checks: true,
+    },
+    Case {
+        refused: "limit_conn",
+        http: "limit_conn_zone $binary_remote_addr zone=addr:1m;",
+        server: "",
+        location: "limit_conn addr 1;",
+        nginx_checks: true,
+    },
+    Case {
+        refused: "limit_except",
+        http: "",
+        server: "",
+        location: "limit_except GET { deny all; }",
+        nginx_checks: true,
+    },
+    Case {
+        refused: "set_real_ip_from",
+        http: "",
+        server: "",
+        location: "set_real_ip_from 10.0.0.0/8;",
+        nginx_checks: true,
+    },
+    Case {
+        refused: "valid_referers",
+        http: "",
+        server: "",
+        location: "valid_referers none blocked example.com;",
+        nginx_checks: true,
+    },
+    Case {
+        refused: "secure_link",
+        http: "",
+        server: "",
+        location: "secure_link $arg_md5,$arg_expires;",
+        nginx_checks: true,
+    },
+    Case {
+        refused: "return 444",
+        http: "",
+        server: "",
+        location: "return 444;",
+        nginx_checks: true,
+    },
+    Case {
+        refused: "if (!-f ...)",
+        http: "",
+        server: "",
+        location: "if (!-f $request_filename) { return 403; }",
+        nginx_checks: true,
+    },
+    Case {
+        refused: "listen ... ssl",
+        http: "",
+        server: "listen 127.0.0.1:1 ssl; ssl_certificate c.pem; ssl_certificate_key k.pem;",
+        location: "",
+        nginx_checks: false,
+    },
+];
+
+const BACKEND: u16 = 9;
+
+fn config(case: &Case, port: u16) -> String {
+    format!(
+        "daemon off;\nevents {{}}\nhttp {{\n    access_log off;\n    {}\n    server {{\n        listen 127.0.0.1:{port};\n        {}\n        location / {{\n            {}\n            proxy_pass http://127.0.0.1:{BACKEND};\n        }}\n    }}\n}}\n",
+        case.http, case.server, case.location
+    )
+}
+
+/// The line of `text` that holds `needle` (1-based).
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines()
+        .position(|l| l.contains(needle))
+        .map_or(0, |i| i + 1)
+}
+
+fn write(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("nginx.conf");
+    if let Err(e) = std::fs::write(&path, text) {
+        panic!("write {}: {e}", path.display());
+    }
+    path
+}
+
+#[test]
+fn must_not_be_ignored_directives_are_refused_by_c_and_warned_by_t() {
+    let nginx = nginx();
+    if std::env::var_os("CI").is_some() && nginx.is_none() {
+        panic!("CI must have Debian's nginx for the nginx -t half of this test");
+    }
+    for case in CASES {
+        let dir = match TempDir::new("fail-closed") {
+            Ok(d) => d,
+            Err(e) => panic!("temp dir: {e}"),
+        };
+        let port = free_port();
+        let text = config(case, port);
+        let conf = write(dir.path(), &text);
+        let directive = case.refused.split(' ').next().unwrap_or(case.refused);
+        let needle = match case.refused {
+            "if (!-f ...)" => "if (".to_string(),
+            "listen ... ssl" => " ssl;".to_string(),
+            _ => format!("{directive} "),
+        };
+        let line = line_of(&text, &needle);
+        let expected = format!(
+            "\"{}\" is not enforced by upgate yet in {}:{line}",
+            case.refused,
+            conf.display()
+        );
+
+        let (prefix, file) = (dir.path().as_os_str(), conf.as_os_str());
+        let (served, stderr) = upgate(&[OsStr::new("-p"), prefix, OsStr::new("-c"), file]);
+        assert!(!served, "upgate -c served {}:\n{text}", case.refused);
+        assert!(
+            stderr.contains(&format!("[emerg] {expected}")),
+            "{}: stderr lacks the [emerg] line `{expected}`:\n{stderr}",
+            case.refused
+        );
+        assert!(
+            TcpStream::connect_timeout(
+                &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+                Duration::from_millis(300)
+            )
+            .is_err(),
+            "{}: something listens on {port} after a refused start",
+            case.refused
+        );
+
+        let (ok, stderr) = upgate(&[
+            OsStr::new("-t"),
+            OsStr::new("-p"),
+            prefix,
+            OsStr::new("-c"),
+            file,
+        ]);
+        assert!(ok, "{}: upgate -t failed:\n{stderr}", case.refused);
+        assert!(
+            stderr.contains(&format!("[warn] {expected}")),
+            "{}: upgate -t lacks `[warn] {expected}`:\n{stderr}",
+            case.refused
+        );
+
+        if let (Some(nginx), true) = (&nginx, case.nginx_checks) {
+            let for_nginx = text.replace("daemon off;\n", "daemon off;\npid nginx.pid;\n");
+            let conf = write(dir.path(), &for_nginx);
+            std::fs::create_dir_all(dir.path().join("logs")).ok();
+            let run = run_bounded(
+                Command::new(nginx)
+                    .arg("-t")
+                    .arg("-p")
+                    .arg(dir.path())
+                    .arg("-e")
+                    .arg("stderr")
+                    .arg("-c")
+                    .arg(&conf),
+                Duration::from_secs(20),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+            assert!(
+                run.success,
+                "nginx -t rejects the {} case, so it proves nothing:\n{}",
+                case.refused,
+                String::from_utf8_lossy(&run.stderr)
+            );
+        }
+    }
+}
+
+#[test]
+fn off_values_and_response_transforms_start() {
+    let dir = match TempDir::new("fail-closed-ok") {
+        Ok(d) => d,
+        Err(e) => panic!("temp dir: {e}"),
+    };
+    let text = "events {}\nhttp {\n    sendfile on;\n    gzip on;\n    charset utf-8;\n    auth_basic off;\n    ssl_protocols TLSv1.2;\n    server {\n        listen 127.0.0.1:1;\n        location / { return 200 ok; }\n    }\n}\n";
+    let conf = write(dir.path(), text);
+    let (prefix, file) = (dir.path().as_os_str(), conf.as_os_str());
+    let (ok, stderr) = upgate(&[
+        OsStr::new("-t"),
+        OsStr::new("-p"),
+        prefix,
+        OsStr::new("-c"),
+        file,
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(!stderr.contains("would refuse"), "{stderr}");
+    let name = conf.display();
+    assert!(
+        stderr.contains(&format!(
+            "[warn] \"gzip\" is ignored by upgate: responses are sent uncompressed in {name}:4"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("[warn] \"charset\" is ignored by upgate"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "[info] ignored, no effect on what clients get, in {name}: sendfile (3), auth_basic (6), ssl_protocols (7)"
+        )),
+        "{stderr}"
+    );
+    // -q keeps the warnings and drops the list of harmless directives.
+    let (ok, stderr) = upgate(&[
+        OsStr::new("-tq"),
+        OsStr::new("-p"),
+        prefix,
+        OsStr::new("-c"),
+        file,
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("\"gzip\" is ignored"), "{stderr}");
+    assert!(
+        !stderr.contains("no effect on what clients get"),
+        "{stderr}"
+    );
+}
+
+/// The seed configurations users start from all start (nothing in them is
+/// refused).
+#[test]
+fn seed_configs_are_not_refused() {
+    let seeds = common::shared_dir().join("seed-configs");
+    let entries = match std::fs::read_dir(&seeds) {
+        Ok(e) => e,
+        Err(e) => panic!("{}: {e}", seeds.display()),
+    };
+    let mut n = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let (_, stderr) = upgate(&[OsStr::new("-t"), path.as_os_str()]);
+        assert!(
+            !stderr.contains("would refuse"),
+            "{}:\n{stderr}",
+            path.display()
+        );
+        n += 1;
+    }
+    assert!(n >= 6, "only {n} seed configs in {}", seeds.display());
+}

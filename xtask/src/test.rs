@@ -1,0 +1,185 @@
+//! `cargo xtask test`: everything CI runs, on a fresh machine. It installs
+//! what the tests compare against when it is missing — Debian's nginx (the
+//! reference for the differential tests), perl's IO::Socket::SSL,
+//! Net::SSLeay and Protocol::WebSocket (nginx's own test suite) and the
+//! openssl command, PyPI's crossplane into a virtual environment under
+//! `target/` — then runs `cargo fmt --check`, clippy, `cargo test
+//! --workspace` and the files of nginx's test suite listed in
+//! `testdata/nginx-tests/passing` against the release binary.
+//!
+//! A tool that cannot be installed (no root, no apt) is an error with a
+//! message saying what to install: the tests never skip a reference.
+//!
+//! Options: `--no-install` (use what is there), `--skip-nginx-tests`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub fn run(args: &[String]) -> Result<(), String> {
+    let mut install = true;
+    let mut nginx_tests = true;
+    for a in args {
+        match a.as_str() {
+            "--no-install" => install = false,
+            "--skip-nginx-tests" => nginx_tests = false,
+            other => return Err(format!("test: unknown option {other:?}")),
+        }
+    }
+    let root = workspace_root();
+    let shared = shared_dir(&root);
+    if install {
+        install_debian_packages()?;
+    }
+    let venv = root.join("target/test-venv");
+    if install {
+        install_crossplane(&venv)?;
+    }
+    let path = format!(
+        "{}:{}:/usr/sbin",
+        venv.join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+
+    let cargo = |args: &[&str]| -> Result<(), String> {
+        eprintln!("xtask test: cargo {}", args.join(" "));
+        status(
+            Command::new(env!("CARGO"))
+                .args(args)
+                .current_dir(&root)
+                .env("PATH", &path)
+                .env("UPGATE_SHARED", &shared),
+        )
+    };
+    cargo(&["fmt", "--all", "--", "--check"])?;
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
+    cargo(&["test", "--workspace"])?;
+    if nginx_tests {
+        cargo(&["build", "--release", "-p", "upgate"])?;
+        run_nginx_tests(&root, &shared, &path)?;
+    }
+    Ok(())
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+/// `$UPGATE_SHARED`, else `../shared` beside the checkout.
+fn shared_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("UPGATE_SHARED") {
+        Some(dir) => PathBuf::from(dir),
+        None => root.join("../shared"),
+    }
+}
+
+fn status(command: &mut Command) -> Result<(), String> {
+    match command.status() {
+        Ok(s) if s.success() => Ok(()),
+        Ok(s) => Err(format!("{command:?} failed ({s})")),
+        Err(e) => Err(format!("cannot run {command:?}: {e}")),
+    }
+}
+
+fn succeeds(command: &mut Command) -> bool {
+    command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// What the tests need from Debian, each with the check that says it is
+/// there.
+fn install_debian_packages() -> Result<(), String> {
+    let nginx_present = Path::new("/usr/sbin/nginx").is_file()
+        || succeeds(Command::new("sh").args(["-c", "command -v nginx"]));
+    let perl_has =
+        |module: &str| succeeds(Command::new("perl").args([&format!("-M{module}"), "-e1"]));
+    let mut wanted: Vec<&str> = Vec::new();
+    if !nginx_present {
+        wanted.push("nginx");
+    }
+    if !perl_has("IO::Socket::SSL") {
+        wanted.push("libio-socket-ssl-perl");
+    }
+    if !perl_has("Net::SSLeay") {
+        wanted.push("libnet-ssleay-perl");
+    }
+    if !perl_has("Protocol::WebSocket") {
+        wanted.push("libprotocol-websocket-perl");
+    }
+    if !succeeds(Command::new("openssl").arg("version")) {
+        wanted.push("openssl");
+    }
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    eprintln!("xtask test: installing {}", wanted.join(" "));
+    let root = succeeds(Command::new("sh").args(["-c", "[ \"$(id -u)\" = 0 ]"]));
+    if !root || !succeeds(Command::new("sh").args(["-c", "command -v apt-get"])) {
+        return Err(format!(
+            "the tests need {} (Debian packages); install them as root with apt-get, or run \
+             `cargo xtask test --no-install` to use what is there",
+            wanted.join(" ")
+        ));
+    }
+    status(Command::new("apt-get").args(["update", "-qq"]))?;
+    status(
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq"])
+            .args(&wanted)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )?;
+    // Debian starts the service on install; the tests run their own
+    // instances on free ports.
+    let _ = succeeds(Command::new("systemctl").args(["stop", "nginx"]))
+        || succeeds(Command::new("service").args(["nginx", "stop"]));
+    Ok(())
+}
+
+/// PyPI's crossplane in `venv` (the JSON the parse tests compare with).
+fn install_crossplane(venv: &Path) -> Result<(), String> {
+    let bin = venv.join("bin/crossplane");
+    if bin.is_file() {
+        return Ok(());
+    }
+    eprintln!("xtask test: installing crossplane into {}", venv.display());
+    status(Command::new("python3").arg("-m").arg("venv").arg(venv)).map_err(|e| {
+        format!("{e}: crossplane needs Python 3 with venv (Debian: apt-get install python3-venv)")
+    })?;
+    status(Command::new(venv.join("bin/pip")).args(["install", "-q", "crossplane"]))
+}
+
+/// The files of nginx's test suite that upgate passes, against the release
+/// binary: every one must pass (the list may only grow).
+fn run_nginx_tests(root: &Path, shared: &Path, path: &str) -> Result<(), String> {
+    let list = root.join("testdata/nginx-tests/passing");
+    let script = shared.join("tools/nginx-tests.sh");
+    let binary = root.join("target/release/upgate");
+    eprintln!("xtask test: nginx's own tests ({})", list.display());
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg("-k")
+        .arg(&binary)
+        .arg(format!("@{}", list.display()))
+        .env("PATH", path)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    eprint!("{text}{}", String::from_utf8_lossy(&out.stderr));
+    let last = text.lines().rev().find(|l| l.contains(" passed, "));
+    match last {
+        Some(l) if l.contains(" 0 failed") && out.status.success() => Ok(()),
+        Some(l) => Err(format!("nginx's tests: {l}")),
+        None => Err("nginx's tests printed no summary".into()),
+    }
+}
