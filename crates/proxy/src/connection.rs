@@ -74,7 +74,7 @@ pub async fn serve(client: Client, shared: Arc<Shared>) {
     match exit {
         Exit::Done => {}
         Exit::Linger(client) => client.linger().await,
-        Exit::Tunnel(client, t) => run_tunnel(client, *t, &shared).await,
+        Exit::Tunnel(client, t) => Box::pin(run_tunnel(client, *t, &shared)).await,
     }
 }
 

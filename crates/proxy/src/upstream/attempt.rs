@@ -96,15 +96,23 @@ pub async fn attempt(
             )
         }
     };
-    write_all(&mut conn.stream, bytes, t.proxy_send_timeout.value, sent)
+    // The head and the body's first piece go out in one write, as nginx's
+    // writev of the request chain sends them.
+    let mut pieces = body.pieces().map_err(|_| send_err(false))?;
+    let first = pieces.next_piece().map_err(|_| send_err(false))?;
+    let mut head = Vec::with_capacity(bytes.len() + first.len());
+    head.extend_from_slice(bytes);
+    head.extend_from_slice(first);
+    write_all(&mut conn.stream, &head, t.proxy_send_timeout.value, sent)
         .await
         .map_err(send_err)?;
-    vals.state().bytes_sent += bytes.len() as u64;
-    let mut pieces = body.pieces().map_err(|_| send_err(false))?;
-    loop {
+    vals.state().bytes_sent += head.len() as u64;
+    let mut more = !first.is_empty();
+    while more {
         let piece = pieces.next_piece().map_err(|_| send_err(false))?;
         if piece.is_empty() {
-            break;
+            more = false;
+            continue;
         }
         write_all(&mut conn.stream, piece, t.proxy_send_timeout.value, sent)
             .await
