@@ -79,15 +79,19 @@ struct Format {
 pub struct AccessLogs {
     files: Vec<Arc<LogFile>>,
     formats: HashMap<String, Arc<Format>>,
-    /// Per location: (file, format) pairs.
-    by_location: Vec<Vec<(Arc<LogFile>, Arc<Format>)>>,
+    /// Per location: the lines it writes.
+    by_location: Vec<Vec<LogLine>>,
 }
+
+/// One `access_log` of a location: file, format, `if=` condition.
+type LogLine = (Arc<LogFile>, Arc<Format>, Option<Template>);
 
 /// A line waiting for the end of its request.
 #[derive(Debug)]
 pub struct Pending {
     file: Arc<LogFile>,
     pieces: Vec<Piece>,
+    escape: Escape,
 }
 
 #[derive(Debug)]
@@ -106,13 +110,68 @@ pub struct Values {
     pub request_time: std::time::Duration,
     pub connection: u64,
     pub connection_requests: u64,
+    /// When the connection was accepted (`$connection_time` is its age
+    /// when the variable is read).
+    pub connection_born: Option<std::time::Instant>,
     pub pipe: bool,
-    /// `$upstream_addr` and friends: one entry per attempt.
-    pub upstream_addr: Vec<String>,
-    pub upstream_status: Vec<String>,
-    pub upstream_response_time: Vec<String>,
-    pub upstream_connect_time: Vec<String>,
-    pub upstream_header_time: Vec<String>,
+    /// `r->upstream_states`: one entry per attempt, for `$upstream_addr`
+    /// and friends.
+    pub upstream: Vec<UpstreamState>,
+    /// The last upstream response's header lines (`$upstream_http_NAME`).
+    pub upstream_headers: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The header lines of the response head sent to the client
+    /// (`$sent_http_NAME`).
+    pub sent_headers: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// One attempt at a peer (`ngx_http_upstream_state_t`). A time is `None`
+/// while that point was not reached (nginx's `(ngx_msec_t) -1`, printed
+/// as "-").
+#[derive(Clone, Debug, Default)]
+pub struct UpstreamState {
+    /// The peer's name, or the group's when no peer was usable.
+    pub peer: String,
+    /// 0 until the attempt ended or a response head arrived.
+    pub status: u16,
+    pub connect_time: Option<std::time::Duration>,
+    pub header_time: Option<std::time::Duration>,
+    pub response_time: Option<std::time::Duration>,
+    /// Bytes of the response body read from the upstream.
+    pub response_length: u64,
+    /// Bytes read from the upstream (head and body).
+    pub bytes_received: u64,
+    /// Bytes written to the upstream.
+    pub bytes_sent: u64,
+}
+
+impl Values {
+    /// Keeps the header lines of the response head at the start of `head`
+    /// (the bytes written to the client) for `$sent_http_NAME`.
+    pub fn record_sent_head(&mut self, head: &[u8]) {
+        let end = head
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or(head.len());
+        self.sent_headers = head[..end]
+            .split(|&c| c == b'\n')
+            .skip(1)
+            .filter_map(|line| {
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                let colon = line.iter().position(|&c| c == b':')?;
+                let value = line[colon + 1..].trim_ascii_start();
+                Some((line[..colon].to_vec(), value.to_vec()))
+            })
+            .collect();
+    }
+
+    /// The state of the attempt under way.
+    pub fn state(&mut self) -> &mut UpstreamState {
+        if self.upstream.is_empty() {
+            self.upstream.push(UpstreamState::default());
+        }
+        let last = self.upstream.len() - 1;
+        &mut self.upstream[last]
+    }
 }
 
 impl AccessLogs {
@@ -161,7 +220,12 @@ impl AccessLogs {
                         file
                     }
                 };
-                list.push((file, format));
+                // ngx_http_log_set_log: `if=` is a complex value.
+                let condition = spec
+                    .condition
+                    .as_ref()
+                    .and_then(|c| upgate_runtime::variable::compile(c, &rt.user_vars).ok());
+                list.push((file, format, condition));
             }
             logs.by_location.push(list);
         }
@@ -174,7 +238,14 @@ impl AccessLogs {
             return Vec::new();
         };
         let mut out = Vec::with_capacity(list.len());
-        for (file, format) in list {
+        for (file, format, condition) in list {
+            // ngx_http_log_handler: "" or "0" means the line is not written.
+            if let Some(c) = condition {
+                let value = r.eval(c);
+                if value.is_empty() || value == b"0" {
+                    continue;
+                }
+            }
             let mut pieces = Vec::new();
             for part in &format.template.parts {
                 match part {
@@ -211,6 +282,7 @@ impl AccessLogs {
             out.push(Pending {
                 file: Arc::clone(file),
                 pieces,
+                escape: format.escape,
             });
         }
         out
@@ -247,7 +319,10 @@ impl Pending {
         for p in self.pieces {
             match p {
                 Piece::Text(t) => line.extend_from_slice(&t),
-                Piece::Runtime(name) => line.extend_from_slice(runtime_value(&name, v).as_bytes()),
+                Piece::Runtime(name) => match log_value(&name, v) {
+                    Some(value) => line.extend_from_slice(&escape(&value, self.escape)),
+                    None => line.push(b'-'),
+                },
             }
         }
         line.push(b'\n');
@@ -255,17 +330,27 @@ impl Pending {
     }
 }
 
-fn join(list: &[String]) -> String {
-    if list.is_empty() {
-        "-".into()
-    } else {
-        list.join(", ")
+/// A variable's value when the log line is written. nginx logs after
+/// `ngx_http_set_keepalive` cleared `r->keepalive`, so `$sent_http_connection`
+/// (`ngx_http_variable_sent_connection`) says "close" unless the response
+/// was a 101, and `$sent_http_keep_alive` is not found.
+fn log_value(name: &str, v: &Values) -> Option<Vec<u8>> {
+    match name {
+        "sent_http_connection" => Some(if v.status == 101 {
+            b"upgrade".to_vec()
+        } else {
+            b"close".to_vec()
+        }),
+        "sent_http_keep_alive" => None,
+        _ => runtime_value(name, v),
     }
 }
 
-fn runtime_value(name: &str, v: &Values) -> String {
+/// A variable only known while serving, `None` when nginx finds none
+/// (the log writes "-", add_header nothing).
+pub fn runtime_value(name: &str, v: &Values) -> Option<Vec<u8>> {
     let now = std::time::SystemTime::now();
-    match name {
+    let text = match name {
         "status" => format!("{:03}", v.status),
         "body_bytes_sent" => v.body_bytes_sent.to_string(),
         "bytes_sent" => v.bytes_sent.to_string(),
@@ -273,6 +358,7 @@ fn runtime_value(name: &str, v: &Values) -> String {
         "request_time" => secs(v.request_time),
         "connection" => v.connection.to_string(),
         "connection_requests" => v.connection_requests.to_string(),
+        "connection_time" => secs(v.connection_born?.elapsed()),
         "pipe" => (if v.pipe { "p" } else { "." }).into(),
         "msec" => {
             let d = now
@@ -283,13 +369,56 @@ fn runtime_value(name: &str, v: &Values) -> String {
         "time_local" => crate::error_log::time_local(now),
         "time_iso8601" => crate::error_log::time_iso8601(now),
         "pid" => std::process::id().to_string(),
-        "upstream_addr" => join(&v.upstream_addr),
-        "upstream_status" => join(&v.upstream_status),
-        "upstream_response_time" => join(&v.upstream_response_time),
-        "upstream_connect_time" => join(&v.upstream_connect_time),
-        "upstream_header_time" => join(&v.upstream_header_time),
-        _ => "-".into(),
+        "upstream_addr" => states(v, |s| Some(s.peer.clone()))?,
+        "upstream_status" => states(v, |s| (s.status != 0).then(|| s.status.to_string()))?,
+        "upstream_response_time" => states(v, |s| s.response_time.map(secs))?,
+        "upstream_connect_time" => states(v, |s| s.connect_time.map(secs))?,
+        "upstream_header_time" => states(v, |s| s.header_time.map(secs))?,
+        "upstream_response_length" => states(v, |s| Some(s.response_length.to_string()))?,
+        "upstream_bytes_received" => states(v, |s| Some(s.bytes_received.to_string()))?,
+        "upstream_bytes_sent" => states(v, |s| Some(s.bytes_sent.to_string()))?,
+        other => {
+            if let Some(name) = other.strip_prefix("sent_http_") {
+                return header_named(&v.sent_headers, name.as_bytes());
+            }
+            let name = other.strip_prefix("upstream_http_")?;
+            return header_named(&v.upstream_headers, name.as_bytes());
+        }
+    };
+    Some(text.into_bytes())
+}
+
+/// `ngx_http_upstream_addr_variable` and friends: one value per attempt
+/// ("-" for a missing one) joined with ", "; nothing without an upstream.
+fn states(v: &Values, each: impl Fn(&UpstreamState) -> Option<String>) -> Option<String> {
+    if v.upstream.is_empty() {
+        return None;
     }
+    let parts: Vec<String> = v
+        .upstream
+        .iter()
+        .map(|s| each(s).unwrap_or_else(|| "-".into()))
+        .collect();
+    Some(parts.join(", "))
+}
+
+/// `$upstream_http_NAME` / `$sent_http_NAME`: the first header line whose
+/// lower-cased name, `-` read as `_`, is NAME.
+fn header_named(headers: &[(Vec<u8>, Vec<u8>)], name: &[u8]) -> Option<Vec<u8>> {
+    headers
+        .iter()
+        .find(|(n, _)| {
+            n.len() == name.len()
+                && n.iter().zip(name).all(|(&a, &b)| {
+                    let a = if a == b'-' {
+                        b'_'
+                    } else {
+                        a.to_ascii_lowercase()
+                    };
+                    a == b
+                })
+        })
+        .map(|(_, value)| value.clone())
 }
 
 /// Seconds with milliseconds, as nginx prints times (`0.004`).
@@ -339,5 +468,55 @@ mod tests {
         assert_eq!(escape(b"a\"\n\x01", Escape::Json), b"a\\\"\\n\\u0001");
         assert_eq!(escape(b"a\"", Escape::None), b"a\"");
         assert_eq!(secs(std::time::Duration::from_millis(1234)), "1.234");
+    }
+
+    #[test]
+    fn upstream_states_as_nginx_lists_them() {
+        use std::time::Duration;
+        let mut v = Values::default();
+        assert_eq!(runtime_value("upstream_addr", &v), None);
+        v.upstream.push(UpstreamState {
+            peer: "127.0.0.1:8081".into(),
+            status: 502,
+            connect_time: Some(Duration::from_millis(1)),
+            header_time: None,
+            response_time: Some(Duration::from_millis(1100)),
+            ..UpstreamState::default()
+        });
+        v.upstream.push(UpstreamState {
+            peer: "127.0.0.1:8082".into(),
+            status: 200,
+            connect_time: Some(Duration::ZERO),
+            header_time: Some(Duration::from_millis(2)),
+            response_length: 23,
+            ..UpstreamState::default()
+        });
+        v.upstream_headers.push((b"X-Len".to_vec(), b"59".to_vec()));
+        let get = |n: &str| runtime_value(n, &v).map(|b| String::from_utf8_lossy(&b).into_owned());
+        assert_eq!(
+            get("upstream_addr").as_deref(),
+            Some("127.0.0.1:8081, 127.0.0.1:8082")
+        );
+        assert_eq!(get("upstream_status").as_deref(), Some("502, 200"));
+        assert_eq!(get("upstream_header_time").as_deref(), Some("-, 0.002"));
+        assert_eq!(get("upstream_response_time").as_deref(), Some("1.100, -"));
+        assert_eq!(get("upstream_response_length").as_deref(), Some("0, 23"));
+        assert_eq!(get("upstream_http_x_len").as_deref(), Some("59"));
+        assert_eq!(get("upstream_http_x_none"), None);
+        assert_eq!(get("connection_time"), None);
+        v.record_sent_head(b"HTTP/1.1 200 OK\r\nServer: x\r\nConnection: keep-alive\r\nKeep-Alive: timeout=9\r\n\r\nbody");
+        let sent = |n: &str| runtime_value(n, &v).map(|b| String::from_utf8_lossy(&b).into_owned());
+        assert_eq!(sent("sent_http_connection").as_deref(), Some("keep-alive"));
+        assert_eq!(sent("sent_http_keep_alive").as_deref(), Some("timeout=9"));
+        assert_eq!(sent("sent_http_location"), None);
+        // In the log line, as nginx writes it after keepalive was decided.
+        assert_eq!(
+            log_value("sent_http_connection", &v).as_deref(),
+            Some(&b"close"[..])
+        );
+        assert_eq!(log_value("sent_http_keep_alive", &v), None);
+        v.connection_born = Some(std::time::Instant::now());
+        let t = runtime_value("connection_time", &v).unwrap_or_default();
+        assert!(t.starts_with(b"0.0") && t.len() == 5);
     }
 }

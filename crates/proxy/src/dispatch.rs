@@ -75,7 +75,8 @@ fn keepalive_for(
     r: &Request<'_>,
 ) -> Keepalive {
     let loc = tables.loc(r.location);
-    let (msie6, safari) = user_agent(head.header(b"user-agent").unwrap_or_default());
+    // ngx_http_process_user_agent's flags, from the first User-Agent line.
+    let (msie6, safari) = (head.msie6(), head.safari());
     if !head.keepalive()
         || loc.keepalive_timeout.is_zero()
         || client.requests >= loc.keepalive_requests
@@ -89,27 +90,6 @@ fn keepalive_for(
             header_timeout: loc.keepalive_header,
         }
     }
-}
-
-/// `ngx_http_process_user_agent`: (MSIE 4-6 without SV1, Safari on Mac OS X).
-fn user_agent(ua: &[u8]) -> (bool, bool) {
-    let has = |n: &[u8]| ua.windows(n.len()).any(|w| w == n);
-    if has(b"Opera") {
-        return (false, false);
-    }
-    let mut msie6 = false;
-    if let Some(i) = ua.windows(5).position(|w| w == b"MSIE ")
-        && i + 7 < ua.len()
-        && ua[i + 6] == b'.'
-    {
-        msie6 = match ua[i + 5] {
-            b'4' | b'5' => true,
-            b'6' => !ua[i + 8..].windows(3).any(|w| w == b"SV1"),
-            _ => false,
-        };
-    }
-    let safari = !has(b"Gecko/") && !has(b"Chrome/") && has(b"Safari/") && has(b"Mac OS X");
-    (msie6, safari)
 }
 
 /// Writes the error log lines the phases left in `r`.
@@ -132,6 +112,7 @@ pub async fn request(tables: Arc<Tables>, client: &mut Client, head: &RequestHea
     let mut vals = Values {
         connection: client.id,
         connection_requests: client.requests,
+        connection_born: Some(client.born),
         // nginx does not count the empty lines before a request line.
         request_length: (head.len()
             - head
@@ -213,12 +194,19 @@ pub async fn request(tables: Arc<Tables>, client: &mut Client, head: &RequestHea
                 match after {
                     After::Finalize(status) => {
                         // $upstream_* in the error page's location
-                        for (name, list) in [
-                            ("upstream_addr", &vals.upstream_addr),
-                            ("upstream_status", &vals.upstream_status),
+                        for name in [
+                            "upstream_addr",
+                            "upstream_status",
+                            "upstream_connect_time",
+                            "upstream_header_time",
+                            "upstream_response_time",
+                            "upstream_response_length",
+                            "upstream_bytes_received",
+                            "upstream_bytes_sent",
                         ] {
-                            r.runtime_values
-                                .push((name.to_string(), list.join(", ").into_bytes()));
+                            if let Some(value) = crate::access_log::runtime_value(name, &vals) {
+                                r.runtime_values.push((name.to_string(), value));
+                            }
                         }
                         if r.finalize(status, "upstream", &DiskFiles) == ErrorPageSpecial::Page {
                             flush_log(&tables, &mut r, client, head);
@@ -413,7 +401,7 @@ pub(crate) fn context(
 ) -> crate::error_log::Context {
     crate::error_log::Context {
         conn: client.id,
-        client: upgate_runtime::eval::ip_text(client.peer.ip()),
+        client: upgate_runtime::eval::ip_text(r.remote.ip()),
         server: String::from_utf8_lossy(&r.rt.server(r.server).server_name).into_owned(),
         request: String::from_utf8_lossy(head.request_line()).into_owned(),
         upstream: None,
@@ -442,6 +430,7 @@ async fn reject(
     );
     vals.status = status;
     let send = r.rt.location(r.location).conf.timeouts.send_timeout.value;
+    vals.record_sent_head(&bytes);
     if client.write_all(&bytes, send).await.is_err() {
         return After::Close;
     }
@@ -499,8 +488,12 @@ async fn answer(
             }
         });
     let content_type = loc.content_type(&r.uri);
+    vals.status = status;
+    let known = &*vals;
     let mut extra = extra_headers.to_vec();
-    extra.extend(r.add_headers(status));
+    extra.extend(r.add_headers_with(status, &|name| {
+        crate::access_log::runtime_value(name, known)
+    }));
     // A special response gets nginx's page; `return` with a text (or a
     // 2xx) is sent as it is, whatever status an error page gave it.
     let text = if resp.is_special() {
@@ -527,6 +520,7 @@ async fn answer(
         keepalive,
     );
     vals.status = status;
+    vals.record_sent_head(&bytes);
     if client.write_all(&bytes, send).await.is_err() {
         return After::Close;
     }

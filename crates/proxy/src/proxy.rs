@@ -10,7 +10,7 @@
 //! One try at one peer is `upstream/attempt.rs`.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncReadExt;
@@ -18,7 +18,7 @@ use upgate_runtime::Request;
 use upgate_runtime::timeouts::{NEXT_UPSTREAM, NextUpstream, Timeouts};
 use upgate_runtime::upstream::{Outcome, SelectInput, Selection};
 
-use crate::access_log::{Values, secs};
+use crate::access_log::{UpstreamState, Values};
 use crate::client::Client;
 use crate::error_log::{Context, Level};
 use crate::http1::{Keepalive, RequestHead, ResponseConfig, ResponseHead, is_tunnel};
@@ -72,7 +72,8 @@ impl Exchange<'_> {
     pub fn context(&self, r: &Request<'_>, client: &Client, upstream: Option<String>) -> Context {
         Context {
             conn: client.id,
-            client: upgate_runtime::eval::ip_text(client.peer.ip()),
+            // c->addr_text: the realip module's address once it set one.
+            client: upgate_runtime::eval::ip_text(r.remote.ip()),
             server: String::from_utf8_lossy(&r.rt.server(r.server).server_name).into_owned(),
             request: String::from_utf8_lossy(self.head.request_line()).into_owned(),
             upstream,
@@ -98,6 +99,11 @@ impl Exchange<'_> {
             return self.fail(client, r, 500).await;
         };
         let conf = &r.rt.location(r.location).conf;
+        if !conf.proxy_pass_request_body.value {
+            // ngx_http_proxy_create_request links no body; the header
+            // still carries the client's Content-Length.
+            self.body = Body::default();
+        }
         let timeouts = conf.timeouts.clone();
         let next = conf.proxy_next_upstream.value;
         let tries_limit = conf.proxy_next_upstream_tries.value;
@@ -119,7 +125,7 @@ impl Exchange<'_> {
         };
         let hash_key = group.hash_key.as_ref().map(|t| r.eval(t));
         let mut sel = group.peers().begin(&SelectInput {
-            client: client.peer.ip(),
+            client: r.remote.ip(),
             hash_key: hash_key.as_deref(),
         });
         sel.limit_tries(tries_limit);
@@ -134,17 +140,25 @@ impl Exchange<'_> {
                     &cx,
                     "no live upstreams while connecting to upstream",
                 );
-                self.vals.upstream_addr.push(group.config.name.clone());
-                self.vals.upstream_status.push("502".into());
+                // The balancer names the group when no peer is usable.
+                self.vals.upstream.push(UpstreamState {
+                    peer: group.config.name.clone(),
+                    status: 502,
+                    response_time: Some(Duration::ZERO),
+                    ..UpstreamState::default()
+                });
                 let _ = last;
                 return self.fail(client, r, 502).await;
             };
             let addr = group.peers().peer(peer).addr().clone();
             let url = format!("http://{addr}{uri_text}");
-            self.vals.upstream_addr.push(addr.to_string());
+            self.vals.upstream.push(UpstreamState {
+                peer: addr.to_string(),
+                ..UpstreamState::default()
+            });
             let t0 = Instant::now();
             let mut sent = false;
-            let res = attempt(
+            let try_peer = attempt(
                 &addr,
                 &group,
                 &bytes,
@@ -153,16 +167,32 @@ impl Exchange<'_> {
                 &rcfg,
                 &mut sent,
                 self.vals,
-            )
-            .await;
-            let elapsed = secs(t0.elapsed());
+            );
+            // ngx_http_upstream_check_broken_connection: a client that
+            // closes while the upstream has not answered ends the request
+            // (499), proxy_ignore_client_abort being off.
+            let res = tokio::select! {
+                res = try_peer => res,
+                () = client_closed(&client.stream) => {
+                    self.vals.state().response_time = Some(t0.elapsed());
+                    self.vals.status = 499;
+                    let cx = self.context(r, client, Some(url));
+                    tables.error_log.log_request(
+                        Level::Info,
+                        &cx,
+                        "client prematurely closed connection while waiting for upstream response",
+                    );
+                    group.peers().free(&mut sel, Outcome::Ok, Instant::now());
+                    return After::Close;
+                }
+            };
+            let elapsed = t0.elapsed();
             let (conn, head, buf) = match res {
                 Ok(ok) => ok,
                 Err((kind, msg, cached)) => {
-                    self.vals
-                        .upstream_status
-                        .push(if kind == Fail::Timeout { "504" } else { "502" }.into());
-                    self.vals.upstream_response_time.push(elapsed);
+                    let state = self.vals.state();
+                    state.status = if kind == Fail::Timeout { 504 } else { 502 };
+                    state.response_time = Some(elapsed);
                     let cx = self.context(r, client, Some(url));
                     tables.error_log.log_request(Level::Error, &cx, &msg);
                     group
@@ -189,8 +219,10 @@ impl Exchange<'_> {
                 }
             };
             let status = head.status();
-            self.vals.upstream_status.push(status.to_string());
-            self.vals.upstream_header_time.push(elapsed.clone());
+            let state = self.vals.state();
+            state.status = status;
+            state.header_time = Some(elapsed);
+            state.bytes_received = head.as_bytes().len() as u64;
             let cond = format!("http_{status}");
             let time_left = timeouts.proxy_next_upstream_timeout.value.is_zero()
                 || started.elapsed() < timeouts.proxy_next_upstream_timeout.value;
@@ -199,7 +231,7 @@ impl Exchange<'_> {
                 && (!non_idempotent || next.non_idempotent)
                 && time_left
             {
-                self.vals.upstream_response_time.push(elapsed);
+                self.vals.state().response_time = Some(elapsed);
                 let outcome = if matches!(status, 403 | 404) {
                     Outcome::Next
                 } else {
@@ -246,6 +278,11 @@ impl Exchange<'_> {
         } = p;
         let tables = self.tables;
         let loc = tables.loc(r.location);
+        self.vals.status = head.status();
+        self.vals.upstream_headers = head
+            .headers()
+            .map(|h| (h.name.to_vec(), h.value.to_vec()))
+            .collect();
         let input = HeadInput {
             server: tables.ident(r.location),
             date: self.date,
@@ -253,8 +290,8 @@ impl Exchange<'_> {
             client_version: self.head.version(),
             head_request: self.head.method() == b"HEAD",
             chunked_transfer_encoding: loc.chunked_transfer_encoding,
+            vals: self.vals,
         };
-        self.vals.status = head.status();
         let send_timeout = timeouts.send_timeout.value;
         if head.status() == 101 && !is_tunnel(self.head.has_upgrade(), 101) {
             // NGINX-BEHAVIOUR 6: an ordinary response of unknown length,
@@ -272,9 +309,10 @@ impl Exchange<'_> {
             }
             let mut out = Vec::new();
             response_head::write(r, &head, &input, &mut out);
+            self.vals.record_sent_head(&out);
             let _ = client.write_all(&out, send_timeout).await;
             group.peers().free(&mut sel, Outcome::Ok, Instant::now());
-            self.vals.upstream_response_time.push(secs(t0.elapsed()));
+            self.vals.state().response_time = Some(t0.elapsed());
             return After::Close;
         }
         let status = head.status();
@@ -286,7 +324,7 @@ impl Exchange<'_> {
             // ngx_http_upstream_intercept_errors: the response is dropped
             // and nginx finalizes the request with its status.
             group.peers().free(&mut sel, Outcome::Ok, Instant::now());
-            self.vals.upstream_response_time.push(secs(t0.elapsed()));
+            self.vals.state().response_time = Some(t0.elapsed());
             return After::Finalize(status);
         }
         let mut out = Vec::with_capacity(512);
@@ -299,6 +337,7 @@ impl Exchange<'_> {
             self.vals.status = s;
         }
         if head.status() == 101 {
+            self.vals.record_sent_head(&out);
             if client.write_all(&out, send_timeout).await.is_err() {
                 group.peers().free(&mut sel, Outcome::Ok, Instant::now());
                 return After::Close;
@@ -319,22 +358,27 @@ impl Exchange<'_> {
                 sel,
             }));
         }
+        self.vals.record_sent_head(&out);
         if client.write_all(&out, send_timeout).await.is_err() {
             group.peers().free(&mut sel, Outcome::Ok, Instant::now());
             return After::Close;
         }
         let head_len = out.len() as u64;
+        let mut body_count = 0;
         let res = relay::body(
             client,
             &mut conn.stream,
             &mut buf,
             head.framing(up_head_request),
             framing,
-            timeouts.proxy_read_timeout.value,
-            send_timeout,
+            (timeouts.proxy_read_timeout.value, send_timeout),
+            &mut body_count,
         )
         .await;
-        self.vals.upstream_response_time.push(secs(t0.elapsed()));
+        let state = self.vals.state();
+        state.response_time = Some(t0.elapsed());
+        state.response_length = body_count;
+        state.bytes_received += body_count;
         group.peers().free(&mut sel, Outcome::Ok, Instant::now());
         let after = match res {
             Ok(tail) => {
@@ -378,6 +422,16 @@ struct ResponseParts {
     timeouts: Timeouts,
     up_head_request: bool,
     t0: Instant,
+}
+
+/// Resolves once the client has closed its side (a peek reads EOF or an
+/// error); pends forever once it sent more bytes (a pipelined request).
+async fn client_closed(stream: &tokio::net::TcpStream) {
+    let mut probe = [0u8; 1];
+    match stream.peek(&mut probe).await {
+        Ok(0) | Err(_) => {}
+        Ok(_) => std::future::pending::<()>().await,
+    }
 }
 
 /// Replaces the status line at the start of `out`.

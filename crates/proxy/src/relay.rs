@@ -26,15 +26,17 @@ use crate::upstream::UpstreamStream;
 /// upstream's body is complete: the caller caches the upstream connection
 /// first (as nginx does before the client can send its next request), then
 /// writes it. `Err(Some(msg))`: the upstream failed (nginx logs msg);
-/// `Err(None)`: the client went away.
+/// `Err(None)`: the client went away. `(proxy_read_timeout, send_timeout)`
+/// bound each read and write; `received` counts the body's bytes as read
+/// from the upstream, framing included (`$upstream_response_length`).
 pub async fn body(
     client: &mut Client,
     upstream: &mut UpstreamStream,
     buf: &mut BytesMut,
     upstream_framing: ResponseFraming,
     client_framing: ClientFraming,
-    proxy_read_timeout: Duration,
-    send_timeout: Duration,
+    (proxy_read_timeout, send_timeout): (Duration, Duration),
+    received: &mut u64,
 ) -> Result<Vec<u8>, Option<String>> {
     let framing = match upstream_framing {
         ResponseFraming::NoBody => BodyFraming::None,
@@ -64,6 +66,7 @@ pub async fn body(
                 data.extend_from_slice(d.data);
             }
             let consumed = d.consumed;
+            *received += consumed as u64;
             done = d.done;
             buf.advance(consumed);
             if consumed == 0 {

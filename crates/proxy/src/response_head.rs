@@ -7,7 +7,7 @@
 //! (ngx_http_headers_filter_module.c), which follow the upstream's headers.
 
 use upgate_runtime::Request;
-use upgate_runtime::proxy_pass::{ProxyRedirect, RedirectPattern};
+use upgate_runtime::proxy_pass::ProxyRedirect;
 
 use crate::http1::response_writer::ClientFraming;
 use crate::http1::{ClientResponse, HideHeaders, Keepalive, ResponseHead, ServerIdent, Version};
@@ -20,6 +20,8 @@ pub struct HeadInput<'a> {
     pub client_version: Version,
     pub head_request: bool,
     pub chunked_transfer_encoding: bool,
+    /// The values known while serving, for add_header.
+    pub vals: &'a crate::access_log::Values,
 }
 
 /// Writes the client's head for `head` into `out`.
@@ -79,7 +81,9 @@ pub fn write(
     };
     let start = out.len();
     let framing = resp.write_head(out);
-    let extra = r.add_headers(head.status());
+    let extra = r.add_headers_with(head.status(), &|name| {
+        crate::access_log::runtime_value(name, input.vals)
+    });
     if out.len() > start + 2 && (!replace.is_empty() || !extra.is_empty()) {
         let mut head_bytes = out.split_off(start);
         head_bytes.truncate(head_bytes.len() - 2); // the final CRLF
@@ -106,27 +110,10 @@ fn rewrite(
     value: &[u8],
     prefix: usize,
 ) -> Option<Vec<u8>> {
-    let ProxyRedirect::Rules(rules) = redirect else {
+    if !matches!(redirect, ProxyRedirect::Rules(_)) {
         return None;
-    };
-    let tail = value.get(prefix..)?;
-    for rule in rules {
-        match &rule.pattern {
-            RedirectPattern::Prefix(t) => {
-                let pattern = r.eval(t);
-                if tail.starts_with(&pattern) {
-                    let mut out = value[..prefix].to_vec();
-                    out.extend_from_slice(&r.eval(&rule.replacement));
-                    out.extend_from_slice(&tail[pattern.len()..]);
-                    return Some(out);
-                }
-            }
-            // Regex rules need the runtime to set captures on the request;
-            // not applied yet.
-            RedirectPattern::Regex(_) => {}
-        }
     }
-    None
+    r.proxy_redirect_at(value, prefix)
 }
 
 /// Replaces the value of the first `name: old` line of a written head.

@@ -33,6 +33,8 @@ pub struct AccessLogSpec {
     pub buffer: Option<usize>,
     /// `flush=TIME`.
     pub flush: Option<Duration>,
+    /// `if=CONDITION`: a complex value; "" or "0" skips the line.
+    pub condition: Option<Vec<u8>>,
 }
 
 /// The merged engine settings of one level.
@@ -202,6 +204,7 @@ impl Default for LocSettings {
                 format: "combined".into(),
                 buffer: None,
                 flush: None,
+                condition: None,
             }],
         }
     }
@@ -305,12 +308,15 @@ fn apply(parent: &LocSettings, dirs: &[&Directive]) -> LocSettings {
                     format: "combined".into(),
                     buffer: None,
                     flush: None,
+                    condition: None,
                 };
                 for a in d.args.iter().skip(1) {
                     if let Some(v) = a.value.strip_prefix(b"buffer=") {
                         spec.buffer = parse_size(v).map(|n| n as usize);
                     } else if let Some(v) = a.value.strip_prefix(b"flush=") {
                         spec.flush = parse_time(v);
+                    } else if let Some(v) = a.value.strip_prefix(b"if=") {
+                        spec.condition = Some(v.to_vec());
                     } else if !a.value.contains(&b'=') && a.value != b"gzip" {
                         spec.format = a.text().into_owned();
                     }

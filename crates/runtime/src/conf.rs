@@ -21,6 +21,7 @@ use crate::headers::{
 use crate::proxy_pass::{
     ProxyPass, ProxyRedirect, RedirectPattern, RedirectRule, default_redirect,
 };
+use crate::realip::{self, RealipConf};
 use crate::timeouts::{NextUpstream, Setting, Timeouts, parse_size, parse_time};
 use crate::variable::{self, Template, UserVars};
 
@@ -50,6 +51,9 @@ pub struct LocConf {
     /// `proxy_set_header` merged with nginx's defaults.
     pub upstream_headers: Arc<UpstreamHeaders>,
     pub proxy_pass_request_headers: Setting<bool>,
+    /// proxy_pass_request_body (on): off sends no body, while the
+    /// Content-Length header still says the client's length.
+    pub proxy_pass_request_body: Setting<bool>,
     pub proxy_hide_header: Arc<NameList>,
     pub proxy_pass_header: Arc<NameList>,
     pub proxy_http_version: Setting<HttpVersion>,
@@ -68,6 +72,8 @@ pub struct LocConf {
     pub server_name_in_redirect: bool,
     /// `internal` (this level only).
     pub internal: bool,
+    /// set_real_ip_from, real_ip_header, real_ip_recursive.
+    pub realip: RealipConf,
     /// `root` / `alias` (inherited together).
     pub root: Arc<crate::root::Root>,
     /// `index` (index.html).
@@ -114,6 +120,7 @@ impl Default for LocConf {
             upstream_headers: merged.clone(),
             proxy_set_header: list.clone(),
             proxy_pass_request_headers: Setting::default_value(true),
+            proxy_pass_request_body: Setting::default_value(true),
             proxy_hide_header: Arc::default(),
             proxy_pass_header: Arc::default(),
             proxy_http_version: Setting::default_value(HttpVersion::Http10),
@@ -130,6 +137,7 @@ impl Default for LocConf {
             port_in_redirect: true,
             server_name_in_redirect: false,
             internal: false,
+            realip: RealipConf::default(),
             root: Arc::default(),
             index: Arc::new(vec![Template::literal(b"index.html")]),
             try_files: None,
@@ -180,6 +188,9 @@ pub fn merge(
     let mut pass: Vec<Vec<u8>> = Vec::new();
     let mut adds: Vec<AddHeader> = Vec::new();
     let mut redirects: Option<Vec<RedirectRule>> = None;
+    // `plcf->redirect` of this level: unset, off, or rules.
+    let mut redirect_here: Option<bool> = None;
+    let mut real_ip_from: Option<Vec<realip::Cidr>> = None;
     let first_span = |list_empty: bool, d: &Directive| list_empty.then_some(d.name.span);
     let (mut set_at, mut hide_at, mut pass_at, mut add_at) = (None, None, None, None);
     for d in dirs {
@@ -222,6 +233,7 @@ pub fn merge(
             b"proxy_pass_request_headers" => {
                 conf.proxy_pass_request_headers = flag(d)?;
             }
+            b"proxy_pass_request_body" => conf.proxy_pass_request_body = flag(d)?,
             b"proxy_request_buffering" => conf.proxy_request_buffering = flag(d)?,
             b"proxy_http_version" => {
                 let v = if arg(0).is_some_and(|a| a.is("1.1")) {
@@ -260,17 +272,19 @@ pub fn merge(
                 conf.proxy_next_upstream = Setting::set(value, d.name.span);
             }
             b"proxy_redirect" => {
+                // ngx_http_proxy_redirect: after "off" at a level, the
+                // level's other proxy_redirect lines are ignored.
+                if redirect_here == Some(false) {
+                    continue;
+                }
                 let rules = redirects.get_or_insert_with(Vec::new);
                 match (arg(0), arg(1)) {
-                    (Some(a), None) if a.is("off") => {
-                        conf.proxy_redirect_off = true;
-                        rules.clear();
-                    }
-                    (Some(a), None) if a.is("false") => {
-                        conf.proxy_redirect_off = true;
+                    (Some(a), None) if a.is("off") || a.is("false") => {
+                        redirect_here = Some(false);
                         rules.clear();
                     }
                     (Some(a), None) if a.is("default") => {
+                        redirect_here = Some(true);
                         if let Some((p, r)) = conf.proxy_pass.as_deref().and_then(default_redirect)
                         {
                             rules.push(RedirectRule {
@@ -280,7 +294,10 @@ pub fn merge(
                             });
                         }
                     }
-                    (Some(p), Some(r)) => rules.push(redirect_rule(d, p, r, user, regexes)?),
+                    (Some(p), Some(r)) => {
+                        redirect_here = Some(true);
+                        rules.push(redirect_rule(d, p, r, user, regexes)?);
+                    }
                     _ => {}
                 }
             }
@@ -288,6 +305,25 @@ pub fn merge(
             b"port_in_redirect" => conf.port_in_redirect = flag(d)?.value,
             b"server_name_in_redirect" => conf.server_name_in_redirect = flag(d)?.value,
             b"internal" => conf.internal = true,
+            b"set_real_ip_from" => {
+                let Some(a) = arg(0) else { continue };
+                let resolve = |host: &str| -> Vec<std::net::IpAddr> {
+                    use std::net::ToSocketAddrs;
+                    (host, 0)
+                        .to_socket_addrs()
+                        .map(|it| it.map(|sa| sa.ip()).collect())
+                        .unwrap_or_default()
+                };
+                let (list, _low_bits) = realip::parse_from(&a.text(), &resolve)
+                    .map_err(|e| CompileError::at(a, e.to_string()))?;
+                real_ip_from.get_or_insert_with(Vec::new).extend(list);
+            }
+            b"real_ip_header" => {
+                let Some(a) = arg(0) else { continue };
+                conf.realip.header = realip::parse_header(&a.value)
+                    .map_err(|e| CompileError::at(a, e.to_string()))?;
+            }
+            b"real_ip_recursive" => conf.realip.recursive = flag(d)?.value,
             b"index" => {
                 let list = index.get_or_insert_with(Vec::new);
                 for a in &d.args {
@@ -350,6 +386,13 @@ pub fn merge(
             headers: adds,
             defined_at: named(add_at),
         });
+    }
+    if let Some(list) = real_ip_from {
+        conf.realip.from = Some(Arc::new(list));
+    }
+    // ngx_conf_merge_value(conf->redirect, prev->redirect, 1).
+    if let Some(on) = redirect_here {
+        conf.proxy_redirect_off = !on;
     }
     if let Some(list) = index {
         conf.index = Arc::new(list);

@@ -25,13 +25,36 @@ pub fn ip_text(ip: IpAddr) -> String {
     }
 }
 
+fn port_text(port: u16) -> Vec<u8> {
+    if port == 0 {
+        Vec::new()
+    } else {
+        port.to_string().into_bytes()
+    }
+}
+
 impl Request<'_> {
     /// Evaluates a complex value.
     pub fn eval(&mut self, t: &Template) -> Vec<u8> {
+        self.eval_with(t, &|_| None)
+    }
+
+    /// Evaluates a complex value, with the variables only the engine knows
+    /// ([`Var::Runtime`]) from `runtime`, else from the values the engine
+    /// stored in the request.
+    pub fn eval_with(
+        &mut self,
+        t: &Template,
+        runtime: &dyn Fn(&str) -> Option<Vec<u8>>,
+    ) -> Vec<u8> {
         let mut out = Vec::new();
         for part in &t.parts {
             match part {
                 Part::Text(text) => out.extend_from_slice(text),
+                Part::Var(var @ Var::Runtime(name)) => match runtime(name) {
+                    Some(value) => out.extend_from_slice(&value),
+                    None => out.extend_from_slice(&self.variable(var)),
+                },
                 Part::Var(var) => out.extend_from_slice(&self.variable(var)),
                 Part::Capture(n) => {
                     if let Some(caps) = &self.captures {
@@ -67,8 +90,14 @@ impl Request<'_> {
             }
             Var::Scheme => (if c.ssl { "https" } else { "http" }).into(),
             Var::Https => (if c.ssl { "on" } else { "" }).into(),
-            Var::RemoteAddr => ip_text(c.client_addr.ip()).into_bytes(),
-            Var::RemotePort => c.client_addr.port().to_string().into_bytes(),
+            Var::RemoteAddr => ip_text(self.remote.ip()).into_bytes(),
+            // ngx_http_variable_remote_port: empty for port 0 (realip
+            // without a port).
+            Var::RemotePort => port_text(self.remote.port()),
+            Var::RealipRemoteAddr => {
+                ip_text(self.realip_original.unwrap_or(self.remote).ip()).into_bytes()
+            }
+            Var::RealipRemotePort => port_text(self.realip_original.unwrap_or(self.remote).port()),
             Var::ServerAddr => ip_text(c.local_addr.ip()).into_bytes(),
             Var::ServerPort => c.local_addr.port().to_string().into_bytes(),
             Var::ServerProtocol => match c.version {
@@ -110,7 +139,7 @@ impl Request<'_> {
                 if !xff.is_empty() {
                     xff.extend_from_slice(b", ");
                 }
-                xff.extend_from_slice(ip_text(c.client_addr.ip()).as_bytes());
+                xff.extend_from_slice(ip_text(self.remote.ip()).as_bytes());
                 xff
             }
             Var::ProxyInternalBodyLength => match self.body_length {

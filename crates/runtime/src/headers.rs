@@ -347,6 +347,16 @@ impl Request<'_> {
     /// The `add_header` lines for a response with `status`, evaluated
     /// (empty values are not sent).
     pub fn add_headers(&mut self, status: u16) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.add_headers_with(status, &|_| None)
+    }
+
+    /// As [`Request::add_headers`], with the values only the engine knows
+    /// (`$upstream_*`, `$status`, ...) from `runtime`.
+    pub fn add_headers_with(
+        &mut self,
+        status: u16,
+        runtime: &dyn Fn(&str) -> Option<Vec<u8>>,
+    ) -> Vec<(Vec<u8>, Vec<u8>)> {
         let rt = self.rt;
         let list = &rt.location(self.location).conf.add_header;
         let mut out = Vec::new();
@@ -354,7 +364,7 @@ impl Request<'_> {
             if !add_header_applies(status, h.always) {
                 continue;
             }
-            let value = self.eval(&h.value);
+            let value = self.eval_with(&h.value, runtime);
             if !value.is_empty() {
                 out.push((h.name.clone(), value));
             }

@@ -79,6 +79,7 @@ pub mod listen;
 pub mod location;
 pub mod map;
 pub mod proxy_pass;
+pub mod realip;
 pub mod regex;
 pub mod request;
 pub mod rewrite;

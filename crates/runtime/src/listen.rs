@@ -94,36 +94,58 @@ pub fn parse_listen(d: &Directive, resolve: ListenResolver<'_>) -> Option<Vec<Li
 
 /// `80`, `*:80`, `*`, `127.0.0.1`, `127.0.0.1:80`, `[::]:80`, `[::1]`,
 /// `localhost:80`, `unix:/path`.
+/// A port range `8000-8010` (`ngx_parse_inet_url` with `u->listen`) is
+/// one address per port.
 pub fn parse_listen_addr(text: &str, resolve: ListenResolver<'_>) -> Option<Vec<ListenAddr>> {
     if let Some(path) = text.strip_prefix("unix:") {
         return Some(vec![ListenAddr::Unix(PathBuf::from(path))]);
     }
     let any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
-    if let Ok(port) = text.parse::<u16>() {
-        return Some(vec![ListenAddr::Inet(SocketAddr::new(any, port))]);
+    let each = |ip: IpAddr, (first, last): (u16, u16)| {
+        (first..=last)
+            .map(|port| ListenAddr::Inet(SocketAddr::new(ip, port)))
+            .collect::<Vec<_>>()
+    };
+    if let Some(ports) = port_range(text) {
+        return Some(each(any, ports));
     }
     if let Some(rest) = text.strip_prefix('[') {
         let (ip, after) = rest.split_once(']')?;
         let ip: IpAddr = ip.parse().ok()?;
-        let port = match after.strip_prefix(':') {
-            Some(p) => p.parse().ok()?,
-            None if after.is_empty() => 80,
+        let ports = match after.strip_prefix(':') {
+            Some(p) => port_range(p)?,
+            None if after.is_empty() => (80, 80),
             None => return None,
         };
-        return Some(vec![ListenAddr::Inet(SocketAddr::new(ip, port))]);
+        return Some(each(ip, ports));
     }
-    let (host, port) = match text.rsplit_once(':') {
-        Some((h, p)) => (h, p.parse::<u16>().ok()?),
-        None => (text, 80),
+    let (host, ports) = match text.rsplit_once(':') {
+        Some((h, p)) => (h, port_range(p)?),
+        None => (text, (80, 80)),
     };
     if host == "*" {
-        return Some(vec![ListenAddr::Inet(SocketAddr::new(any, port))]);
+        return Some(each(any, ports));
     }
     if let Ok(ip) = host.parse::<IpAddr>() {
-        return Some(vec![ListenAddr::Inet(SocketAddr::new(ip, port))]);
+        return Some(each(ip, ports));
     }
-    let addrs = resolve(host, port);
-    (!addrs.is_empty()).then(|| addrs.into_iter().map(ListenAddr::Inet).collect())
+    let mut addrs = Vec::new();
+    for port in ports.0..=ports.1 {
+        addrs.extend(resolve(host, port).into_iter().map(ListenAddr::Inet));
+    }
+    (!addrs.is_empty()).then_some(addrs)
+}
+
+/// `PORT` or `FIRST-LAST` (1..=65535, FIRST <= LAST).
+fn port_range(text: &str) -> Option<(u16, u16)> {
+    let port = |p: &str| p.parse::<u16>().ok().filter(|&n| n > 0);
+    match text.split_once('-') {
+        Some((a, b)) => {
+            let (a, b) = (port(a)?, port(b)?);
+            (a <= b).then_some((a, b))
+        }
+        None => text.parse::<u16>().ok().map(|p| (p, p)),
+    }
 }
 
 /// One address:port entry (`ngx_http_conf_addr_t`).
@@ -254,6 +276,15 @@ mod tests {
         assert_eq!(addr("[::1]"), "[::1]:80");
         assert_eq!(addr("unix:/run/x.sock"), "unix:/run/x.sock");
         assert_eq!(addr("nosuchhost:80"), "");
+        // Port ranges: one address per port.
+        assert_eq!(
+            addr("127.0.0.1:8182-8184"),
+            "127.0.0.1:8182,127.0.0.1:8183,127.0.0.1:8184"
+        );
+        assert_eq!(addr("[::1]:90-91"), "[::1]:90,[::1]:91");
+        assert_eq!(addr("90-91"), "0.0.0.0:90,0.0.0.0:91");
+        assert_eq!(addr("127.0.0.1:91-90"), "");
+        assert_eq!(addr("127.0.0.1:0-90"), "");
     }
 
     fn listen(text: &str, default_server: bool) -> Listen {

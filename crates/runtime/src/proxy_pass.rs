@@ -232,26 +232,35 @@ impl crate::request::Request<'_> {
     /// upstream `Location` (or `Refresh`) header after `proxy_redirect`, or
     /// `None` when no rule applies (the header is passed unchanged).
     pub fn proxy_redirect(&mut self, value: &[u8]) -> Option<Vec<u8>> {
+        self.proxy_redirect_at(value, 0)
+    }
+
+    /// `proxy_redirect` on the part of `value` from `prefix` on (after
+    /// "url=" in a Refresh header): the first rule that applies wins. A
+    /// prefix rule (`ngx_http_proxy_rewrite_complex_handler`) replaces the
+    /// matched prefix; a regex rule (`ngx_http_proxy_rewrite_regex_handler`,
+    /// which sets the captures for the replacement) replaces the whole part.
+    pub fn proxy_redirect_at(&mut self, value: &[u8], prefix: usize) -> Option<Vec<u8>> {
         let rt = self.rt;
         let ProxyRedirect::Rules(rules) = &*rt.location(self.location).conf.proxy_redirect else {
             return None;
         };
+        let tail = value.get(prefix..)?;
         for rule in rules {
+            let mut out = value[..prefix].to_vec();
             match &rule.pattern {
                 RedirectPattern::Prefix(t) => {
-                    let prefix = self.eval(t);
-                    if value.starts_with(&prefix) {
-                        let mut out = self.eval(&rule.replacement);
-                        out.extend_from_slice(&value[prefix.len()..]);
+                    let pattern = self.eval(t);
+                    if tail.starts_with(&pattern) {
+                        out.extend_from_slice(&self.eval(&rule.replacement));
+                        out.extend_from_slice(&tail[pattern.len()..]);
                         return Some(out);
                     }
                 }
                 RedirectPattern::Regex(re) => {
-                    if let Some(caps) = re.captures(value) {
-                        let end = caps.groups.first().copied().flatten().map_or(0, |g| g.1);
+                    if let Some(caps) = re.captures(tail) {
                         self.set_captures(caps);
-                        let mut out = self.eval(&rule.replacement);
-                        out.extend_from_slice(&value[end..]);
+                        out.extend_from_slice(&self.eval(&rule.replacement));
                         return Some(out);
                     }
                 }

@@ -74,6 +74,7 @@ impl Regex {
     /// Compiles `pattern`; `caseless` is PCRE's `PCRE_CASELESS` (`~*`).
     pub fn new(pattern: &[u8], caseless: bool) -> Result<Regex, RegexError> {
         let text = String::from_utf8_lossy(pattern);
+        let text = quote_literals(&text);
         let fast = RegexBuilder::new(&text)
             .case_insensitive(caseless)
             .unicode(false)
@@ -173,6 +174,48 @@ impl Regex {
     }
 }
 
+/// PCRE's `\Q…\E`: everything between is literal (to the end of the
+/// pattern when `\E` is missing); a lone `\E` is ignored. Neither engine
+/// below knows it, so the quoted text is rewritten with each ASCII
+/// punctuation character escaped, which both read as that literal
+/// character, inside or outside a character class.
+fn quote_literals(pattern: &str) -> std::borrow::Cow<'_, str> {
+    if !pattern.contains("\\Q") && !pattern.contains("\\E") {
+        return std::borrow::Cow::Borrowed(pattern);
+    }
+    let mut out = String::with_capacity(pattern.len() + 8);
+    let mut chars = pattern.chars();
+    let mut quoting = false;
+    while let Some(c) = chars.next() {
+        if quoting {
+            if c == '\\' && chars.as_str().starts_with('E') {
+                chars.next();
+                quoting = false;
+            } else if c.is_ascii_punctuation() {
+                out.push('\\');
+                out.push(c);
+            } else {
+                out.push(c);
+            }
+            continue;
+        }
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('Q') => quoting = true,
+            Some('E') => {}
+            Some(next) => {
+                out.push('\\');
+                out.push(next);
+            }
+            None => out.push('\\'),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 impl fmt::Debug for Regex {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &*self.inner {
@@ -206,6 +249,27 @@ mod tests {
         assert_eq!(caps.group(1), b"user");
         let re = Regex::new(br"^/(a)\1$", false).unwrap();
         assert!(re.is_match(b"/aa"));
+    }
+
+    #[test]
+    fn quoted_literals() {
+        let re = Regex::new(br"^(?P<name>[a-z]+)\Q.example.com\E$", true).unwrap();
+        assert!(re.is_match(b"BLAH.EXAMPLE.COM"));
+        assert!(!re.is_match(b"blahxexample.com"));
+        assert_eq!(re.captures(b"blah.example.com").unwrap().group(1), b"blah");
+        // To the end without \E; a lone \E is nothing; \\Q is a backslash and Q.
+        assert!(Regex::new(br"^a\Q*(", false).unwrap().is_match(b"a*("));
+        assert!(Regex::new(br"^a\Eb$", false).unwrap().is_match(b"ab"));
+        assert!(Regex::new(br"^\\Q$", false).unwrap().is_match(b"\\Q"));
+        assert!(Regex::new(br"^[\Q-]\E]+$", false).unwrap().is_match(b"-]"));
+    }
+
+    #[test]
+    fn unicode_property_classes() {
+        // PCRE without UTF: \p{N} matches the ASCII digits.
+        let re = Regex::new(br"^www\p{N}+$", true).unwrap();
+        assert!(re.is_match(b"WWW01"));
+        assert!(!re.is_match(b"wwwx"));
     }
 
     #[test]

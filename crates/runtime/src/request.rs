@@ -180,6 +180,12 @@ pub struct Request<'a> {
     pub internal: bool,
     pub uri_changed: bool,
     pub captures: Option<Captures>,
+    /// `c->sockaddr`: the client address in force, the realip module's
+    /// once it set one (port 0 when the header gave none).
+    pub remote: SocketAddr,
+    /// The connection's own address once realip replaced it (the module's
+    /// ctx: `$realip_remote_addr`, and realip runs only once).
+    pub realip_original: Option<SocketAddr>,
     pub(crate) slots: Vec<Slot>,
     pub outcome: Outcome,
     /// What the rewrite phases did, for explanations.
@@ -264,6 +270,8 @@ impl Runtime {
             internal: false,
             uri_changed: false,
             captures: None,
+            remote: client.client_addr,
+            realip_original: None,
             slots: vec![Slot::Unset; self.user_vars.len()],
             outcome: Outcome::Static,
             trace: Vec::new(),
@@ -286,6 +294,8 @@ impl Runtime {
             r.outcome = outcome;
             return r;
         }
+        // The post-read phase runs with the server level's configuration.
+        r.realip(r.rt.server(r.server).level);
         r.run_phases(files);
         r.finish(files);
         r
@@ -362,7 +372,7 @@ impl<'a> Request<'a> {
 
     /// Stores the captures of a successful regex and the named ones as
     /// variables (`ngx_http_regex_exec`).
-    pub(crate) fn set_captures(&mut self, caps: Captures) {
+    pub fn set_captures(&mut self, caps: Captures) {
         for (index, name) in caps.names.iter() {
             if let Some(id) = self.rt.user_vars.get(name) {
                 self.slots[id.0 as usize] = Slot::Value(caps.group(*index).to_vec());
@@ -450,6 +460,9 @@ impl<'a> Request<'a> {
             self.entry = Entry::FindConfig;
             return;
         }
+        // The preaccess phase: realip again, with the location's
+        // configuration (nothing when the post-read phase set an address).
+        self.realip(self.location);
         let rt = self.rt;
         let conf = &rt.location(self.location).conf;
         if let Some(tf) = conf.try_files.clone() {
@@ -614,6 +627,20 @@ impl<'a> Request<'a> {
                 return;
             }
             self.run_phases(files);
+        }
+    }
+
+    /// `ngx_http_realip_handler` with the configuration of `level`: does
+    /// nothing once an address was set for this request.
+    fn realip(&mut self, level: LocationId) {
+        if self.realip_original.is_some() {
+            return;
+        }
+        let conf = &self.rt.location(level).conf.realip;
+        let headers = self.client.headers.iter().map(|h| (h.name, h.value));
+        if let Some(addr) = conf.real_addr(self.remote, headers) {
+            self.realip_original = Some(self.remote);
+            self.remote = addr;
         }
     }
 

@@ -164,3 +164,73 @@ fn runtime_is_shareable() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<upgate_runtime::Runtime>();
 }
+
+/// proxy_redirect as ngx_http_proxy_merge_loc_conf and the rewrite handlers
+/// apply it: regex rules replace the whole value (captures usable), `off`
+/// is inherited until a level sets rules, which nested levels inherit; the
+/// Refresh header is rewritten after "url=".
+#[test]
+fn proxy_redirect_regex_and_inheritance() {
+    let rt = runtime(
+        r#"
+events {}
+http {
+    server {
+        listen 127.0.0.1:8080;
+        location / {
+            proxy_pass http://127.0.0.1:8081;
+            proxy_redirect ~^(.+)/regex_w_([^/]+) $1/$2/test.html;
+            proxy_redirect ~*re+gexp? /replaced/test.html;
+        }
+        location /off/ {
+            proxy_pass http://127.0.0.1:8081/;
+            proxy_redirect off;
+            location /off/on/ {
+                proxy_pass http://127.0.0.1:8081;
+                proxy_redirect http://127.0.0.1:8081/off/ /;
+                location /off/on/on/ {
+                    proxy_pass http://127.0.0.1:8081;
+                }
+            }
+            location /off/still/ {
+                proxy_pass http://127.0.0.1:8081;
+            }
+        }
+    }
+}
+"#,
+    );
+    let hs = [("Host", "example.com")];
+    let redirect = |uri: &str, value: &[u8], prefix: usize| {
+        let req = request("GET", uri, LOCAL, &hs);
+        let mut r = rt.process(&req);
+        r.proxy_redirect_at(value, prefix)
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+    };
+    assert_eq!(
+        redirect("/x", b"http://127.0.0.1:8081/regex_w_captures/test.html", 0).as_deref(),
+        Some("http://127.0.0.1:8081/captures/test.html")
+    );
+    assert_eq!(
+        redirect("/x", b"http://127.0.0.1:8081/ReeegEX/test.html", 0).as_deref(),
+        Some("/replaced/test.html")
+    );
+    assert_eq!(
+        redirect("/x", b"7; url=http://127.0.0.1:8081/ReeegEX/t", 7).as_deref(),
+        Some("7; url=/replaced/test.html")
+    );
+    assert_eq!(redirect("/x", b"http://127.0.0.1:8081/other", 0), None);
+    assert_eq!(redirect("/off/x", b"http://127.0.0.1:8081/x", 0), None);
+    assert_eq!(
+        redirect("/off/still/x", b"http://127.0.0.1:8081/x", 0),
+        None
+    );
+    assert_eq!(
+        redirect("/off/on/x", b"http://127.0.0.1:8081/off/on/x", 0).as_deref(),
+        Some("/on/x")
+    );
+    assert_eq!(
+        redirect("/off/on/on/x", b"http://127.0.0.1:8081/off/on/on/x", 0).as_deref(),
+        Some("/on/on/x")
+    );
+}

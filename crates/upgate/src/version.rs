@@ -54,7 +54,7 @@ pub const HTTP_MODULES: &[(&str, Build, bool)] = &[
     // Opt-in modules.
     ("http_ssl_module", Build::OptIn, false),
     ("http_v2_module", Build::OptIn, false),
-    ("http_realip_module", Build::OptIn, false),
+    ("http_realip_module", Build::OptIn, true),
     ("http_addition_module", Build::OptIn, false),
     ("http_sub_module", Build::OptIn, false),
     ("http_dav_module", Build::OptIn, false),
@@ -155,7 +155,7 @@ mod tests {
         assert!(!line.contains("http_map_module"));
         assert!(!line.contains("http_proxy_module"));
         assert!(!line.contains("least_conn"));
-        assert!(!line.contains("--with-http_realip_module"));
+        assert!(line.contains(" --with-http_realip_module"));
         assert!(!line.contains("--with-http_ssl_module"));
         assert!(version_line().starts_with("nginx version: nginx/1.28.3 (upgate/"));
         assert!(!text(true, false).contains("TLS SNI"));

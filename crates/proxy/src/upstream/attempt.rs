@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use upgate_runtime::timeouts::Timeouts;
 use upgate_runtime::upstream::PeerAddr;
 
-use crate::access_log::{Values, secs};
+use crate::access_log::Values;
 use crate::http1::{ResponseConfig, ResponseHead, parse_response_head};
 use crate::proxy::errno;
 use crate::request_body::Body;
@@ -59,7 +59,6 @@ pub async fn attempt(
                 cached: false,
             },
             Err(ConnectError::Timeout) => {
-                vals.upstream_connect_time.push("-".into());
                 return Err((
                     Fail::Timeout,
                     "upstream timed out (110: Connection timed out) while connecting to upstream"
@@ -68,7 +67,6 @@ pub async fn attempt(
                 ));
             }
             Err(ConnectError::Io(e)) => {
-                vals.upstream_connect_time.push("-".into());
                 return Err((
                     Fail::Error,
                     format!(
@@ -80,7 +78,7 @@ pub async fn attempt(
             }
         },
     };
-    vals.upstream_connect_time.push(secs(t0.elapsed()));
+    vals.state().connect_time = Some(t0.elapsed());
     let cached = conn.cached;
     let send_err = |timeout: bool| {
         if timeout {
@@ -98,18 +96,28 @@ pub async fn attempt(
             )
         }
     };
-    write_all(&mut conn.stream, bytes, t.proxy_send_timeout.value, sent)
+    // The head and the body's first piece go out in one write, as nginx's
+    // writev of the request chain sends them.
+    let mut pieces = body.pieces().map_err(|_| send_err(false))?;
+    let first = pieces.next_piece().map_err(|_| send_err(false))?;
+    let mut head = Vec::with_capacity(bytes.len() + first.len());
+    head.extend_from_slice(bytes);
+    head.extend_from_slice(first);
+    write_all(&mut conn.stream, &head, t.proxy_send_timeout.value, sent)
         .await
         .map_err(send_err)?;
-    let mut pieces = body.pieces().map_err(|_| send_err(false))?;
-    loop {
+    vals.state().bytes_sent += head.len() as u64;
+    let mut more = !first.is_empty();
+    while more {
         let piece = pieces.next_piece().map_err(|_| send_err(false))?;
         if piece.is_empty() {
-            break;
+            more = false;
+            continue;
         }
         write_all(&mut conn.stream, piece, t.proxy_send_timeout.value, sent)
             .await
             .map_err(send_err)?;
+        vals.state().bytes_sent += piece.len() as u64;
     }
     let mut buf = BytesMut::with_capacity(rcfg.proxy_buffer_size.min(16 * 1024));
     loop {

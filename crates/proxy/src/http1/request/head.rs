@@ -163,6 +163,16 @@ impl RequestHead {
     }
 
     /// What an error response to this request must respect.
+    /// `r->headers_in.msie6` (`keepalive_disable msie6`).
+    pub fn msie6(&self) -> bool {
+        self.ua.msie6()
+    }
+
+    /// `r->headers_in.safari` (`keepalive_disable safari`).
+    pub fn safari(&self) -> bool {
+        self.ua.safari()
+    }
+
     pub fn reply_context(&self) -> ReplyContext {
         reply(self.line.method_kind, self.line.version, self.ua)
     }

@@ -7,35 +7,62 @@
 /// The User-Agent facts nginx keeps for the error pages.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(super) struct UserAgent {
+    seen: bool,
     msie: bool,
+    msie6: bool,
     opera: bool,
     chrome: bool,
     gecko: bool,
+    safari: bool,
 }
 
 impl UserAgent {
-    /// `ngx_http_process_user_agent`.
+    /// `ngx_http_process_user_agent`: only the first User-Agent line counts.
     pub(super) fn add(&mut self, ua: &[u8]) {
+        if self.seen {
+            return;
+        }
+        self.seen = true;
         if let Some(at) = find(ua, b"MSIE ")
             && at + 7 < ua.len()
         {
             self.msie = true;
+            if ua[at + 6] == b'.' {
+                match ua[at + 5] {
+                    b'4' | b'5' => self.msie6 = true,
+                    b'6' => self.msie6 = find(&ua[at + 8..], b"SV1").is_none(),
+                    _ => {}
+                }
+            }
         }
         if find(ua, b"Opera").is_some() {
             self.opera = true;
             self.msie = false;
+            self.msie6 = false;
         }
         if !self.msie && !self.opera {
             if find(ua, b"Gecko/").is_some() {
                 self.gecko = true;
             } else if find(ua, b"Chrome/").is_some() {
                 self.chrome = true;
+            } else if find(ua, b"Safari/").is_some() && find(ua, b"Mac OS X").is_some() {
+                self.safari = true;
             }
         }
     }
 
     pub(super) fn padding(self) -> bool {
         self.msie || self.chrome
+    }
+
+    /// `r->headers_in.msie6`: MSIE 4, 5, or 6 without SV1.
+    pub(super) fn msie6(self) -> bool {
+        self.msie6
+    }
+
+    /// `r->headers_in.safari`: Safari on Mac OS X.
+    pub(super) fn safari(self) -> bool {
+        self.safari
     }
 }
 
@@ -109,4 +136,35 @@ pub(crate) fn validate_host(host: &[u8]) -> Option<Box<[u8]>> {
         return None;
     }
     Some(host[..host_len].to_ascii_lowercase().into_boxed_slice())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod user_agent_tests {
+    use super::UserAgent;
+
+    fn ua(text: &[u8]) -> UserAgent {
+        let mut u = UserAgent::default();
+        u.add(text);
+        u
+    }
+
+    #[test]
+    fn msie6_and_safari_as_nginx_flags_them() {
+        assert!(ua(b"MSIE 5.0").msie6());
+        assert!(ua(b"Mozilla/4.0 (compatible; MSIE 4.01; Windows 98)").msie6());
+        assert!(ua(b"Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1)").msie6());
+        assert!(!ua(b"Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1; SV1)").msie6());
+        assert!(!ua(b"MSIE 7.0").msie6());
+        // "MSIE 5." must be followed by at least one byte (msie + 7 < end).
+        assert!(!ua(b"MSIE 5.").msie6());
+        assert!(!ua(b"Opera MSIE 5.0").msie6());
+        assert!(ua(b"Mac OS X Safari/7534.48.3").safari());
+        assert!(!ua(b"Safari/7534.48.3").safari());
+        assert!(!ua(b"Mac OS X Chrome/1 Safari/7534.48.3").safari());
+        assert!(!ua(b"Mac OS X Gecko/1 Safari/7534.48.3").safari());
+        let mut two = ua(b"curl/8");
+        two.add(b"MSIE 5.0");
+        assert!(!two.msie6());
+    }
 }
