@@ -14,7 +14,7 @@
 //!
 //! A few uses are judged by their arguments, not their name alone:
 //! `listen ... ssl|proxy_protocol|quic`, `proxy_pass https://`,
-//! `if (-f ...)` and the other file tests, `return 444`.
+//! `if (-f ...)` and the other file tests.
 
 mod classes;
 
@@ -230,8 +230,6 @@ fn refused_use(d: &Directive) -> Option<String> {
         if let Some(t) = test {
             return Some(format!("if ({t} ...)"));
         }
-    } else if d.is("return") && d.args.first().is_some_and(|w| w.value == b"444") {
-        return Some("return 444".into());
     }
     None
 }
@@ -328,7 +326,7 @@ mod tests {
     }
 
     #[test]
-    fn arguments_decide_for_listen_proxy_pass_if_and_return() {
+    fn arguments_decide_for_listen_proxy_pass_and_if() {
         let e = check(
             "events {}\nhttp { server {\nlisten 443 ssl;\nlocation / {\nproxy_pass https://b;\n}\nlocation /f {\nif (!-f $request_filename) { return 404; }\nreturn 444;\n}\n} }\n",
         );
@@ -338,7 +336,6 @@ mod tests {
                 "\"listen ... ssl\" is not enforced by upgate yet:3",
                 "\"proxy_pass https://\" is not enforced by upgate yet:5",
                 "\"if (!-f ...)\" is not enforced by upgate yet:8",
-                "\"return 444\" is not enforced by upgate yet:9",
             ]
         );
     }
