@@ -13,8 +13,7 @@
 //! ignores because it changes nothing a client gets.
 //!
 //! A few uses are judged by their arguments, not their name alone:
-//! `listen ... ssl|proxy_protocol|quic`, `proxy_pass https://`,
-//! `if (-f ...)` and the other file tests.
+//! `listen ... ssl|proxy_protocol|quic`, `proxy_pass https://`.
 
 mod classes;
 
@@ -206,30 +205,12 @@ fn refused_use(d: &Directive) -> Option<String> {
                 return Some(format!("listen ... {}", w.text()));
             }
         }
-    } else if d.is("proxy_pass") {
-        if d.args
+    } else if d.is("proxy_pass")
+        && d.args
             .first()
             .is_some_and(|w| arg(w).starts_with(b"https://"))
-        {
-            return Some("proxy_pass https://".into());
-        }
-    } else if d.is("if") {
-        // `if (-f $request_filename)`: the file tests are not evaluated.
-        let test = d.args.iter().find_map(|w| {
-            let v = w.value.strip_prefix(b"(").unwrap_or(&w.value);
-            let negated = v.starts_with(b"!");
-            let v = v.strip_prefix(b"!").unwrap_or(v);
-            matches!(v, b"-f" | b"-d" | b"-e" | b"-x").then(|| {
-                format!(
-                    "{}{}",
-                    if negated { "!" } else { "" },
-                    String::from_utf8_lossy(v)
-                )
-            })
-        });
-        if let Some(t) = test {
-            return Some(format!("if ({t} ...)"));
-        }
+    {
+        return Some("proxy_pass https://".into());
     }
     None
 }
@@ -326,7 +307,7 @@ mod tests {
     }
 
     #[test]
-    fn arguments_decide_for_listen_proxy_pass_and_if() {
+    fn arguments_decide_for_listen_and_proxy_pass() {
         let e = check(
             "events {}\nhttp { server {\nlisten 443 ssl;\nlocation / {\nproxy_pass https://b;\n}\nlocation /f {\nif (!-f $request_filename) { return 404; }\nreturn 444;\n}\n} }\n",
         );
@@ -335,7 +316,6 @@ mod tests {
             [
                 "\"listen ... ssl\" is not enforced by upgate yet:3",
                 "\"proxy_pass https://\" is not enforced by upgate yet:5",
-                "\"if (!-f ...)\" is not enforced by upgate yet:8",
             ]
         );
     }
