@@ -16,7 +16,9 @@
 //!   [`connection`] is the client connection's state machine; [`dispatch`]
 //!   asks the runtime what a request gets; [`proxy`] and [`upstream`] talk to
 //!   the peers the balancers pick (connect, keepalive pool, next upstream);
-//!   [`relay`] streams responses; [`reload`] swaps the tables behind one
+//!   [`static_file`] is nginx's static module, with the [`not_modified`]
+//!   and [`range`] filters, and answers the runtime's file tests (try_files,
+//!   index, `if (-f ...)`); [`relay`] streams responses; [`reload`] swaps the tables behind one
 //!   atomic pointer without cutting live tunnels; [`access_log`] and
 //!   [`error_log`] write nginx's formats. [`settings`] and [`tables`] adapt
 //!   the runtime's tables to what the engine reads per request.

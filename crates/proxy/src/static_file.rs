@@ -45,6 +45,12 @@ impl Files for DiskFiles {
             Err(e) => Err(file_error(&e)),
         }
     }
+
+    fn executable(&self, path: &[u8]) -> bool {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(OsStr::from_bytes(path))
+            .is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+    }
 }
 
 fn file_error(e: &std::io::Error) -> FileError {

@@ -107,6 +107,7 @@ http {{
         location /quiet/ {{ log_not_found off; }}
         location /idx/ {{ alias {d}/dir/; index b.txt; }}
         location /abs/ {{ index /a.txt; }}
+        location /iff/ {{ alias {d}/; if (!-f $request_filename) {{ return 200 "no file\n"; }} }}
         location /proxy/ {{ proxy_pass http://127.0.0.1:{dead}; }}
         location /intercept/ {{ proxy_pass http://127.0.0.1:{port}/upstream404/; proxy_intercept_errors on; proxy_set_header Host pages; }}
         location /nointercept/ {{ proxy_pass http://127.0.0.1:{port}/upstream404/; proxy_set_header Host pages; }}
@@ -334,6 +335,9 @@ fn cases() -> Vec<Case> {
         get("pages", "/quiet/x", ""),
         get("pages", "/idx/", ""),
         get("pages", "/abs/", ""),
+        get("pages", "/iff/a.txt", ""),
+        get("pages", "/iff/zzz", ""),
+        get("pages", "/iff/dir", ""),
     ];
     // keepalive: two requests on one connection, the first one static
     c.push(Case {

@@ -154,6 +154,13 @@ impl Request<'_> {
                 }
             }
             Var::User(id) => self.user_var(*id),
+            Var::Runtime(name) if name == "request_filename" => {
+                self.map_uri_to_path().map(|m| m.path).unwrap_or_default()
+            }
+            Var::Runtime(name) if name == "document_root" => self
+                .map_uri_to_path()
+                .map(|m| m.path[..m.root_len].to_vec())
+                .unwrap_or_default(),
             Var::Runtime(name) => self
                 .runtime_values
                 .iter()

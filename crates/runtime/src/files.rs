@@ -42,6 +42,11 @@ impl FileError {
 /// Answers the file tests of one request.
 pub trait Files {
     fn stat(&self, path: &[u8]) -> Result<FileKind, FileError>;
+
+    /// `if (-x ...)`: the name exists and has an execute bit.
+    fn executable(&self, _path: &[u8]) -> bool {
+        false
+    }
 }
 
 /// Nothing exists (for explanations without a file system).

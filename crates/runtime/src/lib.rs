@@ -18,9 +18,12 @@
 //!   [`ClientRequest`]: the request-target (`uri.rs`), the Host
 //!   (`server_name.rs`), the address:port entry (`listen.rs`) and server
 //!   (`server.rs`), the server-rewrite phase, the location (`location.rs`),
-//!   the rewrite phases (`rewrite.rs`, `script.rs`), and decides the
-//!   [`Outcome`]: a response nginx makes itself, a proxied request, or a
-//!   static one.
+//!   the rewrite phases (`rewrite.rs`, `script.rs`), try_files
+//!   (`try_files.rs`) and index (`index.rs`) with root/alias mapping
+//!   (`root.rs`) and the file tests behind [`files::Files`], internal
+//!   redirects and named locations, error pages (`error_page.rs`), and
+//!   decides the [`Outcome`]: a response nginx makes itself, a proxied
+//!   request, or a file for the static module.
 //! - For a proxied request, [`Request::upstream_request`] (`headers.rs`,
 //!   `proxy_pass.rs`) gives the exact head nginx writes upstream;
 //!   variables evaluate lazily with a per-request cache (`eval.rs`,

@@ -391,7 +391,7 @@ impl<'a> Request<'a> {
                 Entry::ServerRewrite => {
                     self.location = level;
                     self.entry = Entry::FindConfig;
-                    if self.run_script(level) {
+                    if self.run_script(level, files) {
                         self.entry = Entry::Done;
                     }
                 }
@@ -440,7 +440,7 @@ impl<'a> Request<'a> {
         self.entry = Entry::Done;
         // ngx_http_rewrite_handler skips the location rewrite phase
         // when no location matched ("server null location").
-        if self.location != level && self.run_script(self.location) {
+        if self.location != level && self.run_script(self.location, files) {
             return;
         }
         if self.uri_changed {

@@ -6,9 +6,9 @@
 //! inline when its condition holds, after which the block's configuration
 //! applies to the request (it is an unnamed location).
 //!
-//! Not reproduced: the file tests `-f -d -e -x` (no file system here: they
-//! count as false and the explanation says so), and the unescaping of a
-//! redirect's `Location` (NGX_UNESCAPE_REDIRECT).
+//! The file tests `-f -d -e -x` ask the request's `Files` (the engine's
+//! looks at the disk; without one nothing exists). Not reproduced: the
+//! unescaping of a redirect's `Location` (NGX_UNESCAPE_REDIRECT).
 
 use upgate_conf::{Directive, Span, Word};
 

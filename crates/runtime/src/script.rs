@@ -4,6 +4,7 @@
 //! `ngx_http_script_if_code`, `ngx_http_script_return_code`,
 //! `ngx_http_script_set_var_code`, `ngx_http_script_break_code`).
 
+use crate::files::{FileError, FileKind, Files};
 use crate::location::LocationId;
 use crate::request::{Outcome, Request, Response};
 use crate::rewrite::{Condition, Op, Rewrite, RewriteFlag};
@@ -20,13 +21,13 @@ enum Flow {
 
 impl<'a> Request<'a> {
     /// Runs the script of `level`; true when the request got its response.
-    pub(crate) fn run_script(&mut self, level: LocationId) -> bool {
+    pub(crate) fn run_script(&mut self, level: LocationId, files: &dyn Files) -> bool {
         let rt = self.rt;
         let ops = &rt.location(level).script.ops;
-        matches!(self.exec(ops), Flow::Done)
+        matches!(self.exec(ops, files), Flow::Done)
     }
 
-    fn exec(&mut self, ops: &'a [Op]) -> Flow {
+    fn exec(&mut self, ops: &'a [Op], files: &dyn Files) -> Flow {
         let rt = self.rt;
         for op in ops {
             match op {
@@ -56,13 +57,13 @@ impl<'a> Request<'a> {
                 Op::If {
                     condition, block, ..
                 } => {
-                    if self.condition(condition) {
+                    if self.condition(condition, files) {
                         self.location = *block;
                         self.trace.push(format!(
                             "if ({}) is true: its block applies",
                             String::from_utf8_lossy(&rt.location(*block).name)
                         ));
-                        match self.exec(&rt.location(*block).script.ops) {
+                        match self.exec(&rt.location(*block).script.ops, files) {
                             Flow::Continue => {}
                             other => return other,
                         }
@@ -171,7 +172,7 @@ impl<'a> Request<'a> {
     }
 
     /// `ngx_http_script_if_code` and the comparison codes.
-    fn condition(&mut self, c: &Condition) -> bool {
+    fn condition(&mut self, c: &Condition, files: &dyn Files) -> bool {
         match c {
             Condition::Value(t) => {
                 let v = self.eval(t);
@@ -203,11 +204,36 @@ impl<'a> Request<'a> {
                     }
                 }
             }
-            Condition::File { test, .. } => {
+            Condition::File { test, operand } => {
+                // ngx_http_script_file_code
+                let path = self.eval(operand);
+                let negate = test.starts_with('!');
+                let kind = files.stat(&path);
+                let holds = match (test.trim_start_matches('!'), &kind) {
+                    ("-f", Ok(FileKind::File)) => true,
+                    ("-d", Ok(FileKind::Dir)) => true,
+                    ("-e", Ok(_)) => true,
+                    ("-x", Ok(_)) => files.executable(&path),
+                    _ => false,
+                };
+                if let Err(e) = &kind
+                    && matches!(e, FileError::Denied | FileError::Other(_))
+                {
+                    self.log.push((
+                        upgate_conf::Level::Crit,
+                        format!(
+                            "stat() \"{}\" failed{}",
+                            String::from_utf8_lossy(&path),
+                            e.suffix()
+                        ),
+                    ));
+                }
+                let result = holds != negate;
                 self.trace.push(format!(
-                    "if ({test} ...) tests the file system: taken as false"
+                    "if ({test} \"{}\") is {result}",
+                    String::from_utf8_lossy(&path)
                 ));
-                false
+                result
             }
         }
     }

@@ -244,6 +244,28 @@ mod tests {
     }
 
     #[test]
+    fn if_file_tests_ask_the_files() {
+        let conf = "root /r; location / { if (!-f $request_filename) { return 200 \"none $document_root\"; } }";
+        assert_eq!(
+            decide(conf, "GET", "/x", &MemFiles::default()),
+            "respond 200 none /r"
+        );
+        assert_eq!(
+            decide(conf, "GET", "/x", &MemFiles::new(&["/r/x"], &[])),
+            "static /x /r/x"
+        );
+        let conf = "root /r; location / { if (-d $request_filename) { return 200 \"dir\"; } return 200 \"not\"; }";
+        assert_eq!(
+            decide(conf, "GET", "/d", &MemFiles::new(&[], &["/r/d"])),
+            "respond 200 dir"
+        );
+        assert_eq!(
+            decide(conf, "GET", "/d", &MemFiles::new(&["/r/d"], &[])),
+            "respond 200 not"
+        );
+    }
+
+    #[test]
     fn redirect_loop_ends_in_500() {
         let conf = "root /r; location / { try_files $uri /loop; }";
         assert_eq!(

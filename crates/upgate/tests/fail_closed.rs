@@ -134,13 +134,6 @@ const CASES: &[Case] = &[
         nginx_checks: true,
     },
     Case {
-        refused: "if (!-f ...)",
-        http: "",
-        server: "",
-        location: "if (!-f $request_filename) { return 403; }",
-        nginx_checks: true,
-    },
-    Case {
         refused: "listen ... ssl",
         http: "",
         server: "listen 127.0.0.1:1 ssl; ssl_certificate c.pem; ssl_certificate_key k.pem;",
@@ -189,7 +182,6 @@ fn must_not_be_ignored_directives_are_refused_by_c_and_warned_by_t() {
         let conf = write(dir.path(), &text);
         let directive = case.refused.split(' ').next().unwrap_or(case.refused);
         let needle = match case.refused {
-            "if (!-f ...)" => "if (".to_string(),
             "listen ... ssl" => " ssl;".to_string(),
             _ => format!("{directive} "),
         };

@@ -129,8 +129,7 @@ pub fn compatibility_markdown() -> String {
     let _ = writeln!(
         out,
         "Some uses are judged by their arguments: `listen ... ssl`, `listen ... proxy_protocol`, \
-         `listen ... quic`, `proxy_pass https://...`, and the file tests of `if` (`-f -d -e -x`) are \
-         refused; `listen ... http2` is served as HTTP/1.1 with a warning.\n"
+         `listen ... quic` and `proxy_pass https://...` are refused; `listen ... http2` is served as HTTP/1.1 with a warning.\n"
     );
     let _ = writeln!(
         out,

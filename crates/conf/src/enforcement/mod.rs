@@ -13,8 +13,7 @@
 //! ignores because it changes nothing a client gets.
 //!
 //! A few uses are judged by their arguments, not their name alone:
-//! `listen ... ssl|proxy_protocol|quic`, `proxy_pass https://`,
-//! `if (-f ...)` and the other file tests.
+//! `listen ... ssl|proxy_protocol|quic`, `proxy_pass https://`.
 
 mod classes;
 
@@ -92,9 +91,6 @@ impl Enforcement {
     /// Sorts every directive of `config` (includes followed, in file order).
     pub fn check(config: &Config) -> Enforcement {
         let mut out = Enforcement::default();
-        if let Some(globals) = config.globals {
-            out.block(config, &config.file(globals).block, BlockKind::Main);
-        }
         if let Some(main) = config.main() {
             out.block(config, &main.block, BlockKind::Main);
         }
@@ -209,30 +205,12 @@ fn refused_use(d: &Directive) -> Option<String> {
                 return Some(format!("listen ... {}", w.text()));
             }
         }
-    } else if d.is("proxy_pass") {
-        if d.args
+    } else if d.is("proxy_pass")
+        && d.args
             .first()
             .is_some_and(|w| arg(w).starts_with(b"https://"))
-        {
-            return Some("proxy_pass https://".into());
-        }
-    } else if d.is("if") {
-        // `if (-f $request_filename)`: the file tests are not evaluated.
-        let test = d.args.iter().find_map(|w| {
-            let v = w.value.strip_prefix(b"(").unwrap_or(&w.value);
-            let negated = v.starts_with(b"!");
-            let v = v.strip_prefix(b"!").unwrap_or(v);
-            matches!(v, b"-f" | b"-d" | b"-e" | b"-x").then(|| {
-                format!(
-                    "{}{}",
-                    if negated { "!" } else { "" },
-                    String::from_utf8_lossy(v)
-                )
-            })
-        });
-        if let Some(t) = test {
-            return Some(format!("if ({t} ...)"));
-        }
+    {
+        return Some("proxy_pass https://".into());
     }
     None
 }
@@ -329,16 +307,15 @@ mod tests {
     }
 
     #[test]
-    fn arguments_decide_for_listen_proxy_pass_if_and_return() {
+    fn arguments_decide_for_listen_and_proxy_pass() {
         let e = check(
-            "events {}\nhttp { server {\nlisten 443 ssl;\nlocation / {\nproxy_pass https://b;\n}\nlocation /f {\nif (!-f $request_filename) { return 404; }\nreturn 444;\ntry_files $uri =404;\n}\n} }\n",
+            "events {}\nhttp { server {\nlisten 443 ssl;\nlocation / {\nproxy_pass https://b;\n}\nlocation /f {\nif (!-f $request_filename) { return 404; }\nreturn 444;\n}\n} }\n",
         );
         assert_eq!(
             lines(&e.refused),
             [
                 "\"listen ... ssl\" is not enforced by upgate yet:3",
                 "\"proxy_pass https://\" is not enforced by upgate yet:5",
-                "\"if (!-f ...)\" is not enforced by upgate yet:8",
             ]
         );
     }
