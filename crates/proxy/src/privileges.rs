@@ -77,13 +77,20 @@ pub fn become_worker(fd: RawFd, main: &MainConf) -> Result<(), String> {
     let stream = unsafe { UnixStream::from_raw_fd(fd) };
     set_cloexec(&stream);
     let _ = MASTER.set(Mutex::new(stream));
-    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM);
     upgate_conf::fs::set_reader(read_through_master);
     let (user, group) = match &main.user {
         Some((u, g)) => (u.clone(), g.clone().unwrap_or_else(|| u.clone())),
         None => (DEFAULT_USER.to_string(), DEFAULT_GROUP.to_string()),
     };
-    switch_user(&user, &group)
+    switch_user(&user, &group)?;
+    // After the switch: the kernel clears the parent-death signal when the
+    // credentials change. A master killed with SIGKILL then takes its
+    // worker along instead of leaving it serving with no one to signal it.
+    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM);
+    if nix::unistd::getppid() == nix::unistd::Pid::from_raw(1) {
+        return Err("the master process exited before the worker started".into());
+    }
+    Ok(())
 }
 
 fn set_cloexec(stream: &UnixStream) {
