@@ -71,7 +71,6 @@ fn body(s: &[Vec<Seen>], i: usize) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "until the serve-time classes (crates/conf/src/enforcement/classes.rs, owned by the lead) mark set_real_ip_from, real_ip_header, real_ip_recursive enforced"]
 async fn realip_phases_headers_and_recursion() {
     let conf = r#"events {}
 http {
@@ -243,7 +242,6 @@ http {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "until the serve-time classes (crates/conf/src/enforcement/classes.rs, owned by the lead) mark return 444 enforced"]
 async fn return_444_and_error_page_add_header_always() {
     // {P1} answers 444 (closes without a response): every try fails, the
     // failed peers are skipped, and once none is left the balancer names
@@ -317,7 +315,6 @@ async fn recording_backend() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Vec<u8
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "until the serve-time classes (crates/conf/src/enforcement/classes.rs, owned by the lead) mark proxy_pass_request_headers off, proxy_pass_request_body off enforced"]
 async fn proxy_pass_request_headers_and_body_off() {
     let (backend, seen) = recording_backend().await;
     let conf = r#"events {}
