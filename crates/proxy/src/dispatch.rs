@@ -349,6 +349,25 @@ fn finish(
     ka_timeout: std::time::Duration,
 ) -> Next {
     let location = r.location;
+    // What is known at the end of the request is there for the variables
+    // evaluated now (a map over $status in `access_log ... if=`); the
+    // line's own end-of-request values are filled in by `Pending::finish`.
+    vals.request_time = started.elapsed();
+    for name in [
+        "status",
+        "body_bytes_sent",
+        "bytes_sent",
+        "request_length",
+        "request_time",
+        "upstream_addr",
+        "upstream_status",
+        "upstream_response_time",
+        "upstream_response_length",
+    ] {
+        if let Some(value) = crate::access_log::runtime_value(name, &vals) {
+            r.runtime_values.push((name.to_string(), value));
+        }
+    }
     let logs = tables.access_logs.prepare(r, location);
     match after {
         After::Tunnel(job) => Next::Tunnel(Box::new(TunnelExit {

@@ -71,7 +71,6 @@ fn body(s: &[Vec<Seen>], i: usize) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "until the serve-time classes (crates/conf/src/enforcement/classes.rs, owned by the lead) mark set_real_ip_from, real_ip_header, real_ip_recursive enforced"]
 async fn realip_phases_headers_and_recursion() {
     let conf = r#"events {}
 http {
@@ -243,7 +242,6 @@ http {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "until the serve-time classes (crates/conf/src/enforcement/classes.rs, owned by the lead) mark return 444 enforced"]
 async fn return_444_and_error_page_add_header_always() {
     // {P1} answers 444 (closes without a response): every try fails, the
     // failed peers are skipped, and once none is left the balancer names
@@ -317,7 +315,6 @@ async fn recording_backend() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Vec<u8
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "until the serve-time classes (crates/conf/src/enforcement/classes.rs, owned by the lead) mark proxy_pass_request_headers off, proxy_pass_request_body off enforced"]
 async fn proxy_pass_request_headers_and_body_off() {
     let (backend, seen) = recording_backend().await;
     let conf = r#"events {}
@@ -527,13 +524,16 @@ async fn access_log_if_and_sent_http() {
     let reqs: &[&[u8]] = &[
         b"GET /?l=1 HTTP/1.1\r\nHost: a\r\n\r\nGET /x?l=0 HTTP/1.1\r\nHost: a\r\n\r\nGET /?l=ok HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
         b"GET /r?l=1 HTTP/1.0\r\n\r\n",
+        b"GET /missing?l=1 HTTP/1.0\r\n\r\n",
     ];
     let mut texts = Vec::new();
+    let mut errs = Vec::new();
     let port = free_port();
     for who in 0..2 {
         let log = logs.join(format!("{who}.log"));
         let conf = format!(
-            "events {{}}\nhttp {{\n log_format t '$request_uri $status $sent_http_connection $sent_http_keep_alive $sent_http_location';\n access_log {} t if=$arg_l;\n keepalive_timeout 30 9;\n server {{\n  listen 127.0.0.1:{port};\n  location / {{ return 200 \"ok\\n\"; }}\n  location /r {{ return 302 /elsewhere; }}\n }}\n}}\n",
+            "events {{}}\nhttp {{\n log_format t '$request_uri $status $sent_http_connection $sent_http_keep_alive $sent_http_location';\n map $status $loggable {{ ~^[23] 0; default 1; }}\n access_log {} t if=$arg_l;\n access_log {}.err t if=$loggable;\n keepalive_timeout 30 9;\n server {{\n  listen 127.0.0.1:{port};\n  location / {{ return 200 \"ok\\n\"; }}\n  location /r {{ return 302 /elsewhere; }}\n  location /missing {{ return 404; }}\n }}\n}}\n",
+            log.display(),
             log.display()
         );
         let nginx = (who == 0).then(|| Nginx::start(&conf, &[port]));
@@ -543,14 +543,18 @@ async fn access_log_if_and_sent_http() {
         drop(nginx);
         drop(upgate);
         texts.push(std::fs::read_to_string(&log).unwrap_or_default());
+        errs.push(std::fs::read_to_string(format!("{}.err", log.display())).unwrap_or_default());
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let _ = std::fs::remove_dir_all(&logs);
     assert_eq!(texts[0], texts[1], "nginx left, upgate right");
+    // A map over $status decides at the end of the request.
+    assert_eq!(errs[0], errs[1], "nginx left, upgate right");
+    assert_eq!(errs[1], "/missing?l=1 404 close - -\n");
     assert_eq!(
         texts[1],
         format!(
-            "/?l=1 200 close - -\n/?l=ok 200 close - -\n/r?l=1 302 close - http://127.0.0.1:{port}/elsewhere\n"
+            "/?l=1 200 close - -\n/?l=ok 200 close - -\n/r?l=1 302 close - http://127.0.0.1:{port}/elsewhere\n/missing?l=1 404 close - -\n"
         )
     );
 }
