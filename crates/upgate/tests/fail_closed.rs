@@ -113,10 +113,11 @@ const CASES: &[Case] = &[
         nginx_checks: true,
     },
     Case {
-        refused: "set_real_ip_from",
+        // realip is enforced; the deny it feeds is not yet.
+        refused: "deny",
         http: "",
-        server: "",
-        location: "set_real_ip_from 10.0.0.0/8;",
+        server: "set_real_ip_from 10.0.0.0/8;",
+        location: "deny 10.0.0.1;",
         nginx_checks: true,
     },
     Case {
