@@ -17,8 +17,10 @@
 //! which upgate does not speak: such a configuration is refused at compile
 //! time rather than served with the wrong address.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
+
+use upgate_conf::values::inet_addr;
 
 /// One `set_real_ip_from` entry (`ngx_cidr_t`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -349,31 +351,6 @@ pub fn parse_addr(text: &[u8]) -> Option<IpAddr> {
     }
     let s = std::str::from_utf8(text).ok()?;
     s.parse::<Ipv6Addr>().ok().map(IpAddr::V6)
-}
-
-/// `ngx_inet_addr`: four dot-separated decimal octets, each at most 255
-/// (empty octets count as 0, leading zeros are allowed).
-pub fn inet_addr(text: &[u8]) -> Option<Ipv4Addr> {
-    let mut addr: u32 = 0;
-    let mut octet: u32 = 0;
-    let mut dots = 0;
-    for &c in text {
-        match c {
-            b'0'..=b'9' => {
-                octet = octet * 10 + u32::from(c - b'0');
-                if octet > 255 {
-                    return None;
-                }
-            }
-            b'.' => {
-                addr = (addr << 8) + octet;
-                octet = 0;
-                dots += 1;
-            }
-            _ => return None,
-        }
-    }
-    (dots == 3).then(|| Ipv4Addr::from((addr << 8) + octet))
 }
 
 #[cfg(test)]

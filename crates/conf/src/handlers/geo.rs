@@ -367,33 +367,9 @@ fn ptocidr(text: &[u8]) -> Option<Cidr> {
     })
 }
 
-/// `ngx_inet_addr`: a dotted quad; `None` for INADDR_NONE (which is also
-/// what 255.255.255.255 gives).
+/// `ngx_inet_addr` as a host-order number.
 fn inet_addr(text: &[u8]) -> Option<u32> {
-    let mut addr: u32 = 0;
-    let mut octet: u32 = 0;
-    let mut dots = 0;
-    for &c in text {
-        match c {
-            b'0'..=b'9' => {
-                octet = octet * 10 + u32::from(c - b'0');
-                if octet > 255 {
-                    return None;
-                }
-            }
-            b'.' => {
-                addr = (addr << 8) | octet;
-                octet = 0;
-                dots += 1;
-            }
-            _ => return None,
-        }
-    }
-    if dots != 3 {
-        return None;
-    }
-    let addr = (addr << 8) | octet;
-    (addr != u32::MAX).then_some(addr)
+    super::values::inet_addr(text).map(u32::from)
 }
 
 #[cfg(test)]

@@ -26,6 +26,37 @@ pub fn atoi(s: &[u8]) -> Option<i64> {
     Some(value)
 }
 
+/// `ngx_inet_addr` (src/core/ngx_inet.c): four dot-separated decimal
+/// octets, each at most 255 (an empty octet counts as 0, leading zeros are
+/// allowed). `None` for INADDR_NONE, which 255.255.255.255 also gives, so
+/// that every caller refuses it as nginx's callers do.
+pub fn inet_addr(text: &[u8]) -> Option<std::net::Ipv4Addr> {
+    let mut addr: u32 = 0;
+    let mut octet: u32 = 0;
+    let mut dots = 0;
+    for &c in text {
+        match c {
+            b'0'..=b'9' => {
+                octet = octet * 10 + u32::from(c - b'0');
+                if octet > 255 {
+                    return None;
+                }
+            }
+            b'.' => {
+                addr = (addr << 8) | octet;
+                octet = 0;
+                dots += 1;
+            }
+            _ => return None,
+        }
+    }
+    if dots != 3 {
+        return None;
+    }
+    let addr = (addr << 8) | octet;
+    (addr != u32::MAX).then(|| std::net::Ipv4Addr::from(addr))
+}
+
 fn number_with_unit<'a>(
     units: &'static str,
 ) -> impl Parser<&'a [u8], Output = (&'a [u8], Option<char>), Error = nom::error::Error<&'a [u8]>> {
@@ -149,6 +180,20 @@ pub fn parse_time(s: &[u8], is_sec: bool) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inet_addr_as_nginx_reads_it() {
+        use std::net::Ipv4Addr;
+        assert_eq!(inet_addr(b"10.0.0.1"), Some(Ipv4Addr::new(10, 0, 0, 1)));
+        assert_eq!(inet_addr(b"010.0.0.01"), Some(Ipv4Addr::new(10, 0, 0, 1)));
+        assert_eq!(inet_addr(b"1..2.3"), Some(Ipv4Addr::new(1, 0, 2, 3)));
+        assert_eq!(inet_addr(b"1.2.3"), None);
+        assert_eq!(inet_addr(b"1.2.3.4.5"), None);
+        assert_eq!(inet_addr(b"1.2.3.256"), None);
+        assert_eq!(inet_addr(b"1.2.3.x"), None);
+        // INADDR_NONE: refused like nginx's callers refuse it.
+        assert_eq!(inet_addr(b"255.255.255.255"), None);
+    }
 
     #[test]
     fn sizes() {

@@ -3,7 +3,9 @@
 //! the address forms of `ngx_parse_url` (src/core/ngx_inet.c) that a
 //! `server` line may use.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::Ipv6Addr;
+
+use upgate_conf::values::inet_addr;
 
 /// `ngx_atoi` (upgate_conf's, the one `-t` checks with).
 pub(crate) fn atoi(s: &[u8]) -> Option<u64> {
@@ -82,18 +84,6 @@ fn parse_port(port: &str) -> Result<u16, &'static str> {
     }
 }
 
-/// `ngx_inet_addr`: four dot-separated decimal bytes (leading zeros allowed).
-fn inet_addr(text: &[u8]) -> Option<Ipv4Addr> {
-    let mut octets = [0u8; 4];
-    let mut parts = 0;
-    for part in text.split(|&c| c == b'.') {
-        let n = atoi(part).filter(|n| *n <= 255)?;
-        *octets.get_mut(parts)? = n as u8;
-        parts += 1;
-    }
-    (parts == 4).then_some(Ipv4Addr::from(octets))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,7 +106,7 @@ mod tests {
 
     #[test]
     fn server_addresses() {
-        use std::net::IpAddr;
+        use std::net::{IpAddr, Ipv4Addr};
         let v4 = |s: &str| {
             s.parse::<IpAddr>()
                 .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
