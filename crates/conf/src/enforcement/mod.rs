@@ -17,6 +17,10 @@
 
 mod classes;
 
+use std::sync::LazyLock;
+
+use rustc_hash::FxHashMap;
+
 use crate::context::BlockKind;
 use crate::error::{ConfError, Level};
 use crate::load::Config;
@@ -61,9 +65,15 @@ impl ServeClass {
 /// the first arguments with which it changes nothing. `None` for names
 /// outside those modules (stream, mail, third-party).
 pub fn class_of(name: &[u8]) -> Option<(ServeClass, &'static [&'static str])> {
-    let i = classes::CLASSES
-        .binary_search_by(|(n, _, _)| n.as_bytes().cmp(name))
-        .ok()?;
+    // A hash lookup: `-t` asks once per directive of the configuration.
+    static INDEX: LazyLock<FxHashMap<&'static [u8], usize>> = LazyLock::new(|| {
+        classes::CLASSES
+            .iter()
+            .enumerate()
+            .map(|(i, (n, _, _))| (n.as_bytes(), i))
+            .collect()
+    });
+    let &i = INDEX.get(name)?;
     let (_, class, inert) = classes::CLASSES[i];
     Some((class, inert))
 }

@@ -640,15 +640,23 @@ impl Semantics {
             };
             format!("{family}:{}", text.rsplit(':').next().unwrap_or(""))
         };
-        let mut ports: Vec<String> = Vec::new();
-        for addr in &self.http.addrs {
-            let port = port_of(&addr.text);
-            if !ports.contains(&port) {
-                ports.push(port);
-            }
+        if !self.http.addrs.iter().any(|a| a.ssl) {
+            return Ok(());
         }
-        for port in &ports {
-            for addr in self.http.addrs.iter().filter(|a| port_of(&a.text) == *port) {
+        // Each port's addresses, ports in the order of their first address
+        // (one pass: a config can have thousands of addresses).
+        let mut ports: Vec<Vec<&Addr>> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::default();
+        for addr in &self.http.addrs {
+            let next = ports.len();
+            let i = *index.entry(port_of(&addr.text)).or_insert(next);
+            if i == next {
+                ports.push(Vec::new());
+            }
+            ports[i].push(addr);
+        }
+        for addrs in &ports {
+            for addr in addrs {
                 if !addr.ssl {
                     continue;
                 }

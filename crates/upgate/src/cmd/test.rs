@@ -77,30 +77,43 @@ pub fn run(cli: &Cli) -> ExitCode {
 fn enforcement(cli: &Cli, loaded: &Loaded) {
     let sources = &loaded.config.sources;
     let checked = Enforcement::check(&loaded.config);
+    // One buffered writer: a large configuration can have thousands of lines.
+    let mut err = std::io::BufWriter::new(std::io::stderr().lock());
     for e in &checked.refused {
-        eprintln!(
+        let _ = writeln!(
+            err,
             "upgate: [warn] {} (upgate -c would refuse to start)",
             e.nginx_text(sources)
         );
     }
     for e in &checked.differs {
-        report::nginx_line(e, sources);
+        let _ = writeln!(
+            err,
+            "upgate: [{}] {}",
+            e.level.as_str(),
+            e.nginx_text(sources)
+        );
     }
     if cli.quiet {
         return;
     }
+    // Per file, in the order files were first met.
     let mut by_file: Vec<(upgate_conf::FileId, Vec<String>)> = Vec::new();
+    let mut index: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
     for e in &checked.harmless {
         let Some(span) = e.span() else { continue };
         let name = e.message.split('"').nth(1).unwrap_or_default();
         let entry = format!("{name} ({})", e.line().unwrap_or(0));
-        match by_file.iter_mut().find(|(f, _)| *f == span.file) {
-            Some((_, names)) => names.push(entry),
-            None => by_file.push((span.file, vec![entry])),
+        let next = by_file.len();
+        let i = *index.entry(span.file.index()).or_insert(next);
+        if i == next {
+            by_file.push((span.file, Vec::new()));
         }
+        by_file[i].1.push(entry);
     }
     for (file, names) in by_file {
-        eprintln!(
+        let _ = writeln!(
+            err,
             "upgate: [info] ignored, no effect on what clients get, in {}: {}",
             sources.path(file).display(),
             names.join(", ")
