@@ -458,3 +458,65 @@ fn debian_default_site_answers_as_nginx_does() {
     }
     assert!(get(up, "/").2.windows(16).any(|w| w == b"Welcome to nginx"));
 }
+
+/// A reload into a configuration with a refused directive is refused like
+/// a start: the `[emerg]` line goes to the error log and the running
+/// configuration goes on serving.
+#[test]
+fn reload_with_a_refused_directive_keeps_the_old_configuration() {
+    let dir = match TempDir::new("fail-closed-reload") {
+        Ok(d) => d,
+        Err(e) => panic!("temp dir: {e}"),
+    };
+    std::fs::create_dir_all(dir.path().join("logs")).ok();
+    let port = free_port();
+    let conf_text = |location: &str| {
+        format!(
+            "daemon off;\nmaster_process off;\npid nginx.pid;\nerror_log logs/error.log notice;\nevents {{}}\nhttp {{\n    access_log off;\n    server {{\n        listen 127.0.0.1:{port};\n        location / {{\n            {location}\n        }}\n    }}\n}}\n"
+        )
+    };
+    let conf = write(dir.path(), &conf_text("return 200 \"v1\\n\";"));
+    let server = match Command::new(env!("CARGO_BIN_EXE_upgate"))
+        .arg("-p")
+        .arg(dir.path())
+        .arg("-c")
+        .arg(&conf)
+        .stdin(std::process::Stdio::null())
+        .spawn()
+    {
+        Ok(c) => Running(c),
+        Err(e) => panic!("start upgate: {e}"),
+    };
+    assert_eq!(get(port, "/").2, b"v1\n");
+    write(
+        dir.path(),
+        &conf_text("deny all;\n            return 200 \"v2\\n\";"),
+    );
+    let pid = server.0.id().to_string();
+    let _ = Command::new("kill").args(["-HUP", &pid]).status();
+    let log = dir.path().join("logs/error.log");
+    let expected = format!(
+        "[emerg] {}#{}: \"deny\" is not enforced by upgate yet in {}:11",
+        pid,
+        pid,
+        conf.display()
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut text = String::new();
+    while std::time::Instant::now() < deadline {
+        text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains(&expected) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        text.contains(&expected),
+        "error.log lacks `{expected}`:\n{text}"
+    );
+    assert_eq!(
+        get(port, "/").2,
+        b"v1\n",
+        "the refused configuration took over"
+    );
+}
