@@ -47,5 +47,6 @@ pub mod server;
 pub mod settings;
 pub mod static_file;
 pub mod tables;
+pub mod tls;
 pub mod tunnel;
 pub mod upstream;

@@ -1,0 +1,127 @@
+//! Reading PEM files as nginx's `ngx_ssl_certificate`,
+//! `ngx_ssl_client_certificate`, `ngx_ssl_trusted_certificate` and
+//! `ngx_ssl_crl` (src/event/ngx_event_openssl.c) read them: a certificate
+//! file holds the leaf then its chain as given; a key file the first
+//! private key in it; a CA file every certificate in it. Errors carry
+//! nginx's wording (`cannot load certificate "…"`) so that the operator
+//! sees the message nginx would print.
+
+use std::path::{Path, PathBuf};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
+
+/// A file relative to the configuration's directory, as `ngx_conf_full_name`
+/// with `conf_prefix` resolves `ssl_certificate` and friends.
+pub fn full_name(conf_dir: &Path, name: &str) -> PathBuf {
+    upgate_conf::fs::full_name(conf_dir, Path::new(name))
+}
+
+/// The certificates of `path` in file order (leaf first, then the chain).
+pub fn load_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let text = read(path, "certificate")?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&text)
+        .collect::<Result<_, _>>()
+        .map_err(|e| pem_error("certificate", path, &e))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "cannot load certificate \"{}\": PEM_read_bio_X509_AUX() failed (no certificate in the file)",
+            path.display()
+        ));
+    }
+    Ok(certs)
+}
+
+/// The first private key of `path` (PKCS#8, PKCS#1 RSA or SEC1 EC).
+pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
+    let text = read(path, "certificate key")?;
+    if contains(&text, b"ENCRYPTED") {
+        return Err(format!(
+            "cannot load certificate key \"{}\": the key is encrypted; upgate reads unencrypted keys only (ssl_password_file is not supported yet)",
+            path.display()
+        ));
+    }
+    PrivateKeyDer::from_pem_slice(&text).map_err(|e| match e {
+        rustls::pki_types::pem::Error::NoItemsFound => format!(
+            "cannot load certificate key \"{}\": PEM_read_bio_PrivateKey() failed (no private key in the file)",
+            path.display()
+        ),
+        e => pem_error("certificate key", path, &e),
+    })
+}
+
+/// Every certificate of a CA file (`ssl_client_certificate`,
+/// `ssl_trusted_certificate`, `proxy_ssl_trusted_certificate`).
+pub fn load_cas(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let text = read(path, "certificate")?;
+    CertificateDer::pem_slice_iter(&text)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| pem_error("certificate", path, &e))
+}
+
+/// The CRLs of `path` (`ssl_crl`, `proxy_ssl_crl`).
+pub fn load_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, String> {
+    let text = read(path, "CRL")?;
+    CertificateRevocationListDer::pem_slice_iter(&text)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| pem_error("CRL", path, &e))
+}
+
+fn read(path: &Path, what: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| {
+        format!(
+            "cannot load {what} \"{}\": BIO_new_file() failed ({})",
+            path.display(),
+            crate::proxy::errno(&e)
+        )
+    })
+}
+
+fn pem_error(what: &str, path: &Path, e: &rustls::pki_types::pem::Error) -> String {
+    format!("cannot load {what} \"{}\": {e}", path.display())
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str, text: &[u8]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("upgate-certs-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join(name);
+        let _ = std::fs::write(&path, text);
+        path
+    }
+
+    #[test]
+    fn chain_in_file_order_and_first_key() {
+        let ca = rcgen::generate_simple_self_signed(vec!["ca".into()]).unwrap();
+        let leaf = rcgen::generate_simple_self_signed(vec!["leaf".into()]).unwrap();
+        let text = format!("{}{}", leaf.cert.pem(), ca.cert.pem());
+        let path = temp("chain.crt", text.as_bytes());
+        let chain = load_chain(&path).unwrap();
+        assert_eq!(chain.len(), 2);
+        assert_eq!(chain[0].as_ref(), leaf.cert.der().as_ref());
+        let key = temp("leaf.key", leaf.signing_key.serialize_pem().as_bytes());
+        assert!(load_key(&key).is_ok());
+    }
+
+    #[test]
+    fn nginx_messages() {
+        let missing = load_chain(Path::new("/nonexistent/x.crt")).unwrap_err();
+        assert!(missing.starts_with("cannot load certificate \"/nonexistent/x.crt\": BIO_new_file() failed (2: No such file or directory)"), "{missing}");
+        let empty = temp("empty.crt", b"nothing here\n");
+        assert!(load_chain(&empty).unwrap_err().contains("no certificate"));
+        assert!(load_key(&empty).unwrap_err().contains("no private key"));
+        let enc = temp(
+            "enc.key",
+            b"-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n",
+        );
+        assert!(load_key(&enc).unwrap_err().contains("encrypted"));
+    }
+}

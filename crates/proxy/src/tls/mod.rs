@@ -1,0 +1,25 @@
+//! TLS with rustls, as nginx's ngx_http_ssl_module and the proxy module's
+//! `proxy_ssl_*` configure OpenSSL:
+//!
+//! - [`certs`]: PEM files (certificate chains, keys, CA lists, CRLs) read
+//!   as `ngx_ssl_certificate` / `ngx_ssl_client_certificate` read them, with
+//!   nginx's error texts;
+//! - [`suites`]: OpenSSL's names (cipher strings, protocol and curve names)
+//!   mapped to what rustls offers;
+//! - [`server`]: the per-server configurations of a TLS listener and the
+//!   choice among them by SNI (`ngx_http_ssl_servername`);
+//! - [`vars`]: the `$ssl_*` variables of a connection;
+//! - [`upstream`]: TLS to upstream peers (`proxy_pass https://`).
+
+pub mod certs;
+pub mod suites;
+
+/// The process-wide crypto provider (ring): every configuration is built
+/// on it, so that no global default has to be installed.
+pub fn provider() -> std::sync::Arc<rustls::crypto::CryptoProvider> {
+    static PROVIDER: std::sync::OnceLock<std::sync::Arc<rustls::crypto::CryptoProvider>> =
+        std::sync::OnceLock::new();
+    PROVIDER
+        .get_or_init(|| std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+        .clone()
+}
