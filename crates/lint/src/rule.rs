@@ -162,6 +162,12 @@ pub static RULES: &[Rule] = &[
         summary: "a WebSocket upstream with several servers and no ip_hash or hash",
         check: rules::sticky::check,
     },
+    Rule {
+        id: "wss-host-without-tls",
+        severity: Severity::Warning,
+        summary: "wss://HOST is named but no server that answers HOST speaks TLS",
+        check: rules::wss_without_tls::check,
+    },
 ];
 
 /// The rule with this id.

@@ -17,6 +17,7 @@ pub mod read_timeout;
 pub mod sticky;
 pub mod unknown_upstream;
 pub mod unknown_variable;
+pub mod wss_without_tls;
 
 #[cfg(test)]
 mod tests;

@@ -33,8 +33,21 @@ fn findings(text: &str) -> Vec<(&'static str, u32)> {
         .collect()
 }
 
+/// (line, message) of the findings of one rule.
+pub(crate) fn findings_of(text: &str, rule: &str) -> Vec<(u32, String)> {
+    let path = write(text);
+    let loaded = upgate_conf::load(&load_options(&path));
+    let report = lint(&loaded, &Options::new(&NoResolve));
+    report
+        .findings
+        .iter()
+        .filter(|f| f.rule == rule)
+        .map(|f| (f.span.line, f.message.clone()))
+        .collect()
+}
+
 /// The main file after applying every fix until none is left.
-fn fixed(text: &str) -> String {
+pub(crate) fn fixed(text: &str) -> String {
     let path = write(text);
     for _ in 0..10 {
         let loaded = upgate_conf::load(&load_options(&path));
