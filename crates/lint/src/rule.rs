@@ -168,6 +168,12 @@ pub static RULES: &[Rule] = &[
         summary: "wss://HOST is named but no server that answers HOST speaks TLS",
         check: rules::wss_without_tls::check,
     },
+    Rule {
+        id: "websocket-tls-missing-forwarded-proto",
+        severity: Severity::Warning,
+        summary: "a WebSocket location served over TLS does not pass X-Forwarded-Proto",
+        check: rules::forwarded_proto::check,
+    },
 ];
 
 /// The rule with this id.

@@ -6,6 +6,7 @@
 pub mod add_header_loss;
 pub mod connection_literal;
 pub mod double_slash;
+pub mod forwarded_proto;
 pub mod hidden_upgrade;
 pub mod http_version;
 pub mod inheritance_loss;
