@@ -174,6 +174,12 @@ pub static RULES: &[Rule] = &[
         summary: "a WebSocket location served over TLS does not pass X-Forwarded-Proto",
         check: rules::forwarded_proto::check,
     },
+    Rule {
+        id: "ssl-protocols-insecure",
+        severity: Severity::Warning,
+        summary: "ssl_protocols or proxy_ssl_protocols enables SSLv3, TLSv1 or TLSv1.1",
+        check: rules::ssl_protocols::check,
+    },
 ];
 
 /// The rule with this id.

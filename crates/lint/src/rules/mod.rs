@@ -15,6 +15,7 @@ pub mod missing_headers;
 pub mod missing_map;
 pub mod nginx_config_error;
 pub mod read_timeout;
+pub mod ssl_protocols;
 pub mod sticky;
 pub mod unknown_upstream;
 pub mod unknown_variable;
