@@ -180,6 +180,12 @@ pub static RULES: &[Rule] = &[
         summary: "ssl_protocols or proxy_ssl_protocols enables SSLv3, TLSv1 or TLSv1.1",
         check: rules::ssl_protocols::check,
     },
+    Rule {
+        id: "ssl-certificate-not-valid-for-server",
+        severity: Severity::Warning,
+        summary: "a server's certificate does not cover its server_name, has expired or cannot be read",
+        check: rules::certificate::check,
+    },
 ];
 
 /// The rule with this id.

@@ -4,6 +4,7 @@
 //! can be added.
 
 pub mod add_header_loss;
+pub mod certificate;
 pub mod connection_literal;
 pub mod double_slash;
 pub mod forwarded_proto;

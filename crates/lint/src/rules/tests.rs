@@ -46,6 +46,31 @@ pub(crate) fn findings_of(text: &str, rule: &str) -> Vec<(u32, String)> {
         .collect()
 }
 
+/// The findings of one rule for a configuration written into `dir` (with
+/// the files it needs), linted with `options`.
+pub(crate) fn findings_in(
+    dir: &std::path::Path,
+    text: &str,
+    rule: &str,
+    options: &Options<'_>,
+) -> Vec<crate::Finding> {
+    let path = dir.join("nginx.conf");
+    let _ = std::fs::write(&path, text);
+    let loaded = upgate_conf::load(&load_options(&path));
+    let report = lint(&loaded, options);
+    report
+        .findings
+        .into_iter()
+        .filter(|f| f.rule == rule)
+        .collect()
+}
+
+/// A fresh directory for a test's files.
+pub(crate) fn temp_dir() -> PathBuf {
+    let path = write("");
+    path.parent().map(PathBuf::from).unwrap_or_default()
+}
+
 /// The main file after applying every fix until none is left.
 pub(crate) fn fixed(text: &str) -> String {
     let path = write(text);
