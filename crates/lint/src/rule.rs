@@ -186,6 +186,12 @@ pub static RULES: &[Rule] = &[
         summary: "a server's certificate does not cover its server_name, has expired or cannot be read",
         check: rules::certificate::check,
     },
+    Rule {
+        id: "proxy-ssl-verify-off",
+        severity: Severity::Info,
+        summary: "proxy_pass https:// with proxy_ssl_verify off: the upstream's certificate is not checked",
+        check: rules::proxy_ssl_verify::check,
+    },
 ];
 
 /// The rule with this id.

@@ -15,6 +15,7 @@ pub mod keepalive;
 pub mod missing_headers;
 pub mod missing_map;
 pub mod nginx_config_error;
+pub mod proxy_ssl_verify;
 pub mod read_timeout;
 pub mod ssl_protocols;
 pub mod sticky;
