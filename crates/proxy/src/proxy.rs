@@ -123,6 +123,25 @@ impl Exchange<'_> {
                 return self.fail(client, r, 502).await;
             }
         };
+        // ngx_http_upstream_ssl_name: evaluated once per request, before
+        // the first try.
+        let (https, proxied_host) = r
+            .proxy_url()
+            .map_or((false, Vec::new()), |u| (u.https, u.host));
+        let tls = match tables.upstream_tls(r.location) {
+            Some(t) if https => Some((t.clone(), t.name(r, &proxied_host))),
+            _ if https => {
+                let cx = self.context(r, client, None);
+                tables.error_log.log_request(
+                    Level::Error,
+                    &cx,
+                    "no TLS configuration for this location",
+                );
+                return self.fail(client, r, 502).await;
+            }
+            _ => None,
+        };
+        let scheme = if https { "https" } else { "http" };
         let hash_key = group.hash_key.as_ref().map(|t| r.eval(t));
         let mut sel = group.peers().begin(&SelectInput {
             client: r.remote.ip(),
@@ -151,7 +170,7 @@ impl Exchange<'_> {
                 return self.fail(client, r, 502).await;
             };
             let addr = group.peers().peer(peer).addr().clone();
-            let url = format!("http://{addr}{uri_text}");
+            let url = format!("{scheme}://{addr}{uri_text}");
             self.vals.upstream.push(UpstreamState {
                 peer: addr.to_string(),
                 ..UpstreamState::default()
@@ -167,6 +186,7 @@ impl Exchange<'_> {
                 &rcfg,
                 &mut sent,
                 self.vals,
+                tls.as_ref().map(|(t, name)| (t.as_ref(), name.as_slice())),
             );
             // ngx_http_upstream_check_broken_connection: a client that
             // closes while the upstream has not answered ends the request

@@ -17,6 +17,7 @@ use crate::access_log::AccessLogs;
 use crate::error_log::ErrorLog;
 use crate::http1::ServerIdent;
 use crate::settings::{LocSettings, Settings, SrvSettings};
+use crate::tls::upstream::{BuildContext, ProxySslConf, UpstreamTls};
 use crate::upstream::{Group, implicit_group, implicit_key, system_resolve};
 
 /// One configuration generation.
@@ -28,6 +29,10 @@ pub struct Tables {
     pub groups: Vec<Arc<Group>>,
     /// Implicit groups by `host:port`.
     pub implicit: HashMap<String, Arc<Group>>,
+    /// TLS to upstreams, per location whose proxy_pass is https or made of
+    /// variables (indexed like `rt.locations`); levels with the same
+    /// `proxy_ssl_*` share one, and so its session cache.
+    upstream_tls: Vec<Option<Arc<UpstreamTls>>>,
     pub access_logs: AccessLogs,
     pub error_log: ErrorLog,
     /// The `Server:` line and error page tail for each location.
@@ -99,6 +104,7 @@ impl Tables {
                 })?;
             implicit.insert(key, Arc::new(group));
         }
+        let upstream_tls = build_upstream_tls(config, &rt, &settings)?;
         let access_logs = AccessLogs::open(&settings, &rt, prefix);
         let error_log = ErrorLog::open(config, prefix, default_log)?;
         let idents = settings
@@ -111,6 +117,7 @@ impl Tables {
             settings,
             groups,
             implicit,
+            upstream_tls,
             access_logs,
             error_log,
             idents,
@@ -140,6 +147,12 @@ impl Tables {
             .unwrap_or_else(|| DEFAULT.get_or_init(LocSettings::default))
     }
 
+    /// How a location talks TLS to its upstreams, if its proxy_pass may be
+    /// https.
+    pub fn upstream_tls(&self, id: LocationId) -> Option<&Arc<UpstreamTls>> {
+        self.upstream_tls.get(id.index()).and_then(Option::as_ref)
+    }
+
     /// The server-level settings of a server.
     pub fn srv(&self, id: upgate_runtime::ServerId) -> &SrvSettings {
         static DEFAULT: std::sync::OnceLock<SrvSettings> = std::sync::OnceLock::new();
@@ -166,4 +179,45 @@ impl Tables {
             .map(|a| a.addr.clone())
             .collect()
     }
+}
+
+/// `ngx_http_proxy_set_ssl` for every location that needs it: a static
+/// `proxy_pass https://` or one made of variables (which may turn out https
+/// per request), as nginx's `plcf->ssl` marks them.
+fn build_upstream_tls(
+    config: &Config,
+    rt: &Runtime,
+    settings: &Settings,
+) -> Result<Vec<Option<Arc<UpstreamTls>>>, String> {
+    let cx = BuildContext {
+        conf_dir: &rt.conf_dir,
+        user: &rt.user_vars,
+        sources: &config.sources,
+    };
+    let mut built: HashMap<&ProxySslConf, Arc<UpstreamTls>> = HashMap::new();
+    let mut out = Vec::with_capacity(rt.locations.len());
+    for (i, loc) in rt.locations.iter().enumerate() {
+        let needs = loc
+            .conf
+            .proxy_pass
+            .as_ref()
+            .is_some_and(|p| match &p.target {
+                ProxyTarget::Static(url) => url.https,
+                ProxyTarget::Variables(_) => true,
+            });
+        let Some(s) = settings.locations.get(i).filter(|_| needs) else {
+            out.push(None);
+            continue;
+        };
+        let tls = match built.get(&s.proxy_ssl) {
+            Some(t) => t.clone(),
+            None => {
+                let t = Arc::new(UpstreamTls::build(&s.proxy_ssl, &cx)?);
+                built.insert(&s.proxy_ssl, t.clone());
+                t
+            }
+        };
+        out.push(Some(tls));
+    }
+    Ok(out)
 }

@@ -13,7 +13,8 @@
 //! ignores because it changes nothing a client gets.
 //!
 //! A few uses are judged by their arguments, not their name alone:
-//! `listen ... ssl|proxy_protocol|quic`, `proxy_pass https://`.
+//! `listen ... ssl|proxy_protocol|quic`, `proxy_ssl_certificate` and
+//! `proxy_ssl_certificate_key` with variables.
 
 mod classes;
 
@@ -215,12 +216,11 @@ fn refused_use(d: &Directive) -> Option<String> {
                 return Some(format!("listen ... {}", w.text()));
             }
         }
-    } else if d.is("proxy_pass")
-        && d.args
-            .first()
-            .is_some_and(|w| arg(w).starts_with(b"https://"))
+    } else if (d.is("proxy_ssl_certificate") || d.is("proxy_ssl_certificate_key"))
+        && d.args.first().is_some_and(|w| w.value.contains(&b'$'))
     {
-        return Some("proxy_pass https://".into());
+        // Read once per configuration; per-request files are not done.
+        return Some(format!("{} with variables", d.name()));
     }
     None
 }
@@ -319,13 +319,14 @@ mod tests {
     #[test]
     fn arguments_decide_for_listen_and_proxy_pass() {
         let e = check(
-            "events {}\nhttp { server {\nlisten 443 ssl;\nlocation / {\nproxy_pass https://b;\n}\nlocation /f {\nif (!-f $request_filename) { return 404; }\nreturn 444;\n}\n} }\n",
+            "events {}\nhttp { server {\nlisten 443 ssl;\nlocation / {\nproxy_pass https://b;\nproxy_ssl_verify on;\nproxy_ssl_certificate $ssl_server_name.crt;\nproxy_ssl_password_file p;\n}\nlocation /f {\nif (!-f $request_filename) { return 404; }\nreturn 444;\n}\n} }\n",
         );
         assert_eq!(
             lines(&e.refused),
             [
                 "\"listen ... ssl\" is not enforced by upgate yet:3",
-                "\"proxy_pass https://\" is not enforced by upgate yet:5",
+                "\"proxy_ssl_certificate with variables\" is not enforced by upgate yet:7",
+                "\"proxy_ssl_password_file\" is not enforced by upgate yet:8",
             ]
         );
     }

@@ -13,6 +13,7 @@
 
 pub mod certs;
 pub mod suites;
+pub mod upstream;
 
 /// The process-wide crypto provider (ring): every configuration is built
 /// on it, so that no global default has to be installed.
