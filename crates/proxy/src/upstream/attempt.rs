@@ -137,8 +137,8 @@ pub async fn attempt(
                 return Err((
                     Fail::Error,
                     format!(
-                        "recv() failed ({}) while reading response header from upstream",
-                        errno(&e)
+                        "{} while reading response header from upstream",
+                        recv_failed(&conn.stream, &e)
                     ),
                     cached && buf.is_empty(),
                 ));
@@ -203,6 +203,20 @@ async fn open(
             format!("{msg} while SSL handshaking to upstream"),
             false,
         )),
+    }
+}
+
+/// nginx's text for a failed read: `recv()` on a plain socket, `SSL_read()`
+/// with OpenSSL's reason on a TLS one (a TLS 1.3 peer refusing the client
+/// certificate says so only after the handshake).
+pub fn recv_failed(stream: &UpstreamStream, e: &std::io::Error) -> String {
+    let tls = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    match (stream.is_tls(), tls) {
+        (true, Some(tls)) => format!("SSL_read() failed (SSL: {tls})"),
+        (true, None) => format!("SSL_read() failed ({})", errno(e)),
+        (false, _) => format!("recv() failed ({})", errno(e)),
     }
 }
 
