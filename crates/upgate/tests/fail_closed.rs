@@ -135,6 +135,20 @@ const CASES: &[Case] = &[
         nginx_checks: true,
     },
     Case {
+        refused: "proxy_ssl_conf_command",
+        http: "",
+        server: "",
+        location: "proxy_ssl_conf_command Options -SessionTicket;",
+        nginx_checks: true,
+    },
+    Case {
+        refused: "proxy_ssl_password_file",
+        http: "",
+        server: "",
+        location: "proxy_ssl_password_file passwords.txt;",
+        nginx_checks: false,
+    },
+    Case {
         refused: "listen ... ssl",
         http: "",
         server: "listen 127.0.0.1:1 ssl; ssl_certificate c.pem; ssl_certificate_key k.pem;",
