@@ -13,8 +13,8 @@
 //! ignores because it changes nothing a client gets.
 //!
 //! A few uses are judged by their arguments, not their name alone:
-//! `listen ... ssl|proxy_protocol|quic`, `proxy_ssl_certificate` and
-//! `proxy_ssl_certificate_key` with variables.
+//! `listen ... proxy_protocol|quic`, `ssl_certificate` and
+//! `proxy_ssl_certificate` (and their keys) with variables.
 
 mod classes;
 
@@ -212,10 +212,15 @@ fn refused_use(d: &Directive) -> Option<String> {
     if d.is("listen") {
         for w in d.args.iter().skip(1) {
             let a = arg(w);
-            if matches!(a.as_slice(), b"ssl" | b"proxy_protocol" | b"quic") {
+            if matches!(a.as_slice(), b"proxy_protocol" | b"quic") {
                 return Some(format!("listen ... {}", w.text()));
             }
         }
+    } else if (d.is("ssl_certificate") || d.is("ssl_certificate_key"))
+        && d.args.first().is_some_and(|w| w.value.contains(&b'$'))
+    {
+        // Certificates chosen per handshake by variables (nginx 1.15.9+).
+        return Some(format!("{} with variables", d.name()));
     } else if (d.is("proxy_ssl_certificate") || d.is("proxy_ssl_certificate_key"))
         && d.args.first().is_some_and(|w| w.value.contains(&b'$'))
     {
@@ -319,12 +324,12 @@ mod tests {
     #[test]
     fn arguments_decide_for_listen_and_proxy_pass() {
         let e = check(
-            "events {}\nhttp { server {\nlisten 443 ssl;\nlocation / {\nproxy_pass https://b;\nproxy_ssl_verify on;\nproxy_ssl_certificate $ssl_server_name.crt;\nproxy_ssl_password_file p;\n}\nlocation /f {\nif (!-f $request_filename) { return 404; }\nreturn 444;\n}\n} }\n",
+            "events {}\nhttp { server {\nlisten 443 proxy_protocol;\nlocation / {\nproxy_pass https://b;\nproxy_ssl_verify on;\nproxy_ssl_certificate $ssl_server_name.crt;\nproxy_ssl_password_file p;\n}\nlocation /f {\nif (!-f $request_filename) { return 404; }\nreturn 444;\n}\n} }\n",
         );
         assert_eq!(
             lines(&e.refused),
             [
-                "\"listen ... ssl\" is not enforced by upgate yet:3",
+                "\"listen ... proxy_protocol\" is not enforced by upgate yet:3",
                 "\"proxy_ssl_certificate with variables\" is not enforced by upgate yet:7",
                 "\"proxy_ssl_password_file\" is not enforced by upgate yet:8",
             ]

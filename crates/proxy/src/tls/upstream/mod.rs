@@ -16,10 +16,11 @@
 //!   during it), the name checked afterwards as nginx checks it, failures
 //!   with nginx's error log text.
 //!
-//! `verify.rs` judges certificates, `host.rs` is `X509_check_host`.
+//! `verify.rs` lets every certificate through the handshake, as nginx's
+//! callback does; the chain is then judged by [`crate::tls::verify`] and
+//! the name by `host.rs` (`X509_check_host`).
 
 mod host;
-mod suites_stand_in;
 mod verify;
 
 use std::net::Ipv4Addr;
@@ -37,7 +38,8 @@ use upgate_conf::{Directive, SourceMap, Span};
 use upgate_runtime::variable::{Template, UserVars};
 
 use crate::tls::certs;
-pub use verify::X509Error;
+use crate::tls::suites;
+use crate::tls::verify::{Purpose, TrustStore};
 
 /// One directive's arguments and where it was written.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -106,8 +108,10 @@ impl ProxySslConf {
 #[derive(Debug)]
 pub struct UpstreamTls {
     config: Arc<ClientConfig>,
-    /// proxy_ssl_verify: the name is checked after the handshake.
-    verify: bool,
+    /// proxy_ssl_verify on: the trusted certificates and CRLs, and
+    /// proxy_ssl_verify_depth; the chain and the name are checked after
+    /// the handshake.
+    verify: Option<(TrustStore, u32)>,
     /// proxy_ssl_name, compiled; `None`: the proxied host.
     name: Option<Template>,
 }
@@ -149,13 +153,13 @@ impl UpstreamTls {
             None => vec!["TLSv1.2".into(), "TLSv1.3".into()],
         };
         let names: Vec<&str> = protocols.iter().map(String::as_str).collect();
-        let (versions, _dropped) = suites_stand_in::protocol_versions(&names)
+        let (versions, _dropped) = suites::protocol_versions(&names)
             .map_err(|e| cx.emerg(e, c.proxy_ssl_protocols.as_ref()))?;
         let ciphers = c
             .proxy_ssl_ciphers
             .as_ref()
             .map_or_else(|| "DEFAULT".to_string(), Set::text);
-        let (cipher_suites, _) = suites_stand_in::cipher_suites(&ciphers)
+        let (cipher_suites, _) = suites::cipher_suites(&ciphers)
             .map_err(|e| cx.emerg(e, c.proxy_ssl_ciphers.as_ref()))?;
         let provider = Arc::new(CryptoProvider {
             cipher_suites,
@@ -164,8 +168,7 @@ impl UpstreamTls {
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&versions)
             .map_err(|e| cx.emerg(format!("SSL_CTX_new() failed ({e})"), None))?;
-        let verify = c.proxy_ssl_verify.as_ref().is_some_and(Set::on);
-        let verifier: Arc<dyn rustls::client::danger::ServerCertVerifier> = if verify {
+        let verify = if c.proxy_ssl_verify.as_ref().is_some_and(Set::on) {
             let Some(trusted) = &c.proxy_ssl_trusted_certificate else {
                 return Err(cx.emerg(
                     "no proxy_ssl_trusted_certificate for proxy_ssl_verify".into(),
@@ -173,7 +176,8 @@ impl UpstreamTls {
                 ));
             };
             let path = certs::full_name(cx.conf_dir, &trusted.text());
-            let cas = certs::load_cas(&path).map_err(|e| cx.emerg(e, Some(trusted)))?;
+            let trusted_certs = certs::load_cas(&path).map_err(|e| cx.emerg(e, Some(trusted)))?;
+            // nginx reads the CRL only for verification (ngx_http_proxy_set_ssl).
             let crls = match &c.proxy_ssl_crl {
                 Some(crl) => certs::load_crls(&certs::full_name(cx.conf_dir, &crl.text()))
                     .map_err(|e| cx.emerg(e, Some(crl)))?,
@@ -184,18 +188,19 @@ impl UpstreamTls {
                 .as_ref()
                 .and_then(|s| s.text().parse().ok())
                 .unwrap_or(1);
-            Arc::new(
-                verify::TrustedChain::new(cas, crls, depth, provider.clone())
-                    .map_err(|e| cx.emerg(e, Some(trusted)))?,
-            )
+            Some((
+                TrustStore {
+                    trusted: trusted_certs,
+                    crls,
+                },
+                depth,
+            ))
         } else {
-            Arc::new(verify::AnyCertificate {
-                algs: provider.signature_verification_algorithms,
-            })
+            None
         };
         let builder = builder
             .dangerous()
-            .with_custom_certificate_verifier(verifier);
+            .with_custom_certificate_verifier(Arc::new(verify::AnyCertificate));
         let mut config = match &c.proxy_ssl_certificate {
             Some(cert) if !cert.first().is_empty() => {
                 let Some(key) = &c.proxy_ssl_certificate_key else {
@@ -276,13 +281,23 @@ impl UpstreamTls {
                 Ok(Err(e)) => return Err(HandshakeError::Failed(handshake_message(&e))),
                 Ok(Ok(s)) => s,
             };
-        if self.verify {
-            let leaf = stream
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|c| c.first());
-            if !leaf.is_some_and(|c| host::check_host(c.as_ref(), name)) {
+        if let Some((store, depth)) = &self.verify {
+            let chain = stream.get_ref().1.peer_certificates().unwrap_or_default();
+            if let Err(e) = crate::tls::verify::verify(
+                chain,
+                store,
+                *depth,
+                Purpose::Server,
+                crate::tls::verify::now(),
+            ) {
+                return Err(HandshakeError::Failed(format!(
+                    "upstream SSL certificate verify error: ({e})"
+                )));
+            }
+            if !chain
+                .first()
+                .is_some_and(|c| host::check_host(c.as_ref(), name))
+            {
                 return Err(HandshakeError::Failed(format!(
                     "upstream SSL certificate does not match \"{}\"",
                     String::from_utf8_lossy(name)
@@ -336,9 +351,6 @@ fn handshake_message(e: &std::io::Error) -> String {
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
     {
-        if let Some(x) = verify::x509_error(tls) {
-            return format!("upstream SSL certificate verify error: ({x})");
-        }
         return format!("SSL_do_handshake() failed (SSL: {tls})");
     }
     match e.kind() {
