@@ -349,14 +349,14 @@ mod tests {
                 "\"charset\" is ignored by upgate: the Content-Type gets no charset parameter and bodies are not recoded:5",
             ]
         );
-        assert_eq!(e.harmless.len(), 3);
+        // ssl_protocols is enforced now that TLS is served.
+        assert_eq!(e.harmless.len(), 2);
         let harmless: Vec<String> = e
             .harmless_once()
             .map(|e| lines(std::slice::from_ref(e)).remove(0))
             .collect();
-        assert_eq!(harmless.len(), 2, "{harmless:?}");
+        assert_eq!(harmless.len(), 1, "{harmless:?}");
         assert!(harmless[0].starts_with("\"sendfile\""));
-        assert!(harmless[1].starts_with("\"ssl_protocols\""));
     }
 
     #[test]
