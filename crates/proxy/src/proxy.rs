@@ -223,7 +223,8 @@ impl Exchange<'_> {
                     state.status = if kind == Fail::Timeout { 504 } else { 502 };
                     state.response_time = Some(elapsed);
                     let cx = self.context(r, client, Some(url));
-                    tables.error_log.log_request(Level::Error, &cx, &msg);
+                    let level = crate::tls::upstream::log_level(&msg);
+                    tables.error_log.log_request(level, &cx, &msg);
                     group
                         .peers()
                         .free(&mut sel, Outcome::Failed, Instant::now());
@@ -431,7 +432,8 @@ impl Exchange<'_> {
             Err(msg) => {
                 if let Some(msg) = msg {
                     let cx = self.context(r, client, None);
-                    tables.error_log.log_request(Level::Error, &cx, &msg);
+                    let level = crate::tls::upstream::log_level(&msg);
+                    tables.error_log.log_request(level, &cx, &msg);
                 }
                 After::Close
             }

@@ -206,7 +206,7 @@ async fn client_certificate_to_a_backend_that_requires_one() {
     // TLS 1.3: the refusal comes as an alert after the client's side of
     // the handshake, so nginx too logs it from SSL_read().
     assert_eq!(get(p, "/without").await.0, 502);
-    logged(&up, "SSL_read() failed (SSL: received fatal alert: CertificateRequired) while reading response header from upstream").await;
+    logged(&up, "SSL_read() failed (SSL: error:0A00045C:SSL routines::tlsv13 alert certificate required:SSL alert number 116) while reading response header from upstream").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,19 +22,23 @@ async fn get(port: u16, path: &str) -> u16 {
         .map_or(0, |s| s.status())
 }
 
-/// The message of the error log line about `path`: between `*N ` and
-/// `, client:`.
+/// The level and message of the error log line about `path`: the message
+/// between `*N ` and `, client:`.
 async fn message(log: impl Fn() -> String, path: &str) -> String {
     let end = Instant::now() + Duration::from_secs(3);
     loop {
         let text = log();
         let found = text.lines().find(|l| {
-            l.contains("[error]") && l.contains(&format!("request: \"GET {path} HTTP/1.1\""))
+            (l.contains("[error]") || l.contains("[crit]"))
+                && l.contains(&format!("request: \"GET {path} HTTP/1.1\""))
         });
         if let Some(line) = found {
+            let level = line.split_once(" [").map_or("", |(_, r)| r);
+            let level = level.split(']').next().unwrap_or("");
             let after = line.split_once(": *").map_or(line, |(_, r)| r);
             let after = after.split_once(' ').map_or(after, |(_, r)| r);
-            return after.split(", client:").next().unwrap_or("").to_string();
+            let text = after.split(", client:").next().unwrap_or("");
+            return format!("[{level}] {text}");
         }
         if Instant::now() > end {
             return format!("no error line for {path}:\n{text}");
@@ -161,4 +165,37 @@ async fn sessions_are_resumed_as_nginx_resumes_them() {
     }
     let resumed = |b: &Backend| -> Vec<bool> { b.hellos().iter().map(|h| h.resumed).collect() };
     assert_eq!(resumed(&bu), resumed(&bn));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_failures_are_502_with_the_same_log_text() {
+    let clients = Ca::new("client CA");
+    let tls13 = Backend::start_with(
+        &self_signed(&["localhost"]),
+        None,
+        &[&rustls::version::TLS13],
+    )
+    .await;
+    let wants_cert = Backend::start(&self_signed(&["localhost"]), Some(&clients)).await;
+    let locations = format!(
+        "  location /old {{ proxy_pass https://127.0.0.1:{}; proxy_ssl_protocols TLSv1.2; }}\n  location /nocert {{ proxy_pass https://127.0.0.1:{}; }}\n",
+        tls13.port, wants_cert.port
+    );
+    let (pn, pu) = (free_port(), free_port());
+    let nginx = Nginx::start(&conf(pn, &locations, ""), &[pn]);
+    let up = Upgate::start(&format!(
+        "error_log error.log info;\n{}",
+        conf(pu, &locations, "")
+    ));
+    let upgate_log =
+        || std::fs::read_to_string(up.dir.path().join("error.log")).unwrap_or_default();
+    for path in ["/old", "/nocert"] {
+        assert_eq!(get(pn, path).await, 502, "nginx {path}: {}", nginx.log());
+        assert_eq!(get(pu, path).await, 502, "upgate {path}: {}", upgate_log());
+        let (n, u) = (
+            message(|| nginx.log(), path).await,
+            message(upgate_log, path).await,
+        );
+        assert_eq!(u, n, "error log line for {path}");
+    }
 }

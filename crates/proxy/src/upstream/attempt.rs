@@ -214,7 +214,10 @@ pub fn recv_failed(stream: &UpstreamStream, e: &std::io::Error) -> String {
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>());
     match (stream.is_tls(), tls) {
-        (true, Some(tls)) => format!("SSL_read() failed (SSL: {tls})"),
+        (true, Some(tls)) => format!(
+            "SSL_read() failed (SSL: {})",
+            crate::tls::upstream::openssl_reason(tls)
+        ),
         (true, None) => format!("SSL_read() failed ({})", errno(e)),
         (false, _) => format!("recv() failed ({})", errno(e)),
     }

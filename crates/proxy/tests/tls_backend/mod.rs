@@ -120,9 +120,18 @@ impl Backend {
     /// Serves `cert`; with `client_ca`, a client certificate it signed is
     /// required.
     pub async fn start(cert: &Issued, client_ca: Option<&Ca>) -> Backend {
+        Backend::start_with(cert, client_ca, rustls::DEFAULT_VERSIONS).await
+    }
+
+    /// [`Backend::start`] speaking only `versions`.
+    pub async fn start_with(
+        cert: &Issued,
+        client_ca: Option<&Ca>,
+        versions: &[&'static rustls::SupportedProtocolVersion],
+    ) -> Backend {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
+            .with_protocol_versions(versions)
             .unwrap();
         let builder = match client_ca {
             Some(ca) => {
