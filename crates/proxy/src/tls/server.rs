@@ -43,8 +43,8 @@ use upgate_runtime::ssl::{ClientCert, ClientTls, VerifyClient};
 use super::certs;
 use super::sessions::{TimedSessions, TimedTickets};
 use super::suites;
-use super::verify::{Purpose, TrustStore};
 use super::vars::{self, Hello};
+use super::verify::{Purpose, TrustStore};
 use crate::client::{ClientStream, TlsInfo};
 
 /// The TLS side of one configuration generation.
@@ -89,7 +89,9 @@ impl TlsServers {
     /// configurations; the error is nginx's `[emerg]` text.
     pub fn build(config: &Config, rt: &Runtime) -> Result<TlsServers, String> {
         let mut out = TlsServers {
-            servers: (0..rt.servers.len()).map(|_| ServerTls::default()).collect(),
+            servers: (0..rt.servers.len())
+                .map(|_| ServerTls::default())
+                .collect(),
             warnings: Vec::new(),
         };
         let mut http_dirs: Vec<&Directive> = Vec::new();
@@ -246,7 +248,9 @@ impl TlsServers {
             .unwrap_or(Duration::from_secs(300));
         let cache = session_cache(m.last("ssl_session_cache"));
         config.session_storage = match &cache {
-            SessionCache::Off | SessionCache::None => Arc::new(rustls::server::NoServerSessionStorage {}),
+            SessionCache::Off | SessionCache::None => {
+                Arc::new(rustls::server::NoServerSessionStorage {})
+            }
             SessionCache::Builtin(n) => TimedSessions::new(*n, timeout),
             SessionCache::Shared(name, n) => zones
                 .entry(name.clone())
@@ -286,7 +290,9 @@ impl TlsServers {
                     .unwrap_or_default()
             )
         })?;
-        if tls12 == 0 && let Some(d) = ciphers {
+        if tls12 == 0
+            && let Some(d) = ciphers
+        {
             self.warnings.push(format!(
                 "ssl_ciphers \"{text}\" selects no TLSv1.2 suite rustls has: TLSv1.2 is not offered in {}",
                 rt.source(d.name.span)
@@ -343,7 +349,11 @@ impl TlsServers {
     ) -> Result<Accepted, String> {
         let mut first = [0u8; 1];
         match tokio::time::timeout(timeout, tcp.peek(&mut first)).await {
-            Err(_) => return Err("client timed out (110: Connection timed out) while SSL handshaking".into()),
+            Err(_) => {
+                return Err(
+                    "client timed out (110: Connection timed out) while SSL handshaking".into(),
+                );
+            }
             Ok(Err(e)) => return Err(format!("recv() failed ({})", crate::proxy::errno(&e))),
             Ok(Ok(0)) => return Err("client closed connection while SSL handshaking".into()),
             Ok(Ok(_)) => {}
@@ -356,8 +366,16 @@ impl TlsServers {
             tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp);
         let deadline = tokio::time::Instant::now() + timeout;
         let start = match tokio::time::timeout_at(deadline, acceptor).await {
-            Err(_) => return Err("client timed out (110: Connection timed out) while SSL handshaking".into()),
-            Ok(Err(e)) => return Err(format!("SSL_do_handshake() failed (SSL: {e}) while SSL handshaking")),
+            Err(_) => {
+                return Err(
+                    "client timed out (110: Connection timed out) while SSL handshaking".into(),
+                );
+            }
+            Ok(Err(e)) => {
+                return Err(format!(
+                    "SSL_do_handshake() failed (SSL: {e}) while SSL handshaking"
+                ));
+            }
             Ok(Ok(start)) => start,
         };
         let hello = Hello::read(&start.client_hello());
@@ -378,7 +396,9 @@ impl TlsServers {
             // No certificate resolves: rustls ends the handshake with a
             // fatal alert, as nginx does with `unrecognized_name`.
             let _ = tokio::time::timeout_at(deadline, start.into_stream(reject_config())).await;
-            return Err("SSL_do_handshake() failed (SSL: handshake rejected) while SSL handshaking".into());
+            return Err(
+                "SSL_do_handshake() failed (SSL: handshake rejected) while SSL handshaking".into(),
+            );
         }
         let handshake = server
             .and_then(|s| s.handshake.clone())
@@ -388,11 +408,22 @@ impl TlsServers {
                     .and_then(|s| s.handshake.clone())
             })
             .ok_or_else(|| "no \"ssl_certificate\" is defined for the server".to_string())?;
-        let stream = match tokio::time::timeout_at(deadline, start.into_stream(handshake.config.clone())).await {
-            Err(_) => return Err("client timed out (110: Connection timed out) while SSL handshaking".into()),
-            Ok(Err(e)) => return Err(format!("SSL_do_handshake() failed (SSL: {e}) while SSL handshaking")),
-            Ok(Ok(s)) => s,
-        };
+        let stream =
+            match tokio::time::timeout_at(deadline, start.into_stream(handshake.config.clone()))
+                .await
+            {
+                Err(_) => {
+                    return Err(
+                        "client timed out (110: Connection timed out) while SSL handshaking".into(),
+                    );
+                }
+                Ok(Err(e)) => {
+                    return Err(format!(
+                        "SSL_do_handshake() failed (SSL: {e}) while SSL handshaking"
+                    ));
+                }
+                Ok(Ok(s)) => s,
+            };
         let conn = stream.get_ref().1;
         let chain: Vec<CertificateDer<'static>> = conn
             .peer_certificates()
@@ -465,7 +496,10 @@ impl<'a> Merged<'a> {
 }
 
 fn arg_text(d: &Directive) -> String {
-    d.args.first().map(|a| a.text().into_owned()).unwrap_or_default()
+    d.args
+        .first()
+        .map(|a| a.text().into_owned())
+        .unwrap_or_default()
 }
 
 /// `ssl_session_cache`.
@@ -642,8 +676,15 @@ fn reject_config() -> Arc<ServerConfig> {
                 ServerConfig::builder_with_provider(super::provider())
                     .with_safe_default_protocol_versions()
                     .map_or_else(
-                        |_| ServerConfig::builder().with_no_client_auth().with_cert_resolver(Arc::new(NoCertificate)),
-                        |b| b.with_no_client_auth().with_cert_resolver(Arc::new(NoCertificate)),
+                        |_| {
+                            ServerConfig::builder()
+                                .with_no_client_auth()
+                                .with_cert_resolver(Arc::new(NoCertificate))
+                        },
+                        |b| {
+                            b.with_no_client_auth()
+                                .with_cert_resolver(Arc::new(NoCertificate))
+                        },
                     ),
             )
         })
