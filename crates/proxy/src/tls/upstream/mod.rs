@@ -18,10 +18,15 @@
 //!
 //! `verify.rs` lets every certificate through the handshake, as nginx's
 //! callback does; the chain is then judged by [`crate::tls::verify`] and
-//! the name by `host.rs` (`X509_check_host`).
+//! the name by `host.rs` (`X509_check_host`). `client_cert.rs` is
+//! proxy_ssl_certificate, `error.rs` nginx's texts for failures.
 
+mod client_cert;
+mod error;
 mod host;
 mod verify;
+
+pub use error::{HandshakeError, log_level, openssl_reason};
 
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -40,6 +45,8 @@ use upgate_runtime::variable::{Template, UserVars};
 use crate::tls::certs;
 use crate::tls::suites;
 use crate::tls::verify::{Purpose, TrustStore};
+use client_cert::client_certificate;
+use error::handshake_message;
 
 /// One directive's arguments and where it was written.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -309,64 +316,6 @@ impl UpstreamTls {
     }
 }
 
-/// The client certificate, its key checked against it as OpenSSL's
-/// `SSL_CTX_use_PrivateKey` does. Not rustls's own check: it parses the
-/// certificate with webpki, which refuses the version 1 certificates that
-/// `openssl req -x509` makes without extensions and OpenSSL accepts.
-fn client_certificate(
-    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
-    key: rustls::pki_types::PrivateKeyDer<'static>,
-    provider: &CryptoProvider,
-) -> Result<Arc<dyn rustls::client::ResolvesClientCert>, String> {
-    use x509_parser::prelude::FromDer;
-    let signing = provider
-        .key_provider
-        .load_private_key(key)
-        .map_err(|e| e.to_string())?;
-    let leaf_spki = chain
-        .first()
-        .and_then(|c| x509_parser::certificate::X509Certificate::from_der(c).ok())
-        .map(|(_, c)| c.public_key().raw.to_vec());
-    let key_spki = signing.public_key().map(|k| k.as_ref().to_vec());
-    if let (Some(a), Some(b)) = (&leaf_spki, &key_spki)
-        && a != b
-    {
-        return Err("key values mismatch".into());
-    }
-    Ok(Arc::new(ClientCertificate(Arc::new(
-        rustls::sign::CertifiedKey::new(chain, signing),
-    ))))
-}
-
-/// proxy_ssl_certificate: sent whenever the upstream asks for one, as
-/// OpenSSL sends the context's certificate.
-#[derive(Debug)]
-struct ClientCertificate(Arc<rustls::sign::CertifiedKey>);
-
-impl rustls::client::ResolvesClientCert for ClientCertificate {
-    fn resolve(
-        &self,
-        _root_hint_subjects: &[&[u8]],
-        _sigschemes: &[rustls::SignatureScheme],
-    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
-        Some(self.0.clone())
-    }
-
-    fn has_certs(&self) -> bool {
-        true
-    }
-}
-
-/// Why a handshake did not give a usable connection.
-#[derive(Debug)]
-pub enum HandshakeError {
-    /// proxy_connect_timeout ran out (`NGX_HTTP_UPSTREAM_FT_TIMEOUT`).
-    Timeout,
-    /// nginx's error log text, without "while SSL handshaking to upstream"
-    /// (`NGX_HTTP_UPSTREAM_FT_ERROR`).
-    Failed(String),
-}
-
 /// The name without a port: `host:port` and `[v6]:port` as nginx cuts them.
 fn strip_port(mut name: Vec<u8>) -> Vec<u8> {
     let from = if name.first() == Some(&b'[') {
@@ -394,120 +343,10 @@ fn server_name(name: &[u8]) -> ServerName<'static> {
     ServerName::IpAddress(Ipv4Addr::UNSPECIFIED.into())
 }
 
-/// nginx's text for a failed `SSL_do_handshake()`.
-fn handshake_message(e: &std::io::Error) -> String {
-    if let Some(tls) = e
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-    {
-        return format!("SSL_do_handshake() failed (SSL: {})", openssl_reason(tls));
-    }
-    match e.kind() {
-        std::io::ErrorKind::UnexpectedEof => "peer closed connection in SSL handshake".into(),
-        std::io::ErrorKind::ConnectionReset => format!(
-            "peer closed connection in SSL handshake ({})",
-            crate::proxy::errno(e)
-        ),
-        _ => format!("SSL_do_handshake() failed ({})", crate::proxy::errno(e)),
-    }
-}
-
-/// OpenSSL's error string for what rustls reports, where OpenSSL has one:
-/// an alert from the peer is `error:0A000NNN:SSL routines::<reason>:SSL
-/// alert number N` (reason 1000 + the alert, `SSL_AD_REASON_OFFSET`), as
-/// nginx logs it; anything else in rustls's words.
-pub fn openssl_reason(e: &rustls::Error) -> String {
-    use rustls::AlertDescription as A;
-    let rustls::Error::AlertReceived(alert) = e else {
-        return e.to_string();
-    };
-    let reason = match alert {
-        A::UnexpectedMessage => "sslv3 alert unexpected message",
-        A::BadRecordMac => "sslv3 alert bad record mac",
-        A::HandshakeFailure => "sslv3 alert handshake failure",
-        A::BadCertificate => "sslv3 alert bad certificate",
-        A::UnsupportedCertificate => "sslv3 alert unsupported certificate",
-        A::CertificateRevoked => "sslv3 alert certificate revoked",
-        A::CertificateExpired => "sslv3 alert certificate expired",
-        A::CertificateUnknown => "sslv3 alert certificate unknown",
-        A::IllegalParameter => "sslv3 alert illegal parameter",
-        A::UnknownCA => "tlsv1 alert unknown ca",
-        A::AccessDenied => "tlsv1 alert access denied",
-        A::DecodeError => "tlsv1 alert decode error",
-        A::DecryptError => "tlsv1 alert decrypt error",
-        A::ProtocolVersion => "tlsv1 alert protocol version",
-        A::InsufficientSecurity => "tlsv1 alert insufficient security",
-        A::InternalError => "tlsv1 alert internal error",
-        A::UnrecognisedName => "tlsv1 unrecognized name",
-        A::CertificateRequired => "tlsv13 alert certificate required",
-        A::NoApplicationProtocol => "tlsv1 alert no application protocol",
-        _ => return e.to_string(),
-    };
-    let n = u8::from(*alert);
-    format!(
-        "error:0A{:06X}:SSL routines::{reason}:SSL alert number {n}",
-        1000 + u32::from(n)
-    )
-}
-
-/// The level nginx logs an upstream failure at: `ngx_ssl_connection_error`
-/// says `[crit]` for an OpenSSL error it does not list as the peer's doing,
-/// and the upstream's `[error]` for those it does (the alerts up to
-/// no_renegotiation, 100); everything else is `[error]`.
-pub fn log_level(message: &str) -> upgate_conf::Level {
-    const PEER_ALERTS: &[u32] = &[
-        0, 10, 20, 21, 22, 30, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 60, 70, 71, 80, 90,
-        100,
-    ];
-    let alert = message
-        .split_once("SSL alert number ")
-        .and_then(|(_, rest)| rest.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|n| n.parse::<u32>().ok());
-    match alert {
-        Some(n) if !PEER_ALERTS.contains(&n) => upgate_conf::Level::Crit,
-        _ => upgate_conf::Level::Error,
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn alerts_in_openssl_words() {
-        let e = rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure);
-        assert_eq!(
-            openssl_reason(&e),
-            "error:0A000410:SSL routines::sslv3 alert handshake failure:SSL alert number 40"
-        );
-        let e = rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired);
-        assert_eq!(
-            openssl_reason(&e),
-            "error:0A00045C:SSL routines::tlsv13 alert certificate required:SSL alert number 116"
-        );
-    }
-
-    #[test]
-    fn levels_as_ngx_ssl_connection_error() {
-        use upgate_conf::Level;
-        assert_eq!(
-            log_level(
-                "SSL_read() failed (SSL: error:0A00045C:SSL routines::tlsv13 alert certificate required:SSL alert number 116) while"
-            ),
-            Level::Crit
-        );
-        assert_eq!(
-            log_level(
-                "SSL_do_handshake() failed (SSL: error:0A00042E:SSL routines::tlsv1 alert protocol version:SSL alert number 70) while"
-            ),
-            Level::Error
-        );
-        assert_eq!(
-            log_level("connect() failed (111: Connection refused)"),
-            Level::Error
-        );
-    }
 
     #[test]
     fn ports_are_stripped_as_nginx_strips_them() {
@@ -528,41 +367,5 @@ mod tests {
             server_name(b"example.com"),
             ServerName::DnsName(_)
         ));
-    }
-
-    /// `openssl req -x509` without extensions makes a version 1
-    /// certificate: OpenSSL (and so nginx) takes it with its key.
-    #[test]
-    fn client_certificate_of_version_1_and_a_mismatched_key() {
-        let dir = std::env::temp_dir().join(format!("upgate-v1-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let conf = dir.join("openssl.conf");
-        std::fs::write(
-            &conf,
-            "[ req ]\ndefault_bits = 2048\nencrypt_key = no\ndistinguished_name = dn\n[ dn ]\n",
-        )
-        .unwrap();
-        let status = std::process::Command::new("openssl")
-            .args(["req", "-x509", "-new", "-subj", "/CN=client/", "-config"])
-            .arg(&conf)
-            .arg("-out")
-            .arg(dir.join("c.crt"))
-            .arg("-keyout")
-            .arg(dir.join("c.key"))
-            .stderr(std::process::Stdio::null())
-            .status()
-            .expect("openssl is needed for this test");
-        assert!(status.success());
-        let chain = certs::load_chain(&dir.join("c.crt")).unwrap();
-        let key = certs::load_key(&dir.join("c.key")).unwrap();
-        let provider = crate::tls::provider();
-        assert!(client_certificate(chain.clone(), key, &provider).is_ok());
-        let other = rcgen::KeyPair::generate().unwrap();
-        let other = rustls::pki_types::PrivateKeyDer::try_from(other.serialize_der()).unwrap();
-        assert_eq!(
-            client_certificate(chain, other, &provider).err().as_deref(),
-            Some("key values mismatch")
-        );
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
