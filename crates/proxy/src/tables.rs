@@ -17,7 +17,7 @@ use crate::access_log::AccessLogs;
 use crate::error_log::ErrorLog;
 use crate::http1::ServerIdent;
 use crate::settings::{LocSettings, Settings, SrvSettings};
-use crate::tls::upstream::{BuildContext, ProxySslConf, UpstreamTls};
+use crate::tls::upstream::UpstreamTls;
 use crate::upstream::{Group, implicit_group, implicit_key, system_resolve};
 
 /// One configuration generation.
@@ -107,7 +107,7 @@ impl Tables {
                 })?;
             implicit.insert(key, Arc::new(group));
         }
-        let upstream_tls = build_upstream_tls(config, &rt, &settings)?;
+        let upstream_tls = crate::tls::upstream::build_all(config, &rt, &settings)?;
         let access_logs = AccessLogs::open(&settings, &rt, prefix);
         let error_log = ErrorLog::open(config, prefix, default_log)?;
         for warning in &tls.warnings {
@@ -186,45 +186,4 @@ impl Tables {
             .map(|a| a.addr.clone())
             .collect()
     }
-}
-
-/// `ngx_http_proxy_set_ssl` for every location that needs it: a static
-/// `proxy_pass https://` or one made of variables (which may turn out https
-/// per request), as nginx's `plcf->ssl` marks them.
-fn build_upstream_tls(
-    config: &Config,
-    rt: &Runtime,
-    settings: &Settings,
-) -> Result<Vec<Option<Arc<UpstreamTls>>>, String> {
-    let cx = BuildContext {
-        conf_dir: &rt.conf_dir,
-        user: &rt.user_vars,
-        sources: &config.sources,
-    };
-    let mut built: HashMap<&ProxySslConf, Arc<UpstreamTls>> = HashMap::new();
-    let mut out = Vec::with_capacity(rt.locations.len());
-    for (i, loc) in rt.locations.iter().enumerate() {
-        let needs = loc
-            .conf
-            .proxy_pass
-            .as_ref()
-            .is_some_and(|p| match &p.target {
-                ProxyTarget::Static(url) => url.https,
-                ProxyTarget::Variables(_) => true,
-            });
-        let Some(s) = settings.locations.get(i).filter(|_| needs) else {
-            out.push(None);
-            continue;
-        };
-        let tls = match built.get(&s.proxy_ssl) {
-            Some(t) => t.clone(),
-            None => {
-                let t = Arc::new(UpstreamTls::build(&s.proxy_ssl, &cx)?);
-                built.insert(&s.proxy_ssl, t.clone());
-                t
-            }
-        };
-        out.push(Some(tls));
-    }
-    Ok(out)
 }

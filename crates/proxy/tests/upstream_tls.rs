@@ -318,6 +318,23 @@ fn configuration_errors_are_nginx_emerg_lines() {
         err.starts_with("cannot load certificate \"/nonexistent/c.crt\": BIO_new_file() failed"),
         "{err}"
     );
+    let pki = Dir::new("pki-empty");
+    let empty = pki.path().join("empty.crt");
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    let err = Upgate::check(&format!(
+        "events {{}}\nhttp {{\n server {{\n  listen 127.0.0.1:1;\n  location / {{\n   proxy_pass https://127.0.0.1:1;\n   proxy_ssl_verify on;\n   proxy_ssl_trusted_certificate {};\n  }}\n }}\n}}\n",
+        empty.display()
+    ))
+    .err()
+    .unwrap_or_default();
+    assert_eq!(
+        err.split(" in ").next().unwrap_or(""),
+        format!(
+            "SSL_CTX_load_verify_locations(\"{}\") failed (SSL: error:05800088:x509 certificate routines::no certificate or crl found)",
+            empty.display()
+        )
+    );
+    assert!(err.ends_with("nginx.conf:8"), "{err}");
     // Not needed where no proxy_pass is https: nginx reads nothing there.
     assert!(
         Upgate::check(
@@ -325,4 +342,29 @@ fn configuration_errors_are_nginx_emerg_lines() {
         )
         .is_ok()
     );
+}
+
+/// A reload re-reads the files: a CA file replaced on disk is trusted by
+/// the next generation, not by the running one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_reads_the_trusted_certificates_again() {
+    let pki = Dir::new("pki-reload");
+    let (first, second) = (Ca::new("first CA"), Ca::new("second CA"));
+    let ca_file = pki.path().join("ca.crt");
+    std::fs::write(&ca_file, first.pem()).unwrap();
+    let b = Backend::start(&second.leaf(&["localhost"], false), None).await;
+    let p = free_port();
+    let conf = format!(
+        "events {{}}\nhttp {{\n access_log off;\n server {{\n  listen 127.0.0.1:{p};\n  location / {{ proxy_pass https://127.0.0.1:{}; proxy_ssl_verify on; proxy_ssl_name localhost; proxy_ssl_trusted_certificate {}; }}\n }}\n}}\n",
+        b.port,
+        ca_file.display()
+    );
+    let mut up = Upgate::start(&conf);
+    assert_eq!(get(p, "/").await.0, 502);
+    std::fs::write(&ca_file, second.pem()).unwrap();
+    assert_eq!(get(p, "/").await.0, 502, "read once per generation");
+    let tables = Upgate::check(&conf).unwrap();
+    let reloaded = up.server.as_mut().map(|s| s.reload(tables));
+    assert!(matches!(reloaded, Some(Ok(()))));
+    assert_eq!(get(p, "/").await.0, 200);
 }

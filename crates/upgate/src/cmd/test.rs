@@ -75,13 +75,17 @@ pub fn run(cli: &Cli) -> ExitCode {
     status
 }
 
-/// nginx -t loads every server's certificates and keys: so does this, with
+/// nginx -t loads every server's certificates and keys, and the
+/// `proxy_ssl_*` files of the locations that proxy to https: so does this, with
 /// the configurations `-c` would build (only for a file that has any, so
 /// that a configuration without TLS is not compiled twice).
 fn tls_check(loaded: &Loaded, prefix: &Path) -> Result<(), String> {
-    let mut any = false;
-    loaded.config.walk(|d, _| any |= d.is("ssl_certificate"));
-    if !any {
+    let (mut any, mut upstream) = (false, false);
+    loaded.config.walk(|d, _| {
+        any |= d.is("ssl_certificate");
+        upstream |= d.name.value.starts_with(b"proxy_ssl_");
+    });
+    if !any && !upstream {
         return Ok(());
     }
     let mut prefix_bytes = prefix.as_os_str().as_encoded_bytes().to_vec();
@@ -96,7 +100,10 @@ fn tls_check(loaded: &Loaded, prefix: &Path) -> Result<(), String> {
     };
     let rt = upgate_runtime::Runtime::compile_with(&loaded.config, &options)
         .map_err(|e| e.to_string())?;
-    upgate_proxy::tls::server::TlsServers::build(&loaded.config, &rt).map(|_| ())
+    if any {
+        upgate_proxy::tls::server::TlsServers::build(&loaded.config, &rt)?;
+    }
+    upgate_proxy::tls::upstream::check(&loaded.config, &rt)
 }
 
 /// What `upgate -c` would do with the file beyond nginx's checks: the

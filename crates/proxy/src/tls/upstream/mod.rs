@@ -48,6 +48,9 @@ use crate::tls::verify::{Purpose, TrustStore};
 use client_cert::client_certificate;
 use error::handshake_message;
 
+/// OpenSSL 3's error for a PEM file with nothing in it.
+const NOTHING_FOUND: &str = "error:05800088:x509 certificate routines::no certificate or crl found";
+
 /// One directive's arguments and where it was written.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Set {
@@ -184,10 +187,32 @@ impl UpstreamTls {
             };
             let path = certs::full_name(cx.conf_dir, &trusted.text());
             let trusted_certs = certs::load_cas(&path).map_err(|e| cx.emerg(e, Some(trusted)))?;
+            if trusted_certs.is_empty() {
+                return Err(cx.emerg(
+                    format!(
+                        "SSL_CTX_load_verify_locations(\"{}\") failed (SSL: {NOTHING_FOUND})",
+                        path.display()
+                    ),
+                    Some(trusted),
+                ));
+            }
             // nginx reads the CRL only for verification (ngx_http_proxy_set_ssl).
             let crls = match &c.proxy_ssl_crl {
-                Some(crl) => certs::load_crls(&certs::full_name(cx.conf_dir, &crl.text()))
-                    .map_err(|e| cx.emerg(e, Some(crl)))?,
+                Some(crl) => {
+                    let path = certs::full_name(cx.conf_dir, &crl.text());
+                    let crls = certs::load_crls(&path).map_err(|e| cx.emerg(e, Some(crl)))?;
+                    // X509_LOOKUP_load_file takes certificates from it too.
+                    if crls.is_empty() && certs::load_cas(&path).is_ok_and(|c| c.is_empty()) {
+                        return Err(cx.emerg(
+                            format!(
+                                "X509_LOOKUP_load_file(\"{}\") failed (SSL: {NOTHING_FOUND})",
+                                path.display()
+                            ),
+                            Some(crl),
+                        ));
+                    }
+                    crls
+                }
                 None => Vec::new(),
             };
             let depth = c
@@ -314,6 +339,55 @@ impl UpstreamTls {
         }
         Ok(stream)
     }
+}
+
+/// `ngx_http_proxy_set_ssl` for every location that needs it: a static
+/// `proxy_pass https://` or one made of variables (which may turn out https
+/// per request), as nginx's `plcf->ssl` marks them.
+pub fn build_all(
+    config: &upgate_conf::Config,
+    rt: &upgate_runtime::Runtime,
+    settings: &crate::settings::Settings,
+) -> Result<Vec<Option<Arc<UpstreamTls>>>, String> {
+    let cx = BuildContext {
+        conf_dir: &rt.conf_dir,
+        user: &rt.user_vars,
+        sources: &config.sources,
+    };
+    let mut built: std::collections::HashMap<&ProxySslConf, Arc<UpstreamTls>> =
+        std::collections::HashMap::new();
+    let mut out = Vec::with_capacity(rt.locations.len());
+    for (i, loc) in rt.locations.iter().enumerate() {
+        let needs = loc
+            .conf
+            .proxy_pass
+            .as_ref()
+            .is_some_and(|p| match &p.target {
+                upgate_runtime::proxy_pass::ProxyTarget::Static(url) => url.https,
+                upgate_runtime::proxy_pass::ProxyTarget::Variables(_) => true,
+            });
+        let Some(s) = settings.locations.get(i).filter(|_| needs) else {
+            out.push(None);
+            continue;
+        };
+        let tls = match built.get(&s.proxy_ssl) {
+            Some(t) => t.clone(),
+            None => {
+                let t = Arc::new(UpstreamTls::build(&s.proxy_ssl, &cx)?);
+                built.insert(&s.proxy_ssl, t.clone());
+                t
+            }
+        };
+        out.push(Some(tls));
+    }
+    Ok(out)
+}
+
+/// What `upgate -t` adds to nginx's checks for upstream TLS: the files and
+/// values `-c` would read, read now (nginx -t reads them too).
+pub fn check(config: &upgate_conf::Config, rt: &upgate_runtime::Runtime) -> Result<(), String> {
+    let settings = crate::settings::Settings::read(config, rt);
+    build_all(config, rt, &settings).map(|_| ())
 }
 
 /// The name without a port: `host:port` and `[v6]:port` as nginx cuts them.
