@@ -134,24 +134,16 @@ impl Exchange<'_> {
             }
         };
         // ngx_http_upstream_ssl_name: evaluated once per request, before
-        // the first try.
-        let (https, proxied_host) = r
-            .proxy_url()
-            .map_or((false, Vec::new()), |u| (u.https, u.host));
+        // the first try. Only a location whose proxy_pass is https or made
+        // of variables has a TLS configuration (so plain ones skip this).
         let tls = match tables.upstream_tls(r.location) {
-            Some(t) if https => Some((t.clone(), t.name(r, &proxied_host))),
-            _ if https => {
-                let cx = self.context(r, client, None);
-                tables.error_log.log_request(
-                    Level::Error,
-                    &cx,
-                    "no TLS configuration for this location",
-                );
-                return self.fail(client, r, 502).await;
-            }
-            _ => None,
+            Some(t) => match r.proxy_url() {
+                Some(url) if url.https => Some((t.clone(), t.name(r, &url.host))),
+                _ => None,
+            },
+            None => None,
         };
-        let scheme = if https { "https" } else { "http" };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let hash_key = group.hash_key.as_ref().map(|t| r.eval(t));
         let mut sel = group.peers().begin(&SelectInput {
             client: r.remote.ip(),
