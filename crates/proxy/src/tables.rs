@@ -107,10 +107,11 @@ impl Tables {
                 })?;
             implicit.insert(key, Arc::new(group));
         }
-        let upstream_tls = crate::tls::upstream::build_all(config, &rt, &settings)?;
+        let (upstream_tls, upstream_tls_warnings) =
+            crate::tls::upstream::build_all(config, &rt, &settings)?;
         let access_logs = AccessLogs::open(&settings, &rt, prefix);
         let error_log = ErrorLog::open(config, prefix, default_log)?;
-        for warning in &tls.warnings {
+        for warning in tls.warnings.iter().chain(&upstream_tls_warnings) {
             error_log.log(crate::error_log::Level::Warn, warning);
         }
         let idents = settings

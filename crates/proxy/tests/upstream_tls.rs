@@ -368,3 +368,22 @@ async fn reload_reads_the_trusted_certificates_again() {
     assert!(matches!(reloaded, Some(Ok(()))));
     assert_eq!(get(p, "/").await.0, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protocols_rustls_lacks_are_a_warning() {
+    let b = Backend::start(&self_signed(&["localhost"]), None).await;
+    let (up, p) = start(
+        &format!(
+            "  location / {{ proxy_pass https://127.0.0.1:{}; proxy_ssl_protocols TLSv1 TLSv1.1 TLSv1.2; }}",
+            b.port
+        ),
+        "",
+    );
+    assert_eq!(get(p, "/").await.0, 200, "{}", error_log(&up));
+    let line = logged(&up, "[warn]").await;
+    assert!(
+        line.contains("proxy_ssl_protocols: TLSv1 TLSv1.1 never offered (rustls speaks TLSv1.2 and TLSv1.3 only) in ")
+            && line.ends_with("nginx.conf:8"),
+        "{line}"
+    );
+}

@@ -126,7 +126,8 @@ pub struct UpstreamTls {
     name: Option<Template>,
 }
 
-/// What the files and values of a level are resolved against.
+/// What the files and values of a level are resolved against. (The
+/// `emerg` helper also places warnings: `MESSAGE in FILE:LINE`.)
 pub struct BuildContext<'a> {
     pub conf_dir: &'a Path,
     pub user: &'a UserVars,
@@ -134,7 +135,7 @@ pub struct BuildContext<'a> {
 }
 
 impl BuildContext<'_> {
-    /// nginx's `[emerg]` text, with the directive's position.
+    /// nginx's `[emerg]` (or `[warn]`) text, with the directive's position.
     fn emerg(&self, message: String, at: Option<&Set>) -> String {
         match at {
             Some(s) if s.span.file.index() < self.sources.len() => format!(
@@ -152,7 +153,13 @@ impl UpstreamTls {
     /// proxy_pass is https or made of variables. Defaults: no SNI, no
     /// verification (depth 1), TLSv1.2 and TLSv1.3, ciphers DEFAULT,
     /// sessions reused.
-    pub fn build(c: &ProxySslConf, cx: &BuildContext<'_>) -> Result<UpstreamTls, String> {
+    /// What upgate serves differently from nginx goes to `warnings`
+    /// (protocols and TLSv1.2 suites rustls does not have).
+    pub fn build(
+        c: &ProxySslConf,
+        cx: &BuildContext<'_>,
+        warnings: &mut Vec<String>,
+    ) -> Result<UpstreamTls, String> {
         let base = crate::tls::provider();
         let protocols: Vec<String> = match &c.proxy_ssl_protocols {
             Some(s) => s
@@ -163,14 +170,32 @@ impl UpstreamTls {
             None => vec!["TLSv1.2".into(), "TLSv1.3".into()],
         };
         let names: Vec<&str> = protocols.iter().map(String::as_str).collect();
-        let (versions, _dropped) = suites::protocol_versions(&names)
+        let (mut versions, dropped) = suites::protocol_versions(&names)
             .map_err(|e| cx.emerg(e, c.proxy_ssl_protocols.as_ref()))?;
+        if !dropped.is_empty() {
+            warnings.push(cx.emerg(
+                format!(
+                    "proxy_ssl_protocols: {} never offered (rustls speaks TLSv1.2 and TLSv1.3 only)",
+                    dropped.join(" ")
+                ),
+                c.proxy_ssl_protocols.as_ref(),
+            ));
+        }
         let ciphers = c
             .proxy_ssl_ciphers
             .as_ref()
             .map_or_else(|| "DEFAULT".to_string(), Set::text);
-        let (cipher_suites, _) = suites::cipher_suites(&ciphers)
+        let (cipher_suites, tls12) = suites::cipher_suites(&ciphers)
             .map_err(|e| cx.emerg(e, c.proxy_ssl_ciphers.as_ref()))?;
+        if tls12 == 0 && versions.len() > 1 {
+            versions.retain(|v| v.version != rustls::ProtocolVersion::TLSv1_2);
+            warnings.push(cx.emerg(
+                format!(
+                    "proxy_ssl_ciphers \"{ciphers}\" selects no TLSv1.2 suite rustls has: TLSv1.2 is not offered"
+                ),
+                c.proxy_ssl_ciphers.as_ref(),
+            ));
+        }
         let provider = Arc::new(CryptoProvider {
             cipher_suites,
             ..base.as_ref().clone()
@@ -348,7 +373,7 @@ pub fn build_all(
     config: &upgate_conf::Config,
     rt: &upgate_runtime::Runtime,
     settings: &crate::settings::Settings,
-) -> Result<Vec<Option<Arc<UpstreamTls>>>, String> {
+) -> Result<(PerLocation, Vec<String>), String> {
     let cx = BuildContext {
         conf_dir: &rt.conf_dir,
         user: &rt.user_vars,
@@ -357,6 +382,7 @@ pub fn build_all(
     let mut built: std::collections::HashMap<&ProxySslConf, Arc<UpstreamTls>> =
         std::collections::HashMap::new();
     let mut out = Vec::with_capacity(rt.locations.len());
+    let mut warnings = Vec::new();
     for (i, loc) in rt.locations.iter().enumerate() {
         let needs = loc
             .conf
@@ -373,15 +399,19 @@ pub fn build_all(
         let tls = match built.get(&s.proxy_ssl) {
             Some(t) => t.clone(),
             None => {
-                let t = Arc::new(UpstreamTls::build(&s.proxy_ssl, &cx)?);
+                let t = Arc::new(UpstreamTls::build(&s.proxy_ssl, &cx, &mut warnings)?);
                 built.insert(&s.proxy_ssl, t.clone());
                 t
             }
         };
         out.push(Some(tls));
     }
-    Ok(out)
+    Ok((out, warnings))
 }
+
+/// The TLS configuration of each location (indexed like the runtime's
+/// locations), `None` where proxy_pass cannot be https.
+pub type PerLocation = Vec<Option<Arc<UpstreamTls>>>;
 
 /// What `upgate -t` adds to nginx's checks for upstream TLS: the files and
 /// values `-c` would read, read now (nginx -t reads them too).
