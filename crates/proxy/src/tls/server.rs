@@ -41,7 +41,7 @@ use upgate_runtime::server::{ServerMatch, find_virtual_server};
 use upgate_runtime::ssl::{ClientCert, ClientTls, VerifyClient};
 
 use super::certs;
-use super::sessions::{TimedSessions, TimedTickets};
+use super::sessions::{KeyFileTickets, TimedSessions, TimedTickets};
 use super::suites;
 use super::vars::{self, Hello};
 use super::verify::{Purpose, TrustStore};
@@ -171,7 +171,22 @@ impl TlsServers {
             };
             keyed.push(certified_key(&provider, conf_dir, cert, key).map_err(|e| e + &at(cert))?);
         }
-        let versions = self.versions(m, rt, "ssl_protocols")?;
+        let mut versions = self.versions(m, rt, "ssl_protocols")?;
+        if !provider
+            .cipher_suites
+            .iter()
+            .any(|s| s.version() == &rustls::version::TLS12)
+        {
+            versions.retain(|v| *v != &rustls::version::TLS12);
+            if versions.is_empty() {
+                let d = m.last("ssl_ciphers");
+                return Err(format!(
+                    "ssl_ciphers \"{}\" selects no TLSv1.2 cipher suite rustls has, and ssl_protocols allows only TLSv1.2{}",
+                    d.map(arg_text).unwrap_or_default(),
+                    d.map(&at).unwrap_or_default()
+                ));
+            }
+        }
         let verify = match m.last("ssl_verify_client") {
             Some(d) => d
                 .args
@@ -258,7 +273,24 @@ impl TlsServers {
                 .clone(),
         };
         let tickets = m.flag("ssl_session_tickets", true);
-        if tickets {
+        let key_files = m.all("ssl_session_ticket_key");
+        if tickets && !key_files.is_empty() {
+            let mut files = Vec::new();
+            for d in &key_files {
+                let path = certs::full_name(conf_dir, &arg_text(d));
+                let bytes = std::fs::read(&path).map_err(|e| {
+                    format!(
+                        "open() \"{}\" failed ({}){}",
+                        path.display(),
+                        crate::proxy::errno(&e),
+                        at(d)
+                    )
+                })?;
+                files.push((path.display().to_string(), bytes));
+            }
+            config.ticketer =
+                KeyFileTickets::new(&files, timeout).map_err(|e| e + &at(key_files[0]))?;
+        } else if tickets {
             config.ticketer = TimedTickets::new(timeout)
                 .map_err(|e| format!("SSL_CTX_set_tlsext_ticket_key_cb() failed ({e})"))?;
         }

@@ -415,9 +415,13 @@ pub type PerLocation = Vec<Option<Arc<UpstreamTls>>>;
 
 /// What `upgate -t` adds to nginx's checks for upstream TLS: the files and
 /// values `-c` would read, read now (nginx -t reads them too).
-pub fn check(config: &upgate_conf::Config, rt: &upgate_runtime::Runtime) -> Result<(), String> {
+/// The warnings are those `-c` logs.
+pub fn check(
+    config: &upgate_conf::Config,
+    rt: &upgate_runtime::Runtime,
+) -> Result<Vec<String>, String> {
     let settings = crate::settings::Settings::read(config, rt);
-    build_all(config, rt, &settings).map(|_| ())
+    build_all(config, rt, &settings).map(|(_, warnings)| warnings)
 }
 
 /// The name without a port: `host:port` and `[v6]:port` as nginx cuts them.
