@@ -106,8 +106,8 @@ pub fn compatibility_markdown() -> String {
         ),
         (
             ServeClass::Tls,
-            "acts only on a `listen ... ssl` or `proxy_pass https://`, which are refused until \
-             TLS is served; on its own (an http-level `ssl_protocols`) it changes nothing",
+            "acts only on a `listen ... ssl`, which is refused until TLS is served; on its own \
+             (an http-level `ssl_protocols`) it changes nothing",
         ),
     ];
     for (c, meaning) in table {
@@ -129,7 +129,8 @@ pub fn compatibility_markdown() -> String {
     let _ = writeln!(
         out,
         "Some uses are judged by their arguments: `listen ... ssl`, `listen ... proxy_protocol`, \
-         `listen ... quic` and `proxy_pass https://...` are refused; `listen ... http2` is served as HTTP/1.1 with a warning.\n"
+         `listen ... quic`, and `proxy_ssl_certificate` or `proxy_ssl_certificate_key` with variables \
+         are refused; `listen ... http2` is served as HTTP/1.1 with a warning.\n"
     );
     let _ = writeln!(
         out,

@@ -17,6 +17,7 @@ pub mod server;
 mod sessions;
 mod signature;
 pub mod suites;
+pub mod upstream;
 pub mod vars;
 pub mod verify;
 
