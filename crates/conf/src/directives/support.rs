@@ -104,11 +104,6 @@ pub fn compatibility_markdown() -> String {
             "tuning with no effect on what a client gets: logged once at `info`; `upgate -t` \
              lists them per file (`-q` silences the list)",
         ),
-        (
-            ServeClass::Tls,
-            "acts only on a `listen ... ssl`, which is refused until TLS is served; on its own \
-             (an http-level `ssl_protocols`) it changes nothing",
-        ),
     ];
     for (c, meaning) in table {
         let _ = writeln!(out, "| {} | {meaning} | {} |", c.label(), count(&class(c)));

@@ -42,11 +42,6 @@ pub enum ServeClass {
     /// Decides who gets in, what they may send or where a request goes, and
     /// upgate does not enforce it yet: `upgate -c` refuses to start.
     Refused,
-    /// A TLS setting (`ssl_*`, `proxy_ssl_*`): it acts only on a TLS
-    /// listener or a TLS upstream, which are refused themselves until TLS is
-    /// served; on its own (Debian's http-level `ssl_protocols`) it changes
-    /// nothing.
-    Tls,
 }
 
 impl ServeClass {
@@ -57,7 +52,6 @@ impl ServeClass {
             ServeClass::Harmless => "harmless when ignored",
             ServeClass::Differs(_) => "ignored, the response differs",
             ServeClass::Refused => "refused until enforced",
-            ServeClass::Tls => "TLS only (refused with it)",
         }
     }
 }
@@ -178,7 +172,7 @@ impl Enforcement {
                 d.name.span,
                 d.line(),
             )),
-            ServeClass::Harmless | ServeClass::Tls => self.harmless.push(
+            ServeClass::Harmless => self.harmless.push(
                 ConfError::warn(
                     format!(
                         "\"{}\" is ignored by upgate: it changes nothing a client gets",
