@@ -78,8 +78,68 @@ pub fn verify_status(verify: VerifyClient, cert: ClientCert) -> Option<(u16, &'s
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use crate::test_support::http_runtime;
+    use crate::{ClientRequest, ClientVersion, Header, Outcome};
+
+    /// Two TLS servers on one address; `b.test` verifies client
+    /// certificates.
+    const SERVERS: &str = "server { listen 8443 ssl; server_name a.test; location / { return 200 a; } }\n\
+        server { listen 8443 ssl; server_name b.test; ssl_verify_client on; location / { return 200 b; } }";
+
+    fn answer(host: Option<&str>, tls: &ClientTls, plain: bool) -> (u16, Vec<u8>) {
+        let rt = http_runtime(SERVERS);
+        let client = "10.0.0.1:5000".parse().unwrap();
+        let local = "127.0.0.1:8443".parse().unwrap();
+        let mut c = ClientRequest::new(b"GET", b"/", client, local);
+        if let Some(h) = host {
+            c.headers = vec![Header {
+                name: b"Host",
+                value: h.as_bytes(),
+            }];
+        } else {
+            c.version = ClientVersion::Http10;
+        }
+        c.ssl = !plain;
+        c.tls = (!plain).then_some(tls);
+        c.plain_on_tls = plain;
+        let r = rt.process(&c);
+        match &r.outcome {
+            Outcome::Respond(resp) => (resp.status, resp.body.clone()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn sni(rt_server: u32, name: &str, cert: ClientCert) -> ClientTls {
+        ClientTls {
+            server_name: Some(name.as_bytes().to_vec()),
+            sni_server: Some(ServerId(rt_server)),
+            client_cert: cert,
+        }
+    }
+
+    #[test]
+    fn sni_then_host_as_ngx_http_set_virtual_server() {
+        let to_a = sni(0, "a.test", ClientCert::None);
+        let to_b = sni(1, "b.test", ClientCert::Verified);
+        // No Host: the server the SNI name chose.
+        assert_eq!(answer(None, &to_b, false), (200, b"b".to_vec()));
+        // Host picks the server; 421 only when that server verifies.
+        assert_eq!(answer(Some("a.test"), &to_b, false), (200, b"a".to_vec()));
+        assert_eq!(answer(Some("b.test"), &to_a, false).0, 421);
+        // A Host no server has keeps the SNI server (the default server,
+        // not verifying, is only asked whether to answer 421).
+        assert_eq!(answer(Some("c.test"), &to_b, false), (200, b"b".to_vec()));
+        // The verifying server without a certificate: 496; a failed one: 495.
+        let bare = sni(1, "b.test", ClientCert::None);
+        assert_eq!(answer(Some("b.test"), &bare, false).0, 496);
+        let bad = sni(1, "b.test", ClientCert::Failed { optional: true });
+        assert_eq!(answer(Some("b.test"), &bad, false).0, 495);
+        // A plain request to the TLS address.
+        assert_eq!(answer(Some("a.test"), &ClientTls::default(), true).0, 497);
+    }
 
     #[test]
     fn statuses_as_ngx_http_process_request() {

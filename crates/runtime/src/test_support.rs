@@ -13,17 +13,18 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// Compiles `server { listen 8080; server_name example.com; BODY }`.
 pub fn runtime(body: &str) -> Runtime {
+    http_runtime(&format!(
+        "server {{ listen 8080; server_name example.com;\n{body}\n}}"
+    ))
+}
+
+/// Compiles `events {} http { HTTP }`.
+pub fn http_runtime(http: &str) -> Runtime {
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
     let dir = std::env::temp_dir().join(format!("upgate-rt-unit-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("nginx.conf");
-    std::fs::write(
-        &path,
-        format!(
-            "events {{}}\nhttp {{ server {{ listen 8080; server_name example.com;\n{body}\n}} }}\n"
-        ),
-    )
-    .unwrap();
+    std::fs::write(&path, format!("events {{}}\nhttp {{ {http} }}\n")).unwrap();
     let mut options = upgate_conf::LoadOptions::new(&path);
     options.check_environment = false;
     let loaded = upgate_conf::load(&options);
