@@ -1,0 +1,525 @@
+//! TLS end to end, on the built binary (`upgate -p DIR/ -c nginx.conf`)
+//! with certificates made per run (tls_support's PKI: a CA, an
+//! intermediate, an RSA leaf for a.test under the intermediate, an ECDSA
+//! leaf for b.test under the CA):
+//!
+//! - (a) WebSocket over TLS with SNI a.test and b.test to a plain ws echo
+//!   backend, 20 B and 100 KB messages, and the certificate each name gets
+//!   (a.test's chain carries the intermediate); ALPN picks http/1.1;
+//! - (b) one server with an RSA and an ECDSA certificate: the client's
+//!   signature algorithms choose, in TLS 1.3 and 1.2;
+//! - (c) `ssl_verify_client on`: a client certificate from the CA gets 200
+//!   with `$ssl_client_verify` and `$ssl_client_s_dn`; none, or one from
+//!   another CA, gets nginx's 400 pages;
+//! - (d) plain HTTP to the TLS port: nginx's 400, and `error_page 497`'s
+//!   redirect;
+//! - (e) `$scheme` is https upstream;
+//! - (f) `proxy_pass https://` with `proxy_ssl_verify`: the right
+//!   `proxy_ssl_name` gets 200, a wrong one 502;
+//! - (g) (c) and (d) served by Debian's nginx and by upgate from the same
+//!   configuration text: the same status lines, bodies (footer aside) and
+//!   `$ssl_client_*` values.
+//!
+//! Listeners are on 127.0.0.1 with free ports; every wait is bounded; a
+//! missing nginx or openssl fails the test.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod tls_support;
+
+use std::sync::Arc;
+
+use futures_util::{SinkExt, StreamExt};
+use rustls_pki_types::CertificateDer;
+use tls_support::{
+    ClientOptions, Dir, ECDSA_SCHEMES, IO_LIMIT, Pki, Program, RSA_SCHEMES, Served, client_config,
+    connect_tls, exchange, free_port, get, main_conf, neutral_footer,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::Message;
+use upgate_examples::recorder::{self, Recorded};
+use upgate_examples::websocket::{self, Mode};
+
+const WS_HEADERS: &str = "proxy_http_version 1.1;\n\
+     proxy_set_header Upgrade $http_upgrade;\n\
+     proxy_set_header Connection $connection_upgrade;";
+const UPGRADE_MAP: &str = "map $http_upgrade $connection_upgrade { default upgrade; '' close; }";
+
+async fn ws_echo_backend() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(websocket::serve(l, Mode::Echo));
+    port
+}
+
+fn trusting_ca(pki: &Pki) -> ClientOptions<'static> {
+    ClientOptions {
+        roots: vec![pki.ca.der.clone()],
+        ..ClientOptions::default()
+    }
+}
+
+/// Opens `wss://sni:port/ws` and checks the echo of `sizes`; returns the
+/// certificate chain the server sent.
+async fn ws_round_trip(port: u16, sni: &str, pki: &Pki) -> Vec<CertificateDer<'static>> {
+    let mut options = trusting_ca(pki);
+    options.alpn = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let tls = connect_tls(port, sni, client_config(options))
+        .await
+        .unwrap_or_else(|e| panic!("TLS to {sni}: {e}"));
+    let (_, conn) = tls.get_ref();
+    let chain: Vec<CertificateDer<'static>> = conn
+        .peer_certificates()
+        .unwrap_or_default()
+        .iter()
+        .map(|c| c.clone().into_owned())
+        .collect();
+    assert_eq!(
+        conn.alpn_protocol(),
+        Some(&b"http/1.1"[..]),
+        "{sni}: ALPN must pick http/1.1 out of h2, http/1.1"
+    );
+    let url = format!("wss://{sni}:{port}/ws");
+    let (mut ws, resp) = tokio::time::timeout(IO_LIMIT, tokio_tungstenite::client_async(url, tls))
+        .await
+        .expect("WebSocket handshake timed out")
+        .unwrap_or_else(|e| panic!("WebSocket handshake to {sni}: {e}"));
+    assert_eq!(resp.status(), 101);
+    for size in [20usize, 100 * 1024] {
+        let text: String = (0..size)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        ws.send(Message::text(text.clone())).await.unwrap();
+        let echo = tokio::time::timeout(IO_LIMIT, ws.next())
+            .await
+            .unwrap_or_else(|_| panic!("{sni}: no echo of {size} B"))
+            .expect("stream ended")
+            .expect("WebSocket error");
+        assert_eq!(
+            echo.into_text().unwrap().as_str(),
+            text,
+            "{sni}: echo of {size} B"
+        );
+    }
+    let _ = ws.close(None).await;
+    chain
+}
+
+// (a)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_over_tls_with_sni_to_both_names() {
+    let dir = Dir::new("tls-ws");
+    let pki = Pki::new(&dir);
+    let ws = ws_echo_backend().await;
+    let port = free_port();
+    let server = |name: &str, cert: &str| {
+        format!(
+            "server {{\n listen 127.0.0.1:{port} ssl;\n server_name {name};\n\
+             ssl_certificate {crt};\n ssl_certificate_key {key};\n\
+             location /ws {{ proxy_pass http://127.0.0.1:{ws};\n{WS_HEADERS}\n }}\n\
+             location / {{ return 200 \"{name}\\n\"; }}\n}}\n",
+            crt = dir.file(&format!("{cert}.crt")),
+            key = dir.file(&format!("{cert}.key")),
+        )
+    };
+    let conf = main_conf(
+        &dir,
+        &format!(
+            "{UPGRADE_MAP}\n{}{}",
+            server("a.test", "a"),
+            server("b.test", "b")
+        ),
+    );
+    let _up = Served::start(Program::Upgate, &dir, &conf, &[port]);
+
+    let chain = ws_round_trip(port, "a.test", &pki).await;
+    assert_eq!(chain.len(), 2, "a.test: leaf and intermediate");
+    assert!(chain[0] == pki.a.der, "a.test: the a.test leaf first");
+    assert!(
+        chain[1] == pki.intermediate.der,
+        "a.test: then the intermediate"
+    );
+
+    let chain = ws_round_trip(port, "b.test", &pki).await;
+    assert_eq!(chain.len(), 1, "b.test: the leaf alone");
+    assert!(chain[0] == pki.b.der, "b.test: the b.test leaf");
+
+    // A plain request on each name reaches its own server block.
+    for name in ["a.test", "b.test"] {
+        let mut tls = connect_tls(port, name, client_config(trusting_ca(&pki)))
+            .await
+            .unwrap();
+        let reply = exchange(&mut tls, &get(name, "/")).await.unwrap();
+        assert_eq!(reply.status, 200, "{name}: {reply:?}");
+        assert_eq!(reply.body_text(), format!("{name}\n"));
+    }
+}
+
+// (b)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rsa_or_ecdsa_certificate_by_the_client_signature_algorithms() {
+    let dir = Dir::new("tls-dual");
+    let pki = Pki::new(&dir);
+    let port = free_port();
+    let conf = main_conf(
+        &dir,
+        &format!(
+            "server {{\n listen 127.0.0.1:{port} ssl;\n server_name dual.test;\n\
+             ssl_protocols TLSv1.2 TLSv1.3;\n\
+             ssl_certificate {rsa};\n ssl_certificate_key {rsa_key};\n\
+             ssl_certificate {ec};\n ssl_certificate_key {ec_key};\n\
+             location / {{ return 200 \"dual\\n\"; }}\n}}\n",
+            rsa = dir.file("dual-rsa.crt"),
+            rsa_key = dir.file("dual-rsa.key"),
+            ec = dir.file("dual-ecdsa.crt"),
+            ec_key = dir.file("dual-ecdsa.key"),
+        ),
+    );
+    let _up = Served::start(Program::Upgate, &dir, &conf, &[port]);
+    for tls12_only in [false, true] {
+        for (schemes, want, label) in [
+            (ECDSA_SCHEMES, &pki.dual_ecdsa.der, "ECDSA"),
+            (RSA_SCHEMES, &pki.dual_rsa.der, "RSA"),
+        ] {
+            let options = ClientOptions {
+                schemes: Some(schemes),
+                tls12_only,
+                ..trusting_ca(&pki)
+            };
+            let version = if tls12_only { "TLS 1.2" } else { "TLS 1.3" };
+            let mut tls = connect_tls(port, "dual.test", client_config(options))
+                .await
+                .unwrap_or_else(|e| panic!("{version}, {label} schemes only: {e}"));
+            let (_, conn) = tls.get_ref();
+            let got = conn.peer_certificates().unwrap_or_default();
+            assert!(
+                got.first() == Some(want),
+                "{version}, a client offering only {label} signature schemes must get the {label} certificate"
+            );
+            let reply = exchange(&mut tls, &get("dual.test", "/")).await.unwrap();
+            assert_eq!(reply.status, 200);
+        }
+    }
+}
+
+/// (c)'s configuration: mutual TLS on b.test.
+fn mtls_conf(dir: &Dir, port: u16) -> String {
+    main_conf(
+        dir,
+        &format!(
+            "server {{\n listen 127.0.0.1:{port} ssl;\n server_name b.test;\n\
+             ssl_protocols TLSv1.2 TLSv1.3;\n\
+             ssl_certificate {crt};\n ssl_certificate_key {key};\n\
+             ssl_verify_client on;\n ssl_client_certificate {ca};\n\
+             location / {{\n add_header X-Client-Verify $ssl_client_verify always;\n\
+             add_header X-Client-DN $ssl_client_s_dn always;\n\
+             return 200 \"verified\\n\";\n }}\n}}\n",
+            crt = dir.file("b.crt"),
+            key = dir.file("b.key"),
+            ca = dir.file("ca.crt"),
+        ),
+    )
+}
+
+/// (c)'s three clients against `program`: (with the CA's client cert, with
+/// none, with another CA's).
+async fn mtls_replies(program: Program) -> [tls_support::Reply; 3] {
+    let dir = Dir::new("tls-mtls");
+    let pki = Pki::new(&dir);
+    let port = free_port();
+    let _server = Served::start(program, &dir, &mtls_conf(&dir, port), &[port]);
+    let mut replies = Vec::new();
+    for cert in [Some(&pki.client), None, Some(&pki.stranger)] {
+        let options = ClientOptions {
+            client_cert: cert.map(|c| (vec![c.der.clone()], c.key_der())),
+            ..trusting_ca(&pki)
+        };
+        let mut tls = connect_tls(port, "b.test", client_config(options))
+            .await
+            .unwrap_or_else(|e| panic!("{program:?}: TLS handshake: {e}"));
+        replies.push(exchange(&mut tls, &get("b.test", "/")).await.unwrap());
+    }
+    replies.try_into().unwrap()
+}
+
+const CLIENT_DN: &str = "CN=upgate client,O=upgate tests";
+
+// (c)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_verifies_the_client_certificate() {
+    check_mtls(&mtls_replies(Program::Upgate).await);
+}
+
+/// What (c) must give, nginx's way.
+fn check_mtls([good, none, stranger]: &[tls_support::Reply; 3]) {
+    assert_eq!(good.status, 200, "{good:?}");
+    assert_eq!(good.body_text(), "verified\n");
+    assert_eq!(good.header("X-Client-Verify"), Some("SUCCESS"));
+    assert_eq!(good.header("X-Client-DN"), Some(CLIENT_DN));
+
+    assert_eq!(none.status, 400, "{none:?}");
+    assert!(
+        none.body_text()
+            .contains("<center>No required SSL certificate was sent</center>"),
+        "{}",
+        none.body_text()
+    );
+    assert_eq!(stranger.status, 400, "{stranger:?}");
+    assert!(
+        stranger
+            .body_text()
+            .contains("<center>The SSL certificate error</center>"),
+        "{}",
+        stranger.body_text()
+    );
+}
+
+/// (d)'s configuration: a.test on `port` as is, and on `redirect_port`
+/// with `error_page 497 =301 https://$host$request_uri;`.
+fn plain_to_tls_conf(dir: &Dir, port: u16, redirect_port: u16) -> String {
+    let server = |p: u16, extra: &str| {
+        format!(
+            "server {{\n listen 127.0.0.1:{p} ssl;\n server_name a.test;\n\
+             ssl_protocols TLSv1.2 TLSv1.3;\n\
+             ssl_certificate {crt};\n ssl_certificate_key {key};\n{extra}\n\
+             location / {{ return 200 \"tls\\n\"; }}\n}}\n",
+            crt = dir.file("a.crt"),
+            key = dir.file("a.key"),
+        )
+    };
+    main_conf(
+        dir,
+        &format!(
+            "{}{}",
+            server(port, ""),
+            server(
+                redirect_port,
+                "error_page 497 =301 https://$host$request_uri;"
+            )
+        ),
+    )
+}
+
+async fn plain_request(port: u16, request: &str) -> tls_support::Reply {
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    exchange(&mut tcp, request).await.unwrap()
+}
+
+/// (d) against `program`: (plain to the TLS port, the same with error_page
+/// 497, a TLS request for comparison).
+async fn plain_replies(program: Program) -> [tls_support::Reply; 3] {
+    let dir = Dir::new("tls-plain");
+    let pki = Pki::new(&dir);
+    let (port, redirect_port) = (free_port(), free_port());
+    let conf = plain_to_tls_conf(&dir, port, redirect_port);
+    let _server = Served::start(program, &dir, &conf, &[port, redirect_port]);
+    let request = get("a.test", "/some/path?x=1");
+    let plain = plain_request(port, &request).await;
+    let redirected = plain_request(redirect_port, &request).await;
+    let mut tls = connect_tls(port, "a.test", client_config(trusting_ca(&pki)))
+        .await
+        .unwrap();
+    let tls_reply = exchange(&mut tls, &request).await.unwrap();
+    [plain, redirected, tls_reply]
+}
+
+// (d)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_http_to_the_tls_port() {
+    check_plain(&plain_replies(Program::Upgate).await);
+}
+
+/// What (d) must give, nginx's way.
+fn check_plain([plain, redirected, tls]: &[tls_support::Reply; 3]) {
+    assert_eq!(plain.status_line, "HTTP/1.1 400 Bad Request", "{plain:?}");
+    assert!(
+        plain
+            .body_text()
+            .contains("<center>The plain HTTP request was sent to HTTPS port</center>"),
+        "{}",
+        plain.body_text()
+    );
+    assert_eq!(redirected.status, 301, "{redirected:?}");
+    assert_eq!(
+        redirected.header("Location"),
+        Some("https://a.test/some/path?x=1")
+    );
+    assert_eq!(tls.status, 200);
+    assert_eq!(tls.body_text(), "tls\n");
+}
+
+// (e)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheme_is_https_upstream() {
+    let dir = Dir::new("tls-scheme");
+    let pki = Pki::new(&dir);
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let backend = l.local_addr().unwrap().port();
+    let recorded = Recorded::default();
+    tokio::spawn(recorder::serve(
+        l,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n".to_vec(),
+        recorded.clone(),
+    ));
+    let port = free_port();
+    let conf = main_conf(
+        &dir,
+        &format!(
+            "server {{\n listen 127.0.0.1:{port} ssl;\n server_name b.test;\n\
+             ssl_certificate {crt};\n ssl_certificate_key {key};\n\
+             location / {{ proxy_pass http://127.0.0.1:{backend};\n\
+             proxy_set_header X-Forwarded-Proto $scheme;\n }}\n}}\n",
+            crt = dir.file("b.crt"),
+            key = dir.file("b.key"),
+        ),
+    );
+    let _up = Served::start(Program::Upgate, &dir, &conf, &[port]);
+    let mut tls = connect_tls(port, "b.test", client_config(trusting_ca(&pki)))
+        .await
+        .unwrap();
+    let reply = exchange(&mut tls, &get("b.test", "/x")).await.unwrap();
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let seen = recorded.take();
+    assert_eq!(seen.len(), 1);
+    let head = String::from_utf8_lossy(&seen[0]);
+    assert!(
+        head.contains("\r\nX-Forwarded-Proto: https\r\n"),
+        "the backend got:\n{head}"
+    );
+}
+
+/// A TLS backend with b.test's certificate: answers every request with the
+/// SNI it was given.
+async fn tls_backend(pki: &Pki) -> u16 {
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![pki.b.der.clone()], pki.b.key_der())
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = l.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let sni = tls.get_ref().1.server_name().unwrap_or("-").to_string();
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match tls.read(&mut byte).await {
+                        Ok(1) => head.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                let body = format!("tls backend, sni={sni}\n");
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.write_all(resp.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
+/// (f) against `program`: /good, /sni, /bad. The front is plain HTTP:
+/// only the upstream side is TLS here.
+async fn upstream_replies(program: Program) -> [tls_support::Reply; 3] {
+    let dir = Dir::new("tls-upstream");
+    let pki = Pki::new(&dir);
+    let backend = tls_backend(&pki).await;
+    let port = free_port();
+    let location = |path: &str, name: &str, sni: &str| {
+        format!(
+            "location {path} {{ proxy_pass https://127.0.0.1:{backend};\n\
+             proxy_ssl_verify on;\n proxy_ssl_trusted_certificate {ca};\n\
+             proxy_ssl_name {name};\n proxy_ssl_server_name {sni};\n }}\n",
+            ca = dir.file("ca.crt"),
+        )
+    };
+    let conf = main_conf(
+        &dir,
+        &format!(
+            "server {{\n listen 127.0.0.1:{port};\n{}{}{}}}\n",
+            location("/good", "b.test", "off"),
+            location("/sni", "b.test", "on"),
+            location("/bad", "wrong.test", "off"),
+        ),
+    );
+    let _server = Served::start(program, &dir, &conf, &[port]);
+    let mut replies = Vec::new();
+    for path in ["/good", "/sni", "/bad"] {
+        replies.push(plain_request(port, &get("localhost", path)).await);
+    }
+    replies.try_into().unwrap()
+}
+
+fn check_upstream([good, sni, bad]: &[tls_support::Reply; 3]) {
+    assert_eq!(good.status, 200, "{good:?}");
+    assert_eq!(good.body_text(), "tls backend, sni=-\n");
+    assert_eq!(sni.status, 200, "{sni:?}");
+    assert_eq!(
+        sni.body_text(),
+        "tls backend, sni=b.test\n",
+        "proxy_ssl_server_name on sends proxy_ssl_name"
+    );
+    assert_eq!(
+        bad.status, 502,
+        "a certificate not for proxy_ssl_name: {bad:?}"
+    );
+}
+
+// (f)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_pass_https_verifies_the_upstream_name() {
+    check_upstream(&upstream_replies(Program::Upgate).await);
+}
+
+// (g)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_and_plain_http_as_nginx() {
+    tls_support::require_nginx();
+    let nginx = mtls_replies(Program::Nginx).await;
+    check_mtls(&nginx);
+    let upgate = mtls_replies(Program::Upgate).await;
+    for (case, (n, u)) in ["CA's client cert", "no client cert", "another CA's cert"]
+        .iter()
+        .zip(nginx.iter().zip(upgate.iter()))
+    {
+        assert_eq!(u.status_line, n.status_line, "{case}: status line");
+        assert_eq!(
+            neutral_footer(&u.body),
+            neutral_footer(&n.body),
+            "{case}: body"
+        );
+        for h in ["X-Client-Verify", "X-Client-DN"] {
+            assert_eq!(u.header(h), n.header(h), "{case}: {h}");
+        }
+    }
+
+    let nginx = plain_replies(Program::Nginx).await;
+    check_plain(&nginx);
+    let upgate = plain_replies(Program::Upgate).await;
+    for (case, (n, u)) in ["plain HTTP", "plain HTTP with error_page 497", "TLS"]
+        .iter()
+        .zip(nginx.iter().zip(upgate.iter()))
+    {
+        assert_eq!(u.status_line, n.status_line, "{case}: status line");
+        assert_eq!(
+            neutral_footer(&u.body),
+            neutral_footer(&n.body),
+            "{case}: body"
+        );
+        assert_eq!(u.header("Location"), n.header("Location"), "{case}");
+    }
+}
