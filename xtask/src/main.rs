@@ -29,7 +29,8 @@ commands:
   docs         regenerate docs/compatibility.md from the directive table
                (`--check`: fail if it is stale)
   test         what CI runs, on a fresh machine: installs Debian's nginx, the perl
-               modules of nginx's test suite and crossplane (into target/) when
+               modules of nginx's test suite, openssl, sslscan, chromium and
+               chromium-driver, crossplane and selenium (into target/) when
                missing, then fmt, clippy, every test and the passing files of
                nginx's own test suite (`--no-install`, `--skip-nginx-tests`)
   help         print this message";
