@@ -3,23 +3,111 @@
 //! keepalive_timeout), a write at most send_timeout between two successful
 //! writes (`ngx_http_writer` re-arms send_timeout after each). Bytes read
 //! and not yet used wait in [`Client::buf`] (pipelined requests, a body, the
-//! first bytes of a tunnel).
+//! first bytes of a tunnel). The socket is plain TCP or TLS
+//! ([`ClientStream`]); what the handshake learnt rides along in
+//! [`Client::tls`].
 
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
 /// How much a read asks for.
 const READ_SIZE: usize = 16 * 1024;
 
+/// The client's socket: plain, or TLS after the handshake.
+#[derive(Debug)]
+pub enum ClientStream {
+    Plain(TcpStream),
+    /// Boxed: rustls's connection state is large and only TLS pays for it.
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+impl ClientStream {
+    /// The TCP socket under it.
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            ClientStream::Plain(s) => s,
+            ClientStream::Tls(s) => s.get_ref().0,
+        }
+    }
+
+    /// Whether TLS has decrypted bytes waiting, which a wait for socket
+    /// readiness would not see.
+    fn pending(&mut self) -> bool {
+        match self {
+            ClientStream::Plain(_) => false,
+            ClientStream::Tls(s) => s
+                .get_mut()
+                .1
+                .process_new_packets()
+                .is_ok_and(|state| state.plaintext_bytes_to_read() > 0),
+        }
+    }
+}
+
+impl AsyncRead for ClientStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ClientStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for ClientStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            ClientStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ClientStream::Plain(s) => Pin::new(s).poll_flush(cx),
+            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ClientStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// What a TLS handshake left for the requests of its connection.
+#[derive(Debug, Default)]
+pub struct TlsInfo {
+    /// The server the SNI name chose and the client certificate's verdict.
+    pub client: upgate_runtime::ssl::ClientTls,
+    /// The `$ssl_*` variables, by name.
+    pub values: Vec<(String, Vec<u8>)>,
+}
+
 /// One client connection.
 #[derive(Debug)]
 pub struct Client {
-    pub stream: TcpStream,
+    pub stream: ClientStream,
+    /// Set on a TLS connection.
+    pub tls: Option<Box<TlsInfo>>,
+    /// A plain HTTP connection to a TLS address (nginx answers 497).
+    pub plain_on_tls: bool,
     /// Read and not yet consumed.
     pub buf: BytesMut,
     pub peer: SocketAddr,
@@ -44,9 +132,11 @@ pub enum IoFail {
 }
 
 impl Client {
-    pub fn new(stream: TcpStream, peer: SocketAddr, local: SocketAddr, id: u64) -> Client {
+    pub fn new(stream: ClientStream, peer: SocketAddr, local: SocketAddr, id: u64) -> Client {
         Client {
             stream,
+            tls: None,
+            plain_on_tls: false,
             buf: BytesMut::new(),
             peer,
             local,
@@ -80,7 +170,10 @@ impl Client {
 
     /// Waits until the client sends something (keepalive), at most `timeout`.
     pub async fn wait_readable(&mut self, timeout: Duration) -> Result<(), IoFail> {
-        match tokio::time::timeout(timeout, self.stream.readable()).await {
+        if self.stream.pending() {
+            return Ok(());
+        }
+        match tokio::time::timeout(timeout, self.stream.tcp().readable()).await {
             Err(_) => Err(IoFail::Timeout),
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(IoFail::Io(e)),
@@ -99,6 +192,14 @@ impl Client {
                     self.sent += n as u64;
                 }
                 Ok(Err(e)) => return Err(IoFail::Io(e)),
+            }
+        }
+        // TLS may hold the last record back until flushed.
+        if let ClientStream::Tls(_) = self.stream {
+            match tokio::time::timeout(send_timeout, self.stream.flush()).await {
+                Err(_) => return Err(IoFail::Timeout),
+                Ok(Err(e)) => return Err(IoFail::Io(e)),
+                Ok(Ok(())) => {}
             }
         }
         Ok(())

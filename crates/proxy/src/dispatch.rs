@@ -30,8 +30,23 @@ use upgate_runtime::error_page::Special as ErrorPageSpecial;
 fn client_request<'h>(
     head: &'h RequestHead,
     client: &Client,
+    tls: Option<&'h upgate_runtime::ssl::ClientTls>,
     body_length: Option<u64>,
 ) -> ClientRequest<'h> {
+    let mut values = vec![
+        ("connection".into(), client.id.to_string().into_bytes()),
+        (
+            "connection_requests".into(),
+            client.requests.to_string().into_bytes(),
+        ),
+        (
+            "connection_time".into(),
+            crate::access_log::secs(client.born.elapsed()).into_bytes(),
+        ),
+    ];
+    if let Some(tls) = &client.tls {
+        values.extend(tls.values.iter().cloned());
+    }
     ClientRequest {
         method: head.method(),
         target: head.target(),
@@ -49,20 +64,12 @@ fn client_request<'h>(
             .collect(),
         client_addr: client.peer,
         local_addr: client.local,
-        ssl: false,
+        ssl: client.tls.is_some(),
+        tls,
+        plain_on_tls: client.plain_on_tls,
         body_length,
         chunked: head.is_chunked(),
-        values: vec![
-            ("connection".into(), client.id.to_string().into_bytes()),
-            (
-                "connection_requests".into(),
-                client.requests.to_string().into_bytes(),
-            ),
-            (
-                "connection_time".into(),
-                crate::access_log::secs(client.born.elapsed()).into_bytes(),
-            ),
-        ],
+        values,
     }
 }
 
@@ -106,7 +113,9 @@ fn flush_log(tables: &Tables, r: &mut Request<'_>, client: &Client, head: &Reque
 /// Serves one request on `client`.
 pub async fn request(tables: Arc<Tables>, client: &mut Client, head: &RequestHead) -> Next {
     let started = Instant::now();
-    let creq = client_request(head, client, head.content_length());
+    // Owned: the request borrows it while the connection is written to.
+    let tls = client.tls.as_ref().map(|t| t.client.clone());
+    let creq = client_request(head, client, tls.as_ref(), head.content_length());
     let mut r = tables.rt.process_with(&creq, &DiskFiles);
     let date = http_date(SystemTime::now());
     let mut vals = Values {

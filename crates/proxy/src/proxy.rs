@@ -173,7 +173,7 @@ impl Exchange<'_> {
             // (499), proxy_ignore_client_abort being off.
             let res = tokio::select! {
                 res = try_peer => res,
-                () = client_closed(&client.stream) => {
+                () = client_closed(client.stream.tcp()) => {
                     self.vals.state().response_time = Some(t0.elapsed());
                     self.vals.status = 499;
                     let cx = self.context(r, client, Some(url));

@@ -23,7 +23,8 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use upgate_runtime::listen::ListenAddr;
 
-use crate::client::Client;
+use crate::client::{Client, ClientStream};
+use crate::tls::server::Accepted;
 use crate::connection;
 use crate::error_log::Level;
 use crate::tables::Tables;
@@ -349,25 +350,9 @@ pub fn bind_listeners(tables: &Tables) -> Result<Vec<Bound>, String> {
     Ok(out)
 }
 
-/// Whether upgate serves `addr` (TLS and unix sockets are not served yet:
-/// a warning says so).
+/// Whether upgate serves `addr` (unix sockets are not served yet: a
+/// warning says so).
 fn servable(tables: &Tables, addr: &ListenAddr) -> bool {
-    if tables
-        .rt
-        .listens
-        .addrs
-        .iter()
-        .any(|a| &a.addr == addr && a.ssl)
-    {
-        tables.error_log.log(
-            Level::Warn,
-            &format!(
-                "TLS (listen ... ssl) is not served yet: {} is not bound",
-                addr.text()
-            ),
-        );
-        return false;
-    }
     if !matches!(addr, ListenAddr::Inet(_)) {
         tables.error_log.log(
             Level::Warn,
@@ -491,10 +476,54 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
         shared.live.fetch_add(1, Ordering::AcqRel);
         let guard = LiveGuard(Arc::clone(&shared));
-        let client = Client::new(stream, peer, local, id);
         tokio::spawn(async move {
+            let Some(client) = accept_client(stream, peer, local, id, &guard.0).await else {
+                return;
+            };
             connection::serve(client, Arc::clone(&guard.0)).await;
             drop(guard);
         });
+    }
+}
+
+/// The client of an accepted socket: on a TLS address, after the handshake
+/// (bounded by the default server's client_header_timeout, as nginx's
+/// `post_accept_timeout`); `None` when the handshake failed (logged at
+/// `info`, as nginx logs handshake errors).
+async fn accept_client(
+    stream: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    local: std::net::SocketAddr,
+    id: u64,
+    shared: &Shared,
+) -> Option<Client> {
+    let tables = shared.tables.load_full();
+    let addr = tables
+        .rt
+        .listens
+        .find(local)
+        .and_then(|a| tables.rt.listens.get(a));
+    let Some(addr) = addr.filter(|a| tables.tls.is_tls(a)) else {
+        return Some(Client::new(ClientStream::Plain(stream), peer, local, id));
+    };
+    let timeout = tables.srv(addr.default_server).client_header_timeout;
+    match tables.tls.accept(stream, addr, timeout).await {
+        Ok(Accepted::Tls(stream, info)) => {
+            let mut client = Client::new(stream, peer, local, id);
+            client.tls = Some(info);
+            Some(client)
+        }
+        Ok(Accepted::Plain(stream)) => {
+            let mut client = Client::new(ClientStream::Plain(stream), peer, local, id);
+            client.plain_on_tls = true;
+            Some(client)
+        }
+        Err(message) => {
+            tables.error_log.log(
+                Level::Info,
+                &format!("*{id} {message}, client: {}, server: {local}", peer.ip()),
+            );
+            None
+        }
     }
 }

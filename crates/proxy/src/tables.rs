@@ -30,6 +30,8 @@ pub struct Tables {
     pub implicit: HashMap<String, Arc<Group>>,
     pub access_logs: AccessLogs,
     pub error_log: ErrorLog,
+    /// The TLS configurations of the servers.
+    pub tls: crate::tls::server::TlsServers,
     /// The `Server:` line and error page tail for each location.
     idents: Vec<ServerIdent>,
     /// nginx's prefix (`-p`): relative paths are under it.
@@ -67,6 +69,7 @@ impl Tables {
         if let Some(e) = &rt.upstream_error {
             return Err(e.clone());
         }
+        let tls = crate::tls::server::TlsServers::build(config, &rt)?;
         let settings = Settings::read(config, &rt);
         let groups = rt
             .upstreams
@@ -101,6 +104,9 @@ impl Tables {
         }
         let access_logs = AccessLogs::open(&settings, &rt, prefix);
         let error_log = ErrorLog::open(config, prefix, default_log)?;
+        for warning in &tls.warnings {
+            error_log.log(crate::error_log::Level::Warn, warning);
+        }
         let idents = settings
             .locations
             .iter()
@@ -113,6 +119,7 @@ impl Tables {
             implicit,
             access_logs,
             error_log,
+            tls,
             idents,
             prefix: prefix.to_path_buf(),
             generation: 0,

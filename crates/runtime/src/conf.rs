@@ -94,6 +94,8 @@ pub struct LocConf {
     pub max_ranges: Option<u32>,
     /// proxy_intercept_errors (off).
     pub proxy_intercept_errors: bool,
+    /// ssl_verify_client (off; a server-level setting).
+    pub ssl_verify_client: crate::ssl::VerifyClient,
 }
 
 /// `if_modified_since`.
@@ -148,6 +150,7 @@ impl Default for LocConf {
             if_modified_since: IfModifiedSince::Exact,
             max_ranges: None,
             proxy_intercept_errors: false,
+            ssl_verify_client: crate::ssl::VerifyClient::Off,
         }
     }
 }
@@ -341,6 +344,11 @@ pub fn merge(
             b"log_not_found" => conf.log_not_found = flag(d)?.value,
             b"etag" => conf.etag = flag(d)?.value,
             b"proxy_intercept_errors" => conf.proxy_intercept_errors = flag(d)?.value,
+            b"ssl_verify_client" => {
+                let Some(a) = arg(0) else { continue };
+                conf.ssl_verify_client = crate::ssl::VerifyClient::parse(&a.value)
+                    .ok_or_else(|| CompileError::invalid(d, "invalid value"))?;
+            }
             b"if_modified_since" => {
                 conf.if_modified_since = match arg(0).map(|a| a.value.as_slice()) {
                     Some(b"off") => IfModifiedSince::Off,

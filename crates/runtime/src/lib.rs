@@ -91,6 +91,7 @@ mod script;
 pub mod server;
 pub mod server_name;
 pub mod settings;
+pub mod ssl;
 pub mod timeouts;
 pub mod try_files;
 pub mod upstream;

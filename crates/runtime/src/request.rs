@@ -54,6 +54,10 @@ pub struct ClientRequest<'a> {
     /// The address the connection was accepted on.
     pub local_addr: SocketAddr,
     pub ssl: bool,
+    /// What the TLS handshake chose and verified (TLS connections only).
+    pub tls: Option<&'a crate::ssl::ClientTls>,
+    /// A plain HTTP request on a TLS address (nginx's 497).
+    pub plain_on_tls: bool,
     /// The body length when known (Content-Length, or a buffered chunked
     /// body's size).
     pub body_length: Option<u64>,
@@ -75,6 +79,8 @@ impl<'a> ClientRequest<'a> {
             client_addr: client,
             local_addr: local,
             ssl: false,
+            tls: None,
+            plain_on_tls: false,
             body_length: None,
             chunked: false,
             values: Vec::new(),
@@ -246,9 +252,15 @@ impl Runtime {
         files: &dyn Files,
     ) -> Request<'a> {
         let addr = self.listens.find(client.local_addr);
-        let server = addr
-            .and_then(|a| self.listens.get(a))
-            .map(|a| a.default_server)
+        // `hc->conf_ctx`: the server the SNI name chose, else the address's
+        // default server.
+        let server = client
+            .tls
+            .and_then(|t| t.sni_server)
+            .or_else(|| {
+                addr.and_then(|a| self.listens.get(a))
+                    .map(|a| a.default_server)
+            })
             .unwrap_or(ServerId(0));
         let level = self.server(server).level;
         let mut r = Request {
@@ -294,6 +306,11 @@ impl Runtime {
             r.outcome = outcome;
             return r;
         }
+        if let Some(outcome) = r.ssl_checks() {
+            r.outcome = outcome;
+            r.finish(files);
+            return r;
+        }
         // The post-read phase runs with the server level's configuration.
         r.realip(r.rt.server(r.server).level);
         r.run_phases(files);
@@ -323,7 +340,7 @@ impl<'a> Request<'a> {
         if let Some(host) = &target.host {
             let host = validate_host(host)
                 .ok_or_else(|| Response::error(400, "client sent invalid host in request line"))?;
-            self.set_virtual_server(host);
+            self.set_virtual_server(host)?;
         }
         let mut host_headers = 0;
         for h in &c.headers {
@@ -337,11 +354,11 @@ impl<'a> Request<'a> {
             let host = validate_host(h.value)
                 .ok_or_else(|| Response::error(400, "client sent invalid host header"))?;
             if self.host.is_empty() {
-                self.set_virtual_server(host);
+                self.set_virtual_server(host)?;
             }
         }
         if self.host.is_empty() {
-            self.set_virtual_server(Vec::new());
+            self.set_virtual_server(Vec::new())?;
         }
         if host_headers == 0 && c.version >= ClientVersion::Http11 {
             return Err(Response::error(
@@ -355,12 +372,32 @@ impl<'a> Request<'a> {
         Ok(())
     }
 
-    /// `ngx_http_set_virtual_server`.
-    fn set_virtual_server(&mut self, host: Vec<u8>) {
+    /// `ngx_http_set_virtual_server`. With TLS, a name that finds no server
+    /// keeps the one the SNI name chose, and a Host other than the SNI name
+    /// is 421 when the server it picks verifies client certificates.
+    fn set_virtual_server(&mut self, host: Vec<u8>) -> Result<(), Outcome> {
         let Some(addr) = self.addr.and_then(|a| self.rt.listens.get(a)) else {
-            return;
+            return Ok(());
         };
-        let (server, how, caps) = find_virtual_server(addr, &host);
+        let (mut server, how, caps) = find_virtual_server(addr, &host);
+        let declined = matches!(how, ServerMatch::Default | ServerMatch::Only);
+        if let Some(tls) = self.client.tls {
+            if let Some(sni) = &tls.server_name
+                && *sni != host
+            {
+                let picked = if declined { addr.default_server } else { server };
+                let level = self.rt.server(picked).level;
+                if self.rt.location(level).conf.ssl_verify_client != crate::ssl::VerifyClient::Off {
+                    return Err(Response::error(
+                        421,
+                        "client attempted to request the server name different from the one that was negotiated",
+                    ));
+                }
+            }
+            if declined && let Some(sni_server) = tls.sni_server {
+                server = sni_server;
+            }
+        }
         self.server = server;
         self.server_match = how;
         self.location = self.rt.server(server).level;
@@ -368,6 +405,24 @@ impl<'a> Request<'a> {
             self.set_captures(caps);
         }
         self.host = host;
+        Ok(())
+    }
+
+    /// `ngx_http_process_request`'s TLS checks, after the Host chose the
+    /// server: a plain request on a TLS address, then the client
+    /// certificate against the server's `ssl_verify_client`.
+    fn ssl_checks(&self) -> Option<Outcome> {
+        if self.client.plain_on_tls {
+            return Some(Response::error(
+                497,
+                "client sent plain HTTP request to HTTPS port",
+            ));
+        }
+        let tls = self.client.tls?;
+        let level = self.rt.server(self.server).level;
+        let verify = self.rt.location(level).conf.ssl_verify_client;
+        crate::ssl::verify_status(verify, tls.client_cert)
+            .map(|(status, reason)| Response::error(status, reason))
     }
 
     /// Stores the captures of a successful regex and the named ones as

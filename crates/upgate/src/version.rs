@@ -52,7 +52,7 @@ pub const HTTP_MODULES: &[(&str, Build, bool)] = &[
     // nginx's cache (`--without-http-cache`): proxy_cache is not served.
     ("http-cache", Build::Default, false),
     // Opt-in modules.
-    ("http_ssl_module", Build::OptIn, false),
+    ("http_ssl_module", Build::OptIn, true),
     ("http_v2_module", Build::OptIn, false),
     ("http_realip_module", Build::OptIn, true),
     ("http_addition_module", Build::OptIn, false),
@@ -70,7 +70,7 @@ pub const HTTP_MODULES: &[(&str, Build, bool)] = &[
 ];
 
 /// TLS listeners are served (then `-V` says `TLS SNI support enabled`).
-pub const TLS_SERVED: bool = false;
+pub const TLS_SERVED: bool = true;
 
 /// `nginx version: nginx/1.28.3 (upgate/0.1.0)`.
 pub fn version_line() -> String {
@@ -156,8 +156,8 @@ mod tests {
         assert!(!line.contains("http_proxy_module"));
         assert!(!line.contains("least_conn"));
         assert!(line.contains(" --with-http_realip_module"));
-        assert!(!line.contains("--with-http_ssl_module"));
+        assert!(line.contains(" --with-http_ssl_module"));
         assert!(version_line().starts_with("nginx version: nginx/1.28.3 (upgate/"));
-        assert!(!text(true, false).contains("TLS SNI"));
+        assert!(text(true, false).contains("TLS SNI support enabled"));
     }
 }

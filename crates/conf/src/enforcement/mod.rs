@@ -13,7 +13,8 @@
 //! ignores because it changes nothing a client gets.
 //!
 //! A few uses are judged by their arguments, not their name alone:
-//! `listen ... ssl|proxy_protocol|quic`, `proxy_pass https://`.
+//! `listen ... proxy_protocol|quic`, `ssl_certificate` with variables,
+//! `proxy_pass https://`.
 
 mod classes;
 
@@ -211,10 +212,15 @@ fn refused_use(d: &Directive) -> Option<String> {
     if d.is("listen") {
         for w in d.args.iter().skip(1) {
             let a = arg(w);
-            if matches!(a.as_slice(), b"ssl" | b"proxy_protocol" | b"quic") {
+            if matches!(a.as_slice(), b"proxy_protocol" | b"quic") {
                 return Some(format!("listen ... {}", w.text()));
             }
         }
+    } else if (d.is("ssl_certificate") || d.is("ssl_certificate_key"))
+        && d.args.first().is_some_and(|w| w.value.contains(&b'$'))
+    {
+        // Certificates chosen per handshake by variables (nginx 1.15.9+).
+        return Some(format!("{} with variables", d.name()));
     } else if d.is("proxy_pass")
         && d.args
             .first()

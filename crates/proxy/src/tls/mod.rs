@@ -6,13 +6,19 @@
 //!   nginx's error texts;
 //! - [`suites`]: OpenSSL's names (cipher strings, protocol and curve names)
 //!   mapped to what rustls offers;
+//! - [`verify`]: certificate chains judged by OpenSSL's rules and codes;
 //! - [`server`]: the per-server configurations of a TLS listener and the
 //!   choice among them by SNI (`ngx_http_ssl_servername`);
 //! - [`vars`]: the `$ssl_*` variables of a connection;
 //! - [`upstream`]: TLS to upstream peers (`proxy_pass https://`).
 
 pub mod certs;
+pub mod server;
+mod sessions;
+mod signature;
 pub mod suites;
+pub mod vars;
+pub mod verify;
 
 /// The process-wide crypto provider (ring): every configuration is built
 /// on it, so that no global default has to be installed.

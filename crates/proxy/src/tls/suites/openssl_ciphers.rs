@@ -1,0 +1,465 @@
+//! OpenSSL's cipher table and cipher-string aliases, as data: the TLS <= 1.2
+//! suites of OpenSSL 3.0 (ssl/s3_lib.c, in the order `openssl ciphers -V
+//! 'ALL:COMPLEMENTOFALL'` lists them) with the attribute bits its rule
+//! engine matches on, plus the legacy suites (RC4, 3DES, IDEA, SEED, DES)
+//! that older builds still know, so that a string naming them is read as
+//! "known to OpenSSL" rather than as noise. The aliases are ssl/ssl_ciph.c's
+//! `cipher_aliases` (1.1.1, plus 3.0's `CBC` and `ARIA`).
+//!
+//! The bit values are our own; only their grouping into the five fields
+//! (key exchange, authentication, encryption, MAC, strength) mirrors
+//! OpenSSL's, because the rule engine ANDs within a field and never across.
+
+/// One OpenSSL cipher suite.
+#[derive(Debug)]
+pub(super) struct Cipher {
+    pub name: &'static str,
+    /// The IANA code point.
+    pub id: u16,
+    pub mkey: u32,
+    pub auth: u32,
+    pub enc: u32,
+    pub mac: u32,
+    /// The lowest protocol version the suite exists in (`SSLv3`, `TLSv1`,
+    /// `TLSv1.2` in `openssl ciphers -v`): what the version aliases match.
+    pub min_tls: u16,
+    pub strength: u32,
+}
+
+impl Cipher {
+    /// OpenSSL's `strength_bits`: what `@STRENGTH` sorts by and the
+    /// security level checks.
+    pub fn strength_bits(&self) -> u32 {
+        match self.enc {
+            E_NULL => 0,
+            E_DES => 56,
+            E_3DES => 112,
+            E_RC4 | E_RC2 | E_IDEA | E_SEED => 128,
+            e if e & (E_AES256 | E_AES256GCM | E_AES256CCM | E_AES256CCM8) != 0 => 256,
+            e if e & (E_CAMELLIA256 | E_ARIA256GCM | E_CHACHA20POLY1305 | E_GOST) != 0 => 256,
+            _ => 128,
+        }
+    }
+}
+
+/// A cipher-string word that names a group of suites.
+#[derive(Debug)]
+pub(super) struct Alias {
+    pub name: &'static str,
+    pub mkey: u32,
+    pub auth: u32,
+    pub enc: u32,
+    pub mac: u32,
+    pub min_tls: u16,
+    pub strength: u32,
+}
+
+pub(super) const SSL3: u16 = 0x0300;
+pub(super) const TLS1: u16 = 0x0301;
+pub(super) const TLS1_2: u16 = 0x0303;
+
+pub(super) const K_RSA: u32 = 1 << 0;
+pub(super) const K_DHE: u32 = 1 << 1;
+pub(super) const K_ECDHE: u32 = 1 << 2;
+pub(super) const K_PSK: u32 = 1 << 3;
+pub(super) const K_RSAPSK: u32 = 1 << 4;
+pub(super) const K_ECDHEPSK: u32 = 1 << 5;
+pub(super) const K_DHEPSK: u32 = 1 << 6;
+pub(super) const K_SRP: u32 = 1 << 7;
+pub(super) const K_GOST: u32 = 1 << 8;
+const K_ANY_PSK: u32 = K_PSK | K_RSAPSK | K_ECDHEPSK | K_DHEPSK;
+
+pub(super) const A_RSA: u32 = 1 << 0;
+pub(super) const A_DSS: u32 = 1 << 1;
+pub(super) const A_NULL: u32 = 1 << 2;
+pub(super) const A_ECDSA: u32 = 1 << 3;
+pub(super) const A_PSK: u32 = 1 << 4;
+pub(super) const A_SRP: u32 = 1 << 5;
+pub(super) const A_GOST01: u32 = 1 << 6;
+pub(super) const A_GOST12: u32 = 1 << 7;
+
+pub(super) const E_DES: u32 = 1 << 0;
+pub(super) const E_3DES: u32 = 1 << 1;
+pub(super) const E_RC4: u32 = 1 << 2;
+pub(super) const E_RC2: u32 = 1 << 3;
+pub(super) const E_IDEA: u32 = 1 << 4;
+pub(super) const E_NULL: u32 = 1 << 5;
+pub(super) const E_AES128: u32 = 1 << 6;
+pub(super) const E_AES256: u32 = 1 << 7;
+pub(super) const E_CAMELLIA128: u32 = 1 << 8;
+pub(super) const E_CAMELLIA256: u32 = 1 << 9;
+pub(super) const E_GOST: u32 = 1 << 10;
+pub(super) const E_SEED: u32 = 1 << 11;
+pub(super) const E_AES128GCM: u32 = 1 << 12;
+pub(super) const E_AES256GCM: u32 = 1 << 13;
+pub(super) const E_AES128CCM: u32 = 1 << 14;
+pub(super) const E_AES256CCM: u32 = 1 << 15;
+pub(super) const E_AES128CCM8: u32 = 1 << 16;
+pub(super) const E_AES256CCM8: u32 = 1 << 17;
+pub(super) const E_CHACHA20POLY1305: u32 = 1 << 18;
+pub(super) const E_ARIA128GCM: u32 = 1 << 19;
+pub(super) const E_ARIA256GCM: u32 = 1 << 20;
+pub(super) const E_AESGCM: u32 = E_AES128GCM | E_AES256GCM;
+pub(super) const E_AES: u32 =
+    E_AES128 | E_AES256 | E_AESGCM | E_AES128CCM | E_AES256CCM | E_AES128CCM8 | E_AES256CCM8;
+const E_CBC: u32 =
+    E_DES | E_3DES | E_RC2 | E_IDEA | E_AES128 | E_AES256 | E_CAMELLIA128 | E_CAMELLIA256 | E_SEED;
+
+pub(super) const M_MD5: u32 = 1 << 0;
+pub(super) const M_SHA1: u32 = 1 << 1;
+pub(super) const M_GOST94: u32 = 1 << 2;
+pub(super) const M_GOST89: u32 = 1 << 3;
+pub(super) const M_SHA256: u32 = 1 << 4;
+pub(super) const M_SHA384: u32 = 1 << 5;
+pub(super) const M_AEAD: u32 = 1 << 6;
+pub(super) const M_GOST12: u32 = 1 << 7;
+
+// The strength field holds two sub-fields that OpenSSL combines
+// separately: the class (NONE, LOW, MEDIUM, HIGH, FIPS) and NOT_DEFAULT.
+pub(super) const STRONG_NONE: u32 = 1 << 0;
+pub(super) const LOW: u32 = 1 << 1;
+pub(super) const MEDIUM: u32 = 1 << 2;
+pub(super) const HIGH: u32 = 1 << 3;
+pub(super) const FIPS: u32 = 1 << 4;
+pub(super) const STRONG_MASK: u32 = 0x1f;
+pub(super) const NOT_DEFAULT: u32 = 1 << 5;
+pub(super) const DEFAULT_MASK: u32 = NOT_DEFAULT;
+
+#[allow(clippy::too_many_arguments)]
+const fn c(
+    name: &'static str,
+    id: u16,
+    mkey: u32,
+    auth: u32,
+    enc: u32,
+    mac: u32,
+    min_tls: u16,
+    strength: u32,
+) -> Cipher {
+    Cipher {
+        name,
+        id,
+        mkey,
+        auth,
+        enc,
+        mac,
+        min_tls,
+        strength,
+    }
+}
+
+const fn a(name: &'static str, mkey: u32, auth: u32, enc: u32, mac: u32) -> Alias {
+    Alias {
+        name,
+        mkey,
+        auth,
+        enc,
+        mac,
+        min_tls: 0,
+        strength: 0,
+    }
+}
+
+const fn version(name: &'static str, min_tls: u16) -> Alias {
+    Alias {
+        min_tls,
+        ..a(name, 0, 0, 0, 0)
+    }
+}
+
+const fn strength(name: &'static str, enc: u32, strength: u32) -> Alias {
+    Alias {
+        strength,
+        ..a(name, 0, 0, enc, 0)
+    }
+}
+
+#[rustfmt::skip]
+pub(super) static CIPHERS: &[Cipher] = &[
+    c("ECDHE-ECDSA-AES256-GCM-SHA384", 0xC02C, K_ECDHE, A_ECDSA, E_AES256GCM, M_AEAD, TLS1_2, HIGH | FIPS),
+    c("ECDHE-RSA-AES256-GCM-SHA384", 0xC030, K_ECDHE, A_RSA, E_AES256GCM, M_AEAD, TLS1_2, HIGH | FIPS),
+    c("DHE-DSS-AES256-GCM-SHA384", 0x00A3, K_DHE, A_DSS, E_AES256GCM, M_AEAD, TLS1_2, HIGH | FIPS | NOT_DEFAULT),
+    c("DHE-RSA-AES256-GCM-SHA384", 0x009F, K_DHE, A_RSA, E_AES256GCM, M_AEAD, TLS1_2, HIGH | FIPS),
+    c("ECDHE-ECDSA-CHACHA20-POLY1305", 0xCCA9, K_ECDHE, A_ECDSA, E_CHACHA20POLY1305, M_AEAD, TLS1_2, HIGH),
+    c("ECDHE-RSA-CHACHA20-POLY1305", 0xCCA8, K_ECDHE, A_RSA, E_CHACHA20POLY1305, M_AEAD, TLS1_2, HIGH),
+    c("DHE-RSA-CHACHA20-POLY1305", 0xCCAA, K_DHE, A_RSA, E_CHACHA20POLY1305, M_AEAD, TLS1_2, HIGH),
+    c("ECDHE-ECDSA-AES256-CCM8", 0xC0AF, K_ECDHE, A_ECDSA, E_AES256CCM8, M_AEAD, TLS1_2, HIGH | NOT_DEFAULT),
+    c("ECDHE-ECDSA-AES256-CCM", 0xC0AD, K_ECDHE, A_ECDSA, E_AES256CCM, M_AEAD, TLS1_2, HIGH | NOT_DEFAULT),
+    c("DHE-RSA-AES256-CCM8", 0xC0A3, K_DHE, A_RSA, E_AES256CCM8, M_AEAD, TLS1_2, HIGH | NOT_DEFAULT),
+    c("DHE-RSA-AES256-CCM", 0xC09F, K_DHE, A_RSA, E_AES256CCM, M_AEAD, TLS1_2, HIGH | NOT_DEFAULT),
+    c("ECDHE-ECDSA-ARIA256-GCM-SHA384", 0xC05D, K_ECDHE, A_ECDSA, E_ARIA256GCM, M_AEAD, TLS1_2, HIGH | NOT_DEFAULT),
+    c("ECDHE-ARIA256-GCM-SHA384", 0xC061, K_ECDHE, A_RSA, E_ARIA256GCM, M_AEAD, TLS1_2, HIGH | NOT_DEFAULT),
+    c("DHE-DSS-ARIA256-GCM-SHA384", 0xC057, K_DHE, A_DSS, E_ARIA256GCM, M_AEAD, TLS1_2, HIGH | NOT_DEFAULT),
+    c("DHE-RSA-ARIA256-GCM-SHA384", 0xC053, K_DHE, A_RSA, E_ARIA256GCM, M_AEAD, TLS1_2, HIGH | NOT_DEFAULT),
+    c("ADH-AES256-GCM-SHA384", 0x00A7, K_DHE, A_NULL, E_AES256GCM, M_AEAD, TLS1_2, HIGH | FIPS | NOT_DEFAULT),
+    c("ECDHE-ECDSA-AES128-GCM-SHA256", 0xC02B, K_ECDHE, A_ECDSA, E_AES128GCM, M_AEAD, TLS1_2, HIGH | FIPS),
+    c("ECDHE-RSA-AES128-GCM-SHA256", 0xC02F, K_ECDHE, A_RSA, E_AES128GCM, M_AEAD, TLS1_2, HIGH | FIPS),
+    c("DHE-DSS-AES128-GCM-SHA256", 0x00A2, K_DHE, A_DSS, E_AES128GCM, M_AEAD, TLS1_2, HIGH | FIPS | NOT_DEFAULT),
+    c("DHE-RSA-AES128-GCM-SHA256", 0x009E, K_DHE, A_RSA, E_AES128GCM, M_AEAD, TLS1_2, HIGH | FIPS),
+    c("ECDHE-ECDSA-AES128-CCM8", 0xC0AE, K_ECDHE, A_ECDSA, E_AES128CCM8, M_AEAD, TLS1_2, HIGH | NOT_DEFAULT),
+    c("ECDHE-ECDSA-AES128-CCM", 0xC0AC, K_ECDHE, A_ECDSA, E_AES128CCM, M_AEAD, TLS1_2, HIGH | NOT_DEFAULT),
+    c("DHE-RSA-AES128-CCM8", 0xC0A2, K_DHE, A_RSA, E_AES128CCM8, M_AEAD, TLS1_2, HIGH | NOT_DEFAULT),
+    c("DHE-RSA-AES128-CCM", 0xC09E, K_DHE, A_RSA, E_AES128CCM, M_AEAD, TLS1_2, HIGH | NOT_DEFAULT),
+    c("ECDHE-ECDSA-ARIA128-GCM-SHA256", 0xC05C, K_ECDHE, A_ECDSA, E_ARIA128GCM, M_AEAD, TLS1_2, HIGH | NOT_DEFAULT),
+    c("ECDHE-ARIA128-GCM-SHA256", 0xC060, K_ECDHE, A_RSA, E_ARIA128GCM, M_AEAD, TLS1_2, HIGH | NOT_DEFAULT),
+    c("DHE-DSS-ARIA128-GCM-SHA256", 0xC056, K_DHE, A_DSS, E_ARIA128GCM, M_AEAD, TLS1_2, HIGH | NOT_DEFAULT),
+    c("DHE-RSA-ARIA128-GCM-SHA256", 0xC052, K_DHE, A_RSA, E_ARIA128GCM, M_AEAD, TLS1_2, HIGH | NOT_DEFAULT),
+    c("ADH-AES128-GCM-SHA256", 0x00A6, K_DHE, A_NULL, E_AES128GCM, M_AEAD, TLS1_2, HIGH | FIPS | NOT_DEFAULT),
+    c("ECDHE-ECDSA-AES256-SHA384", 0xC024, K_ECDHE, A_ECDSA, E_AES256, M_SHA384, TLS1_2, HIGH | FIPS),
+    c("ECDHE-RSA-AES256-SHA384", 0xC028, K_ECDHE, A_RSA, E_AES256, M_SHA384, TLS1_2, HIGH | FIPS),
+    c("DHE-RSA-AES256-SHA256", 0x006B, K_DHE, A_RSA, E_AES256, M_SHA256, TLS1_2, HIGH | FIPS),
+    c("DHE-DSS-AES256-SHA256", 0x006A, K_DHE, A_DSS, E_AES256, M_SHA256, TLS1_2, HIGH | FIPS | NOT_DEFAULT),
+    c("ECDHE-ECDSA-CAMELLIA256-SHA384", 0xC073, K_ECDHE, A_ECDSA, E_CAMELLIA256, M_SHA384, TLS1_2, HIGH | NOT_DEFAULT),
+    c("ECDHE-RSA-CAMELLIA256-SHA384", 0xC077, K_ECDHE, A_RSA, E_CAMELLIA256, M_SHA384, TLS1_2, HIGH | NOT_DEFAULT),
+    c("DHE-RSA-CAMELLIA256-SHA256", 0x00C4, K_DHE, A_RSA, E_CAMELLIA256, M_SHA256, TLS1_2, HIGH | NOT_DEFAULT),
+    c("DHE-DSS-CAMELLIA256-SHA256", 0x00C3, K_DHE, A_DSS, E_CAMELLIA256, M_SHA256, TLS1_2, HIGH | NOT_DEFAULT),
+    c("ADH-AES256-SHA256", 0x006D, K_DHE, A_NULL, E_AES256, M_SHA256, TLS1_2, HIGH | FIPS | NOT_DEFAULT),
+    c("ADH-CAMELLIA256-SHA256", 0x00C5, K_DHE, A_NULL, E_CAMELLIA256, M_SHA256, TLS1_2, HIGH | NOT_DEFAULT),
+    c("ECDHE-ECDSA-AES128-SHA256", 0xC023, K_ECDHE, A_ECDSA, E_AES128, M_SHA256, TLS1_2, HIGH | FIPS),
+    c("ECDHE-RSA-AES128-SHA256", 0xC027, K_ECDHE, A_RSA, E_AES128, M_SHA256, TLS1_2, HIGH | FIPS),
+    c("DHE-RSA-AES128-SHA256", 0x0067, K_DHE, A_RSA, E_AES128, M_SHA256, TLS1_2, HIGH | FIPS),
+    c("DHE-DSS-AES128-SHA256", 0x0040, K_DHE, A_DSS, E_AES128, M_SHA256, TLS1_2, HIGH | FIPS | NOT_DEFAULT),
+    c("ECDHE-ECDSA-CAMELLIA128-SHA256", 0xC072, K_ECDHE, A_ECDSA, E_CAMELLIA128, M_SHA256, TLS1_2, HIGH | NOT_DEFAULT),
+    c("ECDHE-RSA-CAMELLIA128-SHA256", 0xC076, K_ECDHE, A_RSA, E_CAMELLIA128, M_SHA256, TLS1_2, HIGH | NOT_DEFAULT),
+    c("DHE-RSA-CAMELLIA128-SHA256", 0x00BE, K_DHE, A_RSA, E_CAMELLIA128, M_SHA256, TLS1_2, HIGH | NOT_DEFAULT),
+    c("DHE-DSS-CAMELLIA128-SHA256", 0x00BD, K_DHE, A_DSS, E_CAMELLIA128, M_SHA256, TLS1_2, HIGH | NOT_DEFAULT),
+    c("ADH-AES128-SHA256", 0x006C, K_DHE, A_NULL, E_AES128, M_SHA256, TLS1_2, HIGH | FIPS | NOT_DEFAULT),
+    c("ADH-CAMELLIA128-SHA256", 0x00BF, K_DHE, A_NULL, E_CAMELLIA128, M_SHA256, TLS1_2, HIGH | NOT_DEFAULT),
+    c("ECDHE-ECDSA-AES256-SHA", 0xC00A, K_ECDHE, A_ECDSA, E_AES256, M_SHA1, TLS1, HIGH | FIPS),
+    c("ECDHE-RSA-AES256-SHA", 0xC014, K_ECDHE, A_RSA, E_AES256, M_SHA1, TLS1, HIGH | FIPS),
+    c("DHE-RSA-AES256-SHA", 0x0039, K_DHE, A_RSA, E_AES256, M_SHA1, SSL3, HIGH | FIPS),
+    c("DHE-DSS-AES256-SHA", 0x0038, K_DHE, A_DSS, E_AES256, M_SHA1, SSL3, HIGH | FIPS | NOT_DEFAULT),
+    c("DHE-RSA-CAMELLIA256-SHA", 0x0088, K_DHE, A_RSA, E_CAMELLIA256, M_SHA1, SSL3, HIGH | NOT_DEFAULT),
+    c("DHE-DSS-CAMELLIA256-SHA", 0x0087, K_DHE, A_DSS, E_CAMELLIA256, M_SHA1, SSL3, HIGH | NOT_DEFAULT),
+    c("AECDH-AES256-SHA", 0xC019, K_ECDHE, A_NULL, E_AES256, M_SHA1, TLS1, HIGH | FIPS | NOT_DEFAULT),
+    c("ADH-AES256-SHA", 0x003A, K_DHE, A_NULL, E_AES256, M_SHA1, SSL3, HIGH | FIPS | NOT_DEFAULT),
+    c("ADH-CAMELLIA256-SHA", 0x0089, K_DHE, A_NULL, E_CAMELLIA256, M_SHA1, SSL3, HIGH | NOT_DEFAULT),
+    c("ECDHE-ECDSA-AES128-SHA", 0xC009, K_ECDHE, A_ECDSA, E_AES128, M_SHA1, TLS1, HIGH | FIPS),
+    c("ECDHE-RSA-AES128-SHA", 0xC013, K_ECDHE, A_RSA, E_AES128, M_SHA1, TLS1, HIGH | FIPS),
+    c("DHE-RSA-AES128-SHA", 0x0033, K_DHE, A_RSA, E_AES128, M_SHA1, SSL3, HIGH | FIPS),
+    c("DHE-DSS-AES128-SHA", 0x0032, K_DHE, A_DSS, E_AES128, M_SHA1, SSL3, HIGH | FIPS | NOT_DEFAULT),
+    c("DHE-RSA-CAMELLIA128-SHA", 0x0045, K_DHE, A_RSA, E_CAMELLIA128, M_SHA1, SSL3, HIGH | NOT_DEFAULT),
+    c("DHE-DSS-CAMELLIA128-SHA", 0x0044, K_DHE, A_DSS, E_CAMELLIA128, M_SHA1, SSL3, HIGH | NOT_DEFAULT),
+    c("AECDH-AES128-SHA", 0xC018, K_ECDHE, A_NULL, E_AES128, M_SHA1, TLS1, HIGH | FIPS | NOT_DEFAULT),
+    c("ADH-AES128-SHA", 0x0034, K_DHE, A_NULL, E_AES128, M_SHA1, SSL3, HIGH | FIPS | NOT_DEFAULT),
+    c("ADH-CAMELLIA128-SHA", 0x0046, K_DHE, A_NULL, E_CAMELLIA128, M_SHA1, SSL3, HIGH | NOT_DEFAULT),
+    c("RSA-PSK-AES256-GCM-SHA384", 0x00AD, K_RSAPSK, A_RSA, E_AES256GCM, M_AEAD, TLS1_2, HIGH | FIPS),
+    c("DHE-PSK-AES256-GCM-SHA384", 0x00AB, K_DHEPSK, A_PSK, E_AES256GCM, M_AEAD, TLS1_2, HIGH | FIPS),
+    c("RSA-PSK-CHACHA20-POLY1305", 0xCCAE, K_RSAPSK, A_RSA, E_CHACHA20POLY1305, M_AEAD, TLS1_2, HIGH),
+    c("DHE-PSK-CHACHA20-POLY1305", 0xCCAD, K_DHEPSK, A_PSK, E_CHACHA20POLY1305, M_AEAD, TLS1_2, HIGH),
+    c("ECDHE-PSK-CHACHA20-POLY1305", 0xCCAC, K_ECDHEPSK, A_PSK, E_CHACHA20POLY1305, M_AEAD, TLS1_2, HIGH),
+    c("DHE-PSK-AES256-CCM8", 0xC0AB, K_DHEPSK, A_PSK, E_AES256CCM8, M_AEAD, TLS1_2, HIGH | NOT_DEFAULT),
+    c("DHE-PSK-AES256-CCM", 0xC0A7, K_DHEPSK, A_PSK, E_AES256CCM, M_AEAD, TLS1_2, HIGH | NOT_DEFAULT),
+    c("RSA-PSK-ARIA256-GCM-SHA384", 0xC06F, K_RSAPSK, A_RSA, E_ARIA256GCM, M_AEAD, TLS1_2, HIGH | NOT_DEFAULT),
+    c("DHE-PSK-ARIA256-GCM-SHA384", 0xC06D, K_DHEPSK, A_PSK, E_ARIA256GCM, M_AEAD, TLS1_2, HIGH | NOT_DEFAULT),
+    c("AES256-GCM-SHA384", 0x009D, K_RSA, A_RSA, E_AES256GCM, M_AEAD, TLS1_2, HIGH | FIPS),
+    c("AES256-CCM8", 0xC0A1, K_RSA, A_RSA, E_AES256CCM8, M_AEAD, TLS1_2, HIGH | NOT_DEFAULT),
+    c("AES256-CCM", 0xC09D, K_RSA, A_RSA, E_AES256CCM, M_AEAD, TLS1_2, HIGH | NOT_DEFAULT),
+    c("ARIA256-GCM-SHA384", 0xC051, K_RSA, A_RSA, E_ARIA256GCM, M_AEAD, TLS1_2, HIGH | NOT_DEFAULT),
+    c("PSK-AES256-GCM-SHA384", 0x00A9, K_PSK, A_PSK, E_AES256GCM, M_AEAD, TLS1_2, HIGH | FIPS),
+    c("PSK-CHACHA20-POLY1305", 0xCCAB, K_PSK, A_PSK, E_CHACHA20POLY1305, M_AEAD, TLS1_2, HIGH),
+    c("PSK-AES256-CCM8", 0xC0A9, K_PSK, A_PSK, E_AES256CCM8, M_AEAD, TLS1_2, HIGH | NOT_DEFAULT),
+    c("PSK-AES256-CCM", 0xC0A5, K_PSK, A_PSK, E_AES256CCM, M_AEAD, TLS1_2, HIGH | NOT_DEFAULT),
+    c("PSK-ARIA256-GCM-SHA384", 0xC06B, K_PSK, A_PSK, E_ARIA256GCM, M_AEAD, TLS1_2, HIGH | NOT_DEFAULT),
+    c("RSA-PSK-AES128-GCM-SHA256", 0x00AC, K_RSAPSK, A_RSA, E_AES128GCM, M_AEAD, TLS1_2, HIGH | FIPS),
+    c("DHE-PSK-AES128-GCM-SHA256", 0x00AA, K_DHEPSK, A_PSK, E_AES128GCM, M_AEAD, TLS1_2, HIGH | FIPS),
+    c("DHE-PSK-AES128-CCM8", 0xC0AA, K_DHEPSK, A_PSK, E_AES128CCM8, M_AEAD, TLS1_2, HIGH | NOT_DEFAULT),
+    c("DHE-PSK-AES128-CCM", 0xC0A6, K_DHEPSK, A_PSK, E_AES128CCM, M_AEAD, TLS1_2, HIGH | NOT_DEFAULT),
+    c("RSA-PSK-ARIA128-GCM-SHA256", 0xC06E, K_RSAPSK, A_RSA, E_ARIA128GCM, M_AEAD, TLS1_2, HIGH | NOT_DEFAULT),
+    c("DHE-PSK-ARIA128-GCM-SHA256", 0xC06C, K_DHEPSK, A_PSK, E_ARIA128GCM, M_AEAD, TLS1_2, HIGH | NOT_DEFAULT),
+    c("AES128-GCM-SHA256", 0x009C, K_RSA, A_RSA, E_AES128GCM, M_AEAD, TLS1_2, HIGH | FIPS),
+    c("AES128-CCM8", 0xC0A0, K_RSA, A_RSA, E_AES128CCM8, M_AEAD, TLS1_2, HIGH | NOT_DEFAULT),
+    c("AES128-CCM", 0xC09C, K_RSA, A_RSA, E_AES128CCM, M_AEAD, TLS1_2, HIGH | NOT_DEFAULT),
+    c("ARIA128-GCM-SHA256", 0xC050, K_RSA, A_RSA, E_ARIA128GCM, M_AEAD, TLS1_2, HIGH | NOT_DEFAULT),
+    c("PSK-AES128-GCM-SHA256", 0x00A8, K_PSK, A_PSK, E_AES128GCM, M_AEAD, TLS1_2, HIGH | FIPS),
+    c("PSK-AES128-CCM8", 0xC0A8, K_PSK, A_PSK, E_AES128CCM8, M_AEAD, TLS1_2, HIGH | NOT_DEFAULT),
+    c("PSK-AES128-CCM", 0xC0A4, K_PSK, A_PSK, E_AES128CCM, M_AEAD, TLS1_2, HIGH | NOT_DEFAULT),
+    c("PSK-ARIA128-GCM-SHA256", 0xC06A, K_PSK, A_PSK, E_ARIA128GCM, M_AEAD, TLS1_2, HIGH | NOT_DEFAULT),
+    c("AES256-SHA256", 0x003D, K_RSA, A_RSA, E_AES256, M_SHA256, TLS1_2, HIGH | FIPS),
+    c("CAMELLIA256-SHA256", 0x00C0, K_RSA, A_RSA, E_CAMELLIA256, M_SHA256, TLS1_2, HIGH | NOT_DEFAULT),
+    c("AES128-SHA256", 0x003C, K_RSA, A_RSA, E_AES128, M_SHA256, TLS1_2, HIGH | FIPS),
+    c("CAMELLIA128-SHA256", 0x00BA, K_RSA, A_RSA, E_CAMELLIA128, M_SHA256, TLS1_2, HIGH | NOT_DEFAULT),
+    c("ECDHE-PSK-AES256-CBC-SHA384", 0xC038, K_ECDHEPSK, A_PSK, E_AES256, M_SHA384, TLS1, HIGH | FIPS),
+    c("ECDHE-PSK-AES256-CBC-SHA", 0xC036, K_ECDHEPSK, A_PSK, E_AES256, M_SHA1, TLS1, HIGH | FIPS),
+    c("SRP-DSS-AES-256-CBC-SHA", 0xC022, K_SRP, A_DSS, E_AES256, M_SHA1, SSL3, HIGH | NOT_DEFAULT),
+    c("SRP-RSA-AES-256-CBC-SHA", 0xC021, K_SRP, A_RSA, E_AES256, M_SHA1, SSL3, HIGH),
+    c("SRP-AES-256-CBC-SHA", 0xC020, K_SRP, A_SRP, E_AES256, M_SHA1, SSL3, HIGH),
+    c("RSA-PSK-AES256-CBC-SHA384", 0x00B7, K_RSAPSK, A_RSA, E_AES256, M_SHA384, TLS1, HIGH | FIPS),
+    c("DHE-PSK-AES256-CBC-SHA384", 0x00B3, K_DHEPSK, A_PSK, E_AES256, M_SHA384, TLS1, HIGH | FIPS),
+    c("RSA-PSK-AES256-CBC-SHA", 0x0095, K_RSAPSK, A_RSA, E_AES256, M_SHA1, SSL3, HIGH | FIPS),
+    c("DHE-PSK-AES256-CBC-SHA", 0x0091, K_DHEPSK, A_PSK, E_AES256, M_SHA1, SSL3, HIGH | FIPS),
+    c("ECDHE-PSK-CAMELLIA256-SHA384", 0xC09B, K_ECDHEPSK, A_PSK, E_CAMELLIA256, M_SHA384, TLS1, HIGH | NOT_DEFAULT),
+    c("RSA-PSK-CAMELLIA256-SHA384", 0xC099, K_RSAPSK, A_RSA, E_CAMELLIA256, M_SHA384, TLS1, HIGH | NOT_DEFAULT),
+    c("DHE-PSK-CAMELLIA256-SHA384", 0xC097, K_DHEPSK, A_PSK, E_CAMELLIA256, M_SHA384, TLS1, HIGH | NOT_DEFAULT),
+    c("AES256-SHA", 0x0035, K_RSA, A_RSA, E_AES256, M_SHA1, SSL3, HIGH | FIPS),
+    c("CAMELLIA256-SHA", 0x0084, K_RSA, A_RSA, E_CAMELLIA256, M_SHA1, SSL3, HIGH | NOT_DEFAULT),
+    c("PSK-AES256-CBC-SHA384", 0x00AF, K_PSK, A_PSK, E_AES256, M_SHA384, TLS1, HIGH | FIPS),
+    c("PSK-AES256-CBC-SHA", 0x008D, K_PSK, A_PSK, E_AES256, M_SHA1, SSL3, HIGH | FIPS),
+    c("PSK-CAMELLIA256-SHA384", 0xC095, K_PSK, A_PSK, E_CAMELLIA256, M_SHA384, TLS1, HIGH | NOT_DEFAULT),
+    c("ECDHE-PSK-AES128-CBC-SHA256", 0xC037, K_ECDHEPSK, A_PSK, E_AES128, M_SHA256, TLS1, HIGH | FIPS),
+    c("ECDHE-PSK-AES128-CBC-SHA", 0xC035, K_ECDHEPSK, A_PSK, E_AES128, M_SHA1, TLS1, HIGH | FIPS),
+    c("SRP-DSS-AES-128-CBC-SHA", 0xC01F, K_SRP, A_DSS, E_AES128, M_SHA1, SSL3, HIGH | NOT_DEFAULT),
+    c("SRP-RSA-AES-128-CBC-SHA", 0xC01E, K_SRP, A_RSA, E_AES128, M_SHA1, SSL3, HIGH),
+    c("SRP-AES-128-CBC-SHA", 0xC01D, K_SRP, A_SRP, E_AES128, M_SHA1, SSL3, HIGH),
+    c("RSA-PSK-AES128-CBC-SHA256", 0x00B6, K_RSAPSK, A_RSA, E_AES128, M_SHA256, TLS1, HIGH | FIPS),
+    c("DHE-PSK-AES128-CBC-SHA256", 0x00B2, K_DHEPSK, A_PSK, E_AES128, M_SHA256, TLS1, HIGH | FIPS),
+    c("RSA-PSK-AES128-CBC-SHA", 0x0094, K_RSAPSK, A_RSA, E_AES128, M_SHA1, SSL3, HIGH | FIPS),
+    c("DHE-PSK-AES128-CBC-SHA", 0x0090, K_DHEPSK, A_PSK, E_AES128, M_SHA1, SSL3, HIGH | FIPS),
+    c("ECDHE-PSK-CAMELLIA128-SHA256", 0xC09A, K_ECDHEPSK, A_PSK, E_CAMELLIA128, M_SHA256, TLS1, HIGH | NOT_DEFAULT),
+    c("RSA-PSK-CAMELLIA128-SHA256", 0xC098, K_RSAPSK, A_RSA, E_CAMELLIA128, M_SHA256, TLS1, HIGH | NOT_DEFAULT),
+    c("DHE-PSK-CAMELLIA128-SHA256", 0xC096, K_DHEPSK, A_PSK, E_CAMELLIA128, M_SHA256, TLS1, HIGH | NOT_DEFAULT),
+    c("AES128-SHA", 0x002F, K_RSA, A_RSA, E_AES128, M_SHA1, SSL3, HIGH | FIPS),
+    c("CAMELLIA128-SHA", 0x0041, K_RSA, A_RSA, E_CAMELLIA128, M_SHA1, SSL3, HIGH | NOT_DEFAULT),
+    c("PSK-AES128-CBC-SHA256", 0x00AE, K_PSK, A_PSK, E_AES128, M_SHA256, TLS1, HIGH | FIPS),
+    c("PSK-AES128-CBC-SHA", 0x008C, K_PSK, A_PSK, E_AES128, M_SHA1, SSL3, HIGH | FIPS),
+    c("PSK-CAMELLIA128-SHA256", 0xC094, K_PSK, A_PSK, E_CAMELLIA128, M_SHA256, TLS1, HIGH | NOT_DEFAULT),
+    c("ECDHE-ECDSA-NULL-SHA", 0xC006, K_ECDHE, A_ECDSA, E_NULL, M_SHA1, TLS1, STRONG_NONE),
+    c("ECDHE-RSA-NULL-SHA", 0xC010, K_ECDHE, A_RSA, E_NULL, M_SHA1, TLS1, STRONG_NONE),
+    c("AECDH-NULL-SHA", 0xC015, K_ECDHE, A_NULL, E_NULL, M_SHA1, TLS1, STRONG_NONE),
+    c("NULL-SHA256", 0x003B, K_RSA, A_RSA, E_NULL, M_SHA256, TLS1_2, STRONG_NONE),
+    c("ECDHE-PSK-NULL-SHA384", 0xC03B, K_ECDHEPSK, A_PSK, E_NULL, M_SHA384, TLS1, STRONG_NONE),
+    c("ECDHE-PSK-NULL-SHA256", 0xC03A, K_ECDHEPSK, A_PSK, E_NULL, M_SHA256, TLS1, STRONG_NONE),
+    c("ECDHE-PSK-NULL-SHA", 0xC039, K_ECDHEPSK, A_PSK, E_NULL, M_SHA1, TLS1, STRONG_NONE),
+    c("RSA-PSK-NULL-SHA384", 0x00B9, K_RSAPSK, A_RSA, E_NULL, M_SHA384, TLS1, STRONG_NONE),
+    c("RSA-PSK-NULL-SHA256", 0x00B8, K_RSAPSK, A_RSA, E_NULL, M_SHA256, TLS1, STRONG_NONE),
+    c("DHE-PSK-NULL-SHA384", 0x00B5, K_DHEPSK, A_PSK, E_NULL, M_SHA384, TLS1, STRONG_NONE),
+    c("DHE-PSK-NULL-SHA256", 0x00B4, K_DHEPSK, A_PSK, E_NULL, M_SHA256, TLS1, STRONG_NONE),
+    c("RSA-PSK-NULL-SHA", 0x002E, K_RSAPSK, A_RSA, E_NULL, M_SHA1, SSL3, STRONG_NONE),
+    c("DHE-PSK-NULL-SHA", 0x002D, K_DHEPSK, A_PSK, E_NULL, M_SHA1, SSL3, STRONG_NONE),
+    c("NULL-SHA", 0x0002, K_RSA, A_RSA, E_NULL, M_SHA1, SSL3, STRONG_NONE),
+    c("NULL-MD5", 0x0001, K_RSA, A_RSA, E_NULL, M_MD5, SSL3, STRONG_NONE),
+    c("PSK-NULL-SHA384", 0x00B1, K_PSK, A_PSK, E_NULL, M_SHA384, TLS1, STRONG_NONE),
+    c("PSK-NULL-SHA256", 0x00B0, K_PSK, A_PSK, E_NULL, M_SHA256, TLS1, STRONG_NONE),
+    c("PSK-NULL-SHA", 0x002C, K_PSK, A_PSK, E_NULL, M_SHA1, SSL3, STRONG_NONE),
+    // Legacy suites: gone from default builds since OpenSSL 1.1.0
+    // (no-weak-ssl-ciphers, legacy provider) but still known by name.
+    c("ECDHE-ECDSA-DES-CBC3-SHA", 0xC008, K_ECDHE, A_ECDSA, E_3DES, M_SHA1, TLS1, MEDIUM | FIPS | NOT_DEFAULT),
+    c("ECDHE-RSA-DES-CBC3-SHA", 0xC012, K_ECDHE, A_RSA, E_3DES, M_SHA1, TLS1, MEDIUM | FIPS | NOT_DEFAULT),
+    c("DHE-RSA-DES-CBC3-SHA", 0x0016, K_DHE, A_RSA, E_3DES, M_SHA1, SSL3, MEDIUM | FIPS | NOT_DEFAULT),
+    c("DHE-DSS-DES-CBC3-SHA", 0x0013, K_DHE, A_DSS, E_3DES, M_SHA1, SSL3, MEDIUM | FIPS | NOT_DEFAULT),
+    c("AECDH-DES-CBC3-SHA", 0xC017, K_ECDHE, A_NULL, E_3DES, M_SHA1, TLS1, MEDIUM | FIPS | NOT_DEFAULT),
+    c("ADH-DES-CBC3-SHA", 0x001B, K_DHE, A_NULL, E_3DES, M_SHA1, SSL3, MEDIUM | FIPS | NOT_DEFAULT),
+    c("DES-CBC3-SHA", 0x000A, K_RSA, A_RSA, E_3DES, M_SHA1, SSL3, MEDIUM | FIPS | NOT_DEFAULT),
+    c("ECDHE-ECDSA-RC4-SHA", 0xC007, K_ECDHE, A_ECDSA, E_RC4, M_SHA1, TLS1, MEDIUM | NOT_DEFAULT),
+    c("ECDHE-RSA-RC4-SHA", 0xC011, K_ECDHE, A_RSA, E_RC4, M_SHA1, TLS1, MEDIUM | NOT_DEFAULT),
+    c("AECDH-RC4-SHA", 0xC016, K_ECDHE, A_NULL, E_RC4, M_SHA1, TLS1, MEDIUM | NOT_DEFAULT),
+    c("ADH-RC4-MD5", 0x0018, K_DHE, A_NULL, E_RC4, M_MD5, SSL3, MEDIUM | NOT_DEFAULT),
+    c("RC4-SHA", 0x0005, K_RSA, A_RSA, E_RC4, M_SHA1, SSL3, MEDIUM | NOT_DEFAULT),
+    c("RC4-MD5", 0x0004, K_RSA, A_RSA, E_RC4, M_MD5, SSL3, MEDIUM | NOT_DEFAULT),
+    c("PSK-RC4-SHA", 0x008A, K_PSK, A_PSK, E_RC4, M_SHA1, SSL3, MEDIUM | NOT_DEFAULT),
+    c("IDEA-CBC-SHA", 0x0007, K_RSA, A_RSA, E_IDEA, M_SHA1, SSL3, MEDIUM | NOT_DEFAULT),
+    c("SEED-SHA", 0x0096, K_RSA, A_RSA, E_SEED, M_SHA1, SSL3, MEDIUM | NOT_DEFAULT),
+    c("DHE-RSA-SEED-SHA", 0x009A, K_DHE, A_RSA, E_SEED, M_SHA1, SSL3, MEDIUM | NOT_DEFAULT),
+    c("DHE-DSS-SEED-SHA", 0x0099, K_DHE, A_DSS, E_SEED, M_SHA1, SSL3, MEDIUM | NOT_DEFAULT),
+    c("ADH-SEED-SHA", 0x009B, K_DHE, A_NULL, E_SEED, M_SHA1, SSL3, MEDIUM | NOT_DEFAULT),
+    c("DES-CBC-SHA", 0x0009, K_RSA, A_RSA, E_DES, M_SHA1, SSL3, LOW | NOT_DEFAULT),
+    c("EDH-RSA-DES-CBC-SHA", 0x0015, K_DHE, A_RSA, E_DES, M_SHA1, SSL3, LOW | NOT_DEFAULT),
+    c("EDH-DSS-DES-CBC-SHA", 0x0012, K_DHE, A_DSS, E_DES, M_SHA1, SSL3, LOW | NOT_DEFAULT),
+];
+
+/// `cipher_aliases`: searched after the suite names, first match wins.
+pub(super) static ALIASES: &[Alias] = &[
+    // ALL leaves out eNULL: null encryption must be asked for by name.
+    a("ALL", 0, 0, !E_NULL, 0),
+    a("COMPLEMENTOFALL", 0, 0, E_NULL, 0),
+    strength("COMPLEMENTOFDEFAULT", 0, NOT_DEFAULT),
+    a("kRSA", K_RSA, 0, 0, 0),
+    a("kEDH", K_DHE, 0, 0, 0),
+    a("kDHE", K_DHE, 0, 0, 0),
+    a("DH", K_DHE, 0, 0, 0),
+    a("kEECDH", K_ECDHE, 0, 0, 0),
+    a("kECDHE", K_ECDHE, 0, 0, 0),
+    a("ECDH", K_ECDHE, 0, 0, 0),
+    a("kPSK", K_PSK, 0, 0, 0),
+    a("kRSAPSK", K_RSAPSK, 0, 0, 0),
+    a("kECDHEPSK", K_ECDHEPSK, 0, 0, 0),
+    a("kDHEPSK", K_DHEPSK, 0, 0, 0),
+    a("kSRP", K_SRP, 0, 0, 0),
+    a("kGOST", K_GOST, 0, 0, 0),
+    a("aRSA", 0, A_RSA, 0, 0),
+    a("aDSS", 0, A_DSS, 0, 0),
+    a("DSS", 0, A_DSS, 0, 0),
+    a("aNULL", 0, A_NULL, 0, 0),
+    a("aECDSA", 0, A_ECDSA, 0, 0),
+    a("ECDSA", 0, A_ECDSA, 0, 0),
+    a("aPSK", 0, A_PSK, 0, 0),
+    a("aGOST01", 0, A_GOST01, 0, 0),
+    a("aGOST12", 0, A_GOST12, 0, 0),
+    a("aGOST", 0, A_GOST01 | A_GOST12, 0, 0),
+    a("aSRP", 0, A_SRP, 0, 0),
+    a("EDH", K_DHE, !A_NULL, 0, 0),
+    a("DHE", K_DHE, !A_NULL, 0, 0),
+    a("EECDH", K_ECDHE, !A_NULL, 0, 0),
+    a("ECDHE", K_ECDHE, !A_NULL, 0, 0),
+    a("NULL", 0, 0, E_NULL, 0),
+    a("RSA", K_RSA, A_RSA, 0, 0),
+    a("ADH", K_DHE, A_NULL, 0, 0),
+    a("AECDH", K_ECDHE, A_NULL, 0, 0),
+    a("PSK", K_ANY_PSK, 0, 0, 0),
+    a("SRP", K_SRP, 0, 0, 0),
+    a("3DES", 0, 0, E_3DES, 0),
+    a("RC4", 0, 0, E_RC4, 0),
+    a("RC2", 0, 0, E_RC2, 0),
+    a("IDEA", 0, 0, E_IDEA, 0),
+    a("SEED", 0, 0, E_SEED, 0),
+    a("eNULL", 0, 0, E_NULL, 0),
+    a("GOST", 0, 0, E_GOST, 0),
+    a(
+        "AES128",
+        0,
+        0,
+        E_AES128 | E_AES128GCM | E_AES128CCM | E_AES128CCM8,
+        0,
+    ),
+    a(
+        "AES256",
+        0,
+        0,
+        E_AES256 | E_AES256GCM | E_AES256CCM | E_AES256CCM8,
+        0,
+    ),
+    a("AES", 0, 0, E_AES, 0),
+    a("AESGCM", 0, 0, E_AESGCM, 0),
+    a(
+        "AESCCM",
+        0,
+        0,
+        E_AES128CCM | E_AES256CCM | E_AES128CCM8 | E_AES256CCM8,
+        0,
+    ),
+    a("AESCCM8", 0, 0, E_AES128CCM8 | E_AES256CCM8, 0),
+    a("CAMELLIA128", 0, 0, E_CAMELLIA128, 0),
+    a("CAMELLIA256", 0, 0, E_CAMELLIA256, 0),
+    a("CAMELLIA", 0, 0, E_CAMELLIA128 | E_CAMELLIA256, 0),
+    a("CHACHA20", 0, 0, E_CHACHA20POLY1305, 0),
+    a("ARIA", 0, 0, E_ARIA128GCM | E_ARIA256GCM, 0),
+    a("ARIAGCM", 0, 0, E_ARIA128GCM | E_ARIA256GCM, 0),
+    a("ARIA128", 0, 0, E_ARIA128GCM, 0),
+    a("ARIA256", 0, 0, E_ARIA256GCM, 0),
+    a("CBC", 0, 0, E_CBC, 0),
+    a("MD5", 0, 0, 0, M_MD5),
+    a("SHA1", 0, 0, 0, M_SHA1),
+    a("SHA", 0, 0, 0, M_SHA1),
+    a("GOST94", 0, 0, 0, M_GOST94),
+    a("GOST89MAC", 0, 0, 0, M_GOST89),
+    a("SHA256", 0, 0, 0, M_SHA256),
+    a("SHA384", 0, 0, 0, M_SHA384),
+    a("GOST12", 0, 0, 0, M_GOST12),
+    version("SSLv3", SSL3),
+    version("TLSv1", TLS1),
+    version("TLSv1.0", TLS1),
+    version("TLSv1.2", TLS1_2),
+    strength("LOW", 0, LOW),
+    strength("MEDIUM", 0, MEDIUM),
+    strength("HIGH", 0, HIGH),
+    strength("FIPS", !E_NULL, FIPS),
+    // The old EDH- spellings of the DHE 3DES suites.
+    Alias {
+        strength: HIGH | FIPS,
+        ..a("EDH-DSS-DES-CBC3-SHA", K_DHE, A_DSS, E_3DES, M_SHA1)
+    },
+    Alias {
+        strength: HIGH | FIPS,
+        ..a("EDH-RSA-DES-CBC3-SHA", K_DHE, A_RSA, E_3DES, M_SHA1)
+    },
+];

@@ -1,0 +1,270 @@
+//! Certificate chain verification with OpenSSL's rules and error codes
+//! (`X509_verify_cert`, crypto/x509/x509_vfy.c), for `ssl_verify_client`
+//! and `proxy_ssl_verify`: nginx's users' certificates were judged by
+//! OpenSSL, and a verifier that is stricter in other ways (webpki refuses
+//! version 1 certificates and a trusted self-signed certificate presented
+//! as the peer's) would turn working setups into 400s and 502s, while one
+//! that is looser would let in what nginx refuses.
+//!
+//! What is checked, as OpenSSL does with nginx's settings:
+//! - the path from the peer's certificate to a trusted one, trusted issuers
+//!   first (`X509_V_FLAG_TRUSTED_FIRST`), then the chain the peer sent,
+//!   each link's signature verified with the issuer's key;
+//! - the depth (`ssl_verify_depth`, `proxy_ssl_verify_depth`): at most that
+//!   many issuers above the peer's certificate;
+//! - validity times of every certificate on the path, from the top down;
+//! - issuers are CAs (basicConstraints CA:TRUE, or a self-signed version 1
+//!   certificate, as `X509_check_ca` accepts);
+//! - the peer's extended key usage, when present, allows the purpose;
+//! - with CRLs (`ssl_crl`), every certificate below the trusted one has a
+//!   CRL from its issuer that does not list it (`X509_V_FLAG_CRL_CHECK_ALL`).
+
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer};
+use x509_parser::certificate::X509Certificate;
+use x509_parser::prelude::FromDer;
+use x509_parser::revocation_list::CertificateRevocationList;
+
+/// An OpenSSL verification error: its `X509_V_ERR_*` number and its
+/// `X509_verify_cert_error_string` text (OpenSSL 3.0's wording).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifyError {
+    pub code: u32,
+    pub text: &'static str,
+}
+
+impl VerifyError {
+    const fn new(code: u32, text: &'static str) -> VerifyError {
+        VerifyError { code, text }
+    }
+
+    /// Whether `ssl_verify_client optional_no_ca` lets the error through
+    /// (`ngx_ssl_verify_error_optional`).
+    pub fn optional(self) -> bool {
+        matches!(self.code, 2 | 18 | 19 | 20 | 21)
+    }
+}
+
+impl std::fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.code, self.text)
+    }
+}
+
+const UNABLE_TO_GET_ISSUER_CERT: VerifyError =
+    VerifyError::new(2, "unable to get issuer certificate");
+const UNABLE_TO_GET_CRL: VerifyError = VerifyError::new(3, "unable to get certificate CRL");
+const CERT_SIGNATURE_FAILURE: VerifyError = VerifyError::new(7, "certificate signature failure");
+const CRL_SIGNATURE_FAILURE: VerifyError = VerifyError::new(8, "CRL signature failure");
+const CERT_NOT_YET_VALID: VerifyError = VerifyError::new(9, "certificate is not yet valid");
+const CERT_HAS_EXPIRED: VerifyError = VerifyError::new(10, "certificate has expired");
+const CRL_NOT_YET_VALID: VerifyError = VerifyError::new(11, "CRL is not yet valid");
+const CRL_HAS_EXPIRED: VerifyError = VerifyError::new(12, "CRL has expired");
+const DEPTH_ZERO_SELF_SIGNED_CERT: VerifyError =
+    VerifyError::new(18, "self-signed certificate");
+const SELF_SIGNED_CERT_IN_CHAIN: VerifyError =
+    VerifyError::new(19, "self-signed certificate in certificate chain");
+const UNABLE_TO_GET_ISSUER_CERT_LOCALLY: VerifyError =
+    VerifyError::new(20, "unable to get local issuer certificate");
+const UNABLE_TO_VERIFY_LEAF_SIGNATURE: VerifyError =
+    VerifyError::new(21, "unable to verify the first certificate");
+const CERT_CHAIN_TOO_LONG: VerifyError = VerifyError::new(22, "certificate chain too long");
+const CERT_REVOKED: VerifyError = VerifyError::new(23, "certificate revoked");
+const INVALID_CA: VerifyError = VerifyError::new(24, "invalid CA certificate");
+const INVALID_PURPOSE: VerifyError = VerifyError::new(26, "unsupported certificate purpose");
+/// Not OpenSSL's: a certificate that does not parse (OpenSSL fails the
+/// handshake instead; the text says why).
+const UNPARSABLE: VerifyError = VerifyError::new(0, "certificate could not be parsed");
+
+/// What the peer's certificate is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// A client certificate (`ssl_verify_client`).
+    Client,
+    /// A server certificate (`proxy_ssl_verify`).
+    Server,
+}
+
+/// The trusted certificates and CRLs of one setting, kept as DER (parsed
+/// per verification: this runs once per handshake with a certificate).
+#[derive(Debug, Clone, Default)]
+pub struct TrustStore {
+    pub trusted: Vec<CertificateDer<'static>>,
+    pub crls: Vec<CertificateRevocationListDer<'static>>,
+}
+
+/// Verifies `chain` (the peer's certificate first, then what it sent) at
+/// `now` (seconds since the epoch).
+pub fn verify(
+    chain: &[CertificateDer<'_>],
+    store: &TrustStore,
+    depth: u32,
+    purpose: Purpose,
+    now: i64,
+) -> Result<(), VerifyError> {
+    let Some(leaf_der) = chain.first() else {
+        return Err(UNABLE_TO_VERIFY_LEAF_SIGNATURE);
+    };
+    let trusted: Vec<X509Certificate<'_>> = store
+        .trusted
+        .iter()
+        .filter_map(|d| X509Certificate::from_der(d).ok().map(|(_, c)| c))
+        .collect();
+    let sent: Vec<X509Certificate<'_>> = chain[1..]
+        .iter()
+        .filter_map(|d| X509Certificate::from_der(d).ok().map(|(_, c)| c))
+        .collect();
+    let leaf = X509Certificate::from_der(leaf_der)
+        .map(|(_, c)| c)
+        .map_err(|_| UNPARSABLE)?;
+
+    // The path, peer first; `anchored` once a trusted certificate ends it.
+    let mut path: Vec<&X509Certificate<'_>> = vec![&leaf];
+    let mut anchored = trusted.iter().any(|t| t.as_raw() == leaf.as_raw());
+    while !anchored {
+        let Some(&current) = path.last() else { break };
+        if let Some(t) = trusted.iter().find(|t| issued(t, current)) {
+            path.push(t);
+            anchored = true;
+            break;
+        }
+        if self_issued(current) {
+            break;
+        }
+        match sent
+            .iter()
+            .find(|s| issued(s, current) && !path.iter().any(|p| p.as_raw() == s.as_raw()))
+        {
+            Some(s) => path.push(s),
+            None => break,
+        }
+        if path.len() > 32 {
+            break;
+        }
+    }
+    if !anchored {
+        let top = path.last().copied().unwrap_or(&leaf);
+        return Err(if self_issued(top) {
+            if path.len() == 1 {
+                DEPTH_ZERO_SELF_SIGNED_CERT
+            } else {
+                SELF_SIGNED_CERT_IN_CHAIN
+            }
+        } else if path.len() == 1 {
+            UNABLE_TO_VERIFY_LEAF_SIGNATURE
+        } else if path.len() < chain.len() {
+            UNABLE_TO_GET_ISSUER_CERT
+        } else {
+            UNABLE_TO_GET_ISSUER_CERT_LOCALLY
+        });
+    }
+    // Depth 1 (nginx's default) is a certificate issued by a trusted one.
+    if path.len() - 1 > depth as usize {
+        return Err(CERT_CHAIN_TOO_LONG);
+    }
+    // Signatures, from the trusted end down (a self-signed trusted
+    // certificate's own signature is not checked, as OpenSSL's default).
+    for pair in path.windows(2).rev() {
+        let (subject, issuer) = (pair[0], pair[1]);
+        if !is_ca(issuer) {
+            return Err(INVALID_CA);
+        }
+        subject
+            .verify_signature(Some(issuer.public_key()))
+            .map_err(|_| CERT_SIGNATURE_FAILURE)?;
+    }
+    for cert in path.iter().rev() {
+        let validity = cert.validity();
+        if now < validity.not_before.timestamp() {
+            return Err(CERT_NOT_YET_VALID);
+        }
+        if now > validity.not_after.timestamp() {
+            return Err(CERT_HAS_EXPIRED);
+        }
+    }
+    if !purpose_allowed(&leaf, purpose) {
+        return Err(INVALID_PURPOSE);
+    }
+    if !store.crls.is_empty() {
+        let crls: Vec<CertificateRevocationList<'_>> = store
+            .crls
+            .iter()
+            .filter_map(|d| CertificateRevocationList::from_der(d).ok().map(|(_, c)| c))
+            .collect();
+        for pair in path.windows(2) {
+            check_crl(pair[0], pair[1], &crls, now)?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether `issuer` issued `subject`: names match and the signature holds.
+fn issued(issuer: &X509Certificate<'_>, subject: &X509Certificate<'_>) -> bool {
+    issuer.subject().as_raw() == subject.issuer().as_raw()
+        && subject.verify_signature(Some(issuer.public_key())).is_ok()
+}
+
+fn self_issued(cert: &X509Certificate<'_>) -> bool {
+    cert.subject().as_raw() == cert.issuer().as_raw()
+}
+
+/// `X509_check_ca`: CA:TRUE, or a self-signed version 1 certificate.
+fn is_ca(cert: &X509Certificate<'_>) -> bool {
+    match cert.basic_constraints() {
+        Ok(Some(bc)) => bc.value.ca,
+        Ok(None) => cert.version().0 == 0 && self_issued(cert),
+        Err(_) => false,
+    }
+}
+
+fn purpose_allowed(cert: &X509Certificate<'_>, purpose: Purpose) -> bool {
+    match cert.extended_key_usage() {
+        Ok(Some(eku)) => {
+            let eku = eku.value;
+            eku.any
+                || match purpose {
+                    Purpose::Client => eku.client_auth,
+                    Purpose::Server => eku.server_auth,
+                }
+        }
+        Ok(None) => true,
+        Err(_) => false,
+    }
+}
+
+/// `check_crl`: a CRL of `issuer`, signed by it, current, not listing
+/// `cert`.
+fn check_crl(
+    cert: &X509Certificate<'_>,
+    issuer: &X509Certificate<'_>,
+    crls: &[CertificateRevocationList<'_>],
+    now: i64,
+) -> Result<(), VerifyError> {
+    let Some(crl) = crls
+        .iter()
+        .find(|c| c.issuer().as_raw() == issuer.subject().as_raw())
+    else {
+        return Err(UNABLE_TO_GET_CRL);
+    };
+    crl.verify_signature(issuer.public_key())
+        .map_err(|_| CRL_SIGNATURE_FAILURE)?;
+    if now < crl.last_update().timestamp() {
+        return Err(CRL_NOT_YET_VALID);
+    }
+    if crl.next_update().is_some_and(|n| now > n.timestamp()) {
+        return Err(CRL_HAS_EXPIRED);
+    }
+    if crl
+        .iter_revoked_certificates()
+        .any(|r| r.raw_serial() == cert.raw_serial())
+    {
+        return Err(CERT_REVOKED);
+    }
+    Ok(())
+}
+
+/// Seconds since the epoch, now.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
