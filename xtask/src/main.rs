@@ -6,6 +6,8 @@
 //! a match arm and a line of usage text.
 
 mod bench;
+mod bench_tls;
+mod bench_tls_load;
 mod conformance;
 mod demo;
 mod directives;
@@ -20,6 +22,8 @@ usage: cargo xtask <command> [args]
 
 commands:
   bench parse  upgate -t / parse against nginx -t and crossplane on the big config
+  bench tls    TLS handshakes/s, wss echo/s and bytes per idle wss tunnel, upgate
+               against nginx (`--runs N`, `--seconds S`, `--tunnels N`, `--conns N`)
   conformance  the same traffic through nginx and upgate, compared byte for byte
                (`--cases N`, `--verbose`)
   demo         start the example backends and upgate on examples/nginx.conf
