@@ -6,7 +6,9 @@
 //! `--ignore-certificate-errors-spki-list` (never
 //! `--ignore-certificate-errors`).
 //!
-//! The same page served by Debian's nginx proves the harness. Needs
+//! The same page served by Debian's nginx proves the harness; pinning
+//! another key gets chromium's "Privacy error" page, so the pin is what
+//! lets it in. Needs
 //! chromium, chromium-driver (apt) and selenium (PyPI, in
 //! `target/test-venv`, as `cargo xtask test` installs it); any of them
 //! missing fails the test. The wait for the title is bounded.
@@ -68,16 +70,30 @@ fn require_browser() {
     }
 }
 
+/// Which key chromium pins.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pin {
+    /// a.test's, the key the server uses.
+    ServerKey,
+    /// b.test's: the server's certificate must then be refused.
+    OtherKey,
+}
+
 /// Serves the page and /ws with `program`, loads it in chromium; the title
 /// it ended with.
-async fn browser_title(program: Program) -> String {
+async fn browser_title(program: Program, pin: Pin) -> String {
     require_browser();
     let python = python_with_selenium();
     let dir = Dir::new("tls-browser");
     let pki = Pki::new(&dir);
     std::fs::create_dir_all(dir.path().join("www")).unwrap();
     dir.write("www/index.html", PAGE);
-    dir.write("a.spki.der", pki.a.spki_der());
+    let pinned = if pin == Pin::ServerKey {
+        &pki.a
+    } else {
+        &pki.b
+    };
+    dir.write("pin.spki.der", pinned.spki_der());
 
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let ws = l.local_addr().unwrap().port();
@@ -107,7 +123,7 @@ async fn browser_title(program: Program) -> String {
         .arg("--url")
         .arg(format!("https://a.test:{port}/"))
         .arg("--spki-der")
-        .arg(dir.path().join("a.spki.der"))
+        .arg(dir.path().join("pin.spki.der"))
         .args([
             "--host",
             "a.test",
@@ -116,7 +132,15 @@ async fn browser_title(program: Program) -> String {
             "--driver",
             CHROMEDRIVER,
         ])
-        .args(["--until", "echo:", "--until", "error:", "--timeout", "30"]);
+        .args([
+            "--until",
+            "echo:",
+            "--until",
+            "error:",
+            "--until",
+            "Privacy error",
+        ])
+        .args(["--timeout", "30"]);
     let run = tokio::task::spawn_blocking(move || common::run_bounded(&mut command, BROWSER_LIMIT))
         .await
         .unwrap()
@@ -137,13 +161,21 @@ async fn browser_title(program: Program) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_gets_the_wss_echo_through_upgate() {
-    let title = browser_title(Program::Upgate).await;
+    let title = browser_title(Program::Upgate, Pin::ServerKey).await;
     assert_eq!(title, format!("echo: {MESSAGE}"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_gets_the_wss_echo_through_nginx() {
     tls_support::require_nginx();
-    let title = browser_title(Program::Nginx).await;
+    let title = browser_title(Program::Nginx, Pin::ServerKey).await;
     assert_eq!(title, format!("echo: {MESSAGE}"));
+}
+
+/// The pin is what lets chromium in: pinning another key, upgate's
+/// certificate (from a CA chromium does not know) gets the interstitial.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_refuses_the_certificate_without_the_pin() {
+    let title = browser_title(Program::Upgate, Pin::OtherKey).await;
+    assert_eq!(title, "Privacy error");
 }

@@ -52,6 +52,7 @@ def main() -> int:
             "--disable-extensions",
             "--disable-background-networking",
             "--disable-component-update",
+            "--lang=en-US",
             f"--user-data-dir={profile}",
             f"--ignore-certificate-errors-spki-list={spki}",
             f"--host-resolver-rules={rules}",
