@@ -9,7 +9,7 @@
 //! the whole inherited list (nothing merges); the same holds, separately,
 //! for `proxy_hide_header` and for `add_header` (unless `add_header_inherit
 //! merge`, nginx 1.29.3, is in force). `proxy_http_version`,
-//! `proxy_read_timeout` and `add_header_inherit` are single values taken
+//! `proxy_read_timeout`, `proxy_ssl_verify` and `add_header_inherit` are single values taken
 //! from the nearest scope that sets them. `proxy_pass` is not inherited.
 //! Directives pulled in by `include` count where the include stands.
 //!
@@ -44,6 +44,7 @@ pub struct Scope<'a> {
     pub add_header_inherit: Option<&'a Directive>,
     pub http_version: Option<&'a Directive>,
     pub read_timeout: Option<&'a Directive>,
+    pub ssl_verify: Option<&'a Directive>,
     pub proxy_pass: Option<&'a Directive>,
     /// What is in force here after inheritance.
     pub in_force: InForce<'a>,
@@ -59,6 +60,8 @@ pub struct InForce<'a> {
     pub add_header_inherit: Option<&'a Directive>,
     pub http_version: Option<&'a Directive>,
     pub read_timeout: Option<&'a Directive>,
+    /// `proxy_ssl_verify`.
+    pub ssl_verify: Option<&'a Directive>,
     /// The nearest enclosing location (the scope itself when it is one).
     pub location: Option<ScopeId>,
 }
@@ -120,6 +123,7 @@ impl<'a> Scopes<'a> {
                     add_header_inherit: None,
                     http_version: None,
                     read_timeout: None,
+                    ssl_verify: None,
                     proxy_pass: None,
                     in_force: InForce::default(),
                 });
@@ -147,6 +151,9 @@ impl<'a> Scopes<'a> {
                 b"proxy_read_timeout" => {
                     own.read_timeout.get_or_insert(d);
                 }
+                b"proxy_ssl_verify" => {
+                    own.ssl_verify.get_or_insert(d);
+                }
                 b"proxy_pass" => {
                     own.proxy_pass.get_or_insert(d);
                 }
@@ -173,6 +180,7 @@ impl<'a> Scopes<'a> {
                 add_header_inherit: s.add_header_inherit.or(up.add_header_inherit),
                 http_version: s.http_version.or(up.http_version),
                 read_timeout: s.read_timeout.or(up.read_timeout),
+                ssl_verify: s.ssl_verify.or(up.ssl_verify),
                 location: if s.kind == ScopeKind::Location {
                     Some(id)
                 } else {

@@ -18,6 +18,10 @@
 //! `proxy_hide_header Upgrade`, idle tunnels cut by `proxy_read_timeout`,
 //! keepalive pools defeated by `Connection: close`, typos in `proxy_pass`,
 //! undefined variables (every use, where nginx names only the first).
+//! And the TLS traps ([`servers`] knows which servers speak TLS): a
+//! `wss://` host no TLS server answers, WebSocket backends not told the
+//! scheme, SSLv3/TLS 1.0/1.1 enabled, certificates that do not cover their
+//! server's names, upstream certificates left unchecked.
 //!
 //! Linear in the configuration: the context ([`Cx`]) is built in a few
 //! walks of the tree ([`inherit`], [`model`], [`facts`]); every rule then
@@ -44,6 +48,7 @@ pub mod output;
 pub mod resolve;
 pub mod rule;
 mod rules;
+pub mod servers;
 mod suppress;
 pub mod variables;
 pub mod version;
@@ -62,6 +67,7 @@ pub use version::NginxVersion;
 use facts::Proxied;
 use inherit::Scopes;
 use model::Model;
+use servers::Servers;
 
 /// How to lint.
 pub struct Options<'r> {
@@ -76,6 +82,9 @@ pub struct Options<'r> {
     pub min_severity: Severity,
     /// Answers whether a host name resolves (for `proxy_pass` targets).
     pub resolver: &'r dyn Resolve,
+    /// Where absolute paths are read (`--root`), for the files the rules
+    /// open themselves (certificates).
+    pub root: Option<std::path::PathBuf>,
 }
 
 impl<'r> Options<'r> {
@@ -86,6 +95,7 @@ impl<'r> Options<'r> {
             disable: Vec::new(),
             min_severity: Severity::Info,
             resolver,
+            root: None,
         }
     }
 
@@ -221,6 +231,7 @@ pub struct Cx<'a> {
     pub model: Model<'a>,
     /// The facts of every block with its own `proxy_pass`, in scope order.
     pub proxied: Vec<Proxied<'a>>,
+    pub servers: Servers<'a>,
     pub options: &'a Options<'a>,
     pub text: fix::Text<'a>,
     /// Set when the file was read as a snippet of this block.
@@ -247,12 +258,15 @@ impl<'a> Cx<'a> {
         timing.lap("context: model");
         let proxied = facts::build(&scopes, &model);
         timing.lap("context: facts");
+        let servers = Servers::build(config);
+        timing.lap("context: servers");
         Cx {
             loaded,
             config,
             scopes,
             model,
             proxied,
+            servers,
             options,
             text: fix::Text::new(&config.sources),
             snippet,

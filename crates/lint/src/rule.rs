@@ -162,6 +162,36 @@ pub static RULES: &[Rule] = &[
         summary: "a WebSocket upstream with several servers and no ip_hash or hash",
         check: rules::sticky::check,
     },
+    Rule {
+        id: "wss-host-without-tls",
+        severity: Severity::Warning,
+        summary: "wss://HOST is named but no server that answers HOST speaks TLS",
+        check: rules::wss_without_tls::check,
+    },
+    Rule {
+        id: "websocket-tls-missing-forwarded-proto",
+        severity: Severity::Warning,
+        summary: "a WebSocket location served over TLS does not pass X-Forwarded-Proto",
+        check: rules::forwarded_proto::check,
+    },
+    Rule {
+        id: "ssl-protocols-insecure",
+        severity: Severity::Warning,
+        summary: "ssl_protocols or proxy_ssl_protocols enables SSLv3, TLSv1 or TLSv1.1",
+        check: rules::ssl_protocols::check,
+    },
+    Rule {
+        id: "ssl-certificate-not-valid-for-server",
+        severity: Severity::Warning,
+        summary: "a server's certificate does not cover its server_name, has expired or cannot be read",
+        check: rules::certificate::check,
+    },
+    Rule {
+        id: "proxy-ssl-verify-off",
+        severity: Severity::Info,
+        summary: "proxy_pass https:// with proxy_ssl_verify off: the upstream's certificate is not checked",
+        check: rules::proxy_ssl_verify::check,
+    },
 ];
 
 /// The rule with this id.

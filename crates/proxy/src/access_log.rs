@@ -250,13 +250,23 @@ impl AccessLogs {
             for part in &format.template.parts {
                 match part {
                     Part::Text(t) => pieces.push(Piece::Text(t.clone())),
-                    Part::Var(Var::Runtime(name)) => pieces.push(Piece::Runtime(name.clone())),
+                    // The connection's TLS values and the request body are
+                    // known now; the others only once the response is done.
+                    Part::Var(Var::Runtime(name))
+                        if !name.starts_with("ssl_") && name != "request_body" =>
+                    {
+                        pieces.push(Piece::Runtime(name.clone()))
+                    }
                     Part::Var(var) => {
                         let value = r.variable(var);
                         let missing = value.is_empty()
                             && matches!(
                                 var,
-                                Var::Http(_) | Var::Cookie(_) | Var::Arg(_) | Var::User(_)
+                                Var::Http(_)
+                                    | Var::Cookie(_)
+                                    | Var::Arg(_)
+                                    | Var::User(_)
+                                    | Var::Runtime(_)
                             );
                         // escape=json writes nothing for a missing value
                         // (ngx_http_log_json_variable_getlen), the others "-".

@@ -99,6 +99,15 @@ impl Exchange<'_> {
             return self.fail(client, r, 500).await;
         };
         let conf = &r.rt.location(r.location).conf;
+        // `$request_body`: a body read into memory (nginx's
+        // client_body_buffer_size; a bigger one goes to a file, and the
+        // variable is empty).
+        if let Some(bytes) = self.body.in_memory()
+            && !bytes.is_empty()
+            && self.body.len() <= tables.loc(r.location).client_body_buffer_size
+        {
+            r.runtime_values.push(("request_body".into(), bytes.to_vec()));
+        }
         if !conf.proxy_pass_request_body.value {
             // ngx_http_proxy_create_request links no body; the header
             // still carries the client's Content-Length.

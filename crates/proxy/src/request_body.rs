@@ -66,6 +66,11 @@ impl Body {
         self.len == 0
     }
 
+    /// The body when it is held in memory.
+    pub fn in_memory(&self) -> Option<&[u8]> {
+        self.file.is_none().then_some(self.memory.as_slice())
+    }
+
     /// Appends data, moving to a temporary file past [`MEMORY_LIMIT`].
     pub fn extend(&mut self, data: &[u8]) -> std::io::Result<()> {
         self.len += data.len() as u64;

@@ -52,6 +52,9 @@ pub struct LocSettings {
     pub keepalive_disable: (bool, bool),
     /// client_max_body_size (1m; 0 means no limit).
     pub client_max_body_size: u64,
+    /// client_body_buffer_size (16k): a body up to this size is in memory,
+    /// and only then `$request_body` has it.
+    pub client_body_buffer_size: u64,
     /// client_body_timeout (60s).
     pub client_body_timeout: Duration,
     /// server_tokens (on).
@@ -193,6 +196,7 @@ impl Default for LocSettings {
             keepalive_time: Duration::from_secs(3600),
             keepalive_disable: (true, false),
             client_max_body_size: 1024 * 1024,
+            client_body_buffer_size: 16 * 1024,
             client_body_timeout: Duration::from_secs(60),
             server_tokens: ServerTokens::On,
             chunked_transfer_encoding: true,
@@ -272,6 +276,11 @@ fn apply(parent: &LocSettings, dirs: &[&Directive]) -> LocSettings {
             b"client_max_body_size" => {
                 if let Some(n) = parse_size(arg(d, 0)) {
                     s.client_max_body_size = n;
+                }
+            }
+            b"client_body_buffer_size" => {
+                if let Some(n) = parse_size(arg(d, 0)) {
+                    s.client_body_buffer_size = n;
                 }
             }
             b"client_body_timeout" => {

@@ -4,8 +4,10 @@
 //! can be added.
 
 pub mod add_header_loss;
+pub mod certificate;
 pub mod connection_literal;
 pub mod double_slash;
+pub mod forwarded_proto;
 pub mod hidden_upgrade;
 pub mod http_version;
 pub mod inheritance_loss;
@@ -13,10 +15,13 @@ pub mod keepalive;
 pub mod missing_headers;
 pub mod missing_map;
 pub mod nginx_config_error;
+pub mod proxy_ssl_verify;
 pub mod read_timeout;
+pub mod ssl_protocols;
 pub mod sticky;
 pub mod unknown_upstream;
 pub mod unknown_variable;
+pub mod wss_without_tls;
 
 #[cfg(test)]
 mod tests;

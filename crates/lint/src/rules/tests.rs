@@ -33,8 +33,46 @@ fn findings(text: &str) -> Vec<(&'static str, u32)> {
         .collect()
 }
 
+/// (line, message) of the findings of one rule.
+pub(crate) fn findings_of(text: &str, rule: &str) -> Vec<(u32, String)> {
+    let path = write(text);
+    let loaded = upgate_conf::load(&load_options(&path));
+    let report = lint(&loaded, &Options::new(&NoResolve));
+    report
+        .findings
+        .iter()
+        .filter(|f| f.rule == rule)
+        .map(|f| (f.span.line, f.message.clone()))
+        .collect()
+}
+
+/// The findings of one rule for a configuration written into `dir` (with
+/// the files it needs), linted with `options`.
+pub(crate) fn findings_in(
+    dir: &std::path::Path,
+    text: &str,
+    rule: &str,
+    options: &Options<'_>,
+) -> Vec<crate::Finding> {
+    let path = dir.join("nginx.conf");
+    let _ = std::fs::write(&path, text);
+    let loaded = upgate_conf::load(&load_options(&path));
+    let report = lint(&loaded, options);
+    report
+        .findings
+        .into_iter()
+        .filter(|f| f.rule == rule)
+        .collect()
+}
+
+/// A fresh directory for a test's files.
+pub(crate) fn temp_dir() -> PathBuf {
+    let path = write("");
+    path.parent().map(PathBuf::from).unwrap_or_default()
+}
+
 /// The main file after applying every fix until none is left.
-fn fixed(text: &str) -> String {
+pub(crate) fn fixed(text: &str) -> String {
     let path = write(text);
     for _ in 0..10 {
         let loaded = upgate_conf::load(&load_options(&path));

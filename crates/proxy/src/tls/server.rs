@@ -524,16 +524,23 @@ fn certified_key(
             key_path.display()
         )
     })?;
-    let keyed = CertifiedKey::new(chain, signing);
-    match keyed.keys_match() {
-        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
-        Err(_) => {
-            return Err(format!(
-                "SSL_CTX_use_PrivateKey(\"{}\") failed (SSL: key values mismatch)",
-                key_path.display()
-            ));
-        }
+    // SSL_CTX_use_PrivateKey's check, on the SubjectPublicKeyInfo bytes
+    // (rustls's own `keys_match` parses with webpki, which refuses the
+    // version 1 certificates OpenSSL takes).
+    use x509_parser::prelude::FromDer;
+    let cert_spki = chain
+        .first()
+        .and_then(|c| x509_parser::certificate::X509Certificate::from_der(c).ok())
+        .map(|(_, c)| c.public_key().raw.to_vec());
+    if let (Some(cert_spki), Some(key_spki)) = (cert_spki, signing.public_key())
+        && cert_spki != key_spki.as_ref()
+    {
+        return Err(format!(
+            "SSL_CTX_use_PrivateKey(\"{}\") failed (SSL: key values mismatch)",
+            key_path.display()
+        ));
     }
+    let keyed = CertifiedKey::new(chain, signing);
     Ok(Arc::new(keyed))
 }
 

@@ -58,6 +58,7 @@ pub fn run(args: &LintArgs) -> ExitCode {
         disable: args.disable.clone(),
         min_severity: Severity::from_name(&args.min_severity).unwrap_or(Severity::Info),
         resolver: &resolver,
+        root: args.root.clone(),
     };
     let files: Vec<PathBuf> = match (&args.conf, args.files.is_empty()) {
         (Some(conf), _) => vec![conf.clone()],

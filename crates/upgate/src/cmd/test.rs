@@ -60,6 +60,11 @@ pub fn run(cli: &Cli) -> ExitCode {
         report::fancy(error, &loaded.config.sources);
         return ExitCode::FAILURE;
     }
+    if let Err(message) = tls_check(&loaded, &options.prefix) {
+        eprintln!("upgate: [emerg] {message}");
+        eprintln!("upgate: configuration file {conf_name} test failed");
+        return ExitCode::FAILURE;
+    }
     if !cli.quiet {
         eprintln!("upgate: configuration file {conf_name} test is successful");
     }
@@ -68,6 +73,30 @@ pub fn run(cli: &Cli) -> ExitCode {
     // destructors would (a tenth of -t's time on a 300k-line file).
     std::mem::forget(loaded);
     status
+}
+
+/// nginx -t loads every server's certificates and keys: so does this, with
+/// the configurations `-c` would build (only for a file that has any, so
+/// that a configuration without TLS is not compiled twice).
+fn tls_check(loaded: &Loaded, prefix: &Path) -> Result<(), String> {
+    let mut any = false;
+    loaded.config.walk(|d, _| any |= d.is("ssl_certificate"));
+    if !any {
+        return Ok(());
+    }
+    let mut prefix_bytes = prefix.as_os_str().as_encoded_bytes().to_vec();
+    if prefix_bytes.last() != Some(&b'/') {
+        prefix_bytes.push(b'/');
+    }
+    let resolve = |host: &str, port: u16| upgate_proxy::upstream::system_resolve(host, port);
+    let options = upgate_runtime::CompileOptions {
+        resolver: &resolve,
+        prefix: prefix_bytes,
+        ..upgate_runtime::CompileOptions::default()
+    };
+    let rt = upgate_runtime::Runtime::compile_with(&loaded.config, &options)
+        .map_err(|e| e.to_string())?;
+    upgate_proxy::tls::server::TlsServers::build(&loaded.config, &rt).map(|_| ())
 }
 
 /// What `upgate -c` would do with the file beyond nginx's checks: the
