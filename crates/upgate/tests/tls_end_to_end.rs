@@ -203,8 +203,30 @@ async fn rsa_or_ecdsa_certificate_by_the_client_signature_algorithms() {
     }
 }
 
-/// (c)'s configuration: mutual TLS on b.test.
-fn mtls_conf(dir: &Dir, port: u16) -> String {
+/// The variables (c) puts into response headers: header, variable.
+const SSL_VARS: &[(&str, &str)] = &[
+    ("X-Client-Verify", "$ssl_client_verify"),
+    ("X-Client-DN", "$ssl_client_s_dn"),
+    ("X-Client-Issuer", "$ssl_client_i_dn"),
+    ("X-Client-Serial", "$ssl_client_serial"),
+    ("X-Client-Fingerprint", "$ssl_client_fingerprint"),
+    ("X-Client-Start", "$ssl_client_v_start"),
+    ("X-Client-Remain", "$ssl_client_v_remain"),
+    ("X-Protocol", "$ssl_protocol"),
+    ("X-Cipher", "$ssl_cipher"),
+    ("X-Curve", "$ssl_curve"),
+    ("X-Server-Name", "$ssl_server_name"),
+    ("X-Reused", "$ssl_session_reused"),
+    ("X-Https", "$https"),
+    ("X-Scheme", "$scheme"),
+];
+
+/// (c)'s configuration: mutual TLS on b.test, the certificates in `certs`.
+fn mtls_conf(dir: &Dir, certs: &Dir, port: u16) -> String {
+    let headers: String = SSL_VARS
+        .iter()
+        .map(|(h, v)| format!(" add_header {h} \"{v}\" always;\n"))
+        .collect();
     main_conf(
         dir,
         &format!(
@@ -212,28 +234,26 @@ fn mtls_conf(dir: &Dir, port: u16) -> String {
              ssl_protocols TLSv1.2 TLSv1.3;\n\
              ssl_certificate {crt};\n ssl_certificate_key {key};\n\
              ssl_verify_client on;\n ssl_client_certificate {ca};\n\
-             location / {{\n add_header X-Client-Verify $ssl_client_verify always;\n\
-             add_header X-Client-DN $ssl_client_s_dn always;\n\
+             location / {{\n{headers}\
              return 200 \"verified\\n\";\n }}\n}}\n",
-            crt = dir.file("b.crt"),
-            key = dir.file("b.key"),
-            ca = dir.file("ca.crt"),
+            crt = certs.file("b.crt"),
+            key = certs.file("b.key"),
+            ca = certs.file("ca.crt"),
         ),
     )
 }
 
 /// (c)'s three clients against `program`: (with the CA's client cert, with
 /// none, with another CA's).
-async fn mtls_replies(program: Program) -> [tls_support::Reply; 3] {
+async fn mtls_replies(program: Program, certs: &Dir, pki: &Pki) -> [tls_support::Reply; 3] {
     let dir = Dir::new("tls-mtls");
-    let pki = Pki::new(&dir);
     let port = free_port();
-    let _server = Served::start(program, &dir, &mtls_conf(&dir, port), &[port]);
+    let _server = Served::start(program, &dir, &mtls_conf(&dir, certs, port), &[port]);
     let mut replies = Vec::new();
     for cert in [Some(&pki.client), None, Some(&pki.stranger)] {
         let options = ClientOptions {
             client_cert: cert.map(|c| (vec![c.der.clone()], c.key_der())),
-            ..trusting_ca(&pki)
+            ..trusting_ca(pki)
         };
         let mut tls = connect_tls(port, "b.test", client_config(options))
             .await
@@ -248,7 +268,9 @@ const CLIENT_DN: &str = "CN=upgate client,O=upgate tests";
 // (c)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutual_tls_verifies_the_client_certificate() {
-    check_mtls(&mtls_replies(Program::Upgate).await);
+    let certs = Dir::new("tls-mtls-certs");
+    let pki = Pki::new(&certs);
+    check_mtls(&mtls_replies(Program::Upgate, &certs, &pki).await);
 }
 
 /// What (c) must give, nginx's way.
@@ -489,9 +511,11 @@ async fn proxy_pass_https_verifies_the_upstream_name() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutual_tls_and_plain_http_as_nginx() {
     tls_support::require_nginx();
-    let nginx = mtls_replies(Program::Nginx).await;
+    let certs = Dir::new("tls-diff-certs");
+    let pki = Pki::new(&certs);
+    let nginx = mtls_replies(Program::Nginx, &certs, &pki).await;
     check_mtls(&nginx);
-    let upgate = mtls_replies(Program::Upgate).await;
+    let upgate = mtls_replies(Program::Upgate, &certs, &pki).await;
     for (case, (n, u)) in ["CA's client cert", "no client cert", "another CA's cert"]
         .iter()
         .zip(nginx.iter().zip(upgate.iter()))
@@ -502,8 +526,8 @@ async fn mutual_tls_and_plain_http_as_nginx() {
             neutral_footer(&n.body),
             "{case}: body"
         );
-        for h in ["X-Client-Verify", "X-Client-DN"] {
-            assert_eq!(u.header(h), n.header(h), "{case}: {h}");
+        for (h, v) in SSL_VARS {
+            assert_eq!(u.header(h), n.header(h), "{case}: {v}");
         }
     }
 
