@@ -106,7 +106,8 @@ impl Exchange<'_> {
             && !bytes.is_empty()
             && self.body.len() <= tables.loc(r.location).client_body_buffer_size
         {
-            r.runtime_values.push(("request_body".into(), bytes.to_vec()));
+            r.runtime_values
+                .push(("request_body".into(), bytes.to_vec()));
         }
         if !conf.proxy_pass_request_body.value {
             // ngx_http_proxy_create_request links no body; the header

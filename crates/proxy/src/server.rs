@@ -24,10 +24,10 @@ use tokio::task::JoinHandle;
 use upgate_runtime::listen::ListenAddr;
 
 use crate::client::{Client, ClientStream};
-use crate::tls::server::Accepted;
 use crate::connection;
 use crate::error_log::Level;
 use crate::tables::Tables;
+use crate::tls::server::Accepted;
 
 /// State shared by every connection.
 pub struct Shared {

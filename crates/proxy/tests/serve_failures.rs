@@ -351,7 +351,12 @@ async fn connection_future_is_small() {
         Some(s) => std::sync::Arc::clone(&s.shared),
         None => panic!("no server"),
     };
-    let client = upgate_proxy::client::Client::new(a, peer, addr, 1);
+    let client = upgate_proxy::client::Client::new(
+        upgate_proxy::client::ClientStream::Plain(a),
+        peer,
+        addr,
+        1,
+    );
     let fut = upgate_proxy::connection::serve(client, shared);
     let size = std::mem::size_of_val(&fut);
     eprintln!("connection future: {size} bytes");

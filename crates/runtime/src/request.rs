@@ -385,7 +385,11 @@ impl<'a> Request<'a> {
             if let Some(sni) = &tls.server_name
                 && *sni != host
             {
-                let picked = if declined { addr.default_server } else { server };
+                let picked = if declined {
+                    addr.default_server
+                } else {
+                    server
+                };
                 let level = self.rt.server(picked).level;
                 if self.rt.location(level).conf.ssl_verify_client != crate::ssl::VerifyClient::Off {
                     return Err(Response::error(

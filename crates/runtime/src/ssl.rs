@@ -70,7 +70,9 @@ pub fn verify_status(verify: VerifyClient, cert: ClientCert) -> Option<(u16, &'s
         (VerifyClient::Off, _) => None,
         (VerifyClient::OptionalNoCa, ClientCert::Failed { optional: true }) => None,
         (_, ClientCert::Failed { .. }) => Some((495, "client SSL certificate verify error")),
-        (VerifyClient::On, ClientCert::None) => Some((496, "client sent no required SSL certificate")),
+        (VerifyClient::On, ClientCert::None) => {
+            Some((496, "client sent no required SSL certificate"))
+        }
         _ => None,
     }
 }
@@ -83,12 +85,21 @@ mod tests {
     fn statuses_as_ngx_http_process_request() {
         use ClientCert::*;
         use VerifyClient::*;
-        assert_eq!(verify_status(Off, Failed { optional: false }), None);
+        assert_eq!(verify_status(Off, Failed { optional: false }), Option::None);
         assert_eq!(verify_status(On, None).map(|s| s.0), Some(496));
         assert_eq!(verify_status(Optional, None), Option::None);
-        assert_eq!(verify_status(Optional, Failed { optional: true }).map(|s| s.0), Some(495));
-        assert_eq!(verify_status(OptionalNoCa, Failed { optional: true }), Option::None);
-        assert_eq!(verify_status(OptionalNoCa, Failed { optional: false }).map(|s| s.0), Some(495));
+        assert_eq!(
+            verify_status(Optional, Failed { optional: true }).map(|s| s.0),
+            Some(495)
+        );
+        assert_eq!(
+            verify_status(OptionalNoCa, Failed { optional: true }),
+            Option::None
+        );
+        assert_eq!(
+            verify_status(OptionalNoCa, Failed { optional: false }).map(|s| s.0),
+            Some(495)
+        );
         assert_eq!(verify_status(On, Verified), Option::None);
     }
 }

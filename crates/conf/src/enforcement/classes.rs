@@ -555,7 +555,7 @@ pub(super) const CLASSES: &[(&str, ServeClass, &[&str])] = &[
     ("ssl_protocols", Enforced, &[]),
     ("ssl_reject_handshake", Enforced, &[]),
     ("ssl_session_cache", Enforced, &[]),
-    ("ssl_session_ticket_key", Refused, &[]),
+    ("ssl_session_ticket_key", Enforced, &[]),
     ("ssl_session_tickets", Enforced, &[]),
     ("ssl_session_timeout", Enforced, &[]),
     ("ssl_stapling", Refused, &["off"]),

@@ -41,10 +41,10 @@ use upgate_runtime::server::{ServerMatch, find_virtual_server};
 use upgate_runtime::ssl::{ClientCert, ClientTls, VerifyClient};
 
 use super::certs;
-use super::sessions::{TimedSessions, TimedTickets};
+use super::sessions::{KeyFileTickets, TimedSessions, TimedTickets};
 use super::suites;
-use super::verify::{Purpose, TrustStore};
 use super::vars::{self, Hello};
+use super::verify::{Purpose, TrustStore};
 use crate::client::{ClientStream, TlsInfo};
 
 /// The TLS side of one configuration generation.
@@ -89,7 +89,9 @@ impl TlsServers {
     /// configurations; the error is nginx's `[emerg]` text.
     pub fn build(config: &Config, rt: &Runtime) -> Result<TlsServers, String> {
         let mut out = TlsServers {
-            servers: (0..rt.servers.len()).map(|_| ServerTls::default()).collect(),
+            servers: (0..rt.servers.len())
+                .map(|_| ServerTls::default())
+                .collect(),
             warnings: Vec::new(),
         };
         let mut http_dirs: Vec<&Directive> = Vec::new();
@@ -169,7 +171,22 @@ impl TlsServers {
             };
             keyed.push(certified_key(&provider, conf_dir, cert, key).map_err(|e| e + &at(cert))?);
         }
-        let versions = self.versions(m, rt, "ssl_protocols")?;
+        let mut versions = self.versions(m, rt, "ssl_protocols")?;
+        if !provider
+            .cipher_suites
+            .iter()
+            .any(|s| s.version() == &rustls::version::TLS12)
+        {
+            versions.retain(|v| *v != &rustls::version::TLS12);
+            if versions.is_empty() {
+                let d = m.last("ssl_ciphers");
+                return Err(format!(
+                    "ssl_ciphers \"{}\" selects no TLSv1.2 cipher suite rustls has, and ssl_protocols allows only TLSv1.2{}",
+                    d.map(arg_text).unwrap_or_default(),
+                    d.map(&at).unwrap_or_default()
+                ));
+            }
+        }
         let verify = match m.last("ssl_verify_client") {
             Some(d) => d
                 .args
@@ -246,7 +263,9 @@ impl TlsServers {
             .unwrap_or(Duration::from_secs(300));
         let cache = session_cache(m.last("ssl_session_cache"));
         config.session_storage = match &cache {
-            SessionCache::Off | SessionCache::None => Arc::new(rustls::server::NoServerSessionStorage {}),
+            SessionCache::Off | SessionCache::None => {
+                Arc::new(rustls::server::NoServerSessionStorage {})
+            }
             SessionCache::Builtin(n) => TimedSessions::new(*n, timeout),
             SessionCache::Shared(name, n) => zones
                 .entry(name.clone())
@@ -254,7 +273,24 @@ impl TlsServers {
                 .clone(),
         };
         let tickets = m.flag("ssl_session_tickets", true);
-        if tickets {
+        let key_files = m.all("ssl_session_ticket_key");
+        if tickets && !key_files.is_empty() {
+            let mut files = Vec::new();
+            for d in &key_files {
+                let path = certs::full_name(conf_dir, &arg_text(d));
+                let bytes = std::fs::read(&path).map_err(|e| {
+                    format!(
+                        "open() \"{}\" failed ({}){}",
+                        path.display(),
+                        crate::proxy::errno(&e),
+                        at(d)
+                    )
+                })?;
+                files.push((path.display().to_string(), bytes));
+            }
+            config.ticketer =
+                KeyFileTickets::new(&files, timeout).map_err(|e| e + &at(key_files[0]))?;
+        } else if tickets {
             config.ticketer = TimedTickets::new(timeout)
                 .map_err(|e| format!("SSL_CTX_set_tlsext_ticket_key_cb() failed ({e})"))?;
         }
@@ -286,7 +322,9 @@ impl TlsServers {
                     .unwrap_or_default()
             )
         })?;
-        if tls12 == 0 && let Some(d) = ciphers {
+        if tls12 == 0
+            && let Some(d) = ciphers
+        {
             self.warnings.push(format!(
                 "ssl_ciphers \"{text}\" selects no TLSv1.2 suite rustls has: TLSv1.2 is not offered in {}",
                 rt.source(d.name.span)
@@ -343,7 +381,11 @@ impl TlsServers {
     ) -> Result<Accepted, String> {
         let mut first = [0u8; 1];
         match tokio::time::timeout(timeout, tcp.peek(&mut first)).await {
-            Err(_) => return Err("client timed out (110: Connection timed out) while SSL handshaking".into()),
+            Err(_) => {
+                return Err(
+                    "client timed out (110: Connection timed out) while SSL handshaking".into(),
+                );
+            }
             Ok(Err(e)) => return Err(format!("recv() failed ({})", crate::proxy::errno(&e))),
             Ok(Ok(0)) => return Err("client closed connection while SSL handshaking".into()),
             Ok(Ok(_)) => {}
@@ -356,8 +398,16 @@ impl TlsServers {
             tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp);
         let deadline = tokio::time::Instant::now() + timeout;
         let start = match tokio::time::timeout_at(deadline, acceptor).await {
-            Err(_) => return Err("client timed out (110: Connection timed out) while SSL handshaking".into()),
-            Ok(Err(e)) => return Err(format!("SSL_do_handshake() failed (SSL: {e}) while SSL handshaking")),
+            Err(_) => {
+                return Err(
+                    "client timed out (110: Connection timed out) while SSL handshaking".into(),
+                );
+            }
+            Ok(Err(e)) => {
+                return Err(format!(
+                    "SSL_do_handshake() failed (SSL: {e}) while SSL handshaking"
+                ));
+            }
             Ok(Ok(start)) => start,
         };
         let hello = Hello::read(&start.client_hello());
@@ -378,7 +428,9 @@ impl TlsServers {
             // No certificate resolves: rustls ends the handshake with a
             // fatal alert, as nginx does with `unrecognized_name`.
             let _ = tokio::time::timeout_at(deadline, start.into_stream(reject_config())).await;
-            return Err("SSL_do_handshake() failed (SSL: handshake rejected) while SSL handshaking".into());
+            return Err(
+                "SSL_do_handshake() failed (SSL: handshake rejected) while SSL handshaking".into(),
+            );
         }
         let handshake = server
             .and_then(|s| s.handshake.clone())
@@ -388,11 +440,22 @@ impl TlsServers {
                     .and_then(|s| s.handshake.clone())
             })
             .ok_or_else(|| "no \"ssl_certificate\" is defined for the server".to_string())?;
-        let stream = match tokio::time::timeout_at(deadline, start.into_stream(handshake.config.clone())).await {
-            Err(_) => return Err("client timed out (110: Connection timed out) while SSL handshaking".into()),
-            Ok(Err(e)) => return Err(format!("SSL_do_handshake() failed (SSL: {e}) while SSL handshaking")),
-            Ok(Ok(s)) => s,
-        };
+        let stream =
+            match tokio::time::timeout_at(deadline, start.into_stream(handshake.config.clone()))
+                .await
+            {
+                Err(_) => {
+                    return Err(
+                        "client timed out (110: Connection timed out) while SSL handshaking".into(),
+                    );
+                }
+                Ok(Err(e)) => {
+                    return Err(format!(
+                        "SSL_do_handshake() failed (SSL: {e}) while SSL handshaking"
+                    ));
+                }
+                Ok(Ok(s)) => s,
+            };
         let conn = stream.get_ref().1;
         let chain: Vec<CertificateDer<'static>> = conn
             .peer_certificates()
@@ -465,7 +528,10 @@ impl<'a> Merged<'a> {
 }
 
 fn arg_text(d: &Directive) -> String {
-    d.args.first().map(|a| a.text().into_owned()).unwrap_or_default()
+    d.args
+        .first()
+        .map(|a| a.text().into_owned())
+        .unwrap_or_default()
 }
 
 /// `ssl_session_cache`.
@@ -642,8 +708,15 @@ fn reject_config() -> Arc<ServerConfig> {
                 ServerConfig::builder_with_provider(super::provider())
                     .with_safe_default_protocol_versions()
                     .map_or_else(
-                        |_| ServerConfig::builder().with_no_client_auth().with_cert_resolver(Arc::new(NoCertificate)),
-                        |b| b.with_no_client_auth().with_cert_resolver(Arc::new(NoCertificate)),
+                        |_| {
+                            ServerConfig::builder()
+                                .with_no_client_auth()
+                                .with_cert_resolver(Arc::new(NoCertificate))
+                        },
+                        |b| {
+                            b.with_no_client_auth()
+                                .with_cert_resolver(Arc::new(NoCertificate))
+                        },
                     ),
             )
         })

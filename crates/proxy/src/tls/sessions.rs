@@ -122,3 +122,127 @@ mod tests {
         assert_eq!(t.lifetime(), 30);
     }
 }
+
+/// Tickets sealed with the keys of `ssl_session_ticket_key` files, so that
+/// several upgate instances (or restarts) resume each other's sessions:
+/// the first file's key seals, every file's key opens (nginx's rotation).
+/// A file holds 48 bytes (name, HMAC and AES-128 keys) or 80 (AES-256);
+/// the ticket is `name (16) || nonce (12) || AES-GCM(expiry || state)`.
+/// (The format is upgate's own: nginx's tickets do not resume here.)
+pub struct KeyFileTickets {
+    keys: Vec<([u8; 16], ring::aead::LessSafeKey)>,
+    timeout: Duration,
+    rng: ring::rand::SystemRandom,
+}
+
+impl std::fmt::Debug for KeyFileTickets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyFileTickets")
+            .field("keys", &self.keys.len())
+            .finish()
+    }
+}
+
+impl KeyFileTickets {
+    /// The ticketer for the contents of the key files, in order; the error
+    /// is nginx's `"…" must be 48 or 80 bytes`.
+    pub fn new(
+        files: &[(String, Vec<u8>)],
+        timeout: Duration,
+    ) -> Result<Arc<KeyFileTickets>, String> {
+        let mut keys = Vec::new();
+        for (path, bytes) in files {
+            let (name, aes, alg) = match bytes.len() {
+                48 => (&bytes[..16], &bytes[32..48], &ring::aead::AES_128_GCM),
+                80 => (&bytes[..16], &bytes[48..80], &ring::aead::AES_256_GCM),
+                _ => return Err(format!("\"{path}\" must be 48 or 80 bytes")),
+            };
+            let key = ring::aead::UnboundKey::new(alg, aes)
+                .map_err(|_| format!("\"{path}\": unusable key"))?;
+            let mut id = [0u8; 16];
+            id.copy_from_slice(name);
+            keys.push((id, ring::aead::LessSafeKey::new(key)));
+        }
+        Ok(Arc::new(KeyFileTickets {
+            keys,
+            timeout,
+            rng: ring::rand::SystemRandom::new(),
+        }))
+    }
+}
+
+impl ProducesTickets for KeyFileTickets {
+    fn enabled(&self) -> bool {
+        !self.keys.is_empty()
+    }
+
+    fn lifetime(&self) -> u32 {
+        u32::try_from(self.timeout.as_secs()).unwrap_or(u32::MAX)
+    }
+
+    fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
+        use ring::rand::SecureRandom;
+        let (name, key) = self.keys.first()?;
+        let mut nonce = [0u8; 12];
+        self.rng.fill(&mut nonce).ok()?;
+        let mut sealed = stamp(plain, self.timeout);
+        key.seal_in_place_append_tag(
+            ring::aead::Nonce::assume_unique_for_key(nonce),
+            ring::aead::Aad::from(name),
+            &mut sealed,
+        )
+        .ok()?;
+        let mut out = Vec::with_capacity(28 + sealed.len());
+        out.extend_from_slice(name);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        Some(out)
+    }
+
+    fn decrypt(&self, cipher: &[u8]) -> Option<Vec<u8>> {
+        let name = cipher.get(..16)?;
+        let nonce: [u8; 12] = cipher.get(16..28)?.try_into().ok()?;
+        let (_, key) = self.keys.iter().find(|(n, _)| n == name)?;
+        let mut sealed = cipher.get(28..)?.to_vec();
+        let plain = key
+            .open_in_place(
+                ring::aead::Nonce::assume_unique_for_key(nonce),
+                ring::aead::Aad::from(name),
+                &mut sealed,
+            )
+            .ok()?;
+        let len = plain.len();
+        sealed.truncate(len);
+        fresh(sealed)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod key_file_tests {
+    use super::*;
+
+    #[test]
+    fn rotation_seals_with_the_first_and_opens_with_any() {
+        let old = ("old.key".to_string(), vec![1u8; 80]);
+        let new = ("new.key".to_string(), vec![2u8; 48]);
+        let before =
+            KeyFileTickets::new(std::slice::from_ref(&old), Duration::from_secs(60)).unwrap();
+        let ticket = before.encrypt(b"session").unwrap();
+        let after = KeyFileTickets::new(&[new.clone(), old], Duration::from_secs(60)).unwrap();
+        assert_eq!(after.decrypt(&ticket), Some(b"session".to_vec()));
+        let newer = after.encrypt(b"s2").unwrap();
+        assert_eq!(&newer[..16], &[2u8; 16]);
+        let only_new = KeyFileTickets::new(&[new], Duration::from_secs(60)).unwrap();
+        assert_eq!(only_new.decrypt(&ticket), None);
+        let mut tampered = newer.clone();
+        let last = tampered.len() - 1;
+        tampered[last] ^= 1;
+        assert_eq!(after.decrypt(&tampered), None);
+        assert!(
+            KeyFileTickets::new(&[("bad".into(), vec![0; 10])], Duration::ZERO)
+                .unwrap_err()
+                .contains("must be 48 or 80 bytes")
+        );
+    }
+}

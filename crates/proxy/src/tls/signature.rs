@@ -48,7 +48,11 @@ pub fn verify(
         SignatureScheme::ECDSA_NISTP256_SHA256 => &signature::ECDSA_P256_SHA256_ASN1,
         SignatureScheme::ECDSA_NISTP384_SHA384 => &signature::ECDSA_P384_SHA384_ASN1,
         SignatureScheme::ED25519 => &signature::ED25519,
-        _ => return Err(Error::PeerMisbehaved(PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme)),
+        _ => {
+            return Err(Error::PeerMisbehaved(
+                PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme,
+            ));
+        }
     };
     let (_, parsed) = x509_parser::certificate::X509Certificate::from_der(cert)
         .map_err(|_| Error::InvalidCertificate(rustls::CertificateError::BadEncoding))?;

@@ -86,7 +86,10 @@ pub fn values(
         put("ssl_server_name", name.clone());
     }
     if let Some(alpn) = conn.alpn_protocol() {
-        put("ssl_alpn_protocol", String::from_utf8_lossy(alpn).into_owned());
+        put(
+            "ssl_alpn_protocol",
+            String::from_utf8_lossy(alpn).into_owned(),
+        );
     }
     let Some(leaf) = chain.first() else {
         put("ssl_client_verify", "NONE".into());
@@ -115,8 +118,14 @@ pub fn values(
         put("ssl_client_i_dn_legacy", oneline(cert.issuer()));
         put("ssl_client_serial", serial(cert.raw_serial()));
         let validity = cert.validity();
-        put("ssl_client_v_start", asn1_time(validity.not_before.timestamp()));
-        put("ssl_client_v_end", asn1_time(validity.not_after.timestamp()));
+        put(
+            "ssl_client_v_start",
+            asn1_time(validity.not_before.timestamp()),
+        );
+        put(
+            "ssl_client_v_end",
+            asn1_time(validity.not_after.timestamp()),
+        );
         let left = validity.not_after.timestamp() - super::verify::now();
         put("ssl_client_v_remain", (left.max(0) / 86400).to_string());
     }
@@ -129,7 +138,10 @@ fn hex_lower(bytes: &[u8]) -> String {
 
 /// `i2a_ASN1_INTEGER`: upper-case hex, leading zero bytes dropped.
 fn serial(raw: &[u8]) -> String {
-    let start = raw.iter().position(|&b| b != 0).unwrap_or(raw.len().saturating_sub(1));
+    let start = raw
+        .iter()
+        .position(|&b| b != 0)
+        .unwrap_or(raw.len().saturating_sub(1));
     raw[start..].iter().map(|b| format!("{b:02X}")).collect()
 }
 
@@ -181,10 +193,15 @@ fn rfc2253(name: &X509Name<'_>) -> String {
         .map(|rdn| {
             rdn.iter()
                 .map(|atv| {
-                    let value = atv.as_str().map(str::to_owned).unwrap_or_else(|_| {
-                        format!("#{}", hex_lower(atv.attr_value().data.as_ref()))
-                    });
-                    format!("{}={}", attribute_name(atv.attr_type()), escape_2253(&value))
+                    let value = atv
+                        .as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|_| format!("#{}", hex_lower(atv.attr_value().data)));
+                    format!(
+                        "{}={}",
+                        attribute_name(atv.attr_type()),
+                        escape_2253(&value)
+                    )
                 })
                 .collect::<Vec<_>>()
                 .join("+")
@@ -194,7 +211,10 @@ fn rfc2253(name: &X509Name<'_>) -> String {
 }
 
 fn escape_2253(value: &str) -> String {
-    if value.starts_with('#') && value.len() > 1 && value[1..].bytes().all(|b| b.is_ascii_hexdigit()) {
+    if value.starts_with('#')
+        && value.len() > 1
+        && value[1..].bytes().all(|b| b.is_ascii_hexdigit())
+    {
         return value.to_string();
     }
     let bytes = value.as_bytes();
@@ -204,7 +224,7 @@ fn escape_2253(value: &str) -> String {
         if edge || matches!(b, b',' | b'+' | b'"' | b'\\' | b'<' | b'>' | b';') {
             out.push('\\');
             out.push(b as char);
-        } else if b >= 0x80 || b < 0x20 {
+        } else if !(0x20..0x80).contains(&b) {
             out.push_str(&format!("\\{b:02X}"));
         } else {
             out.push(b as char);
@@ -231,7 +251,7 @@ fn oneline(name: &X509Name<'_>) -> String {
                         }
                     }
                 }
-                Err(_) => out.push_str(&hex_lower(atv.attr_value().data.as_ref())),
+                Err(_) => out.push_str(&hex_lower(atv.attr_value().data)),
             }
         }
     }

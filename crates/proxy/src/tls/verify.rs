@@ -59,8 +59,7 @@ const CERT_NOT_YET_VALID: VerifyError = VerifyError::new(9, "certificate is not 
 const CERT_HAS_EXPIRED: VerifyError = VerifyError::new(10, "certificate has expired");
 const CRL_NOT_YET_VALID: VerifyError = VerifyError::new(11, "CRL is not yet valid");
 const CRL_HAS_EXPIRED: VerifyError = VerifyError::new(12, "CRL has expired");
-const DEPTH_ZERO_SELF_SIGNED_CERT: VerifyError =
-    VerifyError::new(18, "self-signed certificate");
+const DEPTH_ZERO_SELF_SIGNED_CERT: VerifyError = VerifyError::new(18, "self-signed certificate");
 const SELF_SIGNED_CERT_IN_CHAIN: VerifyError =
     VerifyError::new(19, "self-signed certificate in certificate chain");
 const UNABLE_TO_GET_ISSUER_CERT_LOCALLY: VerifyError =
@@ -267,4 +266,147 @@ pub fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+
+    struct Made {
+        der: CertificateDer<'static>,
+        params: CertificateParams,
+        key: KeyPair,
+    }
+
+    fn ca(name: &str, parent: Option<&Made>) -> Made {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let key = KeyPair::generate().unwrap();
+        let cert = match parent {
+            None => params.self_signed(&key).unwrap(),
+            Some(p) => params
+                .signed_by(&key, &Issuer::from_params(&p.params, &p.key))
+                .unwrap(),
+        };
+        Made {
+            der: cert.der().clone(),
+            params,
+            key,
+        }
+    }
+
+    fn leaf(name: &str, issuer: &Made, edit: impl FnOnce(&mut CertificateParams)) -> Made {
+        let mut params = CertificateParams::new(vec![name.to_string()]).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        edit(&mut params);
+        let key = KeyPair::generate().unwrap();
+        let cert = params
+            .signed_by(&key, &Issuer::from_params(&issuer.params, &issuer.key))
+            .unwrap();
+        Made {
+            der: cert.der().clone(),
+            params,
+            key,
+        }
+    }
+
+    fn store(trusted: &[&Made]) -> TrustStore {
+        TrustStore {
+            trusted: trusted.iter().map(|m| m.der.clone()).collect(),
+            crls: Vec::new(),
+        }
+    }
+
+    fn check(chain: &[&Made], s: &TrustStore, depth: u32) -> Result<(), u32> {
+        let chain: Vec<CertificateDer<'static>> = chain.iter().map(|m| m.der.clone()).collect();
+        verify(&chain, s, depth, Purpose::Client, now()).map_err(|e| e.code)
+    }
+
+    #[test]
+    fn paths_depths_and_openssl_codes() {
+        let root = ca("root", None);
+        let inter = ca("inter", Some(&root));
+        let direct = leaf("a.test", &root, |_| {});
+        let deep = leaf("b.test", &inter, |_| {});
+        let s = store(&[&root]);
+        assert_eq!(check(&[&direct], &s, 1), Ok(()));
+        // leaf <- intermediate <- root needs depth 2 (nginx's default is 1).
+        assert_eq!(check(&[&deep, &inter], &s, 1), Err(22));
+        assert_eq!(check(&[&deep, &inter], &s, 2), Ok(()));
+        // The intermediate not sent: the first certificate cannot be verified.
+        assert_eq!(check(&[&deep], &s, 2), Err(21));
+        // An untrusted self-signed certificate, alone and atop a chain.
+        let other = ca("other", None);
+        assert_eq!(check(&[&other], &s, 1), Err(18));
+        let stray = leaf("c.test", &other, |_| {});
+        assert_eq!(check(&[&stray, &other], &s, 2), Err(19));
+        assert!(VerifyError::new(18, "").optional() && !CERT_HAS_EXPIRED.optional());
+        // A trusted self-signed certificate presented as the peer's.
+        assert_eq!(check(&[&other], &store(&[&other]), 1), Ok(()));
+    }
+
+    #[test]
+    fn times_purpose_and_revocation() {
+        let root = ca("root", None);
+        let expired = leaf("old.test", &root, |p| {
+            p.not_before = rcgen::date_time_ymd(2000, 1, 1);
+            p.not_after = rcgen::date_time_ymd(2001, 1, 1);
+        });
+        let s = store(&[&root]);
+        assert_eq!(check(&[&expired], &s, 1), Err(10));
+        let future = leaf("new.test", &root, |p| {
+            p.not_before = rcgen::date_time_ymd(2200, 1, 1);
+            p.not_after = rcgen::date_time_ymd(2201, 1, 1);
+        });
+        assert_eq!(check(&[&future], &s, 1), Err(9));
+        let server_only = leaf("srv.test", &root, |p| {
+            p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        });
+        assert_eq!(check(&[&server_only], &s, 1), Err(26));
+        let server_chain = [server_only.der.clone()];
+        assert!(verify(&server_chain, &s, 1, Purpose::Server, now()).is_ok());
+
+        let revoked = leaf("bad.test", &root, |p| {
+            p.serial_number = Some(rcgen::SerialNumber::from(vec![0x42]));
+        });
+        let good = leaf("good.test", &root, |p| {
+            p.serial_number = Some(rcgen::SerialNumber::from(vec![0x43]));
+        });
+        let crl = rcgen::CertificateRevocationListParams {
+            this_update: rcgen::date_time_ymd(2020, 1, 1),
+            next_update: rcgen::date_time_ymd(2200, 1, 1),
+            crl_number: rcgen::SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: vec![rcgen::RevokedCertParams {
+                serial_number: rcgen::SerialNumber::from(vec![0x42]),
+                revocation_time: rcgen::date_time_ymd(2021, 1, 1),
+                reason_code: None,
+                invalidity_date: None,
+            }],
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        }
+        .signed_by(&Issuer::from_params(&root.params, &root.key))
+        .unwrap();
+        let with_crl = TrustStore {
+            trusted: vec![root.der.clone()],
+            crls: vec![crl.der().clone()],
+        };
+        assert_eq!(check(&[&revoked], &with_crl, 1), Err(23));
+        assert_eq!(check(&[&good], &with_crl, 1), Ok(()));
+        // CRL checking on, but no CRL from this issuer.
+        let other = ca("other", None);
+        let elsewhere = leaf("x.test", &other, |_| {});
+        let no_crl = TrustStore {
+            trusted: vec![other.der.clone()],
+            crls: with_crl.crls.clone(),
+        };
+        assert_eq!(check(&[&elsewhere], &no_crl, 1), Err(3));
+    }
 }

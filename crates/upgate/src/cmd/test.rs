@@ -50,6 +50,13 @@ pub fn run(cli: &Cli) -> ExitCode {
     };
     if loaded.error.is_none() {
         enforcement(cli, &loaded);
+        // nginx loads certificates while it reads the file: a bad one fails
+        // the test before "syntax is ok".
+        if let Err(message) = tls_check(&loaded, &options.prefix) {
+            eprintln!("upgate: [emerg] {message}");
+            eprintln!("upgate: configuration file {conf_name} test failed");
+            return ExitCode::FAILURE;
+        }
     }
     if syntax_ok && !cli.quiet {
         eprintln!("upgate: the configuration file {conf_name} syntax is ok");
@@ -60,11 +67,7 @@ pub fn run(cli: &Cli) -> ExitCode {
         report::fancy(error, &loaded.config.sources);
         return ExitCode::FAILURE;
     }
-    if let Err(message) = tls_check(&loaded, &options.prefix) {
-        eprintln!("upgate: [emerg] {message}");
-        eprintln!("upgate: configuration file {conf_name} test failed");
-        return ExitCode::FAILURE;
-    }
+
     if !cli.quiet {
         eprintln!("upgate: configuration file {conf_name} test is successful");
     }
@@ -96,7 +99,11 @@ fn tls_check(loaded: &Loaded, prefix: &Path) -> Result<(), String> {
     };
     let rt = upgate_runtime::Runtime::compile_with(&loaded.config, &options)
         .map_err(|e| e.to_string())?;
-    upgate_proxy::tls::server::TlsServers::build(&loaded.config, &rt).map(|_| ())
+    let tls = upgate_proxy::tls::server::TlsServers::build(&loaded.config, &rt)?;
+    for warning in &tls.warnings {
+        eprintln!("upgate: [warn] {warning}");
+    }
+    Ok(())
 }
 
 /// What `upgate -c` would do with the file beyond nginx's checks: the
