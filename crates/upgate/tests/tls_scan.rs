@@ -183,6 +183,79 @@ fn the_scanner_checks_catch_nginx_defaults() {
     );
 }
 
+/// What a scan found enabled: `tls1.2`-style protocols, then
+/// `TLSv1.2 SUITE` lines, sorted.
+fn offered(xml: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in xml.lines().map(str::trim) {
+        if line.starts_with("<protocol ") && attr(line, "enabled") == Some("1") {
+            out.push(format!(
+                "{}{}",
+                attr(line, "type").unwrap_or("?"),
+                attr(line, "version").unwrap_or("?")
+            ));
+        } else if line.starts_with("<cipher ") {
+            out.push(format!(
+                "{} {}",
+                attr(line, "sslversion").unwrap_or("?"),
+                attr(line, "cipher").unwrap_or("?")
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Explicit ssl_protocols and ssl_ciphers, with suites both stacks have:
+/// upgate offers what nginx offers.
+#[test]
+fn explicit_protocols_and_ciphers_as_nginx() {
+    tls_support::require_nginx();
+    let dir = Dir::new("tls-scan-explicit");
+    let _pki = Pki::new(&dir);
+    let (ecdsa, rsa) = (free_port(), free_port());
+    let server = |port: u16, name: &str, extra: &str| {
+        format!(
+            "server {{\n listen 127.0.0.1:{port} ssl;\n ssl_certificate {};\n ssl_certificate_key {};\n{extra}\n}}\n",
+            dir.file(&format!("{name}.crt")),
+            dir.file(&format!("{name}.key")),
+        )
+    };
+    let body = format!(
+        "{}{}",
+        server(
+            ecdsa,
+            "b",
+            "ssl_protocols TLSv1.2;\n ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305;"
+        ),
+        server(
+            rsa,
+            "a",
+            "ssl_protocols TLSv1.2 TLSv1.3;\n ssl_ciphers ECDHE+AESGCM:!AES128;"
+        ),
+    );
+    let mut seen = Vec::new();
+    for program in [Program::Nginx, Program::Upgate] {
+        let prefix = Dir::new("tls-scan-explicit-prefix");
+        let _server = Served::start(program, &prefix, &main_conf(&prefix, &body), &[ecdsa, rsa]);
+        seen.push([offered(&scan(ecdsa)), offered(&scan(rsa))]);
+    }
+    for (i, port) in ["ECDSA, TLSv1.2 and two suites", "RSA, ECDHE+AESGCM:!AES128"]
+        .iter()
+        .enumerate()
+    {
+        assert!(
+            seen[0][i].iter().any(|l| l.starts_with("TLSv1.2 ")),
+            "{port}: nginx offered no TLSv1.2 suite: {:?}",
+            seen[0][i]
+        );
+        assert_eq!(
+            seen[1][i], seen[0][i],
+            "{port}: upgate (left) against nginx (right)"
+        );
+    }
+}
+
 #[test]
 fn the_policy_reads_sslscan_xml() {
     let good = "<protocol type=\"ssl\" version=\"2\" enabled=\"0\" />\n\
