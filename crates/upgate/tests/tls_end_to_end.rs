@@ -547,3 +547,126 @@ async fn mutual_tls_and_plain_http_as_nginx() {
         assert_eq!(u.header("Location"), n.header("Location"), "{case}");
     }
 }
+
+/// One request of [`tls_cases_as_nginx`]: the leaf the server sent and the
+/// reply.
+async fn case_reply(
+    port: u16,
+    sni: &str,
+    host: &str,
+    cert: Option<&tls_support::Issued>,
+) -> (Option<CertificateDer<'static>>, tls_support::Reply) {
+    let options = ClientOptions {
+        accept_any: true,
+        client_cert: cert.map(|c| (vec![c.der.clone()], c.key_der())),
+        ..ClientOptions::default()
+    };
+    let mut tls = connect_tls(port, sni, client_config(options))
+        .await
+        .unwrap_or_else(|e| panic!("TLS to {sni}: {e}"));
+    let leaf = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| c.clone().into_owned());
+    (leaf, exchange(&mut tls, &get(host, "/")).await.unwrap())
+}
+
+// (g) More of the same: an unknown SNI, SNI and Host naming different
+// servers, `ssl_verify_client optional` (with error_page 495) and
+// `optional_no_ca`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sni_and_optional_client_certificates_as_nginx() {
+    tls_support::require_nginx();
+    let certs = Dir::new("tls-cases-certs");
+    let pki = Pki::new(&certs);
+    let (p, q, r) = (free_port(), free_port(), free_port());
+    let tls = |name: &str| {
+        format!(
+            "ssl_certificate {};\n ssl_certificate_key {};\n",
+            certs.file(&format!("{name}.crt")),
+            certs.file(&format!("{name}.key"))
+        )
+    };
+    let ca = certs.file("ca.crt");
+    let body = format!(
+        "server {{\n listen 127.0.0.1:{p} ssl;\n server_name a.test;\n {a}\
+         location / {{ return 200 \"a sni=$ssl_server_name host=$host\\n\"; }}\n}}\n\
+         server {{\n listen 127.0.0.1:{p} ssl;\n server_name b.test;\n {b}\
+         ssl_verify_client on;\n ssl_client_certificate {ca};\n\
+         location / {{ return 200 \"b $ssl_client_verify\\n\"; }}\n}}\n\
+         server {{\n listen 127.0.0.1:{q} ssl;\n server_name b.test;\n {b}\
+         ssl_verify_client optional;\n ssl_client_certificate {ca};\n\
+         error_page 495 = @bad;\n\
+         location @bad {{ return 403 \"bad certificate: $ssl_client_verify\\n\"; }}\n\
+         location / {{ return 200 \"optional $ssl_client_verify\\n\"; }}\n}}\n\
+         server {{\n listen 127.0.0.1:{r} ssl;\n server_name b.test;\n {b}\
+         ssl_verify_client optional_no_ca;\n ssl_client_certificate {ca};\n\
+         location / {{ return 200 \"no_ca $ssl_client_verify $ssl_client_s_dn\\n\"; }}\n}}\n",
+        a = tls("a"),
+        b = tls("b"),
+    );
+    let cases: [(&str, u16, &str, &str, Option<&tls_support::Issued>); 7] = [
+        ("unknown SNI", p, "c.test", "c.test", None),
+        ("SNI a.test, Host b.test", p, "a.test", "b.test", None),
+        (
+            "SNI b.test, Host a.test",
+            p,
+            "b.test",
+            "a.test",
+            Some(&pki.client),
+        ),
+        ("optional, no certificate", q, "b.test", "b.test", None),
+        (
+            "optional, another CA's",
+            q,
+            "b.test",
+            "b.test",
+            Some(&pki.stranger),
+        ),
+        (
+            "optional_no_ca, another CA's",
+            r,
+            "b.test",
+            "b.test",
+            Some(&pki.stranger),
+        ),
+        (
+            "optional_no_ca, the CA's",
+            r,
+            "b.test",
+            "b.test",
+            Some(&pki.client),
+        ),
+    ];
+    let mut seen = Vec::new();
+    for program in [Program::Nginx, Program::Upgate] {
+        let prefix = Dir::new("tls-cases");
+        let _server = Served::start(program, &prefix, &main_conf(&prefix, &body), &[p, q, r]);
+        let mut replies = Vec::new();
+        for (_, port, sni, host, cert) in cases {
+            replies.push(case_reply(port, sni, host, cert).await);
+        }
+        seen.push(replies);
+    }
+    let mut differences = Vec::new();
+    for (i, (case, ..)) in cases.iter().enumerate() {
+        let ((n_leaf, n), (u_leaf, u)) = (&seen[0][i], &seen[1][i]);
+        if n_leaf != u_leaf {
+            differences.push(format!("{case}: a different certificate"));
+        }
+        let (nb, ub) = (neutral_footer(&n.body), neutral_footer(&u.body));
+        if n.status_line != u.status_line || nb != ub {
+            differences.push(format!(
+                "{case}:\n  nginx:  {} {nb:?}\n  upgate: {} {ub:?}",
+                n.status_line, u.status_line
+            ));
+        }
+    }
+    assert!(
+        differences.is_empty(),
+        "upgate differs from nginx:\n{}",
+        differences.join("\n")
+    );
+}

@@ -421,6 +421,50 @@ pub struct ClientOptions<'a> {
     pub tls12_only: bool,
     /// ALPN protocols offered.
     pub alpn: Vec<Vec<u8>>,
+    /// Accept any certificate (to see what a server sends for a name its
+    /// certificates do not cover).
+    pub accept_any: bool,
+}
+
+/// Accepts every certificate and signature.
+#[derive(Debug)]
+struct AnyCertificate;
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        rustls::crypto::ring::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
 }
 
 /// rustls' WebPKI verifier, offering only some signature schemes.
@@ -497,6 +541,9 @@ pub fn client_config(options: ClientOptions<'_>) -> Arc<ClientConfig> {
         "protocol versions",
     );
     let builder = match options.schemes {
+        _ if options.accept_any => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCertificate)),
         Some(schemes) => {
             let inner = must(
                 WebPkiServerVerifier::builder_with_provider(roots, provider).build(),
