@@ -18,6 +18,11 @@
 //! tunnel <= 0.5x. Options: `--runs N`, `--seconds S` (per timed load),
 //! `--tunnels N`, `--conns N`.
 //!
+//! With two CPUs or more and `taskset` (util-linux), each server runs
+//! pinned to CPU 0 and the bench process (clients, ws backend) to the
+//! others, so that both servers get one core whatever threads they start
+//! (`--no-pin` turns it off).
+//!
 //! Needs nginx and openssl (RSA keys; ring generates none). Raises its
 //! RLIMIT_NOFILE to the hard limit (higher as root), which both servers
 //! inherit; the configuration sets `worker_rlimit_nofile` and
@@ -30,6 +35,7 @@ use std::time::{Duration, Instant};
 use crate::bench_tls_load::{self as load, Rate};
 
 struct Options {
+    pin: bool,
     runs: usize,
     seconds: u64,
     tunnels: usize,
@@ -42,6 +48,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         return rerun_optimized(&root, args);
     }
     let mut options = Options {
+        pin: true,
         runs: 3,
         seconds: 5,
         tunnels: 5000,
@@ -59,10 +66,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
             "--seconds" => options.seconds = value("--seconds")?.max(1) as u64,
             "--tunnels" => options.tunnels = value("--tunnels")?.max(1),
             "--conns" => options.conns = value("--conns")?.max(1),
+            "--no-pin" => options.pin = false,
             other => return Err(format!("bench tls: unknown option {other:?}")),
         }
     }
     raise_nofile(options.tunnels * 3 + 4096)?;
+    options.pin = options.pin && pin_self();
     let upgate = build_upgate(&root)?;
     let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
         .into_iter()
@@ -109,6 +118,21 @@ fn target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"))
+}
+
+/// Moves this process (and the threads it starts later) off CPU 0; false
+/// when there is one CPU or no taskset.
+fn pin_self() -> bool {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus < 2 {
+        return false;
+    }
+    Command::new("taskset")
+        .args(["-p", "-c", &format!("1-{}", cpus - 1)])
+        .arg(std::process::id().to_string())
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn build_upgate(root: &Path) -> Result<PathBuf, String> {
@@ -250,12 +274,26 @@ impl Drop for Server {
 }
 
 impl Server {
-    fn start(binary: &Path, prefix: &Path, conf: &str, ports: &[u16]) -> Result<Server, String> {
+    fn start(
+        binary: &Path,
+        prefix: &Path,
+        conf: &str,
+        ports: &[u16],
+        pin: bool,
+    ) -> Result<Server, String> {
         for d in ["logs", "tmp"] {
             std::fs::create_dir_all(prefix.join(d)).map_err(|e| e.to_string())?;
         }
         write(&prefix.join("nginx.conf"), conf)?;
-        let child = Command::new(binary)
+        // taskset execs the server: the child's pid is the server's.
+        let mut command = if pin {
+            let mut c = Command::new("taskset");
+            c.args(["-c", "0"]).arg(binary);
+            c
+        } else {
+            Command::new(binary)
+        };
+        let child = command
             .arg("-p")
             .arg(format!("{}/", prefix.display()))
             .args(["-c", "nginx.conf", "-e", "logs/error.log"])
@@ -363,13 +401,18 @@ async fn bench(work: &Path, binaries: &[PathBuf; 2], options: &Options) -> Resul
     ));
     println!(
         "bench tls: {} runs, {} s per timed load, {} handshake/echo connections, {} idle tunnels; \
-         nginx {} and upgate {}, worker_processes 1 each",
+         nginx {} and upgate {}, worker_processes 1 each{}",
         options.runs,
         options.seconds,
         options.conns,
         options.tunnels,
         binaries[0].display(),
-        binaries[1].display()
+        binaries[1].display(),
+        if options.pin {
+            ", servers pinned to CPU 0, clients to the others"
+        } else {
+            ""
+        }
     );
     let mut figures: [Vec<Figures>; 2] = [Vec::new(), Vec::new()];
     for run in 0..options.runs {
@@ -418,7 +461,13 @@ async fn one_server(
     options: &Options,
 ) -> Result<Figures, String> {
     let conf = config(work, ports, options.tunnels);
-    let mut server = Server::start(binary, prefix, &conf, &[ports.ecdsa, ports.rsa])?;
+    let mut server = Server::start(
+        binary,
+        prefix,
+        &conf,
+        &[ports.ecdsa, ports.rsa],
+        options.pin,
+    )?;
     let duration = Duration::from_secs(options.seconds);
 
     // Idle tunnels first, on a fresh server: one tunnel to warm up, then the
