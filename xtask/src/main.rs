@@ -23,7 +23,8 @@ usage: cargo xtask <command> [args]
 commands:
   bench parse  upgate -t / parse against nginx -t and crossplane on the big config
   bench tls    TLS handshakes/s, wss echo/s and bytes per idle wss tunnel, upgate
-               against nginx (`--runs N`, `--seconds S`, `--tunnels N`, `--conns N`)
+               against nginx (`--runs N`, `--seconds S`, `--tunnels N`, `--conns N`,
+               `--pin`)
   conformance  the same traffic through nginx and upgate, compared byte for byte
                (`--cases N`, `--verbose`)
   demo         start the example backends and upgate on examples/nginx.conf
