@@ -507,6 +507,71 @@ async fn proxy_pass_https_verifies_the_upstream_name() {
     check_upstream(&upstream_replies(Program::Upgate).await);
 }
 
+/// A WebSocket echo over TLS with b.test's certificate.
+async fn tls_ws_backend(pki: &Pki) -> u16 {
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![pki.b.der.clone()], pki.b.key_der())
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = l.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(mut ws) = tokio_tungstenite::accept_async(tls).await else {
+                    return;
+                };
+                while let Some(Ok(m)) = ws.next().await {
+                    if (m.is_text() || m.is_binary()) && ws.send(m).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// (f) wss end to end: TLS from the client to the proxy and from the proxy
+/// to a TLS WebSocket backend, `proxy_ssl_verify on`.
+async fn wss_to_wss(program: Program) {
+    let dir = Dir::new("tls-wss-wss");
+    let pki = Pki::new(&dir);
+    let backend = tls_ws_backend(&pki).await;
+    let port = free_port();
+    let conf = main_conf(
+        &dir,
+        &format!(
+            "{UPGRADE_MAP}\nserver {{\n listen 127.0.0.1:{port} ssl;\n server_name b.test;\n\
+             ssl_protocols TLSv1.2 TLSv1.3;\n\
+             ssl_certificate {crt};\n ssl_certificate_key {key};\n\
+             location /ws {{ proxy_pass https://127.0.0.1:{backend};\n{WS_HEADERS}\n\
+             proxy_ssl_verify on;\n proxy_ssl_trusted_certificate {ca};\n\
+             proxy_ssl_name b.test;\n proxy_ssl_server_name on;\n }}\n}}\n",
+            crt = dir.file("b.crt"),
+            key = dir.file("b.key"),
+            ca = dir.file("ca.crt"),
+        ),
+    );
+    let _server = Served::start(program, &dir, &conf, &[port]);
+    ws_round_trip(port, "b.test", &pki).await;
+}
+
+// (f)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wss_through_to_a_tls_websocket_backend() {
+    wss_to_wss(Program::Upgate).await;
+}
+
 // (g)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutual_tls_and_plain_http_as_nginx() {
