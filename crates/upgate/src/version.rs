@@ -107,6 +107,12 @@ pub fn text(long: bool, help: bool) -> String {
     }
     if long {
         if TLS_SERVED {
+            // nginx-tests reads "with OpenSSL X.Y.Z" to know which TLS
+            // features to expect: rustls has those of OpenSSL 3.0 that
+            // upgate serves.
+            out.push_str(
+                "built with rustls 0.23 in place of OpenSSL, compatible with OpenSSL 3.0.0\n",
+            );
             out.push_str("TLS SNI support enabled\n");
         }
         out.push_str(&configure_arguments());

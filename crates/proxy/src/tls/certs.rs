@@ -20,9 +20,8 @@ pub fn full_name(conf_dir: &Path, name: &str) -> PathBuf {
 /// The certificates of `path` in file order (leaf first, then the chain).
 pub fn load_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     let text = read(path, "certificate")?;
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&text)
-        .collect::<Result<_, _>>()
-        .map_err(|e| pem_error("certificate", path, &e))?;
+    let certs = certificates(&text)
+        .map_err(|e| format!("cannot load certificate \"{}\": {e}", path.display()))?;
     if certs.is_empty() {
         return Err(format!(
             "cannot load certificate \"{}\": PEM_read_bio_X509_AUX() failed (no certificate in the file)",
@@ -54,9 +53,78 @@ pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
 /// `ssl_trusted_certificate`, `proxy_ssl_trusted_certificate`).
 pub fn load_cas(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     let text = read(path, "certificate")?;
-    CertificateDer::pem_slice_iter(&text)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| pem_error("certificate", path, &e))
+    certificates(&text).map_err(|e| format!("cannot load certificate \"{}\": {e}", path.display()))
+}
+
+/// The certificates of a PEM text, as `PEM_read_bio_X509_AUX` reads them:
+/// `CERTIFICATE`, `X509 CERTIFICATE` and OpenSSL's `TRUSTED CERTIFICATE`
+/// (a certificate followed by its trust settings, which are dropped: the
+/// file's place in the configuration says what it is trusted for).
+fn certificates(text: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    use base64::Engine;
+    let text = String::from_utf8_lossy(text);
+    let mut out = Vec::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        let Some(label) = line
+            .trim()
+            .strip_prefix("-----BEGIN ")
+            .and_then(|l| l.strip_suffix("-----"))
+        else {
+            continue;
+        };
+        let end = format!("-----END {label}-----");
+        let mut body = String::new();
+        let mut closed = false;
+        for l in lines.by_ref() {
+            if l.trim() == end {
+                closed = true;
+                break;
+            }
+            body.push_str(l.trim());
+        }
+        if !matches!(
+            label,
+            "CERTIFICATE" | "X509 CERTIFICATE" | "TRUSTED CERTIFICATE"
+        ) {
+            continue;
+        }
+        if !closed {
+            return Err(format!(
+                "PEM_read_bio_X509_AUX() failed (no \"{end}\" line)"
+            ));
+        }
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(body.as_bytes())
+            .map_err(|e| format!("PEM_read_bio_X509_AUX() failed (bad base64: {e})"))?;
+        let der = match label {
+            "TRUSTED CERTIFICATE" => first_element(&der)
+                .ok_or("PEM_read_bio_X509_AUX() failed (bad trusted certificate)")?
+                .to_vec(),
+            _ => der,
+        };
+        out.push(CertificateDer::from(der));
+    }
+    Ok(out)
+}
+
+/// The first DER element of `der` (tag, length and contents).
+fn first_element(der: &[u8]) -> Option<&[u8]> {
+    let first = *der.get(1)?;
+    let (len, head) = if first < 0x80 {
+        (usize::from(first), 2)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let mut len = 0usize;
+        for &b in der.get(2..2 + n)? {
+            len = (len << 8) | usize::from(b);
+        }
+        (len, 2 + n)
+    };
+    der.get(..head.checked_add(len)?)
 }
 
 /// The CRLs of `path` (`ssl_crl`, `proxy_ssl_crl`).
@@ -109,6 +177,21 @@ mod tests {
         assert_eq!(chain[0].as_ref(), leaf.cert.der().as_ref());
         let key = temp("leaf.key", leaf.signing_key.serialize_pem().as_bytes());
         assert!(load_key(&key).is_ok());
+    }
+
+    #[test]
+    fn trusted_certificates_lose_their_trust_settings() {
+        use base64::Engine;
+        let leaf = rcgen::generate_simple_self_signed(vec!["leaf".into()]).unwrap();
+        let mut der = leaf.cert.der().to_vec();
+        der.extend_from_slice(&[0x30, 0x03, 0x06, 0x01, 0x00]);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&der);
+        let text = format!(
+            "-----BEGIN TRUSTED CERTIFICATE-----\n{b64}\n-----END TRUSTED CERTIFICATE-----\n"
+        );
+        let path = temp("aux.crt", text.as_bytes());
+        let chain = load_chain(&path).unwrap();
+        assert_eq!(chain[0].as_ref(), leaf.cert.der().as_ref());
     }
 
     #[test]

@@ -32,6 +32,7 @@ use rustls::sign::CertifiedKey;
 use rustls::{
     DigitallySignedStruct, DistinguishedName, ProtocolVersion, ServerConfig, SignatureScheme,
 };
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use upgate_conf::{Config, Directive};
 use upgate_runtime::Runtime;
@@ -41,7 +42,7 @@ use upgate_runtime::server::{ServerMatch, find_virtual_server};
 use upgate_runtime::ssl::{ClientCert, ClientTls, VerifyClient};
 
 use super::certs;
-use super::sessions::{KeyFileTickets, TimedSessions, TimedTickets};
+use super::sessions::{Tickets, TimedSessions};
 use super::suites;
 use super::vars::{self, Hello};
 use super::verify::{Purpose, TrustStore};
@@ -289,10 +290,9 @@ impl TlsServers {
                 files.push((path.display().to_string(), bytes));
             }
             config.ticketer =
-                KeyFileTickets::new(&files, timeout).map_err(|e| e + &at(key_files[0]))?;
+                Tickets::from_files(&files, timeout).map_err(|e| e + &at(key_files[0]))?;
         } else if tickets {
-            config.ticketer = TimedTickets::new(timeout)
-                .map_err(|e| format!("SSL_CTX_set_tlsext_ticket_key_cb() failed ({e})"))?;
+            config.ticketer = Tickets::random(timeout)?;
         }
         if !tickets && matches!(cache, SessionCache::Off | SessionCache::None) {
             config.send_tls13_tickets = 0;
@@ -394,23 +394,17 @@ impl TlsServers {
         if first[0] != 0x16 && first[0] & 0x80 == 0 {
             return Ok(Accepted::Plain(tcp));
         }
-        let acceptor =
-            tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp);
         let deadline = tokio::time::Instant::now() + timeout;
-        let start = match tokio::time::timeout_at(deadline, acceptor).await {
+        let (accepted, mut tcp) = match tokio::time::timeout_at(deadline, client_hello(tcp)).await {
             Err(_) => {
                 return Err(
                     "client timed out (110: Connection timed out) while SSL handshaking".into(),
                 );
             }
-            Ok(Err(e)) => {
-                return Err(format!(
-                    "SSL_do_handshake() failed (SSL: {e}) while SSL handshaking"
-                ));
-            }
-            Ok(Ok(start)) => start,
+            Ok(Err(e)) => return Err(format!("{e} while SSL handshaking")),
+            Ok(Ok(got)) => got,
         };
-        let hello = Hello::read(&start.client_hello());
+        let hello = Hello::read(&accepted.client_hello());
         let mut chosen = addr.default_server;
         let mut client = ClientTls::default();
         if let Some(name) = hello.server_name.as_deref()
@@ -425,9 +419,13 @@ impl TlsServers {
         }
         let server = self.servers.get(chosen.index());
         if server.is_some_and(|s| s.reject_handshake) {
-            // No certificate resolves: rustls ends the handshake with a
-            // fatal alert, as nginx does with `unrecognized_name`.
-            let _ = tokio::time::timeout_at(deadline, start.into_stream(reject_config())).await;
+            // A fatal unrecognized_name alert, as OpenSSL sends it for
+            // nginx's SSL_TLSEXT_ERR_ALERT_FATAL.
+            let _ = tokio::time::timeout_at(
+                deadline,
+                tcp.write_all(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x70]),
+            )
+            .await;
             return Err(
                 "SSL_do_handshake() failed (SSL: handshake rejected) while SSL handshaking".into(),
             );
@@ -440,22 +438,25 @@ impl TlsServers {
                     .and_then(|s| s.handshake.clone())
             })
             .ok_or_else(|| "no \"ssl_certificate\" is defined for the server".to_string())?;
-        let stream =
-            match tokio::time::timeout_at(deadline, start.into_stream(handshake.config.clone()))
-                .await
-            {
-                Err(_) => {
-                    return Err(
-                        "client timed out (110: Connection timed out) while SSL handshaking".into(),
-                    );
-                }
-                Ok(Err(e)) => {
-                    return Err(format!(
-                        "SSL_do_handshake() failed (SSL: {e}) while SSL handshaking"
-                    ));
-                }
-                Ok(Ok(s)) => s,
-            };
+        let stream = match tokio::time::timeout_at(
+            deadline,
+            tokio_rustls::StartHandshake::from_parts(accepted, tcp)
+                .into_stream(handshake.config.clone()),
+        )
+        .await
+        {
+            Err(_) => {
+                return Err(
+                    "client timed out (110: Connection timed out) while SSL handshaking".into(),
+                );
+            }
+            Ok(Err(e)) => {
+                return Err(format!(
+                    "SSL_do_handshake() failed (SSL: {e}) while SSL handshaking"
+                ));
+            }
+            Ok(Ok(s)) => s,
+        };
         let conn = stream.get_ref().1;
         let chain: Vec<CertificateDer<'static>> = conn
             .peer_certificates()
@@ -692,33 +693,34 @@ impl ClientCertVerifier for AskClientCert {
     }
 }
 
-/// A configuration that resolves no certificate (`ssl_reject_handshake`).
-fn reject_config() -> Arc<ServerConfig> {
-    #[derive(Debug)]
-    struct NoCertificate;
-    impl ResolvesServerCert for NoCertificate {
-        fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-            None
+/// Reads until rustls has the whole ClientHello; the socket stays ours (so
+/// that a rejected handshake can be answered with nginx's alert). A
+/// malformed hello is answered with rustls's alert.
+async fn client_hello(mut tcp: TcpStream) -> Result<(rustls::server::Accepted, TcpStream), String> {
+    let mut acceptor = rustls::server::Acceptor::default();
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let n = tokio::io::AsyncReadExt::read(&mut tcp, &mut buf)
+            .await
+            .map_err(|e| format!("recv() failed ({})", crate::proxy::errno(&e)))?;
+        if n == 0 {
+            return Err("client closed connection".into());
+        }
+        let mut data = &buf[..n];
+        while !data.is_empty() {
+            acceptor
+                .read_tls(&mut data)
+                .map_err(|e| format!("SSL_do_handshake() failed (SSL: {e})"))?;
+        }
+        match acceptor.accept() {
+            Ok(Some(accepted)) => return Ok((accepted, tcp)),
+            Ok(None) => {}
+            Err((e, mut alert)) => {
+                let mut out = Vec::new();
+                let _ = alert.write_all(&mut out);
+                let _ = tcp.write_all(&out).await;
+                return Err(format!("SSL_do_handshake() failed (SSL: {e})"));
+            }
         }
     }
-    static CONFIG: std::sync::OnceLock<Arc<ServerConfig>> = std::sync::OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            Arc::new(
-                ServerConfig::builder_with_provider(super::provider())
-                    .with_safe_default_protocol_versions()
-                    .map_or_else(
-                        |_| {
-                            ServerConfig::builder()
-                                .with_no_client_auth()
-                                .with_cert_resolver(Arc::new(NoCertificate))
-                        },
-                        |b| {
-                            b.with_no_client_auth()
-                                .with_cert_resolver(Arc::new(NoCertificate))
-                        },
-                    ),
-            )
-        })
-        .clone()
 }

@@ -1,6 +1,6 @@
 //! Session resumption with nginx's `ssl_session_timeout`: rustls's session
-//! cache and ticketer keep sessions for as long as they like, so each entry
-//! and each ticket carries its expiry, and an expired one resumes nothing
+//! cache keeps sessions for as long as it likes, so each entry and each
+//! ticket carries its expiry, and an expired one resumes nothing
 //! (OpenSSL checks the session's time against its timeout the same way).
 
 use std::sync::Arc;
@@ -66,91 +66,57 @@ impl StoresServerSessions for TimedSessions {
     }
 }
 
-/// Session tickets (`ssl_session_tickets on`) that expire after the
-/// session timeout; keys are made per generation, as nginx makes them per
-/// start when no `ssl_session_ticket_key` is given.
-#[derive(Debug)]
-pub struct TimedTickets {
-    inner: Arc<dyn ProducesTickets>,
-    timeout: Duration,
-}
-
-impl TimedTickets {
-    pub fn new(timeout: Duration) -> Result<Arc<TimedTickets>, rustls::Error> {
-        Ok(Arc::new(TimedTickets {
-            inner: rustls::crypto::ring::Ticketer::new()?,
-            timeout,
-        }))
-    }
-}
-
-impl ProducesTickets for TimedTickets {
-    fn enabled(&self) -> bool {
-        true
-    }
-
-    fn lifetime(&self) -> u32 {
-        u32::try_from(self.timeout.as_secs()).unwrap_or(u32::MAX)
-    }
-
-    fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
-        self.inner.encrypt(&stamp(plain, self.timeout))
-    }
-
-    fn decrypt(&self, cipher: &[u8]) -> Option<Vec<u8>> {
-        fresh(self.inner.decrypt(cipher)?)
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn entries_expire() {
-        let live = TimedSessions::new(8, Duration::from_secs(60));
-        assert!(live.put(b"k".to_vec(), b"v".to_vec()));
-        assert_eq!(live.get(b"k"), Some(b"v".to_vec()));
-        assert_eq!(fresh(stamp(b"x", Duration::ZERO)), Some(b"x".to_vec()));
-        let mut old = stamp(b"x", Duration::ZERO);
-        old[..8].copy_from_slice(&(now() - 5).to_be_bytes());
-        assert_eq!(fresh(old), None);
-        let t = TimedTickets::new(Duration::from_secs(30)).unwrap();
-        let c = t.encrypt(b"state").unwrap();
-        assert_eq!(t.decrypt(&c), Some(b"state".to_vec()));
-        assert_eq!(t.lifetime(), 30);
-    }
-}
-
-/// Tickets sealed with the keys of `ssl_session_ticket_key` files, so that
-/// several upgate instances (or restarts) resume each other's sessions:
-/// the first file's key seals, every file's key opens (nginx's rotation).
-/// A file holds 48 bytes (name, HMAC and AES-128 keys) or 80 (AES-256);
-/// the ticket is `name (16) || nonce (12) || AES-GCM(expiry || state)`.
-/// (The format is upgate's own: nginx's tickets do not resume here.)
-pub struct KeyFileTickets {
-    keys: Vec<([u8; 16], ring::aead::LessSafeKey)>,
+/// Session tickets (`ssl_session_tickets on`): `name (16) || nonce (12) ||
+/// AES-GCM(expiry || state)`, each carrying its expiry. The keys are those
+/// of `ssl_session_ticket_key` files (the first seals, every one opens:
+/// nginx's rotation by hand; 48-byte files give AES-128, 80-byte AES-256),
+/// or, without files, random keys made per generation and replaced every
+/// session timeout, the previous one still opening, as nginx 1.23.2+
+/// rotates its own. (The format is upgate's: nginx's tickets do not resume
+/// here.)
+pub struct Tickets {
+    keys: std::sync::Mutex<Keys>,
     timeout: Duration,
     rng: ring::rand::SystemRandom,
 }
 
-impl std::fmt::Debug for KeyFileTickets {
+struct Keys {
+    /// Newest first.
+    list: Vec<([u8; 16], ring::aead::LessSafeKey)>,
+    /// When the newest random key was made; `None` for key files.
+    made: Option<u64>,
+}
+
+impl std::fmt::Debug for Tickets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyFileTickets")
-            .field("keys", &self.keys.len())
+        f.debug_struct("Tickets")
+            .field("timeout", &self.timeout)
             .finish()
     }
 }
 
-impl KeyFileTickets {
-    /// The ticketer for the contents of the key files, in order; the error
+impl Tickets {
+    /// Tickets with random keys rotated every `timeout`.
+    pub fn random(timeout: Duration) -> Result<Arc<Tickets>, String> {
+        let t = Tickets {
+            keys: std::sync::Mutex::new(Keys {
+                list: Vec::new(),
+                made: Some(0),
+            }),
+            timeout,
+            rng: ring::rand::SystemRandom::new(),
+        };
+        t.rotate(&mut t.lock())?;
+        Ok(Arc::new(t))
+    }
+
+    /// Tickets sealed with the contents of key files, in order; the error
     /// is nginx's `"…" must be 48 or 80 bytes`.
-    pub fn new(
+    pub fn from_files(
         files: &[(String, Vec<u8>)],
         timeout: Duration,
-    ) -> Result<Arc<KeyFileTickets>, String> {
-        let mut keys = Vec::new();
+    ) -> Result<Arc<Tickets>, String> {
+        let mut list = Vec::new();
         for (path, bytes) in files {
             let (name, aes, alg) = match bytes.len() {
                 48 => (&bytes[..16], &bytes[32..48], &ring::aead::AES_128_GCM),
@@ -161,19 +127,44 @@ impl KeyFileTickets {
                 .map_err(|_| format!("\"{path}\": unusable key"))?;
             let mut id = [0u8; 16];
             id.copy_from_slice(name);
-            keys.push((id, ring::aead::LessSafeKey::new(key)));
+            list.push((id, ring::aead::LessSafeKey::new(key)));
         }
-        Ok(Arc::new(KeyFileTickets {
-            keys,
+        Ok(Arc::new(Tickets {
+            keys: std::sync::Mutex::new(Keys { list, made: None }),
             timeout,
             rng: ring::rand::SystemRandom::new(),
         }))
     }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Keys> {
+        match self.keys.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// A new random key in front; the previous one stays to open.
+    fn rotate(&self, keys: &mut Keys) -> Result<(), String> {
+        use ring::rand::SecureRandom;
+        let mut name = [0u8; 16];
+        let mut secret = [0u8; 32];
+        self.rng
+            .fill(&mut name)
+            .and_then(|()| self.rng.fill(&mut secret))
+            .map_err(|_| "RAND_bytes() failed".to_string())?;
+        let key = ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, &secret)
+            .map_err(|_| "unusable ticket key".to_string())?;
+        keys.list
+            .insert(0, (name, ring::aead::LessSafeKey::new(key)));
+        keys.list.truncate(2);
+        keys.made = Some(now());
+        Ok(())
+    }
 }
 
-impl ProducesTickets for KeyFileTickets {
+impl ProducesTickets for Tickets {
     fn enabled(&self) -> bool {
-        !self.keys.is_empty()
+        !self.lock().list.is_empty()
     }
 
     fn lifetime(&self) -> u32 {
@@ -182,7 +173,13 @@ impl ProducesTickets for KeyFileTickets {
 
     fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
         use ring::rand::SecureRandom;
-        let (name, key) = self.keys.first()?;
+        let mut keys = self.lock();
+        if let Some(made) = keys.made
+            && now() >= made + self.timeout.as_secs().max(1)
+        {
+            self.rotate(&mut keys).ok()?;
+        }
+        let (name, key) = keys.list.first()?;
         let mut nonce = [0u8; 12];
         self.rng.fill(&mut nonce).ok()?;
         let mut sealed = stamp(plain, self.timeout);
@@ -202,16 +199,17 @@ impl ProducesTickets for KeyFileTickets {
     fn decrypt(&self, cipher: &[u8]) -> Option<Vec<u8>> {
         let name = cipher.get(..16)?;
         let nonce: [u8; 12] = cipher.get(16..28)?.try_into().ok()?;
-        let (_, key) = self.keys.iter().find(|(n, _)| n == name)?;
         let mut sealed = cipher.get(28..)?.to_vec();
-        let plain = key
+        let keys = self.lock();
+        let (_, key) = keys.list.iter().find(|(n, _)| n == name)?;
+        let len = key
             .open_in_place(
                 ring::aead::Nonce::assume_unique_for_key(nonce),
                 ring::aead::Aad::from(name),
                 &mut sealed,
             )
-            .ok()?;
-        let len = plain.len();
+            .ok()?
+            .len();
         sealed.truncate(len);
         fresh(sealed)
     }
@@ -219,28 +217,49 @@ impl ProducesTickets for KeyFileTickets {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
-mod key_file_tests {
+mod tests {
     use super::*;
+
+    #[test]
+    fn entries_and_tickets_expire() {
+        let live = TimedSessions::new(8, Duration::from_secs(60));
+        assert!(live.put(b"k".to_vec(), b"v".to_vec()));
+        assert_eq!(live.get(b"k"), Some(b"v".to_vec()));
+        assert_eq!(fresh(stamp(b"x", Duration::ZERO)), Some(b"x".to_vec()));
+        let mut old = stamp(b"x", Duration::ZERO);
+        old[..8].copy_from_slice(&(now() - 5).to_be_bytes());
+        assert_eq!(fresh(old), None);
+        let t = Tickets::random(Duration::from_secs(30)).unwrap();
+        let c = t.encrypt(b"state").unwrap();
+        assert_eq!(t.decrypt(&c), Some(b"state".to_vec()));
+        assert_eq!(t.lifetime(), 30);
+        // Rotation: a new key seals, the previous still opens.
+        t.lock().made = Some(0);
+        let c2 = t.encrypt(b"next").unwrap();
+        assert_ne!(&c2[..16], &c[..16]);
+        assert_eq!(t.decrypt(&c), Some(b"state".to_vec()));
+        assert_eq!(t.decrypt(&c2), Some(b"next".to_vec()));
+    }
 
     #[test]
     fn rotation_seals_with_the_first_and_opens_with_any() {
         let old = ("old.key".to_string(), vec![1u8; 80]);
         let new = ("new.key".to_string(), vec![2u8; 48]);
         let before =
-            KeyFileTickets::new(std::slice::from_ref(&old), Duration::from_secs(60)).unwrap();
+            Tickets::from_files(std::slice::from_ref(&old), Duration::from_secs(60)).unwrap();
         let ticket = before.encrypt(b"session").unwrap();
-        let after = KeyFileTickets::new(&[new.clone(), old], Duration::from_secs(60)).unwrap();
+        let after = Tickets::from_files(&[new.clone(), old], Duration::from_secs(60)).unwrap();
         assert_eq!(after.decrypt(&ticket), Some(b"session".to_vec()));
         let newer = after.encrypt(b"s2").unwrap();
         assert_eq!(&newer[..16], &[2u8; 16]);
-        let only_new = KeyFileTickets::new(&[new], Duration::from_secs(60)).unwrap();
+        let only_new = Tickets::from_files(&[new], Duration::from_secs(60)).unwrap();
         assert_eq!(only_new.decrypt(&ticket), None);
         let mut tampered = newer.clone();
         let last = tampered.len() - 1;
         tampered[last] ^= 1;
         assert_eq!(after.decrypt(&tampered), None);
         assert!(
-            KeyFileTickets::new(&[("bad".into(), vec![0; 10])], Duration::ZERO)
+            Tickets::from_files(&[("bad".into(), vec![0; 10])], Duration::ZERO)
                 .unwrap_err()
                 .contains("must be 48 or 80 bytes")
         );

@@ -93,6 +93,12 @@ pub struct TrustStore {
 
 /// Verifies `chain` (the peer's certificate first, then what it sent) at
 /// `now` (seconds since the epoch).
+///
+/// nginx's verify callback lets OpenSSL go on after each error, so the
+/// error it reports is the *last* one found, in OpenSSL's order: building
+/// the path, the depth, CA and purpose checks, revocation from the peer's
+/// certificate up, then signatures and times from the top down. The same
+/// order is kept here, and the last error returned.
 pub fn verify(
     chain: &[CertificateDer<'_>],
     store: &TrustStore,
@@ -115,34 +121,39 @@ pub fn verify(
     let leaf = X509Certificate::from_der(leaf_der)
         .map(|(_, c)| c)
         .map_err(|_| UNPARSABLE)?;
+    let is_trusted = |c: &X509Certificate<'_>| trusted.iter().any(|t| t.as_raw() == c.as_raw());
 
-    // The path, peer first; `anchored` once a trusted certificate ends it.
+    // The path, peer first, up to a self-signed certificate: OpenSSL goes
+    // on past a trusted intermediate to its root (no partial chains).
     let mut path: Vec<&X509Certificate<'_>> = vec![&leaf];
-    let mut anchored = trusted.iter().any(|t| t.as_raw() == leaf.as_raw());
-    while !anchored {
+    while path.len() <= 32 {
         let Some(&current) = path.last() else { break };
-        if let Some(t) = trusted.iter().find(|t| issued(t, current)) {
-            path.push(t);
-            anchored = true;
-            break;
-        }
         if self_issued(current) {
             break;
         }
-        match sent
+        let unused = |c: &&X509Certificate<'_>| !path.iter().any(|p| p.as_raw() == c.as_raw());
+        let next = trusted
             .iter()
-            .find(|s| issued(s, current) && !path.iter().any(|p| p.as_raw() == s.as_raw()))
-        {
-            Some(s) => path.push(s),
+            .filter(unused)
+            .find(|t| issued(t, current))
+            // Once in the trust store, OpenSSL stays there.
+            .or_else(|| {
+                if path.iter().any(|c| is_trusted(c)) {
+                    None
+                } else {
+                    sent.iter().filter(unused).find(|s| issued(s, current))
+                }
+            });
+        match next {
+            Some(n) => path.push(n),
             None => break,
         }
-        if path.len() > 32 {
-            break;
-        }
     }
+    let mut error: Option<VerifyError> = None;
+    let top = path.last().copied().unwrap_or(&leaf);
+    let anchored = self_issued(top) && path.iter().any(|c| is_trusted(c));
     if !anchored {
-        let top = path.last().copied().unwrap_or(&leaf);
-        return Err(if self_issued(top) {
+        error = Some(if self_issued(top) {
             if path.len() == 1 {
                 DEPTH_ZERO_SELF_SIGNED_CERT
             } else {
@@ -150,7 +161,7 @@ pub fn verify(
             }
         } else if path.len() == 1 {
             UNABLE_TO_VERIFY_LEAF_SIGNATURE
-        } else if path.len() < chain.len() {
+        } else if path.iter().skip(1).any(|c| is_trusted(c)) {
             UNABLE_TO_GET_ISSUER_CERT
         } else {
             UNABLE_TO_GET_ISSUER_CERT_LOCALLY
@@ -158,30 +169,15 @@ pub fn verify(
     }
     // Depth 1 (nginx's default) is a certificate issued by a trusted one.
     if path.len() - 1 > depth as usize {
-        return Err(CERT_CHAIN_TOO_LONG);
+        error = Some(CERT_CHAIN_TOO_LONG);
     }
-    // Signatures, from the trusted end down (a self-signed trusted
-    // certificate's own signature is not checked, as OpenSSL's default).
-    for pair in path.windows(2).rev() {
-        let (subject, issuer) = (pair[0], pair[1]);
+    for issuer in path.iter().skip(1) {
         if !is_ca(issuer) {
-            return Err(INVALID_CA);
-        }
-        subject
-            .verify_signature(Some(issuer.public_key()))
-            .map_err(|_| CERT_SIGNATURE_FAILURE)?;
-    }
-    for cert in path.iter().rev() {
-        let validity = cert.validity();
-        if now < validity.not_before.timestamp() {
-            return Err(CERT_NOT_YET_VALID);
-        }
-        if now > validity.not_after.timestamp() {
-            return Err(CERT_HAS_EXPIRED);
+            error = Some(INVALID_CA);
         }
     }
     if !purpose_allowed(&leaf, purpose) {
-        return Err(INVALID_PURPOSE);
+        error = Some(INVALID_PURPOSE);
     }
     if !store.crls.is_empty() {
         let crls: Vec<CertificateRevocationList<'_>> = store
@@ -189,11 +185,36 @@ pub fn verify(
             .iter()
             .filter_map(|d| CertificateRevocationList::from_der(d).ok().map(|(_, c)| c))
             .collect();
-        for pair in path.windows(2) {
-            check_crl(pair[0], pair[1], &crls, now)?;
+        // Every certificate of the path, the self-signed top included
+        // (X509_V_FLAG_CRL_CHECK_ALL), its CRL from its issuer.
+        for (i, cert) in path.iter().enumerate() {
+            let issuer = match path.get(i + 1) {
+                Some(issuer) => issuer,
+                None if self_issued(cert) => cert,
+                None => continue,
+            };
+            if let Err(e) = check_crl(cert, issuer, &crls, now) {
+                error = Some(e);
+            }
         }
     }
-    Ok(())
+    // Signatures and times, from the top down (a self-signed certificate's
+    // own signature is not checked, as OpenSSL's default).
+    for (i, cert) in path.iter().enumerate().rev() {
+        if let Some(issuer) = path.get(i + 1)
+            && cert.verify_signature(Some(issuer.public_key())).is_err()
+        {
+            error = Some(CERT_SIGNATURE_FAILURE);
+        }
+        let validity = cert.validity();
+        if now < validity.not_before.timestamp() {
+            error = Some(CERT_NOT_YET_VALID);
+        }
+        if now > validity.not_after.timestamp() {
+            error = Some(CERT_HAS_EXPIRED);
+        }
+    }
+    error.map_or(Ok(()), Err)
 }
 
 /// Whether `issuer` issued `subject`: names match and the signature holds.
