@@ -15,10 +15,14 @@
 //!   redirect;
 //! - (e) `$scheme` is https upstream;
 //! - (f) `proxy_pass https://` with `proxy_ssl_verify`: the right
-//!   `proxy_ssl_name` gets 200, a wrong one 502;
+//!   `proxy_ssl_name` gets 200 (and is the SNI with `proxy_ssl_server_name
+//!   on`), a wrong one 502; wss from the client through to a TLS WebSocket
+//!   backend;
 //! - (g) (c) and (d) served by Debian's nginx and by upgate from the same
 //!   configuration text: the same status lines, bodies (footer aside) and
-//!   `$ssl_client_*` values.
+//!   `$ssl_*` values; then an unknown SNI, SNI and Host on different
+//!   servers, `ssl_verify_client optional` with `error_page 495` and
+//!   `optional_no_ca`: the same certificate, status line and body.
 //!
 //! Listeners are on 127.0.0.1 with free ports; every wait is bounded; a
 //! missing nginx or openssl fails the test.
