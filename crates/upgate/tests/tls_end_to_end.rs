@@ -31,15 +31,12 @@
 
 mod tls_support;
 
-use std::sync::Arc;
-
 use futures_util::{SinkExt, StreamExt};
 use rustls_pki_types::CertificateDer;
 use tls_support::{
     ClientOptions, Dir, ECDSA_SCHEMES, IO_LIMIT, Pki, Program, RSA_SCHEMES, Served, client_config,
-    connect_tls, exchange, free_port, get, main_conf, neutral_footer,
+    connect_tls, exchange, free_port, get, main_conf, neutral_footer, tls_backend, tls_ws_backend,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 use upgate_examples::recorder::{self, Recorded};
@@ -415,49 +412,6 @@ async fn scheme_is_https_upstream() {
     );
 }
 
-/// A TLS backend with b.test's certificate: answers every request with the
-/// SNI it was given.
-async fn tls_backend(pki: &Pki) -> u16 {
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![pki.b.der.clone()], pki.b.key_der())
-    .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = l.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let sni = tls.get_ref().1.server_name().unwrap_or("-").to_string();
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    match tls.read(&mut byte).await {
-                        Ok(1) => head.push(byte[0]),
-                        _ => return,
-                    }
-                }
-                let body = format!("tls backend, sni={sni}\n");
-                let resp = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = tls.write_all(resp.as_bytes()).await;
-                let _ = tls.shutdown().await;
-            });
-        }
-    });
-    port
-}
-
 /// (f) against `program`: /good, /sni, /bad. The front is plain HTTP:
 /// only the upstream side is TLS here.
 async fn upstream_replies(program: Program) -> [tls_support::Reply; 3] {
@@ -509,40 +463,6 @@ fn check_upstream([good, sni, bad]: &[tls_support::Reply; 3]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxy_pass_https_verifies_the_upstream_name() {
     check_upstream(&upstream_replies(Program::Upgate).await);
-}
-
-/// A WebSocket echo over TLS with b.test's certificate.
-async fn tls_ws_backend(pki: &Pki) -> u16 {
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![pki.b.der.clone()], pki.b.key_der())
-    .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = l.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let Ok(mut ws) = tokio_tungstenite::accept_async(tls).await else {
-                    return;
-                };
-                while let Some(Ok(m)) = ws.next().await {
-                    if (m.is_text() || m.is_binary()) && ws.send(m).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    port
 }
 
 /// (f) wss end to end: TLS from the client to the proxy and from the proxy
