@@ -244,19 +244,39 @@ fn mtls_conf(dir: &Dir, certs: &Dir, port: u16) -> String {
     )
 }
 
-/// (c)'s three clients against `program`: (with the CA's client cert, with
-/// none, with another CA's).
-async fn mtls_replies(program: Program, certs: &Dir, pki: &Pki) -> [tls_support::Reply; 3] {
+/// (c)'s clients, in [`MTLS_CASES`]' order.
+const MTLS_CASES: [&str; 5] = [
+    "the CA's client cert",
+    "no client cert",
+    "another CA's cert",
+    "the CA's client cert, TLS 1.2",
+    "the CA's client cert, the session resumed",
+];
+
+/// (c)'s clients against `program`: [`MTLS_CASES`].
+async fn mtls_replies(program: Program, certs: &Dir, pki: &Pki) -> [tls_support::Reply; 5] {
     let dir = Dir::new("tls-mtls");
     let port = free_port();
     let _server = Served::start(program, &dir, &mtls_conf(&dir, certs, port), &[port]);
-    let mut replies = Vec::new();
-    for cert in [Some(&pki.client), None, Some(&pki.stranger)] {
-        let options = ClientOptions {
+    let config = |cert: Option<&tls_support::Issued>, tls12_only: bool| {
+        client_config(ClientOptions {
             client_cert: cert.map(|c| (vec![c.der.clone()], c.key_der())),
+            tls12_only,
             ..trusting_ca(pki)
-        };
-        let mut tls = connect_tls(port, "b.test", client_config(options))
+        })
+    };
+    // The first and the last share a configuration: rustls keeps the
+    // session tickets of the first and resumes with one.
+    let good = config(Some(&pki.client), false);
+    let mut replies = Vec::new();
+    for config in [
+        good.clone(),
+        config(None, false),
+        config(Some(&pki.stranger), false),
+        config(Some(&pki.client), true),
+        good,
+    ] {
+        let mut tls = connect_tls(port, "b.test", config)
             .await
             .unwrap_or_else(|e| panic!("{program:?}: TLS handshake: {e}"));
         replies.push(exchange(&mut tls, &get("b.test", "/")).await.unwrap());
@@ -275,11 +295,19 @@ async fn mutual_tls_verifies_the_client_certificate() {
 }
 
 /// What (c) must give, nginx's way.
-fn check_mtls([good, none, stranger]: &[tls_support::Reply; 3]) {
-    assert_eq!(good.status, 200, "{good:?}");
-    assert_eq!(good.body_text(), "verified\n");
-    assert_eq!(good.header("X-Client-Verify"), Some("SUCCESS"));
-    assert_eq!(good.header("X-Client-DN"), Some(CLIENT_DN));
+fn check_mtls([good, none, stranger, tls12, resumed]: &[tls_support::Reply; 5]) {
+    for (reply, protocol, reused) in [
+        (good, "TLSv1.3", "."),
+        (tls12, "TLSv1.2", "."),
+        (resumed, "TLSv1.3", "r"),
+    ] {
+        assert_eq!(reply.status, 200, "{reply:?}");
+        assert_eq!(reply.body_text(), "verified\n");
+        assert_eq!(reply.header("X-Client-Verify"), Some("SUCCESS"));
+        assert_eq!(reply.header("X-Client-DN"), Some(CLIENT_DN));
+        assert_eq!(reply.header("X-Protocol"), Some(protocol));
+        assert_eq!(reply.header("X-Reused"), Some(reused), "{protocol}");
+    }
 
     assert_eq!(none.status, 400, "{none:?}");
     assert!(
@@ -505,10 +533,7 @@ async fn mutual_tls_and_plain_http_as_nginx() {
     let nginx = mtls_replies(Program::Nginx, &certs, &pki).await;
     check_mtls(&nginx);
     let upgate = mtls_replies(Program::Upgate, &certs, &pki).await;
-    for (case, (n, u)) in ["CA's client cert", "no client cert", "another CA's cert"]
-        .iter()
-        .zip(nginx.iter().zip(upgate.iter()))
-    {
+    for (case, (n, u)) in MTLS_CASES.iter().zip(nginx.iter().zip(upgate.iter())) {
         assert_eq!(u.status_line, n.status_line, "{case}: status line");
         assert_eq!(
             neutral_footer(&u.body),
