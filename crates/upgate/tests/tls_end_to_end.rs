@@ -328,7 +328,11 @@ fn check_mtls([good, none, stranger, tls12, resumed]: &[tls_support::Reply; 5]) 
 
 /// (d)'s configuration: a.test on `port` as is, and on `redirect_port`
 /// with `error_page 497 =301 https://$host$request_uri;`.
-fn plain_to_tls_conf(dir: &Dir, port: u16, redirect_port: u16) -> String {
+/// A third port answers 497 with a 302 to the same port
+/// (`error_page 497 https://$host:$server_port$request_uri;`), a fourth
+/// with a named location.
+fn plain_to_tls_conf(dir: &Dir, ports: [u16; 4]) -> String {
+    let [port, redirect_port, same_port, named] = ports;
     let server = |p: u16, extra: &str| {
         format!(
             "server {{\n listen 127.0.0.1:{p} ssl;\n server_name a.test;\n\
@@ -342,12 +346,20 @@ fn plain_to_tls_conf(dir: &Dir, port: u16, redirect_port: u16) -> String {
     main_conf(
         dir,
         &format!(
-            "{}{}",
+            "{}{}{}{}",
             server(port, ""),
             server(
                 redirect_port,
                 "error_page 497 =301 https://$host$request_uri;"
-            )
+            ),
+            server(
+                same_port,
+                "error_page 497 https://$host:$server_port$request_uri;"
+            ),
+            server(
+                named,
+                "error_page 497 = @plain;\n location @plain { return 200 \"plain $scheme $https.\\n\"; }"
+            ),
         ),
     )
 }
@@ -357,22 +369,32 @@ async fn plain_request(port: u16, request: &str) -> tls_support::Reply {
     exchange(&mut tcp, request).await.unwrap()
 }
 
-/// (d) against `program`: (plain to the TLS port, the same with error_page
-/// 497, a TLS request for comparison).
-async fn plain_replies(program: Program) -> [tls_support::Reply; 3] {
+/// (d)'s requests, in [`plain_replies`]' order.
+const PLAIN_CASES: [&str; 5] = [
+    "plain HTTP",
+    "plain HTTP with error_page 497 =301",
+    "plain HTTP with error_page 497 to $server_port",
+    "plain HTTP with error_page 497 = @named",
+    "TLS",
+];
+
+/// (d) against `program`: [`PLAIN_CASES`].
+async fn plain_replies(program: Program) -> [tls_support::Reply; 5] {
     let dir = Dir::new("tls-plain");
     let pki = Pki::new(&dir);
-    let (port, redirect_port) = (free_port(), free_port());
-    let conf = plain_to_tls_conf(&dir, port, redirect_port);
-    let _server = Served::start(program, &dir, &conf, &[port, redirect_port]);
+    let ports = [free_port(), free_port(), free_port(), free_port()];
+    let conf = plain_to_tls_conf(&dir, ports);
+    let _server = Served::start(program, &dir, &conf, &ports);
     let request = get("a.test", "/some/path?x=1");
-    let plain = plain_request(port, &request).await;
-    let redirected = plain_request(redirect_port, &request).await;
-    let mut tls = connect_tls(port, "a.test", client_config(trusting_ca(&pki)))
+    let mut replies = Vec::new();
+    for port in ports {
+        replies.push(plain_request(port, &request).await);
+    }
+    let mut tls = connect_tls(ports[0], "a.test", client_config(trusting_ca(&pki)))
         .await
         .unwrap();
-    let tls_reply = exchange(&mut tls, &request).await.unwrap();
-    [plain, redirected, tls_reply]
+    replies.push(exchange(&mut tls, &request).await.unwrap());
+    replies.try_into().unwrap()
 }
 
 // (d)
@@ -382,7 +404,7 @@ async fn plain_http_to_the_tls_port() {
 }
 
 /// What (d) must give, nginx's way.
-fn check_plain([plain, redirected, tls]: &[tls_support::Reply; 3]) {
+fn check_plain([plain, redirected, same_port, named, tls]: &[tls_support::Reply; 5]) {
     assert_eq!(plain.status_line, "HTTP/1.1 400 Bad Request", "{plain:?}");
     assert!(
         plain
@@ -396,6 +418,15 @@ fn check_plain([plain, redirected, tls]: &[tls_support::Reply; 3]) {
         redirected.header("Location"),
         Some("https://a.test/some/path?x=1")
     );
+    assert_eq!(same_port.status, 302, "{same_port:?}");
+    assert!(
+        same_port
+            .header("Location")
+            .is_some_and(|l| l.starts_with("https://a.test:") && l.ends_with("/some/path?x=1")),
+        "{same_port:?}"
+    );
+    assert_eq!(named.status, 200, "{named:?}");
+    assert_eq!(named.body_text(), "plain http .\n");
     assert_eq!(tls.status, 200);
     assert_eq!(tls.body_text(), "tls\n");
 }
@@ -548,21 +579,33 @@ async fn mutual_tls_and_plain_http_as_nginx() {
     let nginx = plain_replies(Program::Nginx).await;
     check_plain(&nginx);
     let upgate = plain_replies(Program::Upgate).await;
-    for (case, (n, u)) in ["plain HTTP", "plain HTTP with error_page 497", "TLS"]
-        .iter()
-        .zip(nginx.iter().zip(upgate.iter()))
-    {
+    for (case, (n, u)) in PLAIN_CASES.iter().zip(nginx.iter().zip(upgate.iter())) {
         assert_eq!(u.status_line, n.status_line, "{case}: status line");
         assert_eq!(
             neutral_footer(&u.body),
             neutral_footer(&n.body),
             "{case}: body"
         );
-        assert_eq!(u.header("Location"), n.header("Location"), "{case}");
+        assert_eq!(
+            u.header("Location").map(without_port),
+            n.header("Location").map(without_port),
+            "{case}"
+        );
     }
 }
 
-/// One request of [`tls_cases_as_nginx`]: the leaf the server sent and the
+/// A URL with its port made neutral (each server got its own free ports).
+fn without_port(url: &str) -> String {
+    let Some(rest) = url.strip_prefix("https://") else {
+        return url.to_string();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let host = authority.split(':').next().unwrap_or_default();
+    let port = if authority.contains(':') { ":PORT" } else { "" };
+    format!("https://{host}{port}{path}")
+}
+
+/// One request of [`sni_and_optional_client_certificates_as_nginx`]: the leaf the server sent and the
 /// reply.
 async fn case_reply(
     port: u16,
