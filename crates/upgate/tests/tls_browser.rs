@@ -9,7 +9,7 @@
 //! The same page served by Debian's nginx proves the harness; pinning
 //! another key gets chromium's "Privacy error" page, so the pin is what
 //! lets it in. Needs
-//! chromium, chromium-driver (apt) and selenium (PyPI, in
+//! chromium, chromium-driver (apt) and selenium (pip, in
 //! `target/test-venv`, as `cargo xtask test` installs it); any of them
 //! missing fails the test. The wait for the title is bounded.
 
