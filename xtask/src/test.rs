@@ -3,9 +3,9 @@
 //! reference for the differential tests), perl's IO::Socket::SSL,
 //! Net::SSLeay and Protocol::WebSocket (nginx's own test suite), the
 //! openssl command, sslscan (tests/tls_scan.rs), chromium and its driver
-//! (tests/tls_browser.rs), the Python packages crossplane and selenium into a virtual
-//! environment under `target/` — then runs `cargo fmt --check`, clippy, `cargo test
-//! --workspace` and the files of nginx's test suite listed in
+//! (tests/tls_browser.rs), the Python packages crossplane and selenium into
+//! a virtual environment under `target/` — then runs `cargo fmt --check`,
+//! clippy, `cargo test --workspace` and the files of nginx's test suite listed in
 //! `testdata/nginx-tests/passing` against the release binary.
 //!
 //! A tool that cannot be installed (no root, no apt) is an error with a
@@ -156,8 +156,8 @@ fn install_debian_packages() -> Result<(), String> {
     Ok(())
 }
 
-/// The Python packages crossplane (the JSON the parse tests compare with) and selenium
-/// (tests/tls_browser.rs drives chromium with it) in `venv`.
+/// The Python packages crossplane (the JSON the parse tests compare with)
+/// and selenium (tests/tls_browser.rs drives chromium with it) in `venv`.
 fn install_python_packages(venv: &Path) -> Result<(), String> {
     let python = venv.join("bin/python3");
     let has =
