@@ -133,6 +133,17 @@ impl Exchange<'_> {
                 return self.fail(client, r, 502).await;
             }
         };
+        // ngx_http_upstream_ssl_name: evaluated once per request, before
+        // the first try. Only a location whose proxy_pass is https or made
+        // of variables has a TLS configuration (so plain ones skip this).
+        let tls = match tables.upstream_tls(r.location) {
+            Some(t) => match r.proxy_url() {
+                Some(url) if url.https => Some((t.clone(), t.name(r, &url.host))),
+                _ => None,
+            },
+            None => None,
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let hash_key = group.hash_key.as_ref().map(|t| r.eval(t));
         let mut sel = group.peers().begin(&SelectInput {
             client: r.remote.ip(),
@@ -161,7 +172,7 @@ impl Exchange<'_> {
                 return self.fail(client, r, 502).await;
             };
             let addr = group.peers().peer(peer).addr().clone();
-            let url = format!("http://{addr}{uri_text}");
+            let url = format!("{scheme}://{addr}{uri_text}");
             self.vals.upstream.push(UpstreamState {
                 peer: addr.to_string(),
                 ..UpstreamState::default()
@@ -177,6 +188,7 @@ impl Exchange<'_> {
                 &rcfg,
                 &mut sent,
                 self.vals,
+                tls.as_ref().map(|(t, name)| (t.as_ref(), name.as_slice())),
             );
             // ngx_http_upstream_check_broken_connection: a client that
             // closes while the upstream has not answered ends the request
@@ -204,7 +216,8 @@ impl Exchange<'_> {
                     state.status = if kind == Fail::Timeout { 504 } else { 502 };
                     state.response_time = Some(elapsed);
                     let cx = self.context(r, client, Some(url));
-                    tables.error_log.log_request(Level::Error, &cx, &msg);
+                    let level = crate::tls::upstream::log_level(&msg);
+                    tables.error_log.log_request(level, &cx, &msg);
                     group
                         .peers()
                         .free(&mut sel, Outcome::Failed, Instant::now());
@@ -412,7 +425,8 @@ impl Exchange<'_> {
             Err(msg) => {
                 if let Some(msg) = msg {
                     let cx = self.context(r, client, None);
-                    tables.error_log.log_request(Level::Error, &cx, &msg);
+                    let level = crate::tls::upstream::log_level(&msg);
+                    tables.error_log.log_request(level, &cx, &msg);
                 }
                 After::Close
             }

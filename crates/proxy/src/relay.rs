@@ -114,8 +114,8 @@ pub async fn body(
             Ok(Ok(_)) => {}
             Ok(Err(e)) => {
                 return Err(Some(format!(
-                    "recv() failed ({}) while reading upstream",
-                    crate::proxy::errno(&e)
+                    "{} while reading upstream",
+                    crate::upstream::attempt::recv_failed(upstream, &e)
                 )));
             }
             Err(_) => {

@@ -6,7 +6,7 @@
 //! keepalive_requests, keepalive_time, client_max_body_size,
 //! client_body_timeout, client_header_timeout, the header buffers,
 //! server_tokens, chunked_transfer_encoding, default_type and types,
-//! resolver, access_log.
+//! resolver, access_log, the `proxy_ssl_*` directives.
 //!
 //! This is a thin adapter: it maps each [`LocationId`] back to its block by
 //! span and merges scalars from the nearest level that sets them. When the
@@ -70,6 +70,8 @@ pub struct LocSettings {
     pub resolver: bool,
     /// access_log lines in force; empty for `access_log off`.
     pub access_log: Vec<AccessLogSpec>,
+    /// The `proxy_ssl_*` directives in force.
+    pub proxy_ssl: crate::tls::upstream::ProxySslConf,
 }
 
 /// The server-level settings nginx applies before the Host header is read.
@@ -210,6 +212,7 @@ impl Default for LocSettings {
                 flush: None,
                 condition: None,
             }],
+            proxy_ssl: crate::tls::upstream::ProxySslConf::default(),
         }
     }
 }
@@ -298,6 +301,7 @@ fn apply(parent: &LocSettings, dirs: &[&Directive]) -> LocSettings {
             b"chunked_transfer_encoding" => s.chunked_transfer_encoding = on(d),
             b"default_type" => s.default_type = arg(d, 0).to_vec(),
             b"resolver" => s.resolver = true,
+            n if n.starts_with(b"proxy_ssl_") => s.proxy_ssl.apply(d),
             b"types" => {
                 let t = types.get_or_insert_with(HashMap::new);
                 for entry in d.children() {

@@ -17,6 +17,7 @@ use crate::access_log::AccessLogs;
 use crate::error_log::ErrorLog;
 use crate::http1::ServerIdent;
 use crate::settings::{LocSettings, Settings, SrvSettings};
+use crate::tls::upstream::UpstreamTls;
 use crate::upstream::{Group, implicit_group, implicit_key, system_resolve};
 
 /// One configuration generation.
@@ -28,6 +29,10 @@ pub struct Tables {
     pub groups: Vec<Arc<Group>>,
     /// Implicit groups by `host:port`.
     pub implicit: HashMap<String, Arc<Group>>,
+    /// TLS to upstreams, per location whose proxy_pass is https or made of
+    /// variables (indexed like `rt.locations`); levels with the same
+    /// `proxy_ssl_*` share one, and so its session cache.
+    upstream_tls: Vec<Option<Arc<UpstreamTls>>>,
     pub access_logs: AccessLogs,
     pub error_log: ErrorLog,
     /// The TLS configurations of the servers.
@@ -102,9 +107,11 @@ impl Tables {
                 })?;
             implicit.insert(key, Arc::new(group));
         }
+        let (upstream_tls, upstream_tls_warnings) =
+            crate::tls::upstream::build_all(config, &rt, &settings)?;
         let access_logs = AccessLogs::open(&settings, &rt, prefix);
         let error_log = ErrorLog::open(config, prefix, default_log)?;
-        for warning in &tls.warnings {
+        for warning in tls.warnings.iter().chain(&upstream_tls_warnings) {
             error_log.log(crate::error_log::Level::Warn, warning);
         }
         let idents = settings
@@ -117,6 +124,7 @@ impl Tables {
             settings,
             groups,
             implicit,
+            upstream_tls,
             access_logs,
             error_log,
             tls,
@@ -145,6 +153,12 @@ impl Tables {
             .locations
             .get(id.index())
             .unwrap_or_else(|| DEFAULT.get_or_init(LocSettings::default))
+    }
+
+    /// How a location talks TLS to its upstreams, if its proxy_pass may be
+    /// https.
+    pub fn upstream_tls(&self, id: LocationId) -> Option<&Arc<UpstreamTls>> {
+        self.upstream_tls.get(id.index()).and_then(Option::as_ref)
     }
 
     /// The server-level settings of a server.

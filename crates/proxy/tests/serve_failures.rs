@@ -363,28 +363,35 @@ async fn connection_future_is_small() {
     assert!(size < 2048, "the connection task takes {size} bytes");
 }
 
-/// `proxy_pass` with variables that turn out `https://`: upgate speaks no
-/// TLS to upstreams yet, so it answers 502 and never opens plain TCP to a
-/// peer the configuration says speaks TLS (a static `proxy_pass https://`
-/// is refused at startup).
+/// `proxy_pass` with variables that turn out `https://`: the first bytes the
+/// peer gets are a TLS handshake record, never a plain request; a peer that
+/// then closes is a failed handshake (502).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn https_upstream_from_variables_is_502_and_never_plain_tcp() {
-    let (backend, accepted) = scripted(|mut s| async move {
-        let _ = s
-            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nopen")
-            .await;
-    })
-    .await;
+async fn https_upstream_from_variables_speaks_tls() {
+    let listener = match TcpListener::bind("127.0.0.1:0").await {
+        Ok(l) => l,
+        Err(e) => panic!("bind: {e}"),
+    };
+    let backend = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    let first = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = Arc::clone(&first);
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut b = [0u8; 16];
+            if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(3), s.read(&mut b)).await
+                && let Ok(mut v) = seen.lock()
+            {
+                v.extend_from_slice(&b[..n]);
+            }
+        }
+    });
     let p = free_port();
     let up = Upgate::start(&format!(
-        "events {{}}\nhttp {{\n access_log off;\n server {{\n  listen 127.0.0.1:{p};\n  location / {{ set $peer \"https://127.0.0.1:{backend}\"; proxy_pass $peer; }}\n }}\n}}\n"
+        "events {{}}\nhttp {{\n access_log off;\n server {{\n  listen 127.0.0.1:{p};\n  location / {{ set $peer \"https://127.0.0.1:{backend}\"; proxy_pass $peer; proxy_connect_timeout 3s; }}\n }}\n}}\n"
     ));
     let (raw, _) = exchange(p, GET, &[false], 1).await;
     assert_eq!(parse_responses(&raw, &[false])[0].status(), 502);
-    assert_eq!(
-        accepted.load(Ordering::Relaxed),
-        0,
-        "plain TCP reached the https peer"
-    );
+    let first = first.lock().map(|v| v.clone()).unwrap_or_default();
+    assert_eq!(first.first(), Some(&0x16), "not a TLS record: {first:?}");
     no_leak(&up).await;
 }

@@ -135,11 +135,32 @@ const CASES: &[Case] = &[
         nginx_checks: true,
     },
     Case {
+        refused: "proxy_ssl_conf_command",
+        http: "",
+        server: "",
+        location: "proxy_ssl_conf_command Options -SessionTicket;",
+        nginx_checks: true,
+    },
+    Case {
+        refused: "proxy_ssl_password_file",
+        http: "",
+        server: "",
+        location: "proxy_ssl_password_file passwords.txt;",
+        nginx_checks: false,
+    },
+    Case {
         // TLS is served; OCSP stapling is not yet.
         refused: "ssl_stapling",
         http: "",
         server: "listen 127.0.0.1:1 ssl; ssl_certificate c.pem; ssl_certificate_key k.pem; ssl_stapling on;",
         location: "",
+        nginx_checks: false,
+    },
+    Case {
+        refused: "proxy_ssl_certificate with variables",
+        http: "",
+        server: "",
+        location: "proxy_ssl_certificate $host.pem; proxy_ssl_certificate_key $host.key;",
         nginx_checks: false,
     },
 ];
@@ -151,6 +172,23 @@ fn config(case: &Case, port: u16) -> String {
         "daemon off;\nevents {{}}\nhttp {{\n    access_log off;\n    {}\n    server {{\n        listen 127.0.0.1:{port};\n        {}\n        location / {{\n            {}\n            proxy_pass http://127.0.0.1:{BACKEND};\n        }}\n    }}\n}}\n",
         case.http, case.server, case.location
     )
+}
+
+/// `c.pem` and `k.pem` in `dir`: `-t` loads a TLS server's certificate
+/// as nginx -t does, so the refusal of what follows it needs a real one.
+fn certificate(dir: &Path) {
+    let run = run_bounded(
+        Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+            .args(["ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=x"])
+            .arg("-keyout")
+            .arg(dir.join("k.pem"))
+            .arg("-out")
+            .arg(dir.join("c.pem")),
+        Duration::from_secs(20),
+    )
+    .unwrap_or_else(|e| panic!("openssl is needed for this test: {e}"));
+    assert!(run.success, "openssl req failed");
 }
 
 /// The line of `text` that holds `needle` (1-based).
@@ -183,6 +221,9 @@ fn must_not_be_ignored_directives_are_refused_by_c_and_warned_by_t() {
         let port = free_port();
         let text = config(case, port);
         let conf = write(dir.path(), &text);
+        if case.server.contains("c.pem") {
+            certificate(dir.path());
+        }
         let directive = case.refused.split(' ').next().unwrap_or(case.refused);
         let needle = format!("{directive} ");
         let line = line_of(&text, &needle);

@@ -104,11 +104,6 @@ pub fn compatibility_markdown() -> String {
             "tuning with no effect on what a client gets: logged once at `info`; `upgate -t` \
              lists them per file (`-q` silences the list)",
         ),
-        (
-            ServeClass::Tls,
-            "acts only on a `listen ... ssl` or `proxy_pass https://`, which are refused until \
-             TLS is served; on its own (an http-level `ssl_protocols`) it changes nothing",
-        ),
     ];
     for (c, meaning) in table {
         let _ = writeln!(out, "| {} | {meaning} | {} |", c.label(), count(&class(c)));
@@ -129,7 +124,8 @@ pub fn compatibility_markdown() -> String {
     let _ = writeln!(
         out,
         "Some uses are judged by their arguments: `listen ... ssl`, `listen ... proxy_protocol`, \
-         `listen ... quic` and `proxy_pass https://...` are refused; `listen ... http2` is served as HTTP/1.1 with a warning.\n"
+         `listen ... quic`, and `proxy_ssl_certificate` or `proxy_ssl_certificate_key` with variables \
+         are refused; `listen ... http2` is served as HTTP/1.1 with a warning.\n"
     );
     let _ = writeln!(
         out,

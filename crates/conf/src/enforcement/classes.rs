@@ -9,7 +9,7 @@
 //! directive changes nothing (`gzip off;`, `auth_basic off;`): such a use is
 //! harmless whatever the class.
 
-use super::ServeClass::{self, Differs, Enforced, Harmless, Refused, Tls};
+use super::ServeClass::{self, Differs, Enforced, Harmless, Refused};
 
 /// (name, class, inert first arguments).
 pub(super) const CLASSES: &[(&str, ServeClass, &[&str])] = &[
@@ -404,20 +404,20 @@ pub(super) const CLASSES: &[(&str, ServeClass, &[&str])] = &[
     ("proxy_set_body", Refused, &[]),
     ("proxy_set_header", Enforced, &[]),
     ("proxy_socket_keepalive", Enforced, &[]),
-    ("proxy_ssl_certificate", Tls, &[]),
-    ("proxy_ssl_certificate_cache", Tls, &[]),
-    ("proxy_ssl_certificate_key", Tls, &[]),
-    ("proxy_ssl_ciphers", Tls, &[]),
-    ("proxy_ssl_conf_command", Tls, &[]),
-    ("proxy_ssl_crl", Tls, &[]),
-    ("proxy_ssl_name", Tls, &[]),
-    ("proxy_ssl_password_file", Tls, &[]),
-    ("proxy_ssl_protocols", Tls, &[]),
-    ("proxy_ssl_server_name", Tls, &[]),
-    ("proxy_ssl_session_reuse", Tls, &[]),
-    ("proxy_ssl_trusted_certificate", Tls, &[]),
-    ("proxy_ssl_verify", Tls, &[]),
-    ("proxy_ssl_verify_depth", Tls, &[]),
+    ("proxy_ssl_certificate", Enforced, &[]),
+    ("proxy_ssl_certificate_cache", Harmless, &[]),
+    ("proxy_ssl_certificate_key", Enforced, &[]),
+    ("proxy_ssl_ciphers", Enforced, &[]),
+    ("proxy_ssl_conf_command", Refused, &[]),
+    ("proxy_ssl_crl", Enforced, &[]),
+    ("proxy_ssl_name", Enforced, &[]),
+    ("proxy_ssl_password_file", Refused, &[]),
+    ("proxy_ssl_protocols", Enforced, &[]),
+    ("proxy_ssl_server_name", Enforced, &[]),
+    ("proxy_ssl_session_reuse", Enforced, &[]),
+    ("proxy_ssl_trusted_certificate", Enforced, &[]),
+    ("proxy_ssl_verify", Enforced, &[]),
+    ("proxy_ssl_verify_depth", Enforced, &[]),
     (
         "proxy_store",
         Differs("upstream responses are not stored on disk"),

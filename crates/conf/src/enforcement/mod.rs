@@ -13,8 +13,8 @@
 //! ignores because it changes nothing a client gets.
 //!
 //! A few uses are judged by their arguments, not their name alone:
-//! `listen ... proxy_protocol|quic`, `ssl_certificate` with variables,
-//! `proxy_pass https://`.
+//! `listen ... proxy_protocol|quic`, `ssl_certificate` and
+//! `proxy_ssl_certificate` (and their keys) with variables.
 
 mod classes;
 
@@ -42,11 +42,6 @@ pub enum ServeClass {
     /// Decides who gets in, what they may send or where a request goes, and
     /// upgate does not enforce it yet: `upgate -c` refuses to start.
     Refused,
-    /// A TLS setting (`ssl_*`, `proxy_ssl_*`): it acts only on a TLS
-    /// listener or a TLS upstream, which are refused themselves until TLS is
-    /// served; on its own (Debian's http-level `ssl_protocols`) it changes
-    /// nothing.
-    Tls,
 }
 
 impl ServeClass {
@@ -57,7 +52,6 @@ impl ServeClass {
             ServeClass::Harmless => "harmless when ignored",
             ServeClass::Differs(_) => "ignored, the response differs",
             ServeClass::Refused => "refused until enforced",
-            ServeClass::Tls => "TLS only (refused with it)",
         }
     }
 }
@@ -178,7 +172,7 @@ impl Enforcement {
                 d.name.span,
                 d.line(),
             )),
-            ServeClass::Harmless | ServeClass::Tls => self.harmless.push(
+            ServeClass::Harmless => self.harmless.push(
                 ConfError::warn(
                     format!(
                         "\"{}\" is ignored by upgate: it changes nothing a client gets",
@@ -221,12 +215,11 @@ fn refused_use(d: &Directive) -> Option<String> {
     {
         // Certificates chosen per handshake by variables (nginx 1.15.9+).
         return Some(format!("{} with variables", d.name()));
-    } else if d.is("proxy_pass")
-        && d.args
-            .first()
-            .is_some_and(|w| arg(w).starts_with(b"https://"))
+    } else if (d.is("proxy_ssl_certificate") || d.is("proxy_ssl_certificate_key"))
+        && d.args.first().is_some_and(|w| w.value.contains(&b'$'))
     {
-        return Some("proxy_pass https://".into());
+        // Read once per configuration; per-request files are not done.
+        return Some(format!("{} with variables", d.name()));
     }
     None
 }
@@ -325,13 +318,14 @@ mod tests {
     #[test]
     fn arguments_decide_for_listen_and_proxy_pass() {
         let e = check(
-            "events {}\nhttp { server {\nlisten 443 ssl;\nlocation / {\nproxy_pass https://b;\n}\nlocation /f {\nif (!-f $request_filename) { return 404; }\nreturn 444;\n}\n} }\n",
+            "events {}\nhttp { server {\nlisten 443 proxy_protocol;\nlocation / {\nproxy_pass https://b;\nproxy_ssl_verify on;\nproxy_ssl_certificate $ssl_server_name.crt;\nproxy_ssl_password_file p;\n}\nlocation /f {\nif (!-f $request_filename) { return 404; }\nreturn 444;\n}\n} }\n",
         );
         assert_eq!(
             lines(&e.refused),
             [
-                "\"listen ... ssl\" is not enforced by upgate yet:3",
-                "\"proxy_pass https://\" is not enforced by upgate yet:5",
+                "\"listen ... proxy_protocol\" is not enforced by upgate yet:3",
+                "\"proxy_ssl_certificate with variables\" is not enforced by upgate yet:7",
+                "\"proxy_ssl_password_file\" is not enforced by upgate yet:8",
             ]
         );
     }
@@ -349,14 +343,14 @@ mod tests {
                 "\"charset\" is ignored by upgate: the Content-Type gets no charset parameter and bodies are not recoded:5",
             ]
         );
-        assert_eq!(e.harmless.len(), 3);
+        // ssl_protocols is enforced now that TLS is served.
+        assert_eq!(e.harmless.len(), 2);
         let harmless: Vec<String> = e
             .harmless_once()
             .map(|e| lines(std::slice::from_ref(e)).remove(0))
             .collect();
-        assert_eq!(harmless.len(), 2, "{harmless:?}");
+        assert_eq!(harmless.len(), 1, "{harmless:?}");
         assert!(harmless[0].starts_with("\"sendfile\""));
-        assert!(harmless[1].starts_with("\"ssl_protocols\""));
     }
 
     #[test]

@@ -151,7 +151,13 @@ impl TlsServers {
         let reject_handshake = m.flag("ssl_reject_handshake", false);
         let certs = m.all("ssl_certificate");
         let keys = m.all("ssl_certificate_key");
-        if certs.is_empty() {
+        // Certificates named by variables are loaded per handshake by nginx
+        // (not by -t); `-c` refuses them (enforcement), so none is built.
+        let by_variables = certs
+            .iter()
+            .chain(keys.iter())
+            .any(|d| d.args.first().is_some_and(|a| a.value.contains(&b'$')));
+        if certs.is_empty() || by_variables {
             return Ok(ServerTls {
                 handshake: None,
                 reject_handshake,

@@ -93,7 +93,7 @@ pub fn cipher_suites(spec: &str) -> Result<(Vec<SupportedCipherSuite>, usize), S
         return Err("no cipher match".to_owned());
     }
     let min_bits = list.min_strength_bits();
-    let provider = rustls::crypto::ring::default_provider();
+    let provider = crate::tls::provider();
     let strong_enough = |s: &SupportedCipherSuite| suite_bits(s.suite()) >= min_bits;
 
     let mut suites: Vec<SupportedCipherSuite> = provider
@@ -117,17 +117,20 @@ pub fn cipher_suites(spec: &str) -> Result<(Vec<SupportedCipherSuite>, usize), S
     Ok((suites, tls12))
 }
 
-/// `ssl_ecdh_curve`: `auto` (rustls's default groups: X25519, secp256r1, secp384r1) or a `:`-separated list of OpenSSL names.
+/// `ssl_ecdh_curve`: `auto` (rustls's default groups: X25519, secp256r1, secp384r1, X25519MLKEM768) or a `:`-separated list of OpenSSL names.
 ///
 /// Returns the groups in the given order (the client's preference when
-/// upgate is the client) and the names OpenSSL knows but ring has not
+/// upgate is the client) and the names OpenSSL knows but aws-lc-rs has not
 /// (secp521r1, X448, the ffdhe groups, brainpool curves), so the caller can
 /// warn. Err on a name OpenSSL does not know (SSL_CTX_set1_curves_list
 /// fails the whole list then) or when nothing is left.
 pub fn kx_groups(spec: &str) -> Result<(Vec<&'static dyn SupportedKxGroup>, Vec<String>), String> {
-    use rustls::crypto::ring::kx_group;
+    use rustls::crypto::aws_lc_rs::kx_group;
     if spec == "auto" {
-        return Ok((rustls::crypto::ring::DEFAULT_KX_GROUPS.to_vec(), Vec::new()));
+        return Ok((
+            rustls::crypto::aws_lc_rs::DEFAULT_KX_GROUPS.to_vec(),
+            Vec::new(),
+        ));
     }
     let mut groups: Vec<&'static dyn SupportedKxGroup> = Vec::new();
     let mut dropped: Vec<String> = Vec::new();
@@ -136,10 +139,13 @@ pub fn kx_groups(spec: &str) -> Result<(Vec<&'static dyn SupportedKxGroup>, Vec<
             "x25519" => kx_group::X25519,
             "prime256v1" | "secp256r1" | "p-256" => kx_group::SECP256R1,
             "secp384r1" | "p-384" => kx_group::SECP384R1,
+            "x25519mlkem768" => kx_group::X25519MLKEM768,
+            "secp256r1mlkem768" => kx_group::SECP256R1MLKEM768,
+            "mlkem768" => kx_group::MLKEM768,
+            "mlkem1024" => kx_group::MLKEM1024,
             "secp521r1" | "p-521" | "x448" | "ffdhe2048" | "ffdhe3072" | "ffdhe4096"
             | "ffdhe6144" | "ffdhe8192" | "brainpoolp256r1" | "brainpoolp384r1"
-            | "brainpoolp512r1" | "secp256k1" | "x25519mlkem768" | "secp256r1mlkem768"
-            | "mlkem512" | "mlkem768" | "mlkem1024" => {
+            | "brainpoolp512r1" | "secp256k1" | "mlkem512" => {
                 if !dropped.iter().any(|d| d == name) {
                     dropped.push(name.to_owned());
                 }

@@ -1,7 +1,9 @@
 //! One try at one peer, as `ngx_http_upstream_connect`,
 //! `ngx_http_upstream_send_request` and `ngx_http_upstream_process_header`
 //! (src/http/ngx_http_upstream.c) make it: a cached keepalive connection to
-//! the chosen address or a new one (proxy_connect_timeout), the request head
+//! the chosen address or a new one (proxy_connect_timeout, which for TLS
+//! also bounds the handshake, as in `ngx_http_upstream_ssl_init_connection`),
+//! the request head
 //! and buffered body written with proxy_send_timeout between writes, the
 //! response head read with proxy_read_timeout and parsed by the codec. The
 //! failure says which `NGX_HTTP_UPSTREAM_FT_*` it is and carries nginx's
@@ -18,9 +20,10 @@ use crate::access_log::Values;
 use crate::http1::{ResponseConfig, ResponseHead, parse_response_head};
 use crate::proxy::errno;
 use crate::request_body::Body;
+use crate::tls::upstream::{HandshakeError, UpstreamTls};
 use crate::upstream::connect::ConnectError;
 use crate::upstream::pool::Conn;
-use crate::upstream::{Group, connect};
+use crate::upstream::{Group, UpstreamStream, connect};
 
 /// How an attempt failed (`NGX_HTTP_UPSTREAM_FT_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,40 +45,21 @@ pub async fn attempt(
     rcfg: &ResponseConfig,
     sent: &mut bool,
     vals: &mut Values,
+    tls: Option<(&UpstreamTls, &[u8])>,
 ) -> Result<(Conn, ResponseHead, BytesMut), (Fail, String, bool)> {
     let t0 = Instant::now();
     let cached = group
         .pool
         .as_ref()
-        .and_then(|p| p.take(addr, Instant::now()));
+        .and_then(|p| p.take(addr, tls.is_some(), Instant::now()));
     let mut conn = match cached {
         Some(c) => c,
-        None => match connect(addr, t.proxy_connect_timeout.value).await {
-            Ok(stream) => Conn {
-                stream,
-                addr: addr.clone(),
-                requests: 0,
-                born: Instant::now(),
-                cached: false,
-            },
-            Err(ConnectError::Timeout) => {
-                return Err((
-                    Fail::Timeout,
-                    "upstream timed out (110: Connection timed out) while connecting to upstream"
-                        .into(),
-                    false,
-                ));
-            }
-            Err(ConnectError::Io(e)) => {
-                return Err((
-                    Fail::Error,
-                    format!(
-                        "connect() failed ({}) while connecting to upstream",
-                        errno(&e)
-                    ),
-                    false,
-                ));
-            }
+        None => Conn {
+            stream: open(addr, t, tls).await?,
+            addr: addr.clone(),
+            requests: 0,
+            born: Instant::now(),
+            cached: false,
         },
     };
     vals.state().connect_time = Some(t0.elapsed());
@@ -153,8 +137,8 @@ pub async fn attempt(
                 return Err((
                     Fail::Error,
                     format!(
-                        "recv() failed ({}) while reading response header from upstream",
-                        errno(&e)
+                        "{} while reading response header from upstream",
+                        recv_failed(&conn.stream, &e)
                     ),
                     cached && buf.is_empty(),
                 ));
@@ -166,10 +150,83 @@ pub async fn attempt(
     }
 }
 
+/// A new connection: TCP connect, then with `tls` the handshake with that
+/// name, both within proxy_connect_timeout as nginx's one connect timer.
+async fn open(
+    addr: &PeerAddr,
+    t: &Timeouts,
+    tls: Option<(&UpstreamTls, &[u8])>,
+) -> Result<UpstreamStream, (Fail, String, bool)> {
+    let deadline = Instant::now() + t.proxy_connect_timeout.value;
+    let stream = match connect(addr, t.proxy_connect_timeout.value).await {
+        Ok(stream) => stream,
+        Err(ConnectError::Timeout) => {
+            return Err((
+                Fail::Timeout,
+                "upstream timed out (110: Connection timed out) while connecting to upstream"
+                    .into(),
+                false,
+            ));
+        }
+        Err(ConnectError::Io(e)) => {
+            return Err((
+                Fail::Error,
+                format!(
+                    "connect() failed ({}) while connecting to upstream",
+                    errno(&e)
+                ),
+                false,
+            ));
+        }
+    };
+    let Some((tls, name)) = tls else {
+        return Ok(stream);
+    };
+    let UpstreamStream::Tcp(tcp) = stream else {
+        return Err((
+            Fail::Error,
+            "TLS over a unix socket is not served by upgate while SSL handshaking to upstream"
+                .into(),
+            false,
+        ));
+    };
+    match tls.handshake(tcp, name, deadline).await {
+        Ok(s) => Ok(UpstreamStream::Tls(Box::new(s))),
+        Err(HandshakeError::Timeout) => Err((
+            Fail::Timeout,
+            "upstream timed out (110: Connection timed out) while SSL handshaking to upstream"
+                .into(),
+            false,
+        )),
+        Err(HandshakeError::Failed(msg)) => Err((
+            Fail::Error,
+            format!("{msg} while SSL handshaking to upstream"),
+            false,
+        )),
+    }
+}
+
+/// nginx's text for a failed read: `recv()` on a plain socket, `SSL_read()`
+/// with OpenSSL's reason on a TLS one (a TLS 1.3 peer refusing the client
+/// certificate says so only after the handshake).
+pub fn recv_failed(stream: &UpstreamStream, e: &std::io::Error) -> String {
+    let tls = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    match (stream.is_tls(), tls) {
+        (true, Some(tls)) => format!(
+            "SSL_read() failed (SSL: {})",
+            crate::tls::upstream::openssl_reason(tls)
+        ),
+        (true, None) => format!("SSL_read() failed ({})", errno(e)),
+        (false, _) => format!("recv() failed ({})", errno(e)),
+    }
+}
+
 /// Writes `data` upstream, each write bounded by proxy_send_timeout;
 /// `Err(true)` on a timeout.
 async fn write_all(
-    stream: &mut crate::upstream::UpstreamStream,
+    stream: &mut UpstreamStream,
     data: &[u8],
     timeout: std::time::Duration,
     sent: &mut bool,

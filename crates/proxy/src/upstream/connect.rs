@@ -1,7 +1,8 @@
 //! Connecting to one peer, as `ngx_event_connect_peer`
 //! (src/event/ngx_event_connect.c) and `ngx_http_upstream_connect` do:
 //! a non-blocking connect bounded by proxy_connect_timeout, TCP or a unix
-//! socket, with TCP_NODELAY on.
+//! socket, with TCP_NODELAY on. A TLS upstream's handshake follows on the
+//! TCP socket (`crate::tls::upstream`).
 
 use std::io;
 use std::pin::Pin;
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
+use tokio_rustls::client::TlsStream;
 use upgate_runtime::upstream::PeerAddr;
 
 /// A connection to a peer.
@@ -17,6 +19,9 @@ use upgate_runtime::upstream::PeerAddr;
 pub enum UpstreamStream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    /// Boxed: rustls' state is large, and the enum lives in every
+    /// connection's future.
+    Tls(Box<TlsStream<TcpStream>>),
 }
 
 /// Why a connect failed, in nginx's terms.
@@ -52,14 +57,32 @@ pub async fn connect(addr: &PeerAddr, timeout: Duration) -> Result<UpstreamStrea
 impl UpstreamStream {
     /// Whether an idle cached connection is still usable: nothing to read
     /// and not closed (nginx closes a cached connection on any read event,
-    /// `ngx_http_upstream_keepalive_close_handler`).
-    pub fn idle_ok(&self) -> bool {
+    /// `ngx_http_upstream_keepalive_close_handler`). For TLS, records rustls
+    /// already holds count too: a close_notify or data read past the
+    /// response make the connection unusable.
+    pub fn idle_ok(&mut self) -> bool {
         let mut probe = [0u8; 1];
         let r = match self {
             UpstreamStream::Tcp(s) => s.try_read(&mut probe),
             UpstreamStream::Unix(s) => s.try_read(&mut probe),
+            UpstreamStream::Tls(s) => s.get_ref().0.try_read(&mut probe),
         };
-        matches!(r, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+        if !matches!(r, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+            return false;
+        }
+        match self {
+            UpstreamStream::Tls(s) => match s.get_mut().1.process_new_packets() {
+                Ok(state) => state.plaintext_bytes_to_read() == 0 && !state.peer_has_closed(),
+                Err(_) => false,
+            },
+            _ => true,
+        }
+    }
+
+    /// Whether the connection speaks TLS (a cached one serves only a
+    /// request that asks for TLS, and a plain one only a plain request).
+    pub fn is_tls(&self) -> bool {
+        matches!(self, UpstreamStream::Tls(_))
     }
 }
 
@@ -72,6 +95,14 @@ impl AsyncRead for UpstreamStream {
         match self.get_mut() {
             UpstreamStream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             UpstreamStream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            // A peer closing without close_notify has ended its data, as
+            // nginx reads it (SSL_OP_IGNORE_UNEXPECTED_EOF).
+            UpstreamStream::Tls(s) => match Pin::new(s.as_mut()).poll_read(cx, buf) {
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    Poll::Ready(Ok(()))
+                }
+                other => other,
+            },
         }
     }
 }
@@ -85,6 +116,7 @@ impl AsyncWrite for UpstreamStream {
         match self.get_mut() {
             UpstreamStream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             UpstreamStream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            UpstreamStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
@@ -92,6 +124,7 @@ impl AsyncWrite for UpstreamStream {
         match self.get_mut() {
             UpstreamStream::Tcp(s) => Pin::new(s).poll_flush(cx),
             UpstreamStream::Unix(s) => Pin::new(s).poll_flush(cx),
+            UpstreamStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
@@ -99,6 +132,7 @@ impl AsyncWrite for UpstreamStream {
         match self.get_mut() {
             UpstreamStream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             UpstreamStream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+            UpstreamStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }

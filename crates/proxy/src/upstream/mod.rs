@@ -147,16 +147,6 @@ pub async fn group_for(
     let Some(pass) = r.rt.location(r.location).conf.proxy_pass.clone() else {
         return Err("no proxy_pass".into());
     };
-    // Never plain TCP to a peer the configuration says speaks TLS: `-c`
-    // refuses a static `proxy_pass https://`, and one made of variables
-    // that turns out https gets a 502 here.
-    let https = match &pass.target {
-        ProxyTarget::Static(url) => url.https,
-        ProxyTarget::Variables(_) => r.proxy_url().is_some_and(|u| u.https),
-    };
-    if https {
-        return Err("https upstreams are not served by upgate yet: nothing was sent".into());
-    }
     if let Some(i) = pass.upstream {
         return tables
             .groups

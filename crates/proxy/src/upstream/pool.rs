@@ -6,7 +6,7 @@
 //! without "Connection: close", body fully read, never after a 101), at most
 //! N of them, the oldest evicted first; a cached connection is dropped after
 //! keepalive_timeout idle, after keepalive_requests requests, or once older
-//! than keepalive_time.
+//! than keepalive_time. TLS connections are cached the same way.
 
 use std::sync::Mutex;
 use std::time::Instant;
@@ -55,11 +55,14 @@ impl Pool {
         }
     }
 
-    /// The most recently cached live connection to `addr`, if any.
-    pub fn take(&self, addr: &PeerAddr, now: Instant) -> Option<Conn> {
+    /// The most recently cached live connection to `addr`, if any, TLS or
+    /// plain as `tls` asks.
+    pub fn take(&self, addr: &PeerAddr, tls: bool, now: Instant) -> Option<Conn> {
         let mut idle = self.lock();
         idle.retain(|i| now.duration_since(i.since) < self.settings.timeout);
-        let at = idle.iter().rposition(|i| &i.conn.addr == addr)?;
+        let at = idle
+            .iter()
+            .rposition(|i| &i.conn.addr == addr && i.conn.stream.is_tls() == tls)?;
         let Idle { mut conn, .. } = idle.remove(at);
         drop(idle);
         if !conn.stream.idle_ok() {

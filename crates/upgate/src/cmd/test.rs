@@ -78,13 +78,17 @@ pub fn run(cli: &Cli) -> ExitCode {
     status
 }
 
-/// nginx -t loads every server's certificates and keys: so does this, with
+/// nginx -t loads every server's certificates and keys, and the
+/// `proxy_ssl_*` files of the locations that proxy to https: so does this, with
 /// the configurations `-c` would build (only for a file that has any, so
 /// that a configuration without TLS is not compiled twice).
 fn tls_check(loaded: &Loaded, prefix: &Path) -> Result<(), String> {
-    let mut any = false;
-    loaded.config.walk(|d, _| any |= d.is("ssl_certificate"));
-    if !any {
+    let (mut any, mut upstream) = (false, false);
+    loaded.config.walk(|d, _| {
+        any |= d.is("ssl_certificate");
+        upstream |= d.name.value.starts_with(b"proxy_ssl_");
+    });
+    if !any && !upstream {
         return Ok(());
     }
     let mut prefix_bytes = prefix.as_os_str().as_encoded_bytes().to_vec();
@@ -99,8 +103,13 @@ fn tls_check(loaded: &Loaded, prefix: &Path) -> Result<(), String> {
     };
     let rt = upgate_runtime::Runtime::compile_with(&loaded.config, &options)
         .map_err(|e| e.to_string())?;
-    let tls = upgate_proxy::tls::server::TlsServers::build(&loaded.config, &rt)?;
-    for warning in &tls.warnings {
+    if any {
+        let tls = upgate_proxy::tls::server::TlsServers::build(&loaded.config, &rt)?;
+        for warning in &tls.warnings {
+            eprintln!("upgate: [warn] {warning}");
+        }
+    }
+    for warning in upgate_proxy::tls::upstream::check(&loaded.config, &rt)? {
         eprintln!("upgate: [warn] {warning}");
     }
     Ok(())

@@ -251,7 +251,10 @@ fn curves() {
         let (g, d) = kx_groups(spec).unwrap();
         (g.iter().map(|g| group_name(g.name())).collect(), d)
     };
-    assert_eq!(names("auto").0, ["X25519", "prime256v1", "secp384r1"]);
+    assert_eq!(
+        names("auto").0,
+        ["X25519", "prime256v1", "secp384r1", "X25519MLKEM768"]
+    );
     assert_eq!(
         names("secp384r1:X25519:P-256:prime256v1"),
         (
