@@ -17,7 +17,8 @@ const RUNS: usize = 5;
 pub fn run(args: &[String]) -> Result<(), String> {
     match args.first().map(String::as_str) {
         Some("parse") | None => parse(),
-        Some(other) => Err(format!("unknown benchmark {other:?} (known: parse)")),
+        Some("tls") => crate::bench_tls::run(&args[1..]),
+        Some(other) => Err(format!("unknown benchmark {other:?} (known: parse, tls)")),
     }
 }
 

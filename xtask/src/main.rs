@@ -6,6 +6,8 @@
 //! a match arm and a line of usage text.
 
 mod bench;
+mod bench_tls;
+mod bench_tls_load;
 mod conformance;
 mod demo;
 mod directives;
@@ -20,6 +22,9 @@ usage: cargo xtask <command> [args]
 
 commands:
   bench parse  upgate -t / parse against nginx -t and crossplane on the big config
+  bench tls    TLS handshakes/s, wss echo/s and bytes per idle wss tunnel, upgate
+               against nginx (`--runs N`, `--seconds S`, `--tunnels N`, `--conns N`,
+               `--pin`)
   conformance  the same traffic through nginx and upgate, compared byte for byte
                (`--cases N`, `--verbose`)
   demo         start the example backends and upgate on examples/nginx.conf
@@ -29,7 +34,8 @@ commands:
   docs         regenerate docs/compatibility.md from the directive table
                (`--check`: fail if it is stale)
   test         what CI runs, on a fresh machine: installs Debian's nginx, the perl
-               modules of nginx's test suite and crossplane (into target/) when
+               modules of nginx's test suite, openssl, sslscan, chromium and
+               chromium-driver, crossplane and selenium (into target/) when
                missing, then fmt, clippy, every test and the passing files of
                nginx's own test suite (`--no-install`, `--skip-nginx-tests`)
   help         print this message";

@@ -1,10 +1,11 @@
 //! `cargo xtask test`: everything CI runs, on a fresh machine. It installs
 //! what the tests compare against when it is missing — Debian's nginx (the
 //! reference for the differential tests), perl's IO::Socket::SSL,
-//! Net::SSLeay and Protocol::WebSocket (nginx's own test suite) and the
-//! openssl command, PyPI's crossplane into a virtual environment under
-//! `target/` — then runs `cargo fmt --check`, clippy, `cargo test
-//! --workspace` and the files of nginx's test suite listed in
+//! Net::SSLeay and Protocol::WebSocket (nginx's own test suite), the
+//! openssl command, sslscan (tests/tls_scan.rs), chromium and its driver
+//! (tests/tls_browser.rs), the Python packages crossplane and selenium into
+//! a virtual environment under `target/` — then runs `cargo fmt --check`,
+//! clippy, `cargo test --workspace` and the files of nginx's test suite listed in
 //! `testdata/nginx-tests/passing` against the release binary.
 //!
 //! A tool that cannot be installed (no root, no apt) is an error with a
@@ -32,7 +33,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     let venv = root.join("target/test-venv");
     if install {
-        install_crossplane(&venv)?;
+        install_python_packages(&venv)?;
     }
     let path = format!(
         "{}:{}:/usr/sbin",
@@ -120,6 +121,15 @@ fn install_debian_packages() -> Result<(), String> {
     if !succeeds(Command::new("openssl").arg("version")) {
         wanted.push("openssl");
     }
+    if !Path::new("/usr/bin/sslscan").is_file() {
+        wanted.push("sslscan");
+    }
+    if !Path::new("/usr/bin/chromium").is_file() {
+        wanted.push("chromium");
+    }
+    if !Path::new("/usr/bin/chromedriver").is_file() {
+        wanted.push("chromium-driver");
+    }
     if wanted.is_empty() {
         return Ok(());
     }
@@ -146,17 +156,27 @@ fn install_debian_packages() -> Result<(), String> {
     Ok(())
 }
 
-/// PyPI's crossplane in `venv` (the JSON the parse tests compare with).
-fn install_crossplane(venv: &Path) -> Result<(), String> {
-    let bin = venv.join("bin/crossplane");
-    if bin.is_file() {
+/// The Python packages crossplane (the JSON the parse tests compare with)
+/// and selenium (tests/tls_browser.rs drives chromium with it) in `venv`.
+fn install_python_packages(venv: &Path) -> Result<(), String> {
+    let python = venv.join("bin/python3");
+    let has =
+        |module: &str| succeeds(Command::new(&python).args(["-c", &format!("import {module}")]));
+    if venv.join("bin/crossplane").is_file() && has("selenium") {
         return Ok(());
     }
-    eprintln!("xtask test: installing crossplane into {}", venv.display());
-    status(Command::new("python3").arg("-m").arg("venv").arg(venv)).map_err(|e| {
-        format!("{e}: crossplane needs Python 3 with venv (Debian: apt-get install python3-venv)")
-    })?;
-    status(Command::new(venv.join("bin/pip")).args(["install", "-q", "crossplane"]))
+    if !python.is_file() {
+        status(Command::new("python3").arg("-m").arg("venv").arg(venv)).map_err(|e| {
+            format!(
+                "{e}: crossplane and selenium need Python 3 with venv (Debian: apt-get install python3-venv)"
+            )
+        })?;
+    }
+    eprintln!(
+        "xtask test: installing crossplane and selenium into {}",
+        venv.display()
+    );
+    status(Command::new(venv.join("bin/pip")).args(["install", "-q", "crossplane", "selenium"]))
 }
 
 /// The files of nginx's test suite that upgate passes, against the release
