@@ -558,3 +558,118 @@ async fn access_log_if_and_sent_http() {
         )
     );
 }
+
+/// allow/deny (first match, per-family lists, IPv4-mapped clients judged by
+/// the IPv4 rules, inheritance of the whole list, `return` answering before
+/// the access phase, error_page 403) and limit_except (GET allows HEAD; an
+/// unknown method is limited too), with the client address set by realip
+/// so that one loopback client can be many. The backend holds the secret:
+/// it must reach exactly the clients nginx lets in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_rules_and_limit_except() {
+    let conf = r#"events {}
+http {
+    access_log off;
+    set_real_ip_from 127.0.0.1;
+    server {
+        listen 127.0.0.1:{P1};
+        location / { return 200 "secret for $http_x_real_ip\n"; }
+    }
+    server {
+        listen 127.0.0.1:{P0};
+        location /secret {
+            allow 10.0.0.0/8;
+            deny 10.1.0.0/16;
+            allow 2001:db8::/32;
+            deny all;
+            proxy_pass http://127.0.0.1:{P1};
+        }
+        location /v6only {
+            deny ::/0;
+            proxy_pass http://127.0.0.1:{P1};
+        }
+        location /ret {
+            deny all;
+            return 200 "return answers first\n";
+        }
+        location /inherit {
+            deny 10.0.0.1;
+            location /inherit/child { proxy_pass http://127.0.0.1:{P1}; }
+            location /inherit/own {
+                allow 10.0.0.1;
+                deny all;
+                proxy_pass http://127.0.0.1:{P1};
+            }
+        }
+        location /paged {
+            deny all;
+            error_page 403 /denied;
+            proxy_pass http://127.0.0.1:{P1};
+        }
+        location = /denied { return 200 "denied page\n"; }
+        location /le {
+            limit_except GET {
+                allow 10.0.0.1;
+                deny all;
+            }
+            proxy_pass http://127.0.0.1:{P1};
+        }
+    }
+}
+"#;
+    let req = |method: &str, path: &str, ip: &str| -> Vec<u8> {
+        format!(
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nX-Real-IP: {ip}\r\nConnection: close\r\n\r\n"
+        )
+        .into_bytes()
+    };
+    let mut requests: Vec<Vec<u8>> = Vec::new();
+    for ip in [
+        "10.0.0.1",
+        "10.1.2.3",
+        "192.168.1.1",
+        "2001:db8::7",
+        "2001:db9::7",
+        "::ffff:10.0.0.1",
+        "::ffff:10.1.0.1",
+        "::1",
+    ] {
+        for path in [
+            "/secret",
+            "/v6only",
+            "/ret",
+            "/inherit/child",
+            "/inherit/own",
+            "/paged",
+        ] {
+            requests.push(req("GET", path, ip));
+        }
+    }
+    for ip in ["10.0.0.1", "10.0.0.2"] {
+        for method in ["GET", "HEAD", "POST", "DELETE", "FOO"] {
+            requests.push(req(method, "/le", ip));
+        }
+    }
+    // A WebSocket handshake is judged before it is passed on.
+    for ip in ["10.0.0.1", "192.168.1.1"] {
+        requests.push(
+            format!(
+                "GET /secret HTTP/1.1\r\nHost: x\r\nX-Real-IP: {ip}\r\nUpgrade: websocket\r\n\
+                 Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                 Sec-WebSocket-Version: 13\r\n\r\n"
+            )
+            .into_bytes(),
+        );
+    }
+    let refs: Vec<&[u8]> = requests.iter().map(Vec::as_slice).collect();
+    let seen = same_as_nginx(conf, 2, &refs).await;
+    let last = seen.len() - 1;
+    assert_eq!(seen[last][0].status(), 403, "a denied WebSocket handshake");
+    // The comparison above is the test; a few landmarks make a failure
+    // easy to read.
+    assert_eq!(seen[0][0].status(), 200, "10.0.0.1 may see /secret");
+    // First match wins: 10.1.2.3 is in the allowed 10/8 before the deny.
+    assert_eq!(seen[6][0].status(), 200, "10.1.2.3 may");
+    assert_eq!(seen[12][0].status(), 403, "192.168.1.1 may not");
+    assert!(body(&seen, 2).contains("return answers first"));
+}

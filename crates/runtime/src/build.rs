@@ -297,6 +297,7 @@ impl<'c> Builder<'c, '_> {
         let mut regexes = Vec::new();
         let mut named = Vec::new();
         let mut ops = Vec::new();
+        let mut limit_except = None;
         for d in &dirs {
             match d.name.value.as_slice() {
                 b"location" if d.block.is_some() => {
@@ -344,7 +345,16 @@ impl<'c> Builder<'c, '_> {
                     });
                 }
                 b"limit_except" if d.block.is_some() => {
-                    self.block(
+                    let mut methods: Vec<Vec<u8>> = d
+                        .args
+                        .iter()
+                        .map(|a| a.value.to_ascii_uppercase())
+                        .collect();
+                    // ngx_http_core_limit_except: GET allows HEAD too.
+                    if methods.iter().any(|m| m == b"GET") {
+                        methods.push(b"HEAD".to_vec());
+                    }
+                    let block = self.block(
                         Spec {
                             d,
                             kind: LocationKind::LimitExcept,
@@ -356,6 +366,7 @@ impl<'c> Builder<'c, '_> {
                         },
                         &conf,
                     )?;
+                    limit_except = Some((block, methods));
                 }
                 b"set" => ops.push(rewrite::parse_set(d, &self.user)?),
                 b"return" => ops.push(rewrite::parse_return(d, &self.user)?),
@@ -373,6 +384,7 @@ impl<'c> Builder<'c, '_> {
         loc.tree = LocationTree::build(statics, regexes, named);
         *loc.conf = conf;
         loc.script = Script { ops };
+        loc.limit_except = limit_except;
         Ok(id)
     }
 
@@ -433,6 +445,7 @@ fn placeholder(d: &Directive, server: ServerId, parent: Option<LocationId>) -> L
         tree: LocationTree::default(),
         conf: Box::default(),
         script: Script::default(),
+        limit_except: None,
     }
 }
 

@@ -96,6 +96,8 @@ pub struct LocConf {
     pub proxy_intercept_errors: bool,
     /// ssl_verify_client (off; a server-level setting).
     pub ssl_verify_client: crate::ssl::VerifyClient,
+    /// `allow` / `deny`, in order (a level with any has its own list).
+    pub access: Arc<Vec<crate::access::Rule>>,
 }
 
 /// `if_modified_since`.
@@ -151,6 +153,7 @@ impl Default for LocConf {
             max_ranges: None,
             proxy_intercept_errors: false,
             ssl_verify_client: crate::ssl::VerifyClient::Off,
+            access: Arc::default(),
         }
     }
 }
@@ -194,6 +197,7 @@ pub fn merge(
     // `plcf->redirect` of this level: unset, off, or rules.
     let mut redirect_here: Option<bool> = None;
     let mut real_ip_from: Option<Vec<realip::Cidr>> = None;
+    let mut access: Option<Vec<crate::access::Rule>> = None;
     let first_span = |list_empty: bool, d: &Directive| list_empty.then_some(d.name.span);
     let (mut set_at, mut hide_at, mut pass_at, mut add_at) = (None, None, None, None);
     for d in dirs {
@@ -344,6 +348,10 @@ pub fn merge(
             b"log_not_found" => conf.log_not_found = flag(d)?.value,
             b"etag" => conf.etag = flag(d)?.value,
             b"proxy_intercept_errors" => conf.proxy_intercept_errors = flag(d)?.value,
+            b"allow" | b"deny" => {
+                let (rule, _low_bits) = crate::access::parse(d)?;
+                access.get_or_insert_with(Vec::new).push(rule);
+            }
             b"ssl_verify_client" => {
                 let Some(a) = arg(0) else { continue };
                 conf.ssl_verify_client = crate::ssl::VerifyClient::parse(&a.value)
@@ -397,6 +405,9 @@ pub fn merge(
     }
     if let Some(list) = real_ip_from {
         conf.realip.from = Some(Arc::new(list));
+    }
+    if let Some(list) = access {
+        conf.access = Arc::new(list);
     }
     // ngx_conf_merge_value(conf->redirect, prev->redirect, 1).
     if let Some(on) = redirect_here {

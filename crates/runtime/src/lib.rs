@@ -68,6 +68,7 @@
 //! # std::fs::remove_dir_all(&dir).ok();
 //! ```
 
+pub mod access;
 mod build;
 pub mod compile;
 pub mod conf;

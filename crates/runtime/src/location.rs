@@ -90,6 +90,9 @@ pub struct Location {
     pub conf: Box<LocConf>,
     /// The rewrite-module directives of this level, in order.
     pub script: Script,
+    /// Its `limit_except` block and the methods that block does not apply
+    /// to (`clcf->limit_except_loc_conf` and the mask).
+    pub limit_except: Option<(LocationId, Vec<Vec<u8>>)>,
 }
 
 impl Location {

@@ -476,6 +476,14 @@ impl<'a> Request<'a> {
             self.outcome = Response::error(404, "location is internal");
             return;
         }
+        // ngx_http_update_location_config: a method the location's
+        // `limit_except` does not list is served by that block's
+        // configuration.
+        if let Some((block, methods)) = &loc.limit_except
+            && !methods.contains(&self.method)
+        {
+            self.location = *block;
+        }
         if found.kind == MatchKind::AutoRedirect {
             let mut location = loc.escaped_name.clone();
             if !self.args.is_empty() {
@@ -524,6 +532,13 @@ impl<'a> Request<'a> {
         self.realip(self.location);
         let rt = self.rt;
         let conf = &rt.location(self.location).conf;
+        // The access phase (allow/deny; nginx skips it only for
+        // subrequests, so an internal redirect is judged again).
+        if !conf.access.is_empty() && crate::access::denied(&conf.access, Some(self.remote.ip())) {
+            self.log_error("access forbidden by rule".into());
+            self.outcome = Response::error(403, "access forbidden by rule");
+            return;
+        }
         if let Some(tf) = conf.try_files.clone() {
             match self.try_files(&tf, files) {
                 Step::Declined => {}

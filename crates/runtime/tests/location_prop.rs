@@ -109,6 +109,7 @@ fn build(gens: &[Gen]) -> Vec<Location> {
         tree: LocationTree::default(),
         conf: Box::default(),
         script: Script::default(),
+        limit_except: None,
     };
     let mut locs = vec![mk(LocationKind::Server, "", None, false)];
     for g in gens {

@@ -24,7 +24,7 @@ pub const HTTP_MODULES: &[(&str, Build, bool)] = &[
     ("http_gzip_module", Build::Default, false),
     ("http_ssi_module", Build::Default, false),
     ("http_userid_module", Build::Default, false),
-    ("http_access_module", Build::Default, false),
+    ("http_access_module", Build::Default, true),
     ("http_auth_basic_module", Build::Default, false),
     ("http_mirror_module", Build::Default, false),
     ("http_autoindex_module", Build::Default, false),
@@ -156,7 +156,7 @@ mod tests {
     fn test_nginx_reads_the_modules() {
         let line = configure_arguments();
         assert!(line.contains(" --without-http_gzip_module"));
-        assert!(line.contains(" --without-http_access_module"));
+        assert!(!line.contains("http_access_module"));
         assert!(line.contains(" --without-http-cache"));
         assert!(!line.contains("http_map_module"));
         assert!(!line.contains("http_proxy_module"));

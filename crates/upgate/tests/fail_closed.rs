@@ -57,31 +57,10 @@ struct Case {
 
 const CASES: &[Case] = &[
     Case {
-        refused: "deny",
-        http: "",
-        server: "",
-        location: "deny all;",
-        nginx_checks: true,
-    },
-    Case {
-        refused: "allow",
-        http: "",
-        server: "",
-        location: "allow 10.0.0.0/8; deny all;",
-        nginx_checks: true,
-    },
-    Case {
         refused: "auth_basic",
         http: "",
         server: "",
         location: "auth_basic \"closed\"; auth_basic_user_file htpasswd;",
-        nginx_checks: true,
-    },
-    Case {
-        refused: "satisfy",
-        http: "",
-        server: "",
-        location: "satisfy any; allow 127.0.0.1; deny all;",
         nginx_checks: true,
     },
     Case {
@@ -103,21 +82,6 @@ const CASES: &[Case] = &[
         http: "limit_conn_zone $binary_remote_addr zone=addr:1m;",
         server: "",
         location: "limit_conn addr 1;",
-        nginx_checks: true,
-    },
-    Case {
-        refused: "limit_except",
-        http: "",
-        server: "",
-        location: "limit_except GET { deny all; }",
-        nginx_checks: true,
-    },
-    Case {
-        // realip is enforced; the deny it feeds is not yet.
-        refused: "deny",
-        http: "",
-        server: "set_real_ip_from 10.0.0.0/8;",
-        location: "deny 10.0.0.1;",
         nginx_checks: true,
     },
     Case {
@@ -529,13 +493,13 @@ fn reload_with_a_refused_directive_keeps_the_old_configuration() {
     assert_eq!(get(port, "/").2, b"v1\n");
     write(
         dir.path(),
-        &conf_text("deny all;\n            return 200 \"v2\\n\";"),
+        &conf_text("secure_link $arg_md5;\n            return 200 \"v2\\n\";"),
     );
     let pid = server.0.id().to_string();
     let _ = Command::new("kill").args(["-HUP", &pid]).status();
     let log = dir.path().join("logs/error.log");
     let expected = format!(
-        "[emerg] {}#{}: \"deny\" is not enforced by upgate yet in {}:11",
+        "[emerg] {}#{}: \"secure_link\" is not enforced by upgate yet in {}:11",
         pid,
         pid,
         conf.display()

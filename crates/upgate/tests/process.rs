@@ -117,7 +117,7 @@ fn version_in_the_form_nginx_tests_reads() {
         .unwrap_or_default();
     for absent in [
         "http_gzip_module",
-        "http_access_module",
+        "http_auth_basic_module",
         "http_limit_req_module",
     ] {
         assert!(
@@ -126,6 +126,7 @@ fn version_in_the_form_nginx_tests_reads() {
         );
     }
     for present in [
+        "access",
         "map",
         "rewrite",
         "proxy",

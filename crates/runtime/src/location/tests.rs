@@ -27,6 +27,7 @@ fn build(desc: &[Desc]) -> Vec<Location> {
             tree: LocationTree::default(),
             conf: Box::default(),
             script: Script::default(),
+            limit_except: None,
         };
     locs.push(blank(LocationKind::Server, "", None, false));
     for (parent, kind, name, proxy) in desc {
