@@ -133,14 +133,6 @@ impl TlsServers {
                 .is_some_and(|s| s.ssl_on)
     }
 
-    /// Whether a server has certificates (a TLS address's default server
-    /// must: `-t` says so).
-    pub fn has_certificates(&self, server: upgate_runtime::ServerId) -> bool {
-        self.servers
-            .get(server.index())
-            .is_some_and(|s| s.handshake.is_some())
-    }
-
     fn server(
         &mut self,
         m: &Merged<'_>,

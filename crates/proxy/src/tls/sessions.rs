@@ -4,14 +4,12 @@
 //! (OpenSSL checks the session's time against its timeout the same way).
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rustls::server::{ProducesTickets, ServerSessionMemoryCache, StoresServerSessions};
 
 fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    u64::try_from(super::verify::now()).unwrap_or(0)
 }
 
 /// `expiry (8 bytes, big endian) || value`.
