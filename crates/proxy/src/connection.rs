@@ -62,6 +62,9 @@ pub struct TunnelExit {
     pub logs: Vec<Pending>,
     pub vals: Values,
     pub started: Instant,
+    /// The limit_conn slots the upgraded request holds while the tunnel
+    /// lives.
+    pub limit_conn: Vec<Arc<upgate_runtime::limit_conn::Slot>>,
 }
 
 /// How the request machine ended.
@@ -268,6 +271,8 @@ async fn run_tunnel(client: Client, t: TunnelExit, shared: &Arc<Shared>) {
         logs,
         mut vals,
         started,
+        // held until the tunnel ends
+        limit_conn: _limit_conn,
     } = t;
     let TunnelJob {
         upstream,

@@ -70,6 +70,24 @@ fn client_request<'h>(
         body_length,
         chunked: head.is_chunked(),
         values,
+        msec: current_msec(),
+    }
+}
+
+/// `ngx_current_msec`: the monotonic clock in milliseconds (the machine's
+/// uptime, as nginx reads it; limit_req's buckets drain by it).
+pub(crate) fn current_msec() -> u64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .map(|t| t.tv_sec() as u64 * 1000 + t.tv_nsec() as u64 / 1_000_000)
+        .unwrap_or(0)
+}
+
+/// limit_req's delay (`ngx_http_limit_req_delay`), watching the client as
+/// `ngx_http_test_reading` does: false when it closed meanwhile.
+pub(crate) async fn delay(client: &Client, d: std::time::Duration) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(d) => true,
+        () = crate::proxy::client_closed(client.stream.tcp()) => false,
     }
 }
 
@@ -100,7 +118,7 @@ fn keepalive_for(
 }
 
 /// Writes the error log lines the phases left in `r`.
-fn flush_log(tables: &Tables, r: &mut Request<'_>, client: &Client, head: &RequestHead) {
+pub(crate) fn flush_log(tables: &Tables, r: &mut Request<'_>, client: &Client, head: &RequestHead) {
     if r.log.is_empty() {
         return;
     }
@@ -138,6 +156,22 @@ pub async fn request(tables: Arc<Tables>, client: &mut Client, head: &RequestHea
         let keepalive = keepalive_for(&tables, client, head, &r);
         match r.outcome.clone() {
             Outcome::NoListener => return Next::Close,
+            Outcome::Delay(d) => {
+                if !delay(client, d).await {
+                    closed_early(&tables, &r, client, head, &mut vals);
+                    break After::Close;
+                }
+                r.resume(&DiskFiles);
+            }
+            Outcome::AuthRequest(sr) => {
+                match crate::auth_request::run(&tables, client, head, &r, &sr.uri, &date).await {
+                    Some(result) => r.auth_request_done(result, &DiskFiles),
+                    None => {
+                        closed_early(&tables, &r, client, head, &mut vals);
+                        break After::Close;
+                    }
+                }
+            }
             Outcome::Respond(resp) => {
                 break answer(
                     &tables,
@@ -248,6 +282,22 @@ pub async fn request(tables: Arc<Tables>, client: &mut Client, head: &RequestHea
     };
     let ka_timeout = tables.loc(r.location).keepalive_timeout;
     finish(&tables, &mut r, after, vals, started, ka_timeout)
+}
+
+/// The client closed while the request waited (a limit_req delay, an
+/// auth_request subrequest): 499, as `ngx_http_test_reading` ends it.
+fn closed_early(
+    tables: &Tables,
+    r: &Request<'_>,
+    client: &Client,
+    head: &RequestHead,
+    vals: &mut Values,
+) {
+    vals.status = 499;
+    let cx = context(r, client, head);
+    tables
+        .error_log
+        .log_request(Level::Info, &cx, "client prematurely closed connection");
 }
 
 /// client_max_body_size, `Expect: 100-continue` and the body read whole
@@ -385,6 +435,7 @@ fn finish(
             logs,
             vals,
             started,
+            limit_conn: std::mem::take(&mut r.limit_conn_slots),
         })),
         other => {
             vals.request_time = started.elapsed();
@@ -519,6 +570,11 @@ async fn answer(
     vals.status = status;
     let known = &*vals;
     let mut extra = extra_headers.to_vec();
+    extra.extend(
+        r.www_authenticate
+            .iter()
+            .map(|v| (b"WWW-Authenticate".to_vec(), v.clone())),
+    );
     extra.extend(r.add_headers_with(status, &|name| {
         crate::access_log::runtime_value(name, known)
     }));

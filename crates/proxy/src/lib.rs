@@ -26,6 +26,7 @@
 //! TLS listeners are not served yet (see testdata/conformance/known.md).
 
 pub mod access_log;
+mod auth_request;
 pub mod client;
 pub mod connection;
 pub mod dispatch;

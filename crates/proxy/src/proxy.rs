@@ -94,9 +94,45 @@ impl Exchange<'_> {
 
     /// Proxies the request of `r` (whose location has proxy_pass).
     pub async fn run(&mut self, client: &mut Client, r: &mut Request<'_>) -> After {
+        match self.fetch(client, r).await {
+            Ok(parts) => self.respond(client, r, parts).await,
+            Err(after) => after,
+        }
+    }
+
+    /// An auth_request subrequest `sr` proxied: the upstream's status and
+    /// headers; its body is not read (`sr->header_only`), and the
+    /// connection is closed. `Err`: the status the subrequest ends with
+    /// (502, 504), or `None` when the client went away.
+    pub async fn head_only(
+        &mut self,
+        client: &mut Client,
+        sr: &mut Request<'_>,
+    ) -> Result<ResponseHead, Option<u16>> {
+        match self.fetch(client, sr).await {
+            Ok(mut parts) => {
+                parts
+                    .group
+                    .peers()
+                    .free(&mut parts.sel, Outcome::Ok, Instant::now());
+                self.vals.state().response_time = Some(parts.t0.elapsed());
+                Ok(parts.head)
+            }
+            Err(After::Finalize(status)) => Err(Some(status)),
+            Err(_) => Err(None),
+        }
+    }
+
+    /// Chooses peers and tries them until one answers with a head nginx
+    /// relays (or the request fails: the `Err` is how it ends).
+    async fn fetch(
+        &mut self,
+        client: &mut Client,
+        r: &mut Request<'_>,
+    ) -> Result<ResponseParts, After> {
         let tables = self.tables;
         let Some(up) = r.upstream_request() else {
-            return self.fail(client, r, 500).await;
+            return Err(self.fail(client, r, 500).await);
         };
         let conf = &r.rt.location(r.location).conf;
         // `$request_body`: a body read into memory (nginx's
@@ -130,7 +166,7 @@ impl Exchange<'_> {
             Err(msg) => {
                 let cx = self.context(r, client, None);
                 tables.error_log.log_request(Level::Error, &cx, &msg);
-                return self.fail(client, r, 502).await;
+                return Err(self.fail(client, r, 502).await);
             }
         };
         // ngx_http_upstream_ssl_name: evaluated once per request, before
@@ -169,7 +205,7 @@ impl Exchange<'_> {
                     ..UpstreamState::default()
                 });
                 let _ = last;
-                return self.fail(client, r, 502).await;
+                return Err(self.fail(client, r, 502).await);
             };
             let addr = group.peers().peer(peer).addr().clone();
             let url = format!("{scheme}://{addr}{uri_text}");
@@ -205,7 +241,7 @@ impl Exchange<'_> {
                         "client prematurely closed connection while waiting for upstream response",
                     );
                     group.peers().free(&mut sel, Outcome::Ok, Instant::now());
-                    return After::Close;
+                    return Err(After::Close);
                 }
             };
             let elapsed = t0.elapsed();
@@ -236,7 +272,7 @@ impl Exchange<'_> {
                         || started.elapsed() < timeouts.proxy_next_upstream_timeout.value;
                     if sel.tries() == 0 || !allowed || !time_left {
                         let status = if last == Fail::Timeout { 504 } else { 502 };
-                        return self.fail(client, r, status).await;
+                        return Err(self.fail(client, r, status).await);
                     }
                     continue;
                 }
@@ -263,22 +299,16 @@ impl Exchange<'_> {
                 group.peers().free(&mut sel, outcome, Instant::now());
                 continue;
             }
-            return self
-                .respond(
-                    client,
-                    r,
-                    ResponseParts {
-                        conn,
-                        head,
-                        buf,
-                        group,
-                        sel,
-                        timeouts,
-                        up_head_request,
-                        t0,
-                    },
-                )
-                .await;
+            return Ok(ResponseParts {
+                conn,
+                head,
+                buf,
+                group,
+                sel,
+                timeouts,
+                up_head_request,
+                t0,
+            });
         }
     }
 
@@ -450,7 +480,7 @@ struct ResponseParts {
 
 /// Resolves once the client has closed its side (a peek reads EOF or an
 /// error); pends forever once it sent more bytes (a pipelined request).
-async fn client_closed(stream: &tokio::net::TcpStream) {
+pub(crate) async fn client_closed(stream: &tokio::net::TcpStream) {
     let mut probe = [0u8; 1];
     match stream.peek(&mut probe).await {
         Ok(0) | Err(_) => {}

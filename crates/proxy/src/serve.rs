@@ -330,7 +330,17 @@ fn reconfigure(
     owns_pid: bool,
 ) {
     let current = server.shared.tables.load_full();
-    match load_generation_with(options, startup_log) {
+    let loaded = load_generation_with(options, startup_log).and_then(|mut generation| {
+        // limit zones keep their state across the reload
+        match generation.tables.rt.zones.adopt(&current.rt.zones) {
+            Ok(()) => Ok(generation),
+            Err(message) => Err(crate::reload::LoadFailure {
+                message,
+                warnings: generation.warnings,
+            }),
+        }
+    });
+    match loaded {
         Ok(generation) => {
             for (level, w) in &generation.warnings {
                 current.error_log.log(*level, w);

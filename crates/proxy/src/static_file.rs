@@ -51,6 +51,10 @@ impl Files for DiskFiles {
         std::fs::metadata(OsStr::from_bytes(path))
             .is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
     }
+
+    fn read(&self, path: &[u8]) -> Result<Vec<u8>, FileError> {
+        std::fs::read(OsStr::from_bytes(path)).map_err(|e| file_error(&e))
+    }
 }
 
 fn file_error(e: &std::io::Error) -> FileError {

@@ -66,6 +66,12 @@ pub fn parse(d: &Directive) -> Result<(Rule, Option<String>), CompileError> {
 /// `ngx_http_access_handler`: whether `rules` deny `client` (`None`: a
 /// unix-socket client). No rule matching lets the client in.
 pub fn denied(rules: &[Rule], client: Option<IpAddr>) -> bool {
+    find(rules, client) == Some(true)
+}
+
+/// The first rule that matches `client`: whether it denies (`None`: no
+/// rule matched, the handler declines).
+pub fn find(rules: &[Rule], client: Option<IpAddr>) -> Option<bool> {
     let v4_list = |r: &&Rule| matches!(r.what, Target::All | Target::Cidr(Cidr::V4 { .. }));
     let v6_list = |r: &&Rule| matches!(r.what, Target::All | Target::Cidr(Cidr::V6 { .. }));
     match client {
@@ -90,13 +96,13 @@ pub fn denied(rules: &[Rule], client: Option<IpAddr>) -> bool {
 }
 
 /// The first rule of `list` matching `ip`: whether it denies.
-fn first<'r>(mut list: impl Iterator<Item = &'r Rule>, ip: Option<IpAddr>) -> bool {
+fn first<'r>(mut list: impl Iterator<Item = &'r Rule>, ip: Option<IpAddr>) -> Option<bool> {
     list.find(|r| match (r.what, ip) {
         (Target::All, _) => true,
         (Target::Cidr(cidr), Some(ip)) => cidr.contains(ip),
         (Target::Cidr(cidr), None) => cidr == Cidr::Unix,
     })
-    .is_some_and(|r| r.deny)
+    .map(|r| r.deny)
 }
 
 #[cfg(test)]

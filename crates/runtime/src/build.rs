@@ -29,6 +29,11 @@ pub(crate) struct Builder<'c, 'o> {
     pub regexes: RegexCache,
     pub locations: Vec<Location>,
     pub servers: Vec<Server>,
+    /// The limit zones (declared at the http level, before any level
+    /// refers to them).
+    pub zones: crate::zone::Zones,
+    /// The configuration's directory (`conf_prefix`).
+    pub conf_dir: Vec<u8>,
     /// Lower-cased upstream names -> index in `upstreams.groups`.
     pub upstream_index: rustc_hash::FxHashMap<String, usize>,
 }
@@ -62,7 +67,7 @@ impl<'c> Builder<'c, '_> {
                         name.strip_prefix(b"$").unwrap_or(name),
                     ));
                 }
-            } else if d.is("set") {
+            } else if d.is("set") || d.is("auth_request_set") {
                 if let Some(name) = arg(0) {
                     user.declare(&String::from_utf8_lossy(
                         name.strip_prefix(b"$").unwrap_or(name),
@@ -96,6 +101,13 @@ impl<'c> Builder<'c, '_> {
             None,
             &self.user,
             &mut self.regexes,
+        )?;
+        conf.access_phase = crate::access_phase::merge(
+            &conf.access_phase,
+            dirs,
+            &self.user,
+            &self.zones,
+            &self.conf_dir,
         )?;
         crate::root::apply(
             &mut conf,
@@ -283,6 +295,13 @@ impl<'c> Builder<'c, '_> {
             proxy_pass,
             &self.user,
             &mut self.regexes,
+        )?;
+        conf.access_phase = crate::access_phase::merge(
+            &parent_conf.access_phase,
+            &dirs,
+            &self.user,
+            &self.zones,
+            &self.conf_dir,
         )?;
         crate::root::apply(
             &mut conf,

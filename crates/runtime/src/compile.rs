@@ -42,6 +42,8 @@ pub struct Runtime {
     pub paths: Vec<PathBuf>,
     /// The directory of the main file (paths are shown relative to it).
     pub conf_dir: PathBuf,
+    /// The limit_req and limit_conn zones.
+    pub zones: crate::zone::Zones,
 }
 
 /// Knobs of [`Runtime::compile_with`].
@@ -146,6 +148,11 @@ impl Runtime {
             Ok(u) => (u, None),
             Err(e) => (Upstreams::default(), Some(e.to_string())),
         };
+        let conf_dir = config
+            .main()
+            .and_then(|_| config.sources.files().get(config.main.index()))
+            .and_then(|f| f.path.parent().map(PathBuf::from))
+            .unwrap_or_default();
         let mut b = crate::build::Builder {
             config,
             options,
@@ -153,6 +160,8 @@ impl Runtime {
             regexes: RegexCache::default(),
             locations: Vec::new(),
             servers: Vec::new(),
+            zones: Default::default(),
+            conf_dir: conf_dir.as_os_str().as_encoded_bytes().to_vec(),
             upstream_index: {
                 let mut index = rustc_hash::FxHashMap::default();
                 for (i, g) in upstreams.groups.iter().enumerate() {
@@ -173,6 +182,7 @@ impl Runtime {
             }
             maps.push(map);
         }
+        b.zones = crate::zone::Zones::compile(&dirs, &b.user)?;
         let http_conf = b.http_conf(&dirs)?;
         for d in dirs.iter().filter(|d| d.is("server") && d.block.is_some()) {
             b.server(d, &http_conf)?;
@@ -187,11 +197,6 @@ impl Runtime {
             .iter()
             .map(|f| f.path.clone())
             .collect();
-        let conf_dir = config
-            .main()
-            .and_then(|_| config.sources.files().get(config.main.index()))
-            .and_then(|f| f.path.parent().map(PathBuf::from))
-            .unwrap_or_default();
         Ok(Runtime {
             listens,
             servers: b.servers,
@@ -204,6 +209,7 @@ impl Runtime {
             hostname: options.hostname.clone(),
             paths,
             conf_dir,
+            zones: b.zones,
         })
     }
 

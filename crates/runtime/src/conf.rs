@@ -98,6 +98,9 @@ pub struct LocConf {
     pub ssl_verify_client: crate::ssl::VerifyClient,
     /// `allow` / `deny`, in order (a level with any has its own list).
     pub access: Arc<Vec<crate::access::Rule>>,
+    /// satisfy, auth_basic, auth_request, limit_req, limit_conn
+    /// (merged by `access_phase::merge`).
+    pub access_phase: crate::access_phase::AccessPhaseConf,
 }
 
 /// `if_modified_since`.
@@ -154,6 +157,7 @@ impl Default for LocConf {
             proxy_intercept_errors: false,
             ssl_verify_client: crate::ssl::VerifyClient::Off,
             access: Arc::default(),
+            access_phase: Default::default(),
         }
     }
 }

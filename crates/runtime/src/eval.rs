@@ -157,6 +157,21 @@ impl Request<'_> {
             Var::Runtime(name) if name == "request_filename" => {
                 self.map_uri_to_path().map(|m| m.path).unwrap_or_default()
             }
+            Var::Runtime(name) if name == "binary_remote_addr" => match self.remote.ip() {
+                IpAddr::V4(v4) => v4.octets().to_vec(),
+                IpAddr::V6(v6) => v6.octets().to_vec(),
+            },
+            Var::Runtime(name) if name == "remote_user" => {
+                self.basic_user().map(|(user, _)| user).unwrap_or_default()
+            }
+            Var::Runtime(name) if name == "limit_req_status" => self
+                .limit_req_status
+                .map(|s| s.as_str().as_bytes().to_vec())
+                .unwrap_or_default(),
+            Var::Runtime(name) if name == "limit_conn_status" => self
+                .limit_conn_status
+                .map(|s| s.as_str().as_bytes().to_vec())
+                .unwrap_or_default(),
             Var::Runtime(name) if name == "document_root" => self
                 .map_uri_to_path()
                 .map(|m| m.path[..m.root_len].to_vec())

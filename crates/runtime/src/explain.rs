@@ -355,6 +355,23 @@ fn outcome_info(r: &Request<'_>) -> OutcomeInfo {
                 r.rt.listens.ports()
             ),
         },
+        Outcome::Delay(d) => OutcomeInfo {
+            kind: "delay",
+            status: None,
+            location_header: None,
+            body: None,
+            detail: format!("limit_req delays the request {} ms", d.as_millis()),
+        },
+        Outcome::AuthRequest(sr) => OutcomeInfo {
+            kind: "auth_request",
+            status: None,
+            location_header: None,
+            body: None,
+            detail: format!(
+                "auth_request: the subrequest to \"{}\" decides (2xx lets the request in, 401/403 are answered, anything else is 500)",
+                text(&sr.uri)
+            ),
+        },
         Outcome::Respond(resp) => OutcomeInfo {
             kind: "respond",
             status: Some(resp.status),

@@ -47,6 +47,11 @@ pub trait Files {
     fn executable(&self, _path: &[u8]) -> bool {
         false
     }
+
+    /// The whole contents of a file (auth_basic's user file).
+    fn read(&self, _path: &[u8]) -> Result<Vec<u8>, FileError> {
+        Err(FileError::NotFound)
+    }
 }
 
 /// Nothing exists (for explanations without a file system).
@@ -64,6 +69,8 @@ impl Files for NoFiles {
 #[derive(Debug, Default, Clone)]
 pub struct MemFiles {
     pub entries: HashMap<Vec<u8>, FileKind>,
+    /// What [`Files::read`] gives for a file.
+    pub contents: HashMap<Vec<u8>, Vec<u8>>,
 }
 
 impl MemFiles {
@@ -82,7 +89,10 @@ impl MemFiles {
         for d in dirs {
             entries.insert(d.trim_end_matches('/').as_bytes().to_vec(), FileKind::Dir);
         }
-        MemFiles { entries }
+        MemFiles {
+            entries,
+            contents: HashMap::new(),
+        }
     }
 }
 
@@ -98,5 +108,9 @@ impl Files for MemFiles {
             Some(k) => Ok(*k),
             None => Err(FileError::NotFound),
         }
+    }
+
+    fn read(&self, path: &[u8]) -> Result<Vec<u8>, FileError> {
+        self.contents.get(path).cloned().ok_or(FileError::NotFound)
     }
 }

@@ -69,6 +69,8 @@
 //! ```
 
 pub mod access;
+pub mod access_phase;
+pub mod auth_basic;
 mod build;
 pub mod compile;
 pub mod conf;
@@ -79,6 +81,8 @@ pub mod explain;
 pub mod files;
 pub mod headers;
 pub mod index;
+pub mod limit_conn;
+pub mod limit_req;
 pub mod listen;
 pub mod location;
 pub mod map;
@@ -99,6 +103,7 @@ pub mod upstream;
 pub mod uri;
 pub mod variable;
 pub mod websocket;
+pub mod zone;
 
 #[cfg(test)]
 mod test_support;

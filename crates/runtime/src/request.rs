@@ -66,6 +66,9 @@ pub struct ClientRequest<'a> {
     /// Variables of the connection only the engine knows (`$connection`,
     /// `$connection_requests`, `$connection_time`), by name.
     pub values: Vec<(String, Vec<u8>)>,
+    /// `ngx_current_msec`: milliseconds of a monotonic clock, read once per
+    /// event (limit_req's buckets drain by it).
+    pub msec: u64,
 }
 
 impl<'a> ClientRequest<'a> {
@@ -84,6 +87,7 @@ impl<'a> ClientRequest<'a> {
             body_length: None,
             chunked: false,
             values: Vec::new(),
+            msec: 0,
         }
     }
 
@@ -108,6 +112,11 @@ pub enum Outcome {
     Static,
     /// Nothing listens on the connection's local address.
     NoListener,
+    /// limit_req delays the request: wait, then [`Request::resume`].
+    Delay(std::time::Duration),
+    /// auth_request: run the subrequest
+    /// ([`Request::auth_subrequest`]), then [`Request::auth_request_done`].
+    AuthRequest(crate::access_phase::AuthSubrequest),
 }
 
 /// A response nginx makes without an upstream.
@@ -218,6 +227,23 @@ pub struct Request<'a> {
     /// Values of variables only the engine knows (`$upstream_addr` after an
     /// intercepted response), by name.
     pub runtime_values: Vec<(String, Vec<u8>)>,
+    /// `r->main->limit_req_status` (`$limit_req_status`; set once per
+    /// client request).
+    pub limit_req_status: Option<crate::limit_req::Status>,
+    /// `r->main->limit_conn_status`.
+    pub limit_conn_status: Option<crate::limit_conn::Status>,
+    /// The limit_conn slots the request holds until it ends (a tunnel
+    /// holds them until it closes).
+    pub limit_conn_slots: Vec<std::sync::Arc<crate::limit_conn::Slot>>,
+    /// `r->access_code`: the refusal `satisfy any` keeps.
+    pub access_code: Option<u16>,
+    /// `WWW-Authenticate` values for the response (auth_basic's realm, the
+    /// auth_request subrequest's).
+    pub www_authenticate: Vec<Vec<u8>>,
+    /// The auth_request subrequest's result, once it is done.
+    pub auth_result: Option<crate::access_phase::AuthResult>,
+    /// `r != r->main`: an auth_request subrequest.
+    pub subrequest: bool,
     pub(crate) entry: Entry,
 }
 
@@ -230,6 +256,12 @@ pub(crate) enum Entry {
     FindConfig,
     /// After a jump to a named location: its rewrite phase.
     LocationRewrite,
+    /// limit_conn (after limit_req, or its delay).
+    LimitConn,
+    /// The access phase (again with auth_request's result).
+    Access,
+    /// try_files and the content handler.
+    Content,
     /// The outcome is decided.
     Done,
 }
@@ -296,6 +328,13 @@ impl Runtime {
             body_length: client.body_length,
             headers_location: None,
             runtime_values: client.values.clone(),
+            limit_req_status: None,
+            limit_conn_status: None,
+            limit_conn_slots: Vec::new(),
+            access_code: None,
+            www_authenticate: Vec::new(),
+            auth_result: None,
+            subrequest: false,
             entry: Entry::ServerRewrite,
         };
         if addr.is_none() {
@@ -445,6 +484,9 @@ impl<'a> Request<'a> {
     pub(crate) fn run_phases(&mut self, files: &dyn Files) {
         let level = self.rt.server(self.server).level;
         loop {
+            if matches!(self.outcome, Outcome::Delay(_) | Outcome::AuthRequest(_)) {
+                return;
+            }
             match self.entry {
                 Entry::Done => return,
                 Entry::ServerRewrite => {
@@ -456,6 +498,9 @@ impl<'a> Request<'a> {
                 }
                 Entry::FindConfig => self.find_config(level),
                 Entry::LocationRewrite => self.after_find_config(level, files),
+                Entry::LimitConn => self.limit_conn_phase(),
+                Entry::Access => self.access(files),
+                Entry::Content => self.content(files),
             }
         }
     }
@@ -502,7 +547,7 @@ impl<'a> Request<'a> {
         self.entry = Entry::LocationRewrite;
     }
 
-    /// The rewrite, post-rewrite, try_files and content phases.
+    /// The rewrite and post-rewrite phases, then preaccess.
     fn after_find_config(&mut self, level: LocationId, files: &dyn Files) {
         self.entry = Entry::Done;
         // ngx_http_rewrite_handler skips the location rewrite phase
@@ -528,17 +573,17 @@ impl<'a> Request<'a> {
             return;
         }
         // The preaccess phase: realip again, with the location's
-        // configuration (nothing when the post-read phase set an address).
+        // configuration (nothing when the post-read phase set an address),
+        // then the limits and the access phase.
         self.realip(self.location);
+        self.preaccess();
+    }
+
+    /// The try_files and content phases.
+    fn content(&mut self, files: &dyn Files) {
+        self.entry = Entry::Done;
         let rt = self.rt;
         let conf = &rt.location(self.location).conf;
-        // The access phase (allow/deny; nginx skips it only for
-        // subrequests, so an internal redirect is judged again).
-        if !conf.access.is_empty() && crate::access::denied(&conf.access, Some(self.remote.ip())) {
-            self.log_error("access forbidden by rule".into());
-            self.outcome = Response::error(403, "access forbidden by rule");
-            return;
-        }
         if let Some(tf) = conf.try_files.clone() {
             match self.try_files(&tf, files) {
                 Step::Declined => {}
@@ -611,6 +656,8 @@ impl<'a> Request<'a> {
         self.uri = uri;
         self.args = args;
         self.internal = true;
+        // ngx_http_internal_redirect clears the modules' contexts
+        self.auth_result = None;
         self.valid_unparsed_uri = false;
         self.add_uri_to_alias = false;
         self.valid_location = true;
@@ -653,6 +700,7 @@ impl<'a> Request<'a> {
             String::from_utf8_lossy(name)
         ));
         self.internal = true;
+        self.auth_result = None;
         self.uri_changed = false;
         self.location = id;
         self.location_match = MatchKind::Named;

@@ -64,6 +64,10 @@ pub fn websocket(r: &mut Request<'_>, up: Option<&UpstreamRequest>, _now: Instan
             Outcome::Static => "the location has no proxy_pass: nothing is proxied".to_string(),
             Outcome::NoListener => "nothing listens on that address".to_string(),
             Outcome::Proxy => "the proxy_pass URL could not be evaluated".to_string(),
+            Outcome::Delay(_) => "limit_req delays the handshake".to_string(),
+            Outcome::AuthRequest(_) => {
+                "the auth_request subrequest decides whether the handshake is proxied".to_string()
+            }
         };
         problems.push(why);
         return finish(requested, problems, notes);

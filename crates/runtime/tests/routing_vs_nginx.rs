@@ -82,6 +82,8 @@ fn predict(rt: &Runtime, req: &Req) -> Option<Seen> {
         ),
         Outcome::Proxy => (502, None, Vec::new()),
         Outcome::Static => (404, None, Vec::new()),
+        // the generated configurations have no limits and no auth_request
+        Outcome::Delay(_) | Outcome::AuthRequest(_) => return None,
     };
     let x_loc = r
         .add_headers(status)

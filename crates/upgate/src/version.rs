@@ -25,7 +25,7 @@ pub const HTTP_MODULES: &[(&str, Build, bool)] = &[
     ("http_ssi_module", Build::Default, false),
     ("http_userid_module", Build::Default, false),
     ("http_access_module", Build::Default, true),
-    ("http_auth_basic_module", Build::Default, false),
+    ("http_auth_basic_module", Build::Default, true),
     ("http_mirror_module", Build::Default, false),
     ("http_autoindex_module", Build::Default, false),
     ("http_geo_module", Build::Default, false),
@@ -39,8 +39,8 @@ pub const HTTP_MODULES: &[(&str, Build, bool)] = &[
     ("http_scgi_module", Build::Default, false),
     ("http_grpc_module", Build::Default, false),
     ("http_memcached_module", Build::Default, false),
-    ("http_limit_conn_module", Build::Default, false),
-    ("http_limit_req_module", Build::Default, false),
+    ("http_limit_conn_module", Build::Default, true),
+    ("http_limit_req_module", Build::Default, true),
     ("http_empty_gif_module", Build::Default, false),
     ("http_browser_module", Build::Default, false),
     ("http_upstream_hash_module", Build::Default, true),
@@ -62,7 +62,7 @@ pub const HTTP_MODULES: &[(&str, Build, bool)] = &[
     ("http_mp4_module", Build::OptIn, false),
     ("http_gunzip_module", Build::OptIn, false),
     ("http_gzip_static_module", Build::OptIn, false),
-    ("http_auth_request_module", Build::OptIn, false),
+    ("http_auth_request_module", Build::OptIn, true),
     ("http_random_index_module", Build::OptIn, false),
     ("http_secure_link_module", Build::OptIn, false),
     ("http_slice_module", Build::OptIn, false),
@@ -163,6 +163,9 @@ mod tests {
         assert!(!line.contains("least_conn"));
         assert!(line.contains(" --with-http_realip_module"));
         assert!(line.contains(" --with-http_ssl_module"));
+        assert!(!line.contains("http_auth_basic_module"));
+        assert!(!line.contains("http_limit_req_module"));
+        assert!(line.contains(" --with-http_auth_request_module"));
         assert!(version_line().starts_with("nginx version: nginx/1.28.3 (upgate/"));
         assert!(text(true, false).contains("TLS SNI support enabled"));
     }

@@ -57,34 +57,6 @@ struct Case {
 
 const CASES: &[Case] = &[
     Case {
-        refused: "auth_basic",
-        http: "",
-        server: "",
-        location: "auth_basic \"closed\"; auth_basic_user_file htpasswd;",
-        nginx_checks: true,
-    },
-    Case {
-        refused: "auth_request",
-        http: "",
-        server: "location = /auth { return 204; }",
-        location: "auth_request /auth;",
-        nginx_checks: true,
-    },
-    Case {
-        refused: "limit_req",
-        http: "limit_req_zone $binary_remote_addr zone=one:1m rate=1r/s;",
-        server: "",
-        location: "limit_req zone=one;",
-        nginx_checks: true,
-    },
-    Case {
-        refused: "limit_conn",
-        http: "limit_conn_zone $binary_remote_addr zone=addr:1m;",
-        server: "",
-        location: "limit_conn addr 1;",
-        nginx_checks: true,
-    },
-    Case {
         refused: "valid_referers",
         http: "",
         server: "",

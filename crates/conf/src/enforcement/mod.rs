@@ -294,16 +294,14 @@ mod tests {
 
     #[test]
     fn access_rules_are_refused_with_their_line() {
-        // allow/deny are enforced; auth_basic and limit_req are not yet.
+        // allow/deny, auth_basic, auth_request and the limits are
+        // enforced; secure_link is not yet.
         let e = check(
-            "events {}\nhttp {\n server {\n  listen 80;\n  location / {\n   allow 10.0.0.0/8;\n   deny all;\n   auth_basic \"x\";\n   limit_req zone=z;\n  }\n }\n}\n",
+            "events {}\nhttp {\n limit_req_zone $binary_remote_addr zone=z:1m rate=1r/s;\n server {\n  location / {\n   allow 10.0.0.0/8;\n   deny all;\n   auth_basic \"x\";\n   limit_req zone=z;\n   auth_request /auth;\n   secure_link $arg_s;\n  }\n }\n}\n",
         );
         assert_eq!(
             lines(&e.refused),
-            [
-                "\"auth_basic\" is not enforced by upgate yet:8",
-                "\"limit_req\" is not enforced by upgate yet:9",
-            ]
+            ["\"secure_link\" is not enforced by upgate yet:11"]
         );
         assert!(!e.may_serve());
     }
