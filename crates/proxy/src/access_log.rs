@@ -113,6 +113,9 @@ pub struct Values {
     /// When the connection was accepted (`$connection_time` is its age
     /// when the variable is read).
     pub connection_born: Option<std::time::Instant>,
+    /// When the request's head was read: `$request_time` read before the
+    /// request ends (in a header) is the time since.
+    pub request_started: Option<std::time::Instant>,
     pub pipe: bool,
     /// `r->upstream_states`: one entry per attempt, for `$upstream_addr`
     /// and friends.
@@ -365,7 +368,10 @@ pub fn runtime_value(name: &str, v: &Values) -> Option<Vec<u8>> {
         "body_bytes_sent" => v.body_bytes_sent.to_string(),
         "bytes_sent" => v.bytes_sent.to_string(),
         "request_length" => v.request_length.to_string(),
-        "request_time" => secs(v.request_time),
+        "request_time" => match v.request_started {
+            Some(t) if v.request_time.is_zero() => secs(t.elapsed()),
+            _ => secs(v.request_time),
+        },
         "connection" => v.connection.to_string(),
         "connection_requests" => v.connection_requests.to_string(),
         "connection_time" => secs(v.connection_born?.elapsed()),

@@ -140,6 +140,7 @@ pub async fn request(tables: Arc<Tables>, client: &mut Client, head: &RequestHea
         connection: client.id,
         connection_requests: client.requests,
         connection_born: Some(client.born),
+        request_started: Some(started),
         // nginx does not count the empty lines before a request line.
         request_length: (head.len()
             - head
@@ -280,6 +281,11 @@ pub async fn request(tables: Arc<Tables>, client: &mut Client, head: &RequestHea
             }
         }
     };
+    if !matches!(after, After::Tunnel(_)) {
+        // ngx_http_free_request frees the limit_conn slots in the event
+        // that sent the end of the response, before the next one is read
+        r.limit_conn_slots.clear();
+    }
     let ka_timeout = tables.loc(r.location).keepalive_timeout;
     finish(&tables, &mut r, after, vals, started, ka_timeout)
 }

@@ -483,6 +483,11 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             connection::serve(client, Arc::clone(&guard.0)).await;
             drop(guard);
         });
+        // Let the new connection read what it already has before the next
+        // one is accepted: tokio runs the task spawned last first, which
+        // would serve a burst of connections newest first; nginx serves
+        // them in the order they came (a limit_conn slot goes to the first).
+        tokio::task::yield_now().await;
     }
 }
 

@@ -208,7 +208,9 @@ pub async fn serve(
             Ranges::NotSatisfiable => {
                 // The headers filter has run for the 200 already; the
                 // page keeps its lines and Content-Range.
-                let mut extra = r.add_headers(200);
+                let known = &*vals;
+                let mut extra =
+                    r.add_headers_with(200, &|name| crate::access_log::runtime_value(name, known));
                 extra.push((
                     b"Content-Range".to_vec(),
                     format!("bytes */{size}").into_bytes(),
@@ -269,7 +271,10 @@ pub async fn serve(
     let ctx = head.reply_context();
     let mut out = Vec::with_capacity(512);
     let ident = tables.ident(r.location);
-    let extra = r.add_headers(status);
+    let known = &*vals;
+    let extra = r.add_headers_with(status, &|name| {
+        crate::access_log::runtime_value(name, known)
+    });
     if !ctx.http09 {
         out.extend_from_slice(b"HTTP/1.1 ");
         write_status(&mut out, status);

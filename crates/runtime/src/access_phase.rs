@@ -42,6 +42,8 @@ pub struct AccessPhaseConf {
     pub auth_request_set: Arc<Vec<(UserVarId, Template)>>,
     pub limit_req: Arc<LimitReqConf>,
     pub limit_conn: Arc<LimitConnConf>,
+    /// `auth_delay` (0): how long a 401 of the access phase waits.
+    pub auth_delay: std::time::Duration,
 }
 
 /// What the engine needs to run an auth_request subrequest and give its
@@ -126,6 +128,11 @@ pub fn merge(
             b"limit_conn_status" => conn.status = status(d)?,
             b"limit_conn_log_level" => conn.log_level = log_level(d)?,
             b"limit_conn_dry_run" => conn.dry_run = on(d),
+            b"auth_delay" => {
+                conf.auth_delay = arg
+                    .and_then(|a| crate::timeouts::parse_time(&a.value))
+                    .ok_or_else(|| CompileError::invalid(d, "invalid value"))?;
+            }
             _ => {}
         }
     }
@@ -322,8 +329,7 @@ impl Request<'_> {
                 false
             }
             (_, Verdict::Status(code)) => {
-                self.outcome = Response::error(code, "access phase");
-                self.entry = Entry::Done;
+                self.refuse(code);
                 true
             }
         }
@@ -336,19 +342,33 @@ impl Request<'_> {
                 if code == 403 {
                     self.log_error("access forbidden by rule".into());
                 }
-                self.outcome = Response::error(code, "access phase");
-                self.entry = Entry::Done;
+                self.refuse(code);
             }
             None => self.entry = Entry::Content,
         }
     }
 
+    /// Finalizes the request with the access phase's refusal; a 401 waits
+    /// `auth_delay` first (`ngx_http_core_auth_delay`).
+    fn refuse(&mut self, code: u16) {
+        let delay = self.rt.location(self.location).conf.access_phase.auth_delay;
+        if code == 401 && !delay.is_zero() {
+            self.log.push((
+                upgate_conf::Level::Info,
+                "delaying unauthorized request".into(),
+            ));
+            self.outcome = Outcome::Delay(delay);
+            self.entry = Entry::Unauthorized;
+            return;
+        }
+        self.outcome = Response::error(code, "access phase");
+        self.entry = Entry::Done;
+    }
+
     /// `ngx_http_auth_request_handler` once the subrequest is done.
     fn auth_request_verdict(&mut self, result: &AuthResult) -> Verdict {
         for (id, value) in &result.vars {
-            if let Some(slot) = self.slots.get_mut(id.0 as usize) {
-                *slot = crate::request::Slot::Value(value.clone());
-            }
+            self.set_var(*id, value.clone());
         }
         match result.status {
             403 => Verdict::Status(403),
@@ -389,6 +409,9 @@ impl Request<'_> {
         sr.method = b"GET".to_vec();
         sr.internal = true;
         sr.subrequest = true;
+        // $request_uri stays the client's, but proxy_pass without a URI
+        // sends the subrequest's
+        sr.valid_unparsed_uri = false;
         sr.captures = None;
         sr.outcome = Outcome::Static;
         sr.trace = Vec::new();

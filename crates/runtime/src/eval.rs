@@ -307,6 +307,17 @@ impl Request<'_> {
 
     /// Sets a variable (`set $x ...`).
     pub(crate) fn set_var(&mut self, id: UserVarId, value: Vec<u8>) {
+        // $args has a set handler: it is the request's arguments
+        if self
+            .rt
+            .user_vars
+            .vars
+            .get(id.0 as usize)
+            .is_some_and(|v| v.name == "args")
+        {
+            self.args = value;
+            return;
+        }
         if let Some(slot) = self.slots.get_mut(id.0 as usize) {
             *slot = Slot::Value(value);
         }

@@ -262,6 +262,8 @@ pub(crate) enum Entry {
     Access,
     /// try_files and the content handler.
     Content,
+    /// The 401 after auth_delay.
+    Unauthorized,
     /// The outcome is decided.
     Done,
 }
@@ -501,6 +503,10 @@ impl<'a> Request<'a> {
                 Entry::LimitConn => self.limit_conn_phase(),
                 Entry::Access => self.access(files),
                 Entry::Content => self.content(files),
+                Entry::Unauthorized => {
+                    self.outcome = Response::error(401, "access phase");
+                    self.entry = Entry::Done;
+                }
             }
         }
     }

@@ -38,7 +38,7 @@ pub(super) const CLASSES: &[(&str, ServeClass, &[&str])] = &[
     ("ancient_browser_value", Refused, &[]),
     ("auth_basic", Enforced, &["off"]),
     ("auth_basic_user_file", Enforced, &[]),
-    ("auth_delay", Harmless, &[]),
+    ("auth_delay", Enforced, &[]),
     ("auth_request", Enforced, &["off"]),
     ("auth_request_set", Enforced, &[]),
     (
