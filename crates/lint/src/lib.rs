@@ -39,6 +39,7 @@
 //! assert!(report.findings.iter().any(|f| f.rule == "websocket-missing-upgrade-header"));
 //! ```
 
+pub mod address;
 pub mod facts;
 pub mod finding;
 pub mod fix;
