@@ -192,6 +192,12 @@ pub static RULES: &[Rule] = &[
         summary: "proxy_pass https:// with proxy_ssl_verify off: the upstream's certificate is not checked",
         check: rules::proxy_ssl_verify::check,
     },
+    Rule {
+        id: "realip-missing-behind-proxy",
+        severity: Severity::Warning,
+        summary: "behind a proxy without set_real_ip_from, allow/deny and limits keyed on $remote_addr judge the proxy's address",
+        check: rules::realip_missing::check,
+    },
 ];
 
 /// The rule with this id.
