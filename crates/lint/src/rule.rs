@@ -198,6 +198,12 @@ pub static RULES: &[Rule] = &[
         summary: "behind a proxy without set_real_ip_from, allow/deny and limits keyed on $remote_addr judge the proxy's address",
         check: rules::realip_missing::check,
     },
+    Rule {
+        id: "realip-trusts-every-address",
+        severity: Severity::Warning,
+        summary: "set_real_ip_from 0.0.0.0/0 (or ::/0) lets any client forge its address",
+        check: rules::realip_every::check,
+    },
 ];
 
 /// The rule with this id.

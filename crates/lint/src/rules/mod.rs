@@ -17,6 +17,7 @@ pub mod missing_map;
 pub mod nginx_config_error;
 pub mod proxy_ssl_verify;
 pub mod read_timeout;
+pub mod realip_every;
 pub mod realip_missing;
 pub mod ssl_protocols;
 pub mod sticky;
