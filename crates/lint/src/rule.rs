@@ -204,6 +204,12 @@ pub static RULES: &[Rule] = &[
         summary: "set_real_ip_from 0.0.0.0/0 (or ::/0) lets any client forge its address",
         check: rules::realip_every::check,
     },
+    Rule {
+        id: "access-rule-unreachable",
+        severity: Severity::Warning,
+        summary: "an allow or deny after a rule that matches every client it would (deny all, a wider CIDR) never matches",
+        check: rules::access_unreachable::check,
+    },
 ];
 
 /// The rule with this id.

@@ -3,6 +3,7 @@
 //! header lost to inheritance, which Connection line to add, where a line
 //! can be added.
 
+pub mod access_unreachable;
 pub mod add_header_loss;
 pub mod certificate;
 pub mod connection_literal;
