@@ -210,6 +210,12 @@ pub static RULES: &[Rule] = &[
         summary: "an allow or deny after a rule that matches every client it would (deny all, a wider CIDR) never matches",
         check: rules::access_unreachable::check,
     },
+    Rule {
+        id: "websocket-location-skips-auth",
+        severity: Severity::Warning,
+        summary: "the WebSocket location is open while the server's other proxied locations ask for authentication",
+        check: rules::websocket_auth::check,
+    },
 ];
 
 /// The rule with this id.

@@ -24,6 +24,7 @@ pub mod ssl_protocols;
 pub mod sticky;
 pub mod unknown_upstream;
 pub mod unknown_variable;
+pub mod websocket_auth;
 pub mod wss_without_tls;
 
 #[cfg(test)]
