@@ -216,6 +216,12 @@ pub static RULES: &[Rule] = &[
         summary: "the WebSocket location is open while the server's other proxied locations ask for authentication",
         check: rules::websocket_auth::check,
     },
+    Rule {
+        id: "websocket-limit-req-without-burst",
+        severity: Severity::Warning,
+        summary: "limit_req without burst on a WebSocket location refuses reconnect storms with 503",
+        check: rules::websocket_burst::check,
+    },
 ];
 
 /// The rule with this id.

@@ -25,6 +25,7 @@ pub mod sticky;
 pub mod unknown_upstream;
 pub mod unknown_variable;
 pub mod websocket_auth;
+pub mod websocket_burst;
 pub mod wss_without_tls;
 
 #[cfg(test)]
