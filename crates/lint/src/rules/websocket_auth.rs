@@ -12,12 +12,13 @@
 //! own authentication. No fix: how to authenticate the socket (the same
 //! `auth_basic`, a token the backend checks) is the author's call.
 
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 use upgate_conf::Directive;
 
 use upgate_runtime::access::Target;
 
 use crate::address;
+use crate::facts::Proxied;
 use crate::inherit::ScopeId;
 use crate::rule::Severity;
 use crate::rules::{self, realip_missing::rule_text};
@@ -25,63 +26,84 @@ use crate::{Cx, Finding};
 
 pub const ID: &str = "websocket-location-skips-auth";
 
+/// A proxied location of a server: its scope, its index in
+/// [`Cx::proxied`], and what protects it.
+type Sibling<'a> = (ScopeId, usize, Option<&'a Directive>);
+
 pub fn check(cx: &Cx<'_>, out: &mut Vec<Finding>) {
-    // Proxied locations with their server, once each.
+    // Proxied locations by server, once each, with what protects them.
     let mut seen = FxHashSet::default();
-    let locations: Vec<(ScopeId, ScopeId, usize)> = cx
-        .proxied
-        .iter()
-        .enumerate()
-        .filter_map(|(i, p)| {
-            let l = cx.scopes.location(p.scope)?;
-            let server = cx.scopes.server(l)?;
-            (seen.insert(l) && !internal(cx, l)).then_some((l, server, i))
-        })
-        .collect();
-    for &(l, server, i) in &locations {
-        let p = &cx.proxied[i];
-        let scope = cx.scopes.get(l);
-        if p.websocket.is_none() || !scope.access.is_empty() || guard(cx, l).is_some() {
-            continue;
-        }
-        let others: Vec<ScopeId> = locations
-            .iter()
-            .filter(|&&(o, s, _)| s == server && o != l)
-            .map(|&(o, _, _)| o)
-            .collect();
-        let guarded: Vec<&Directive> = others.iter().filter_map(|&o| guard(cx, o)).collect();
-        let Some(&first) = guarded.first() else {
+    let mut by_server: FxHashMap<ScopeId, Vec<Sibling<'_>>> = FxHashMap::default();
+    for (i, p) in cx.proxied.iter().enumerate() {
+        let Some(l) = cx.scopes.location(p.scope) else {
             continue;
         };
-        if guarded.len() * 2 <= others.len() {
+        let Some(server) = cx.scopes.server(l) else {
+            continue;
+        };
+        if seen.insert(l) && !internal(cx, l) {
+            by_server
+                .entry(server)
+                .or_default()
+                .push((l, i, guard(cx, l)));
+        }
+    }
+    let mut servers: Vec<_> = by_server.into_values().collect();
+    servers.sort_unstable_by_key(|locations| locations.first().map(|&(l, _, _)| l));
+    for locations in &servers {
+        // Others of an unprotected location: all but itself.
+        let others = locations.len() - 1;
+        let guarded = locations.iter().filter(|(_, _, g)| g.is_some()).count();
+        let Some(first) = locations.iter().find_map(|&(_, _, g)| g) else {
+            continue;
+        };
+        if guarded * 2 <= others {
             continue;
         }
-        let off = [scope.in_force.auth_basic, scope.in_force.auth_request]
-            .into_iter()
-            .flatten()
-            .find(|d| d.arg(0).is_some_and(|a| a.is("off")));
-        let (at, what) = match off {
-            Some(d) => (
-                d,
-                format!("`{}` leaves this WebSocket location", rule_text(d)),
-            ),
-            None => (p.proxy_pass, "this WebSocket location is".to_string()),
-        };
-        let message = format!(
-            "{what} open to anyone ({}), while {} of the {} other proxied locations of this server are protected (`{}` at {}): the socket skips the login its pages ask for",
-            rules::reason(cx, p),
-            guarded.len(),
-            others.len(),
-            rule_text(first),
-            cx.place(first.head_span())
-        );
-        let mut f = Finding::new(ID, Severity::Warning, at.head_span(), message)
-            .related(first.head_span(), "the other locations are protected here")
-            .help(HELP);
-        if off.is_some() {
-            f = f.related(p.proxy_pass.head_span(), "WebSocket proxied here");
+        for &(l, i, own_guard) in locations {
+            let p = &cx.proxied[i];
+            let scope = cx.scopes.get(l);
+            if p.websocket.is_none() || !scope.access.is_empty() || own_guard.is_some() {
+                continue;
+            }
+            out.push(finding(cx, l, p, first, (guarded, others)));
         }
-        out.push(f);
+    }
+}
+
+/// The finding for the open WebSocket location `l`, proxied by `p`, while
+/// `guarded` of its `others` siblings are protected, the first by `first`.
+fn finding(
+    cx: &Cx<'_>,
+    l: ScopeId,
+    p: &Proxied<'_>,
+    first: &Directive,
+    (guarded, others): (usize, usize),
+) -> Finding {
+    let scope = cx.scopes.get(l);
+    let off = [scope.in_force.auth_basic, scope.in_force.auth_request]
+        .into_iter()
+        .flatten()
+        .find(|d| d.arg(0).is_some_and(|a| a.is("off")));
+    let (at, what) = match off {
+        Some(d) => (
+            d,
+            format!("`{}` leaves this WebSocket location", rule_text(d)),
+        ),
+        None => (p.proxy_pass, "this WebSocket location is".to_string()),
+    };
+    let message = format!(
+        "{what} open to anyone ({}), while {guarded} of the {others} other proxied locations of this server are protected (`{}` at {}): the socket skips the login its pages ask for",
+        rules::reason(cx, p),
+        rule_text(first),
+        cx.place(first.head_span())
+    );
+    let f = Finding::new(ID, Severity::Warning, at.head_span(), message)
+        .related(first.head_span(), "the other locations are protected here")
+        .help(HELP);
+    match off {
+        Some(_) => f.related(p.proxy_pass.head_span(), "WebSocket proxied here"),
+        None => f,
     }
 }
 

@@ -11,6 +11,9 @@
 //! with the WebSocket locations it applies to. No fix: the burst that fits
 //! is the number of clients that may reconnect together.
 
+use rustc_hash::FxHashMap;
+use upgate_conf::Span;
+
 use crate::rule::Severity;
 use crate::rules::{self, realip_missing::rule_text};
 use crate::{Cx, Finding};
@@ -19,19 +22,21 @@ pub const ID: &str = "websocket-limit-req-without-burst";
 
 pub fn check(cx: &Cx<'_>, out: &mut Vec<Finding>) {
     let mut found: Vec<Finding> = Vec::new();
+    let mut at: FxHashMap<Span, usize> = FxHashMap::default();
     for p in cx.proxied.iter().filter(|p| p.websocket.is_some()) {
         let limits = cx.scopes.limits(p.scope).filter(|d| {
             d.is("limit_req") && !d.args.iter().any(|a| a.value.starts_with(b"burst="))
         });
         for limit in limits {
             let span = limit.head_span();
-            if let Some(f) = found.iter_mut().find(|f| f.span == span) {
+            if let Some(f) = at.get(&span).and_then(|&i| found.get_mut(i)) {
                 f.related.push(crate::Related {
                     span: p.proxy_pass.head_span(),
                     message: "WebSocket proxied here".into(),
                 });
                 continue;
             }
+            at.insert(span, found.len());
             found.push(
                 Finding::new(
                     ID,
