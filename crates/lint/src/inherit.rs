@@ -11,6 +11,11 @@
 //! merge`, nginx 1.29.3, is in force). `proxy_http_version`,
 //! `proxy_read_timeout`, `proxy_ssl_verify` and `add_header_inherit` are single values taken
 //! from the nearest scope that sets them. `proxy_pass` is not inherited.
+//! The client-address settings merge the same two ways: `allow`/`deny`
+//! (`ngx_http_access_merge_loc_conf`), `set_real_ip_from`
+//! (`ngx_http_realip_merge_loc_conf`), `limit_req` and `limit_conn` are
+//! lists replaced whole by a level's own; `real_ip_header`, `auth_basic`
+//! and `auth_request` are single values.
 //! Directives pulled in by `include` count where the include stands.
 //!
 //! What is in force is computed once, parents before children, when the

@@ -1,6 +1,7 @@
 //! What the rules look up besides the scopes: the `upstream` blocks (their
 //! servers, balancer and keepalive), the `map` blocks, the variables the
-//! configuration defines and uses, the `server_name`s, and what a
+//! configuration defines and uses, the `server_name`s, the
+//! `limit_req_zone` / `limit_conn_zone` and `log_format` lines by name, and what a
 //! `proxy_pass` points at. Built in one walk of the tree; names are
 //! indexed, so every lookup is O(1).
 
