@@ -11,6 +11,11 @@
 //! merge`, nginx 1.29.3, is in force). `proxy_http_version`,
 //! `proxy_read_timeout`, `proxy_ssl_verify` and `add_header_inherit` are single values taken
 //! from the nearest scope that sets them. `proxy_pass` is not inherited.
+//! The client-address settings merge the same two ways: `allow`/`deny`
+//! (`ngx_http_access_merge_loc_conf`), `set_real_ip_from`
+//! (`ngx_http_realip_merge_loc_conf`), `limit_req` and `limit_conn` are
+//! lists replaced whole by a level's own; `real_ip_header`, `auth_basic`
+//! and `auth_request` are single values.
 //! Directives pulled in by `include` count where the include stands.
 //!
 //! What is in force is computed once, parents before children, when the
@@ -46,6 +51,14 @@ pub struct Scope<'a> {
     pub read_timeout: Option<&'a Directive>,
     pub ssl_verify: Option<&'a Directive>,
     pub proxy_pass: Option<&'a Directive>,
+    /// `allow` and `deny`, in order.
+    pub access: Vec<&'a Directive>,
+    pub set_real_ip_from: Vec<&'a Directive>,
+    pub real_ip_header: Option<&'a Directive>,
+    pub limit_req: Vec<&'a Directive>,
+    pub limit_conn: Vec<&'a Directive>,
+    pub auth_basic: Option<&'a Directive>,
+    pub auth_request: Option<&'a Directive>,
     /// What is in force here after inheritance.
     pub in_force: InForce<'a>,
 }
@@ -64,6 +77,15 @@ pub struct InForce<'a> {
     pub ssl_verify: Option<&'a Directive>,
     /// The nearest enclosing location (the scope itself when it is one).
     pub location: Option<ScopeId>,
+    /// The scope whose `allow`/`deny` list applies.
+    pub access: Option<ScopeId>,
+    /// The scope whose `set_real_ip_from` list applies.
+    pub set_real_ip_from: Option<ScopeId>,
+    pub real_ip_header: Option<&'a Directive>,
+    pub limit_req: Option<ScopeId>,
+    pub limit_conn: Option<ScopeId>,
+    pub auth_basic: Option<&'a Directive>,
+    pub auth_request: Option<&'a Directive>,
 }
 
 /// Every scope of the configuration, parents before children.
@@ -125,6 +147,13 @@ impl<'a> Scopes<'a> {
                     read_timeout: None,
                     ssl_verify: None,
                     proxy_pass: None,
+                    access: Vec::new(),
+                    set_real_ip_from: Vec::new(),
+                    real_ip_header: None,
+                    limit_req: Vec::new(),
+                    limit_conn: Vec::new(),
+                    auth_basic: None,
+                    auth_request: None,
                     in_force: InForce::default(),
                 });
                 let id = self.all.len() - 1;
@@ -142,21 +171,18 @@ impl<'a> Scopes<'a> {
                 b"proxy_set_header" => own.set_header.push(d),
                 b"proxy_hide_header" => own.hide_header.push(d),
                 b"add_header" => own.add_header.push(d),
-                b"add_header_inherit" => {
-                    own.add_header_inherit.get_or_insert(d);
-                }
-                b"proxy_http_version" => {
-                    own.http_version.get_or_insert(d);
-                }
-                b"proxy_read_timeout" => {
-                    own.read_timeout.get_or_insert(d);
-                }
-                b"proxy_ssl_verify" => {
-                    own.ssl_verify.get_or_insert(d);
-                }
-                b"proxy_pass" => {
-                    own.proxy_pass.get_or_insert(d);
-                }
+                b"add_header_inherit" => keep_first(&mut own.add_header_inherit, d),
+                b"proxy_http_version" => keep_first(&mut own.http_version, d),
+                b"proxy_read_timeout" => keep_first(&mut own.read_timeout, d),
+                b"proxy_ssl_verify" => keep_first(&mut own.ssl_verify, d),
+                b"proxy_pass" => keep_first(&mut own.proxy_pass, d),
+                b"allow" | b"deny" => own.access.push(d),
+                b"set_real_ip_from" => own.set_real_ip_from.push(d),
+                b"real_ip_header" => keep_first(&mut own.real_ip_header, d),
+                b"limit_req" => own.limit_req.push(d),
+                b"limit_conn" => own.limit_conn.push(d),
+                b"auth_basic" => keep_first(&mut own.auth_basic, d),
+                b"auth_request" => keep_first(&mut own.auth_request, d),
                 _ => {}
             }
         }
@@ -186,6 +212,13 @@ impl<'a> Scopes<'a> {
                 } else {
                     up.location
                 },
+                access: own_list(&s.access, up.access),
+                set_real_ip_from: own_list(&s.set_real_ip_from, up.set_real_ip_from),
+                real_ip_header: s.real_ip_header.or(up.real_ip_header),
+                limit_req: own_list(&s.limit_req, up.limit_req),
+                limit_conn: own_list(&s.limit_conn, up.limit_conn),
+                auth_basic: s.auth_basic.or(up.auth_basic),
+                auth_request: s.auth_request.or(up.auth_request),
             };
             if s.proxy_pass.is_some() {
                 self.proxying.push(id);
@@ -245,6 +278,51 @@ impl<'a> Scopes<'a> {
     pub fn location(&self, id: ScopeId) -> Option<ScopeId> {
         self.all[id].in_force.location
     }
+
+    /// The `allow`/`deny` list in force (`ngx_http_access_merge_loc_conf`:
+    /// a level with any rule has its own list).
+    pub fn access(&self, id: ScopeId) -> &[&'a Directive] {
+        self.list(self.all[id].in_force.access, |s| &s.access)
+    }
+
+    /// The `set_real_ip_from` list in force (`ngx_http_realip_merge_loc_conf`).
+    pub fn set_real_ip_from(&self, id: ScopeId) -> &[&'a Directive] {
+        self.list(self.all[id].in_force.set_real_ip_from, |s| {
+            &s.set_real_ip_from
+        })
+    }
+
+    /// The `limit_req` and `limit_conn` lines in force (each list
+    /// inherited whole by a level without one, ngx_http_limit_req_module.c
+    /// and ngx_http_limit_conn_module.c).
+    pub fn limits(&self, id: ScopeId) -> impl Iterator<Item = &'a Directive> + '_ {
+        let f = &self.all[id].in_force;
+        let req = self.list(f.limit_req, |s| &s.limit_req);
+        let conn = self.list(f.limit_conn, |s| &s.limit_conn);
+        req.iter().chain(conn).copied()
+    }
+
+    /// The server a scope belongs to.
+    pub fn server(&self, id: ScopeId) -> Option<ScopeId> {
+        self.chain(id)
+            .find(|&s| self.all[s].kind == ScopeKind::Server)
+    }
+
+    fn list(
+        &self,
+        owner: Option<ScopeId>,
+        field: for<'s> fn(&'s Scope<'a>) -> &'s Vec<&'a Directive>,
+    ) -> &[&'a Directive] {
+        owner
+            .map(|o| field(&self.all[o]).as_slice())
+            .unwrap_or_default()
+    }
+}
+
+/// A single-valued directive: the first line of a block counts (nginx
+/// rejects the second as a duplicate).
+fn keep_first<'a>(slot: &mut Option<&'a Directive>, d: &'a Directive) {
+    slot.get_or_insert(d);
 }
 
 /// The first line of a header list that sets `name` (case-insensitive).

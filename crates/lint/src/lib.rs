@@ -21,7 +21,11 @@
 //! And the TLS traps ([`servers`] knows which servers speak TLS): a
 //! `wss://` host no TLS server answers, WebSocket backends not told the
 //! scheme, SSLv3/TLS 1.0/1.1 enabled, certificates that do not cover their
-//! server's names, upstream certificates left unchecked.
+//! server's names, upstream certificates left unchecked. And the client
+//! address traps ([`address`]): limits and `allow`/`deny` behind a proxy
+//! without `set_real_ip_from`, `set_real_ip_from 0.0.0.0/0`, unreachable
+//! `allow`/`deny` lines, a WebSocket location outside the authentication of
+//! its siblings, `limit_req` without a burst on WebSocket handshakes.
 //!
 //! Linear in the configuration: the context ([`Cx`]) is built in a few
 //! walks of the tree ([`inherit`], [`model`], [`facts`]); every rule then
@@ -39,6 +43,7 @@
 //! assert!(report.findings.iter().any(|f| f.rule == "websocket-missing-upgrade-header"));
 //! ```
 
+pub mod address;
 pub mod facts;
 pub mod finding;
 pub mod fix;

@@ -1,6 +1,7 @@
 //! What the rules look up besides the scopes: the `upstream` blocks (their
 //! servers, balancer and keepalive), the `map` blocks, the variables the
-//! configuration defines and uses, the `server_name`s, and what a
+//! configuration defines and uses, the `server_name`s, the
+//! `limit_req_zone` / `limit_conn_zone` and `log_format` lines by name, and what a
 //! `proxy_pass` points at. Built in one walk of the tree; names are
 //! indexed, so every lookup is O(1).
 
@@ -75,6 +76,11 @@ pub struct Model<'a> {
     pub server_names: Vec<&'a Word>,
     /// The `http` block directives, in order.
     pub http_blocks: Vec<&'a Directive>,
+    /// `limit_req_zone` and `limit_conn_zone` lines by zone name (shared
+    /// memory zones share one namespace); the first of a name.
+    limit_zones: FxHashMap<Vec<u8>, &'a Directive>,
+    /// `log_format` lines by name.
+    log_formats: FxHashMap<Vec<u8>, &'a Directive>,
 }
 
 impl<'a> Model<'a> {
@@ -117,6 +123,17 @@ impl<'a> Model<'a> {
             b"upstream" if parents.len() == 1 => {
                 if let Some(name) = d.arg(0) {
                     self.add_upstream(d, name.text().to_ascii_lowercase());
+                }
+            }
+            b"limit_req_zone" | b"limit_conn_zone" if parents.len() == 1 => {
+                if let Some(name) = d.args.iter().find_map(|a| a.value.strip_prefix(b"zone=")) {
+                    let name = name.split(|&c| c == b':').next().unwrap_or_default();
+                    self.limit_zones.entry(name.to_vec()).or_insert(d);
+                }
+            }
+            b"log_format" if parents.len() == 1 => {
+                if let Some(name) = d.arg(0) {
+                    self.log_formats.entry(name.value.clone()).or_insert(d);
                 }
             }
             b"server_name" if parent_is("server") => {
@@ -197,6 +214,16 @@ impl<'a> Model<'a> {
     pub fn maps_upgrade(&self, variable: &[u8]) -> bool {
         std::str::from_utf8(variable)
             .is_ok_and(|name| self.upgrade_maps.contains(lowercase(name).as_ref()))
+    }
+
+    /// The `limit_req_zone` / `limit_conn_zone` line of a zone.
+    pub fn limit_zone(&self, name: &[u8]) -> Option<&'a Directive> {
+        self.limit_zones.get(name).copied()
+    }
+
+    /// The `log_format` line of a name.
+    pub fn log_format(&self, name: &[u8]) -> Option<&'a Directive> {
+        self.log_formats.get(name).copied()
     }
 
     /// True when the http context defines `$name` (lowercase, no `$`).

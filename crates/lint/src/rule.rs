@@ -192,6 +192,36 @@ pub static RULES: &[Rule] = &[
         summary: "proxy_pass https:// with proxy_ssl_verify off: the upstream's certificate is not checked",
         check: rules::proxy_ssl_verify::check,
     },
+    Rule {
+        id: "realip-missing-behind-proxy",
+        severity: Severity::Warning,
+        summary: "behind a proxy without set_real_ip_from, allow/deny and limits keyed on $remote_addr judge the proxy's address",
+        check: rules::realip_missing::check,
+    },
+    Rule {
+        id: "realip-trusts-every-address",
+        severity: Severity::Warning,
+        summary: "set_real_ip_from 0.0.0.0/0 (or ::/0) lets any client forge its address",
+        check: rules::realip_every::check,
+    },
+    Rule {
+        id: "access-rule-unreachable",
+        severity: Severity::Warning,
+        summary: "an allow or deny after a rule that matches every client it would (deny all, a wider CIDR) never matches",
+        check: rules::access_unreachable::check,
+    },
+    Rule {
+        id: "websocket-location-skips-auth",
+        severity: Severity::Warning,
+        summary: "the WebSocket location is open while the server's other proxied locations ask for authentication",
+        check: rules::websocket_auth::check,
+    },
+    Rule {
+        id: "websocket-limit-req-without-burst",
+        severity: Severity::Warning,
+        summary: "limit_req without burst on a WebSocket location refuses reconnect storms with 503",
+        check: rules::websocket_burst::check,
+    },
 ];
 
 /// The rule with this id.

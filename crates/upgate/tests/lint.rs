@@ -3,7 +3,8 @@
 //! line), and either `fixed.conf`, what `--fix` must produce, or
 //! `good.conf`, the fix written by hand. Fixed and good files lint clean
 //! and pass `upgate -t` and the real `nginx -t`; a second `--fix` changes
-//! nothing. The seed configs of ../shared/seed-configs are checked the same
+//! nothing. Bad files pass the real `nginx -t` too, but for the rules whose
+//! trap is that nginx rejects the file. The seed configs of ../shared/seed-configs are checked the same
 //! way against testdata/lint/seeds/*.expected. UPGATE_BLESS=1 rewrites the
 //! expected files.
 
@@ -23,6 +24,13 @@ fn rule_dirs() -> Vec<PathBuf> {
         .collect();
     dirs.sort();
     dirs
+}
+
+/// The rule a testdata/lint/rules/ directory is for.
+fn rule_of(dir: &Path) -> String {
+    dir.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 #[test]
@@ -50,10 +58,7 @@ fn every_rule_has_a_case_and_a_page() {
 #[test]
 fn bad_configs_give_exactly_the_expected_findings() {
     for dir in rule_dirs() {
-        let rule = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let rule = rule_of(&dir);
         let tmp = TempDir::new("bad");
         copy_tree(&dir, tmp.path());
         let (code, findings) = lint_json(&[&tmp.path().join("bad.conf").display().to_string()]);
@@ -69,10 +74,7 @@ fn bad_configs_give_exactly_the_expected_findings() {
 #[test]
 fn fixes_are_exact_idempotent_and_accepted_by_nginx() {
     for dir in rule_dirs() {
-        let rule = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let rule = rule_of(&dir);
         let tmp = TempDir::new("fix");
         let conf = tmp.path().join("nginx.conf");
         fs::copy(dir.join("bad.conf"), &conf).unwrap_or_else(|e| panic!("{e}"));
@@ -127,6 +129,28 @@ fn good_and_fixed_configs_lint_clean_and_pass_nginx() {
             if let Err(e) = nginx_t(&file) {
                 panic!("nginx -t {}: {e}", file.display());
             }
+        }
+    }
+}
+
+/// Rules whose bad configuration nginx itself rejects: that is the trap.
+const NGINX_REJECTS: &[&str] = &[
+    "nginx-config-error",
+    "proxy-pass-unknown-upstream",
+    "ssl-certificate-not-valid-for-server",
+    "unknown-variable",
+    "websocket-missing-connection-upgrade-map",
+];
+
+#[test]
+fn bad_configs_pass_nginx_unless_nginx_rejects_them() {
+    for dir in rule_dirs() {
+        let rule = rule_of(&dir);
+        let bad = dir.join("bad.conf");
+        match (nginx_t(&bad), NGINX_REJECTS.contains(&rule.as_str())) {
+            (Ok(()), false) | (Err(_), true) => {}
+            (Ok(()), true) => panic!("{rule}: nginx -t accepts bad.conf"),
+            (Err(e), false) => panic!("nginx -t {}: {e}", bad.display()),
         }
     }
 }

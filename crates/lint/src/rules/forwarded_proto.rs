@@ -10,7 +10,7 @@
 //! way the other header fixes do (copying the inherited list down first).
 
 use crate::facts::Websocket;
-use crate::inherit::{ScopeKind, find_header};
+use crate::inherit::find_header;
 use crate::rule::Severity;
 use crate::rules;
 use crate::{Cx, Finding};
@@ -41,8 +41,7 @@ pub fn check(cx: &Cx<'_>, out: &mut Vec<Finding>) {
         }
         let Some(server) = cx
             .scopes
-            .chain(p.scope)
-            .find(|&s| cx.scopes.get(s).kind == ScopeKind::Server)
+            .server(p.scope)
             .and_then(|s| cx.servers.of(cx.scopes.get(s).directive))
         else {
             continue;

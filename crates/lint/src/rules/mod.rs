@@ -3,6 +3,7 @@
 //! header lost to inheritance, which Connection line to add, where a line
 //! can be added.
 
+pub mod access_unreachable;
 pub mod add_header_loss;
 pub mod certificate;
 pub mod connection_literal;
@@ -17,10 +18,14 @@ pub mod missing_map;
 pub mod nginx_config_error;
 pub mod proxy_ssl_verify;
 pub mod read_timeout;
+pub mod realip_every;
+pub mod realip_missing;
 pub mod ssl_protocols;
 pub mod sticky;
 pub mod unknown_upstream;
 pub mod unknown_variable;
+pub mod websocket_auth;
+pub mod websocket_burst;
 pub mod wss_without_tls;
 
 #[cfg(test)]

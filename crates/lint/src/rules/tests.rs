@@ -65,6 +65,12 @@ pub(crate) fn findings_in(
         .collect()
 }
 
+/// Asserts that a finding's message says `part`.
+#[track_caller]
+pub(crate) fn assert_says(message: &str, part: &str) {
+    assert!(message.contains(part), "{message:?} does not say {part:?}");
+}
+
 /// A fresh directory for a test's files.
 pub(crate) fn temp_dir() -> PathBuf {
     let path = write("");
