@@ -407,3 +407,56 @@ pub async fn exchange(port: u16, request: &[u8], heads: &[bool], n: usize) -> (V
     }
     (got, closed)
 }
+
+/// The responses to each of `requests` (one connection each).
+pub async fn run_all(port: u16, requests: &[&[u8]]) -> Vec<Vec<Seen>> {
+    let mut out = Vec::new();
+    for req in requests {
+        let n = req.windows(4).filter(|w| *w == b"\r\n\r\n").count();
+        let (raw, _) = exchange(port, req, &vec![false; n], n).await;
+        out.push(parse_responses(&raw, &vec![false; n]));
+    }
+    out
+}
+
+pub fn comparable(s: &Seen) -> (String, Vec<(String, String)>, Vec<u8>) {
+    let headers = s
+        .headers
+        .iter()
+        .filter(|(n, _)| !n.eq_ignore_ascii_case("date"))
+        .cloned()
+        .collect();
+    (s.status_line.clone(), headers, s.body.clone())
+}
+
+/// Runs `conf` (with `{P0}`, `{P1}`... standing for free ports) under
+/// nginx, then upgate, and asserts that every response is the same.
+pub async fn same_as_nginx(conf: &str, nports: usize, requests: &[&[u8]]) -> Vec<Vec<Seen>> {
+    let ports: Vec<u16> = (0..nports).map(|_| free_port()).collect();
+    let mut text = conf.to_string();
+    for (i, p) in ports.iter().enumerate() {
+        text = text.replace(&format!("{{P{i}}}"), &p.to_string());
+    }
+    let from_nginx = {
+        let nginx = Nginx::start(&text, &ports);
+        let got = run_all(ports[0], requests).await;
+        drop(nginx);
+        got
+    };
+    // Give the ports back before upgate binds them.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let upgate = Upgate::start_as(&text, "nginx", &nginx_version());
+    let from_upgate = run_all(ports[0], requests).await;
+    drop(upgate);
+    for (i, (n, u)) in from_nginx.iter().zip(&from_upgate).enumerate() {
+        let n: Vec<_> = n.iter().map(comparable).collect();
+        let u: Vec<_> = u.iter().map(comparable).collect();
+        assert_eq!(
+            n,
+            u,
+            "request {i}: {}\n(nginx left, upgate right)",
+            String::from_utf8_lossy(requests[i])
+        );
+    }
+    from_upgate
+}
