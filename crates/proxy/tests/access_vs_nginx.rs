@@ -9,6 +9,8 @@
 //! nginx lets in. Limits use rates far below the test's pace, so counts
 //! decide and timings do not.
 
+#![allow(clippy::expect_used)]
+
 mod serve_support;
 
 use std::time::Duration;
