@@ -31,6 +31,7 @@ pub mod connection;
 pub mod dispatch;
 pub mod error_log;
 pub mod http1;
+pub mod listener;
 pub mod master;
 pub mod not_modified;
 pub mod privileges;
