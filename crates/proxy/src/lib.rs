@@ -37,6 +37,7 @@ pub mod not_modified;
 pub mod privileges;
 pub mod process;
 pub mod proxy;
+pub mod proxy_protocol;
 pub mod range;
 pub mod relay;
 pub mod reload;

@@ -472,7 +472,7 @@ async fn accept_loop(listener: Listener, addr: ListenAddr, shared: Arc<Shared>) 
 /// `post_accept_timeout`); `None` when the handshake failed (logged at
 /// `info`, as nginx logs handshake errors).
 async fn accept_client(
-    stream: Transport,
+    mut stream: Transport,
     peer: Sockaddr,
     local: Sockaddr,
     id: u64,
@@ -484,30 +484,93 @@ async fn accept_client(
         .listens
         .find(&local)
         .and_then(|a| tables.rt.listens.get(a));
-    let Some(addr) = addr.filter(|a| tables.tls.is_tls(a)) else {
-        return Some(Client::new(ClientStream::Plain(stream), peer, local, id));
+    let log = |level: Level, message: &str| {
+        tables.error_log.log(
+            level,
+            &format!(
+                "*{id} {message}, client: {}, server: {local}",
+                peer.addr_text()
+            ),
+        );
+    };
+    let tls = addr.is_some_and(|a| tables.tls.is_tls(a));
+    // ngx_http_init_connection: the PROXY protocol header comes first, TLS
+    // included, within client_header_timeout.
+    let mut proxy_protocol = None;
+    if let Some(a) = addr.filter(|a| a.proxy_protocol) {
+        let srv = tables.srv(a.default_server);
+        // ngx_http_ssl_handshake peeks NGX_PROXY_PROTOCOL_MAX_HEADER + 1
+        // bytes; ngx_http_wait_request_handler reads a header buffer.
+        let size = if tls {
+            4097
+        } else {
+            srv.limits.client_header_buffer_size.max(1)
+        };
+        match read_proxy_protocol(&mut stream, size, srv.client_header_timeout).await {
+            Ok(pp) => proxy_protocol = pp.map(Box::new),
+            Err((level, message)) => {
+                if let Some(message) = message {
+                    log(level, &format!("{message} while reading PROXY protocol"));
+                }
+                return None;
+            }
+        }
+    }
+    let Some(addr) = addr.filter(|_| tls) else {
+        let mut client = Client::new(ClientStream::Plain(stream), peer, local, id);
+        client.proxy_protocol = proxy_protocol;
+        return Some(client);
     };
     let timeout = tables.srv(addr.default_server).client_header_timeout;
     match tables.tls.accept(stream, addr, timeout).await {
         Ok(Accepted::Tls(stream, info)) => {
-            let mut client = Client::new(stream, peer, local, id);
+            let mut client = Client::new(stream, peer.clone(), local.clone(), id);
             client.tls = Some(info);
+            client.proxy_protocol = proxy_protocol;
             Some(client)
         }
         Ok(Accepted::Plain(stream)) => {
-            let mut client = Client::new(ClientStream::Plain(stream), peer, local, id);
+            let mut client =
+                Client::new(ClientStream::Plain(stream), peer.clone(), local.clone(), id);
             client.plain_on_tls = true;
+            client.proxy_protocol = proxy_protocol;
             Some(client)
         }
         Err(message) => {
-            tables.error_log.log(
-                Level::Info,
-                &format!(
-                    "*{id} {message}, client: {}, server: {local}",
-                    peer.addr_text()
-                ),
-            );
+            log(Level::Info, &message);
             None
         }
     }
+}
+
+/// Reads the PROXY protocol header from what the client sent first (at
+/// most `size` bytes, nginx's one read), within `timeout`, and takes its
+/// bytes off the socket. The error is the level and nginx's message
+/// (`None`: closed without a word).
+async fn read_proxy_protocol(
+    stream: &mut Transport,
+    size: usize,
+    timeout: Duration,
+) -> Result<Option<upgate_runtime::proxy_protocol::ProxyProtocol>, (Level, Option<String>)> {
+    let mut buf = vec![0u8; size];
+    let n = match tokio::time::timeout(timeout, stream.peek(&mut buf)).await {
+        Err(_) => {
+            let message = "client timed out (110: Connection timed out)";
+            return Err((Level::Info, Some(message.into())));
+        }
+        Ok(Err(e)) => {
+            let message = format!("recv() failed ({})", crate::proxy::errno(&e));
+            return Err((Level::Error, Some(message)));
+        }
+        Ok(Ok(0)) => return Err((Level::Info, Some("client closed connection".into()))),
+        Ok(Ok(n)) => n,
+    };
+    let (pp, used) = crate::proxy_protocol::read(&buf[..n])
+        .map_err(|e| (Level::Error, e.logged().then(|| e.to_string())))?;
+    // The header's bytes were peeked: they are taken now (they are there).
+    let mut taken = vec![0u8; used];
+    tokio::io::AsyncReadExt::read_exact(stream, &mut taken)
+        .await
+        .map_err(|_| (Level::Info, None))?;
+    Ok(pp)
 }
