@@ -142,7 +142,7 @@ fn bind_tcp(addr: std::net::SocketAddr) -> io::Result<std::net::TcpListener> {
     nix::sys::socket::setsockopt(&fd, sockopt::ReuseAddr, &true)?;
     nix::sys::socket::bind(
         std::os::fd::AsRawFd::as_raw_fd(&fd),
-        &SockaddrStorage::from(std::net::SocketAddr::from(addr)),
+        &SockaddrStorage::from(addr),
     )?;
     let backlog = Backlog::new(BACKLOG).unwrap_or(Backlog::MAXCONN);
     nix::sys::socket::listen(&fd, backlog)?;
