@@ -3,19 +3,22 @@
 //! keepalive_timeout), a write at most send_timeout between two successful
 //! writes (`ngx_http_writer` re-arms send_timeout after each). Bytes read
 //! and not yet used wait in [`Client::buf`] (pipelined requests, a body, the
-//! first bytes of a tunnel). The socket is plain TCP or TLS
-//! ([`ClientStream`]); what the handshake learnt rides along in
-//! [`Client::tls`].
+//! first bytes of a tunnel). The socket (TCP or unix, [`Transport`]) is
+//! plain or TLS ([`ClientStream`]); what the handshake learnt rides along
+//! in [`Client::tls`], what a PROXY protocol header told in
+//! [`Client::proxy_protocol`].
 
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::TcpStream;
+use upgate_runtime::proxy_protocol::ProxyProtocol;
+use upgate_runtime::sockaddr::Sockaddr;
+
+pub use crate::listener::Transport;
 
 /// How much a read asks for.
 const READ_SIZE: usize = 16 * 1024;
@@ -23,14 +26,14 @@ const READ_SIZE: usize = 16 * 1024;
 /// The client's socket: plain, or TLS after the handshake.
 #[derive(Debug)]
 pub enum ClientStream {
-    Plain(TcpStream),
+    Plain(Transport),
     /// Boxed: rustls's connection state is large and only TLS pays for it.
-    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    Tls(Box<tokio_rustls::server::TlsStream<Transport>>),
 }
 
 impl ClientStream {
-    /// The TCP socket under it.
-    pub fn tcp(&self) -> &TcpStream {
+    /// The socket under it.
+    pub fn transport(&self) -> &Transport {
         match self {
             ClientStream::Plain(s) => s,
             ClientStream::Tls(s) => s.get_ref().0,
@@ -110,8 +113,11 @@ pub struct Client {
     pub plain_on_tls: bool,
     /// Read and not yet consumed.
     pub buf: BytesMut,
-    pub peer: SocketAddr,
-    pub local: SocketAddr,
+    pub peer: Sockaddr,
+    pub local: Sockaddr,
+    /// The PROXY protocol header's addresses (`listen ... proxy_protocol`;
+    /// `None` also when the header named none).
+    pub proxy_protocol: Option<Box<ProxyProtocol>>,
     /// nginx's connection number (`$connection`, `*N` in the error log).
     pub id: u64,
     /// Requests started on this connection (`$connection_requests`).
@@ -132,10 +138,11 @@ pub enum IoFail {
 }
 
 impl Client {
-    pub fn new(stream: ClientStream, peer: SocketAddr, local: SocketAddr, id: u64) -> Client {
+    pub fn new(stream: ClientStream, peer: Sockaddr, local: Sockaddr, id: u64) -> Client {
         Client {
             stream,
             tls: None,
+            proxy_protocol: None,
             plain_on_tls: false,
             buf: BytesMut::new(),
             peer,
@@ -173,7 +180,7 @@ impl Client {
         if self.stream.pending() {
             return Ok(());
         }
-        match tokio::time::timeout(timeout, self.stream.tcp().readable()).await {
+        match tokio::time::timeout(timeout, self.stream.transport().readable()).await {
             Err(_) => Err(IoFail::Timeout),
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(IoFail::Io(e)),

@@ -155,7 +155,7 @@ async fn read_head(client: &mut Client, shared: &Shared) -> State {
     let server = tables
         .rt
         .listens
-        .find(client.local)
+        .find(&client.local)
         .and_then(|a| tables.rt.listens.get(a))
         .map(|a| a.default_server)
         .unwrap_or(upgate_runtime::ServerId(0));
@@ -178,7 +178,7 @@ async fn read_head(client: &mut Client, shared: &Shared) -> State {
                     let ctx = e.reply;
                     let cx = crate::error_log::Context {
                         conn: client.id,
-                        client: upgate_runtime::eval::ip_text(client.peer.ip()),
+                        client: client.peer.addr_text(),
                         server: String::from_utf8_lossy(&level.server_name).into_owned(),
                         ..Default::default()
                     };
@@ -243,7 +243,7 @@ async fn read_head(client: &mut Client, shared: &Shared) -> State {
             Err(IoFail::Timeout) => {
                 let cx = crate::error_log::Context {
                     conn: client.id,
-                    client: upgate_runtime::eval::ip_text(client.peer.ip()),
+                    client: client.peer.addr_text(),
                     server: String::from_utf8_lossy(&level.server_name).into_owned(),
                     ..Default::default()
                 };
@@ -327,7 +327,7 @@ async fn run_tunnel(client: Client, t: TunnelExit, shared: &Arc<Shared>) {
     if let Some(msg) = msg {
         let cx = crate::error_log::Context {
             conn: id,
-            client: upgate_runtime::eval::ip_text(peer.ip()),
+            client: peer.addr_text(),
             ..Default::default()
         };
         tables.error_log.log_request(Level::Info, &cx, msg);

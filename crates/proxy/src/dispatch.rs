@@ -31,6 +31,7 @@ fn client_request<'h>(
     head: &'h RequestHead,
     client: &Client,
     tls: Option<&'h upgate_runtime::ssl::ClientTls>,
+    proxy_protocol: Option<&'h upgate_runtime::proxy_protocol::ProxyProtocol>,
     body_length: Option<u64>,
 ) -> ClientRequest<'h> {
     let mut values = vec![
@@ -62,13 +63,14 @@ fn client_request<'h>(
                 value: h.value,
             })
             .collect(),
-        client_addr: client.peer,
-        local_addr: client.local,
+        client_addr: client.peer.clone(),
+        local_addr: client.local.clone(),
         ssl: client.tls.is_some(),
         tls,
         plain_on_tls: client.plain_on_tls,
         body_length,
         chunked: head.is_chunked(),
+        proxy_protocol,
         values,
         msec: current_msec(),
     }
@@ -87,7 +89,7 @@ pub(crate) fn current_msec() -> u64 {
 pub(crate) async fn delay(client: &Client, d: std::time::Duration) -> bool {
     tokio::select! {
         () = tokio::time::sleep(d) => true,
-        () = crate::proxy::client_closed(client.stream.tcp()) => false,
+        () = crate::proxy::client_closed(client.stream.transport()) => false,
     }
 }
 
@@ -133,7 +135,14 @@ pub async fn request(tables: Arc<Tables>, client: &mut Client, head: &RequestHea
     let started = Instant::now();
     // Owned: the request borrows it while the connection is written to.
     let tls = client.tls.as_ref().map(|t| t.client.clone());
-    let creq = client_request(head, client, tls.as_ref(), head.content_length());
+    let proxy_protocol = client.proxy_protocol.clone();
+    let creq = client_request(
+        head,
+        client,
+        tls.as_ref(),
+        proxy_protocol.as_deref(),
+        head.content_length(),
+    );
     let mut r = tables.rt.process_with(&creq, &DiskFiles);
     let date = http_date(SystemTime::now());
     let mut vals = Values {
@@ -386,7 +395,7 @@ pub fn log_rejected(
         } else {
             ClientVersion::Http10
         },
-        ..ClientRequest::new(method, target, client.peer, client.local)
+        ..ClientRequest::new(method, target, client.peer.clone(), client.local.clone())
     };
     let mut r = tables.rt.process(&creq);
     let location = r.location;
@@ -486,7 +495,7 @@ pub(crate) fn context(
 ) -> crate::error_log::Context {
     crate::error_log::Context {
         conn: client.id,
-        client: upgate_runtime::eval::ip_text(r.remote.ip()),
+        client: r.remote.addr_text(),
         server: String::from_utf8_lossy(&r.rt.server(r.server).server_name).into_owned(),
         request: String::from_utf8_lossy(head.request_line()).into_owned(),
         upstream: None,

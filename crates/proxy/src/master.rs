@@ -4,9 +4,8 @@
 //! files, forwards every signal to it, and starts a new one when it dies
 //! (nginx's respawn); it returns once the worker exits after a stop.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::collections::{HashMap, HashSet};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -17,10 +16,20 @@ use tokio::signal::unix::{SignalKind, signal};
 use upgate_runtime::listen::ListenAddr;
 
 use crate::error_log::{ErrorLog, Level};
+use crate::listener::{StdListener, bind_std, delete_socket_file};
 use crate::privileges::{WORKER_FD_ENV, serve_worker};
-use crate::server::{Bound, bind_std};
+use crate::server::Bound;
 
-type Listeners = Arc<Mutex<HashMap<SocketAddr, std::net::TcpListener>>>;
+/// The sockets bound at start, until the worker takes them, and the unix
+/// socket files this master made (deleted when it exits, as nginx's master
+/// deletes them in `ngx_close_listening_sockets`).
+#[derive(Default)]
+struct Sockets {
+    bound: HashMap<ListenAddr, StdListener>,
+    unix_files: HashSet<ListenAddr>,
+}
+
+type Listeners = Arc<Mutex<Sockets>>;
 
 /// Runs the master until the worker has exited after a stop signal; writes
 /// the pid file once its signal handlers are in place and removes it at the
@@ -36,18 +45,28 @@ pub fn run(bound: Vec<Bound>, log: &ErrorLog, pid: &std::path::Path) -> bool {
             return false;
         }
     };
-    let listeners: Listeners = Arc::new(Mutex::new(
-        bound
-            .into_iter()
-            .filter_map(|(a, l)| match a {
-                ListenAddr::Inet(sa) => Some((sa, l)),
-                _ => None,
-            })
-            .collect(),
-    ));
-    let started = runtime.block_on(cycle(listeners, log, pid));
+    let unix_files = bound
+        .iter()
+        .filter(|(a, _)| matches!(a, ListenAddr::Unix(_)))
+        .map(|(a, _)| a.clone())
+        .collect();
+    let listeners: Listeners = Arc::new(Mutex::new(Sockets {
+        bound: bound.into_iter().collect(),
+        unix_files,
+    }));
+    let started = runtime.block_on(cycle(Arc::clone(&listeners), log, pid));
     if started {
         let _ = std::fs::remove_file(pid);
+    }
+    let sockets = match listeners.lock() {
+        Ok(mut g) => std::mem::take(&mut *g),
+        Err(p) => std::mem::take(&mut *p.into_inner()),
+    };
+    drop(sockets.bound);
+    for addr in &sockets.unix_files {
+        if let Err(e) = delete_socket_file(addr) {
+            log.log(Level::Emerg, &e);
+        }
     }
     started
 }
@@ -202,21 +221,52 @@ fn spawn(
         .spawn()?;
     drop(worker_end);
     let listeners = Arc::clone(listeners);
+    let unlinks = Arc::clone(&listeners);
     let ready = Arc::clone(ready);
     std::thread::Builder::new()
         .name("upgate-master".into())
         .spawn(move || {
-            serve_worker(master_end, |addr| {
-                ready.store(true, std::sync::atomic::Ordering::Release);
-                let pre = match listeners.lock() {
-                    Ok(mut g) => g.remove(&addr),
-                    Err(p) => p.into_inner().remove(&addr),
-                };
-                match pre {
-                    Some(l) => Ok(OwnedFd::from(l)),
-                    None => bind_std(addr).map(OwnedFd::from),
-                }
-            })
+            serve_worker(
+                master_end,
+                |addr| {
+                    ready.store(true, std::sync::atomic::Ordering::Release);
+                    let mut sockets = match listeners.lock() {
+                        Ok(g) => g,
+                        Err(p) => p.into_inner(),
+                    };
+                    if let Some(l) = sockets.bound.remove(&addr) {
+                        return Ok(l.into_fd());
+                    }
+                    // A unix path this master bound before and the worker asks
+                    // for again: its socket died with a previous worker, the
+                    // file is stale.
+                    if sockets.unix_files.contains(&addr) {
+                        let _ = delete_socket_file(&addr);
+                    }
+                    let l = bind_std(&addr)?;
+                    if matches!(addr, ListenAddr::Unix(_)) {
+                        sockets.unix_files.insert(addr);
+                    }
+                    Ok(l.into_fd())
+                },
+                |addr| {
+                    // Only the files of sockets this master bound: the worker
+                    // is trusted, but not with any path.
+                    let mut sockets = match unlinks.lock() {
+                        Ok(g) => g,
+                        Err(p) => p.into_inner(),
+                    };
+                    if !sockets.unix_files.remove(&addr) {
+                        return Err(std::io::Error::from_raw_os_error(
+                            nix::errno::Errno::EPERM as i32,
+                        ));
+                    }
+                    match &addr {
+                        ListenAddr::Unix(path) => std::fs::remove_file(path),
+                        ListenAddr::Inet(_) => Ok(()),
+                    }
+                },
+            )
         })?;
     Ok(child)
 }

@@ -33,6 +33,8 @@ use std::sync::{Mutex, OnceLock};
 
 use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
 
+use upgate_runtime::listen::ListenAddr;
+
 use crate::process::MainConf;
 
 /// The environment variable that tells a worker which descriptor reaches
@@ -49,6 +51,7 @@ static MASTER: OnceLock<Mutex<UnixStream>> = OnceLock::new();
 const LISTEN: u8 = b'L';
 const APPEND: u8 = b'A';
 const READ: u8 = b'R';
+const UNLINK: u8 = b'U';
 
 /// Whether this process was started as a worker by a privileged master;
 /// then it holds the descriptor of its end of the pair.
@@ -122,11 +125,40 @@ fn errno(e: nix::errno::Errno) -> String {
     format!("{}: {}", e as i32, e.desc())
 }
 
-/// A listening socket for `addr`: from the master when this is a worker
-/// without root, else `None` (bind it yourself).
-pub fn listen(addr: SocketAddr) -> Option<io::Result<std::net::TcpListener>> {
-    let fd = ask(LISTEN, addr.to_string().as_bytes())?;
-    Some(fd.map(std::net::TcpListener::from))
+/// Whether this process is a worker whose master holds root.
+pub fn is_worker() -> bool {
+    MASTER.get().is_some()
+}
+
+/// A listening socket for `addr` (TCP or unix): from the master when this
+/// is a worker without root, else `None` (bind it yourself).
+pub fn listen(addr: &ListenAddr) -> Option<io::Result<OwnedFd>> {
+    ask(LISTEN, addr.text().as_bytes())
+}
+
+/// Deletes the file of a unix listener the master bound: by the master
+/// when this is a worker without root (the worker may not write the
+/// socket's directory), else `None` (delete it yourself).
+pub fn unlink_socket(addr: &ListenAddr) -> Option<io::Result<()>> {
+    let master = MASTER.get()?;
+    let stream = match master.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    };
+    Some(request(&stream, UNLINK, addr.text().as_bytes()).map(drop))
+}
+
+/// The address a LISTEN request names: `unix:PATH` or `ADDR:PORT`, as
+/// [`ListenAddr::text`] writes them.
+fn listen_addr(arg: &[u8]) -> Option<ListenAddr> {
+    use std::os::unix::ffi::OsStrExt;
+    if let Some(path) = arg.strip_prefix(b"unix:") {
+        return Some(ListenAddr::Unix(std::path::PathBuf::from(
+            std::ffi::OsStr::from_bytes(path),
+        )));
+    }
+    let text = std::str::from_utf8(arg).ok()?;
+    text.parse::<SocketAddr>().ok().map(ListenAddr::Inet)
 }
 
 /// `path` opened for appending (created if missing), by the master when
@@ -166,7 +198,12 @@ fn ask(op: u8, arg: &[u8]) -> Option<io::Result<OwnedFd>> {
     Some(exchange(&stream, op, arg))
 }
 
-fn exchange(mut stream: &UnixStream, op: u8, arg: &[u8]) -> io::Result<OwnedFd> {
+fn exchange(stream: &UnixStream, op: u8, arg: &[u8]) -> io::Result<OwnedFd> {
+    request(stream, op, arg)?.ok_or_else(|| io::Error::other("the master sent no descriptor"))
+}
+
+/// One request and its answer: a descriptor, or none (UNLINK).
+fn request(mut stream: &UnixStream, op: u8, arg: &[u8]) -> io::Result<Option<OwnedFd>> {
     let len = u32::try_from(arg.len()).map_err(|_| io::Error::other("argument too long"))?;
     let mut request = Vec::with_capacity(5 + arg.len());
     request.push(op);
@@ -174,17 +211,16 @@ fn exchange(mut stream: &UnixStream, op: u8, arg: &[u8]) -> io::Result<OwnedFd> 
     request.extend_from_slice(arg);
     stream.write_all(&request)?;
     let (status, fd) = recv_fd(stream)?;
-    match (status, fd) {
-        (0, Some(fd)) => Ok(fd),
-        (0, None) => Err(io::Error::other("the master sent no descriptor")),
-        (errno, _) => Err(io::Error::from_raw_os_error(errno)),
+    match status {
+        0 => Ok(fd),
+        errno => Err(io::Error::from_raw_os_error(errno)),
     }
 }
 
-/// Sends a status (0, or the errno) and, with 0, the descriptor.
-fn send_fd(stream: &UnixStream, result: io::Result<OwnedFd>) -> io::Result<()> {
+/// Sends a status (0, or the errno) and, with 0, the descriptor if any.
+fn send_fd(stream: &UnixStream, result: io::Result<Option<OwnedFd>>) -> io::Result<()> {
     let (status, fd) = match &result {
-        Ok(fd) => (0i32, Some(fd.as_raw_fd())),
+        Ok(fd) => (0i32, fd.as_ref().map(AsRawFd::as_raw_fd)),
         Err(e) => (e.raw_os_error().unwrap_or(libc_eio()), None),
     };
     let bytes = status.to_le_bytes();
@@ -235,8 +271,13 @@ fn recv_fd(stream: &UnixStream) -> io::Result<(i32, Option<OwnedFd>)> {
 }
 
 /// The master's side: answers the worker's requests until it hangs up.
-/// `listen` binds (or hands over a socket bound at start).
-pub fn serve_worker(stream: UnixStream, mut listen: impl FnMut(SocketAddr) -> io::Result<OwnedFd>) {
+/// `listen` binds (or hands over a socket bound at start); `unlink`
+/// deletes a unix listener's file (the master's own only).
+pub fn serve_worker(
+    stream: UnixStream,
+    mut listen: impl FnMut(ListenAddr) -> io::Result<OwnedFd>,
+    mut unlink: impl FnMut(ListenAddr) -> io::Result<()>,
+) {
     let mut stream = stream;
     loop {
         let mut head = [0u8; 5];
@@ -256,17 +297,20 @@ pub fn serve_worker(stream: UnixStream, mut listen: impl FnMut(SocketAddr) -> io
             std::path::PathBuf::from(std::ffi::OsStr::from_bytes(&arg))
         };
         let result = match head[0] {
-            LISTEN => std::str::from_utf8(&arg)
-                .ok()
-                .and_then(|a| a.parse::<SocketAddr>().ok())
+            LISTEN => listen_addr(&arg)
                 .ok_or_else(|| io::Error::from_raw_os_error(nix::errno::Errno::EINVAL as i32))
-                .and_then(&mut listen),
+                .and_then(&mut listen)
+                .map(Some),
+            UNLINK => listen_addr(&arg)
+                .ok_or_else(|| io::Error::from_raw_os_error(nix::errno::Errno::EINVAL as i32))
+                .and_then(&mut unlink)
+                .map(|()| None),
             APPEND => std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(path())
-                .map(OwnedFd::from),
-            READ => File::open(path()).map(OwnedFd::from),
+                .map(|f| Some(OwnedFd::from(f))),
+            READ => File::open(path()).map(|f| Some(OwnedFd::from(f))),
             _ => Err(io::Error::from_raw_os_error(
                 nix::errno::Errno::EINVAL as i32,
             )),
@@ -292,9 +336,18 @@ mod tests {
         let _ = std::fs::create_dir_all(&dir);
         let file = dir.join("x.log");
         let helper = std::thread::spawn(move || {
-            serve_worker(master, |_| {
-                std::net::TcpListener::bind("127.0.0.1:0").map(OwnedFd::from)
-            })
+            serve_worker(
+                master,
+                |addr| match addr {
+                    ListenAddr::Inet(_) => {
+                        std::net::TcpListener::bind("127.0.0.1:0").map(OwnedFd::from)
+                    }
+                    ListenAddr::Unix(path) => {
+                        std::os::unix::net::UnixListener::bind(path).map(OwnedFd::from)
+                    }
+                },
+                |_| Ok(()),
+            )
         });
         let fd = exchange(&worker, APPEND, file.as_os_str().as_encoded_bytes());
         let Ok(fd) = fd else {
@@ -308,6 +361,10 @@ mod tests {
         );
         let l = exchange(&worker, LISTEN, b"127.0.0.1:0").map(std::net::TcpListener::from);
         assert!(l.is_ok_and(|l| l.local_addr().is_ok()));
+        let sock = dir.join("u.sock");
+        let arg = [b"unix:", sock.as_os_str().as_encoded_bytes()].concat();
+        let u = exchange(&worker, LISTEN, &arg).map(std::os::unix::net::UnixListener::from);
+        assert!(u.is_ok_and(|u| u.local_addr().is_ok_and(|a| a.as_pathname() == Some(&sock))));
         let missing = exchange(
             &worker,
             READ,

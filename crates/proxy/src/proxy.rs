@@ -73,7 +73,7 @@ impl Exchange<'_> {
         Context {
             conn: client.id,
             // c->addr_text: the realip module's address once it set one.
-            client: upgate_runtime::eval::ip_text(r.remote.ip()),
+            client: r.remote.addr_text(),
             server: String::from_utf8_lossy(&r.rt.server(r.server).server_name).into_owned(),
             request: String::from_utf8_lossy(self.head.request_line()).into_owned(),
             upstream,
@@ -182,7 +182,7 @@ impl Exchange<'_> {
         let scheme = if tls.is_some() { "https" } else { "http" };
         let hash_key = group.hash_key.as_ref().map(|t| r.eval(t));
         let mut sel = group.peers().begin(&SelectInput {
-            client: r.remote.ip(),
+            client: r.remote.balancer_ip(),
             hash_key: hash_key.as_deref(),
         });
         sel.limit_tries(tries_limit);
@@ -231,7 +231,7 @@ impl Exchange<'_> {
             // (499), proxy_ignore_client_abort being off.
             let res = tokio::select! {
                 res = try_peer => res,
-                () = client_closed(client.stream.tcp()) => {
+                () = client_closed(client.stream.transport()) => {
                     self.vals.state().response_time = Some(t0.elapsed());
                     self.vals.status = 499;
                     let cx = self.context(r, client, Some(url));
@@ -480,7 +480,7 @@ struct ResponseParts {
 
 /// Resolves once the client has closed its side (a peek reads EOF or an
 /// error); pends forever once it sent more bytes (a pipelined request).
-pub(crate) async fn client_closed(stream: &tokio::net::TcpStream) {
+pub(crate) async fn client_closed(stream: &crate::client::Transport) {
     let mut probe = [0u8; 1];
     match stream.peek(&mut probe).await {
         Ok(0) | Err(_) => {}

@@ -18,14 +18,15 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use upgate_runtime::listen::ListenAddr;
+use upgate_runtime::sockaddr::Sockaddr;
 
-use crate::client::{Client, ClientStream};
+use crate::client::{Client, ClientStream, Transport};
 use crate::connection;
 use crate::error_log::Level;
+use crate::listener::{Listener, StdListener, bind, bind_error, delete_socket_file};
 use crate::tables::Tables;
 use crate::tls::server::Accepted;
 
@@ -166,7 +167,10 @@ impl Drop for LiveGuard {
 /// A running server.
 pub struct Server {
     pub shared: Arc<Shared>,
-    listeners: HashMap<ListenAddr, (std::net::SocketAddr, JoinHandle<()>)>,
+    listeners: HashMap<ListenAddr, (Option<std::net::SocketAddr>, JoinHandle<()>)>,
+    /// Whether closing a unix listener deletes its file: not in a worker,
+    /// whose master deletes them (nginx deletes them in the master only).
+    owns_socket_files: bool,
 }
 
 impl Server {
@@ -216,12 +220,13 @@ impl Server {
         let mut server = Server {
             shared,
             listeners: HashMap::new(),
+            owns_socket_files: !crate::privileges::is_worker(),
         };
         match bound {
             Some(bound) => {
                 for (addr, listener) in bound {
-                    let listener = TcpListener::from_std(listener).map_err(|e| e.to_string())?;
-                    server.listen_on(addr, listener)?;
+                    let listener = Listener::from_std(listener).map_err(|e| e.to_string())?;
+                    server.listen_on(addr, listener);
                 }
             }
             None => server.bind_all()?,
@@ -234,17 +239,33 @@ impl Server {
         self.shared.worker_connections.store(n, Ordering::Relaxed);
     }
 
-    fn listen_on(&mut self, addr: ListenAddr, listener: TcpListener) -> Result<(), String> {
-        let local = listener.local_addr().map_err(|e| e.to_string())?;
+    fn listen_on(&mut self, addr: ListenAddr, listener: Listener) {
+        let local = listener.inet_addr();
         self.shared.slots.fetch_add(1, Ordering::AcqRel);
-        let task = tokio::spawn(accept_loop(listener, Arc::clone(&self.shared)));
+        let task = tokio::spawn(accept_loop(
+            listener,
+            addr.clone(),
+            Arc::clone(&self.shared),
+        ));
         self.listeners.insert(addr, (local, task));
-        Ok(())
     }
 
-    /// The addresses bound, as the OS reports them.
+    /// The TCP addresses bound, as the OS reports them.
     pub fn local_addrs(&self) -> Vec<std::net::SocketAddr> {
-        self.listeners.values().map(|(a, _)| *a).collect()
+        self.listeners.values().filter_map(|(a, _)| *a).collect()
+    }
+
+    /// Closes every listener; unix socket files are deleted (by the
+    /// process that owns them), as `ngx_close_listening_sockets` does.
+    fn close_listeners(&mut self) {
+        for (addr, (_, task)) in self.listeners.drain() {
+            task.abort();
+            if self.owns_socket_files
+                && let Err(e) = delete_socket_file(&addr)
+            {
+                self.shared.tables.load().error_log.log(Level::Emerg, &e);
+            }
+        }
     }
 
     /// Number of open client connections (tunnels included).
@@ -262,18 +283,11 @@ impl Server {
             if self.listeners.contains_key(addr) {
                 continue;
             }
-            if !servable(&tables, addr) {
-                continue;
-            }
-            let ListenAddr::Inet(sa) = addr else {
-                continue;
-            };
-            let listener = bind(*sa)
-                .map_err(|e| format!("bind() to {sa} failed ({})", crate::proxy::errno(&e)))?;
+            let listener = bind(addr).map_err(|e| bind_error(addr, &e))?;
             fresh.push((addr.clone(), listener));
         }
         for (addr, listener) in fresh {
-            self.listen_on(addr, listener)?;
+            self.listen_on(addr, listener);
         }
         let shared = Arc::clone(&self.shared);
         self.listeners.retain(|addr, (_, task)| {
@@ -281,6 +295,16 @@ impl Server {
             if !keep {
                 task.abort();
                 shared.slots.fetch_sub(1, Ordering::AcqRel);
+                // ngx_init_cycle: a unix listener the new cycle does not
+                // name is closed and its file deleted (a worker tries too:
+                // its master would bind the path again for a later reload).
+                if let ListenAddr::Unix(path) = addr {
+                    let log = &tables.error_log;
+                    log.log(Level::Warn, &format!("deleting socket {}", path.display()));
+                    if let Err(e) = delete_socket_file(addr) {
+                        log.log(Level::Emerg, &e);
+                    }
+                }
             }
             keep
         });
@@ -328,7 +352,7 @@ impl Server {
 }
 
 /// A listener bound before the runtime, with the address it serves.
-pub type Bound = (ListenAddr, std::net::TcpListener);
+pub type Bound = (ListenAddr, StdListener);
 
 /// Binds every address `tables` serves, without a running runtime (a
 /// current-thread one is made for the call and dropped): the error names
@@ -337,39 +361,30 @@ pub type Bound = (ListenAddr, std::net::TcpListener);
 pub fn bind_listeners(tables: &Tables) -> Result<Vec<Bound>, String> {
     let mut out = Vec::new();
     for addr in tables.listen_addrs() {
-        if out.iter().any(|(a, _)| a == &addr) || !servable(tables, &addr) {
+        if out.iter().any(|(a, _)| a == &addr) {
             continue;
         }
-        let ListenAddr::Inet(sa) = addr else {
-            continue;
-        };
-        let listener = bind_std(sa)
-            .map_err(|e| format!("bind() to {sa} failed ({})", crate::proxy::errno(&e)))?;
-        out.push((addr, listener));
+        match crate::listener::bind_std(&addr) {
+            Ok(listener) => out.push((addr, listener)),
+            Err(e) => {
+                let message = bind_error(&addr, &e);
+                // What was bound is closed: its files go too.
+                for (bound, listener) in out {
+                    drop(listener);
+                    let _ = delete_socket_file(&bound);
+                }
+                return Err(message);
+            }
+        }
     }
     Ok(out)
-}
-
-/// Whether upgate serves `addr` (unix sockets are not served yet: a
-/// warning says so).
-fn servable(tables: &Tables, addr: &ListenAddr) -> bool {
-    if !matches!(addr, ListenAddr::Inet(_)) {
-        tables.error_log.log(
-            Level::Warn,
-            &format!("unix listen sockets are not served yet: {}", addr.text()),
-        );
-        return false;
-    }
-    true
 }
 
 impl Server {
     /// Stops accepting, closes idle connections and waits for the others,
     /// at most `grace` (`None`: until they end).
     pub async fn stop(mut self, grace: Option<Duration>) {
-        for (_, (_, task)) in self.listeners.drain() {
-            task.abort();
-        }
+        self.close_listeners();
         let _ = self.shared.shutdown.send(true);
         let wait = async {
             loop {
@@ -393,45 +408,12 @@ impl Server {
 impl Drop for Server {
     /// Closes the listeners and tells idle connections to close.
     fn drop(&mut self) {
-        for (_, (_, task)) in self.listeners.drain() {
-            task.abort();
-        }
+        self.close_listeners();
         let _ = self.shared.shutdown.send(true);
     }
 }
 
-/// A listening socket as nginx makes one: SO_REUSEADDR, backlog 511; a
-/// worker without root gets it from its master (privileges.rs).
-fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
-    if let Some(from_master) = crate::privileges::listen(addr) {
-        let listener = from_master?;
-        listener.set_nonblocking(true)?;
-        return TcpListener::from_std(listener);
-    }
-    bind_here(addr)
-}
-
-/// [`bind`] outside a runtime: a current-thread one is made for the call.
-pub fn bind_std(addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpListener> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()?;
-    let _enter = rt.enter();
-    bind_here(addr)?.into_std()
-}
-
-fn bind_here(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(511)
-}
-
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+async fn accept_loop(listener: Listener, addr: ListenAddr, shared: Arc<Shared>) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(a) => a,
@@ -465,8 +447,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 continue;
             }
         }
-        let _ = stream.set_nodelay(true);
-        let local = match stream.local_addr() {
+        let local = match stream.local(&addr) {
             Ok(l) => l,
             Err(_) => {
                 shared.slots.fetch_sub(1, Ordering::AcqRel);
@@ -496,9 +477,9 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 /// `post_accept_timeout`); `None` when the handshake failed (logged at
 /// `info`, as nginx logs handshake errors).
 async fn accept_client(
-    stream: tokio::net::TcpStream,
-    peer: std::net::SocketAddr,
-    local: std::net::SocketAddr,
+    mut stream: Transport,
+    peer: Sockaddr,
+    local: Sockaddr,
     id: u64,
     shared: &Shared,
 ) -> Option<Client> {
@@ -506,29 +487,95 @@ async fn accept_client(
     let addr = tables
         .rt
         .listens
-        .find(local)
+        .find(&local)
         .and_then(|a| tables.rt.listens.get(a));
-    let Some(addr) = addr.filter(|a| tables.tls.is_tls(a)) else {
-        return Some(Client::new(ClientStream::Plain(stream), peer, local, id));
+    let log = |level: Level, message: &str| {
+        tables.error_log.log(
+            level,
+            &format!(
+                "*{id} {message}, client: {}, server: {local}",
+                peer.addr_text()
+            ),
+        );
+    };
+    let tls = addr.is_some_and(|a| tables.tls.is_tls(a));
+    // ngx_http_init_connection: the PROXY protocol header comes first, TLS
+    // included, within client_header_timeout.
+    let mut proxy_protocol = None;
+    if let Some(a) = addr.filter(|a| a.proxy_protocol) {
+        let srv = tables.srv(a.default_server);
+        // ngx_http_ssl_handshake peeks NGX_PROXY_PROTOCOL_MAX_HEADER + 1
+        // bytes; ngx_http_wait_request_handler reads a header buffer.
+        let size = if tls {
+            4097
+        } else {
+            srv.limits.client_header_buffer_size.max(1)
+        };
+        match read_proxy_protocol(&mut stream, size, srv.client_header_timeout).await {
+            Ok(pp) => proxy_protocol = pp.map(Box::new),
+            Err((level, message)) => {
+                if let Some(message) = message {
+                    log(level, &format!("{message} while reading PROXY protocol"));
+                }
+                return None;
+            }
+        }
+    }
+    let Some(addr) = addr.filter(|_| tls) else {
+        let mut client = Client::new(ClientStream::Plain(stream), peer, local, id);
+        client.proxy_protocol = proxy_protocol;
+        return Some(client);
     };
     let timeout = tables.srv(addr.default_server).client_header_timeout;
     match tables.tls.accept(stream, addr, timeout).await {
         Ok(Accepted::Tls(stream, info)) => {
-            let mut client = Client::new(stream, peer, local, id);
+            let mut client = Client::new(stream, peer.clone(), local.clone(), id);
             client.tls = Some(info);
+            client.proxy_protocol = proxy_protocol;
             Some(client)
         }
         Ok(Accepted::Plain(stream)) => {
-            let mut client = Client::new(ClientStream::Plain(stream), peer, local, id);
+            let mut client =
+                Client::new(ClientStream::Plain(stream), peer.clone(), local.clone(), id);
             client.plain_on_tls = true;
+            client.proxy_protocol = proxy_protocol;
             Some(client)
         }
         Err(message) => {
-            tables.error_log.log(
-                Level::Info,
-                &format!("*{id} {message}, client: {}, server: {local}", peer.ip()),
-            );
+            log(Level::Info, &message);
             None
         }
     }
+}
+
+/// Reads the PROXY protocol header from what the client sent first (at
+/// most `size` bytes, nginx's one read), within `timeout`, and takes its
+/// bytes off the socket. The error is the level and nginx's message
+/// (`None`: closed without a word).
+async fn read_proxy_protocol(
+    stream: &mut Transport,
+    size: usize,
+    timeout: Duration,
+) -> Result<Option<upgate_runtime::proxy_protocol::ProxyProtocol>, (Level, Option<String>)> {
+    let mut buf = vec![0u8; size];
+    let n = match tokio::time::timeout(timeout, stream.peek(&mut buf)).await {
+        Err(_) => {
+            let message = "client timed out (110: Connection timed out)";
+            return Err((Level::Info, Some(message.into())));
+        }
+        Ok(Err(e)) => {
+            let message = format!("recv() failed ({})", crate::proxy::errno(&e));
+            return Err((Level::Error, Some(message)));
+        }
+        Ok(Ok(0)) => return Err((Level::Info, Some("client closed connection".into()))),
+        Ok(Ok(n)) => n,
+    };
+    let (pp, used) = crate::proxy_protocol::read(&buf[..n])
+        .map_err(|e| (Level::Error, e.logged().then(|| e.to_string())))?;
+    // The header's bytes were peeked: they are taken now (they are there).
+    let mut taken = vec![0u8; used];
+    tokio::io::AsyncReadExt::read_exact(stream, &mut taken)
+        .await
+        .map_err(|_| (Level::Info, None))?;
+    Ok(pp)
 }

@@ -352,9 +352,9 @@ async fn connection_future_is_small() {
         None => panic!("no server"),
     };
     let client = upgate_proxy::client::Client::new(
-        upgate_proxy::client::ClientStream::Plain(a),
-        peer,
-        addr,
+        upgate_proxy::client::ClientStream::Plain(upgate_proxy::client::Transport::Tcp(a)),
+        peer.into(),
+        addr.into(),
         1,
     );
     let fut = upgate_proxy::connection::serve(client, shared);

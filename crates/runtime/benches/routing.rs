@@ -106,7 +106,7 @@ fn benches(c: &mut Criterion) {
             i += 1;
             let addr = rt
                 .listens
-                .find(*local)
+                .find(&(*local).into())
                 .and_then(|a| rt.listens.get(a))
                 .expect("listen");
             let (server, _, _) = find_virtual_server(addr, black_box(host));

@@ -282,7 +282,7 @@ impl Request<'_> {
             return;
         }
         self.access_code = None;
-        let verdict = match crate::access::find(&conf.access, Some(self.remote.ip())) {
+        let verdict = match crate::access::find(&conf.access, self.remote.ip()) {
             None => Verdict::Declined,
             Some(false) => Verdict::Ok,
             Some(true) => {

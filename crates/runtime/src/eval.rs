@@ -90,16 +90,21 @@ impl Request<'_> {
             }
             Var::Scheme => (if c.ssl { "https" } else { "http" }).into(),
             Var::Https => (if c.ssl { "on" } else { "" }).into(),
-            Var::RemoteAddr => ip_text(self.remote.ip()).into_bytes(),
+            Var::RemoteAddr => self.remote.addr_text().into_bytes(),
             // ngx_http_variable_remote_port: empty for port 0 (realip
             // without a port).
             Var::RemotePort => port_text(self.remote.port()),
-            Var::RealipRemoteAddr => {
-                ip_text(self.realip_original.unwrap_or(self.remote).ip()).into_bytes()
+            Var::RealipRemoteAddr => self
+                .realip_original
+                .as_ref()
+                .unwrap_or(&self.remote)
+                .addr_text()
+                .into_bytes(),
+            Var::RealipRemotePort => {
+                port_text(self.realip_original.as_ref().unwrap_or(&self.remote).port())
             }
-            Var::RealipRemotePort => port_text(self.realip_original.unwrap_or(self.remote).port()),
-            Var::ServerAddr => ip_text(c.local_addr.ip()).into_bytes(),
-            Var::ServerPort => c.local_addr.port().to_string().into_bytes(),
+            Var::ServerAddr => c.local_addr.addr_text().into_bytes(),
+            Var::ServerPort => port_text(c.local_addr.port()),
             Var::ServerProtocol => match c.version {
                 ClientVersion::Http10 => b"HTTP/1.0".to_vec(),
                 ClientVersion::Http11 => b"HTTP/1.1".to_vec(),
@@ -139,7 +144,7 @@ impl Request<'_> {
                 if !xff.is_empty() {
                     xff.extend_from_slice(b", ");
                 }
-                xff.extend_from_slice(ip_text(self.remote.ip()).as_bytes());
+                xff.extend_from_slice(self.remote.addr_text().as_bytes());
                 xff
             }
             Var::ProxyInternalBodyLength => match self.body_length {
@@ -157,9 +162,12 @@ impl Request<'_> {
             Var::Runtime(name) if name == "request_filename" => {
                 self.map_uri_to_path().map(|m| m.path).unwrap_or_default()
             }
+            // ngx_http_variable_binary_remote_addr: a unix client's is its
+            // address text
             Var::Runtime(name) if name == "binary_remote_addr" => match self.remote.ip() {
-                IpAddr::V4(v4) => v4.octets().to_vec(),
-                IpAddr::V6(v6) => v6.octets().to_vec(),
+                Some(IpAddr::V4(v4)) => v4.octets().to_vec(),
+                Some(IpAddr::V6(v6)) => v6.octets().to_vec(),
+                None => b"unix:".to_vec(),
             },
             Var::Runtime(name) if name == "remote_user" => {
                 self.basic_user().map(|(user, _)| user).unwrap_or_default()
@@ -175,6 +183,10 @@ impl Request<'_> {
             Var::Runtime(name) if name == "document_root" => self
                 .map_uri_to_path()
                 .map(|m| m.path[..m.root_len].to_vec())
+                .unwrap_or_default(),
+            Var::Runtime(name) if name.starts_with("proxy_protocol_") => c
+                .proxy_protocol
+                .and_then(|pp| pp.variable(name))
                 .unwrap_or_default(),
             Var::Runtime(name) => self
                 .runtime_values

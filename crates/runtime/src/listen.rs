@@ -17,6 +17,7 @@ use upgate_conf::{Directive, Span};
 
 use crate::server::ServerId;
 use crate::server_name::HostTable;
+use crate::sockaddr::Sockaddr;
 
 /// Index of an address:port entry in [`Listens::addrs`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -217,8 +218,17 @@ impl Listens {
     }
 
     /// The entry a connection to `local` uses: the exact address, else the
-    /// wildcard of that port.
-    pub fn find(&self, local: SocketAddr) -> Option<AddrId> {
+    /// wildcard of that port; a unix socket's own entry.
+    pub fn find(&self, local: &Sockaddr) -> Option<AddrId> {
+        let local = match local {
+            Sockaddr::Inet(a) => *a,
+            Sockaddr::Unix(path) => {
+                return self
+                    .by_addr
+                    .get(&ListenAddr::Unix(path.to_path_buf()))
+                    .copied();
+            }
+        };
         let local = match local {
             SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
                 Some(v4) => SocketAddr::new(IpAddr::V4(v4), v6.port()),
@@ -308,11 +318,14 @@ mod tests {
         l.add(ServerId(1), &listen("8080", false));
         l.add(ServerId(2), &listen("8080", true));
         let local: SocketAddr = "127.0.0.1:8080".parse().unwrap();
-        let a = l.get(l.find(local).unwrap()).unwrap();
+        let a = l.get(l.find(&local.into()).unwrap()).unwrap();
         assert_eq!(a.servers, vec![ServerId(0)]);
         let other: SocketAddr = "127.0.0.2:8080".parse().unwrap();
-        let a = l.get(l.find(other).unwrap()).unwrap();
+        let a = l.get(l.find(&other.into()).unwrap()).unwrap();
         assert_eq!((a.servers.len(), a.default_server), (2, ServerId(2)));
-        assert!(l.find("127.0.0.1:9".parse().unwrap()).is_none());
+        assert!(
+            l.find(&Sockaddr::Inet("127.0.0.1:9".parse().unwrap()))
+                .is_none()
+        );
     }
 }

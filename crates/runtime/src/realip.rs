@@ -13,14 +13,17 @@
 //! (the module's ctx). `$realip_remote_addr` / `$realip_remote_port` keep
 //! the connection's own address.
 //!
-//! `real_ip_header proxy_protocol` needs the PROXY protocol on the listener,
-//! which upgate does not speak: such a configuration is refused at compile
-//! time rather than served with the wrong address.
+//! `real_ip_header proxy_protocol` takes the source address and port of
+//! the connection's PROXY protocol header (`listen ... proxy_protocol`);
+//! on a connection without one the module does nothing.
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use upgate_conf::values::inet_addr;
+
+use crate::proxy_protocol::ProxyProtocol;
+use crate::sockaddr::Sockaddr;
 
 /// One `set_real_ip_from` entry (`ngx_cidr_t`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,8 +36,7 @@ pub enum Cidr {
         addr: u128,
         mask: u128,
     },
-    /// `unix:`: connections over a unix socket (upgate listens on TCP
-    /// only, so it never matches).
+    /// `unix:`: connections over a unix socket.
     Unix,
 }
 
@@ -45,6 +47,15 @@ impl Cidr {
             (Cidr::V4 { addr, mask }, IpAddr::V4(v4)) => u32::from(v4) & mask == *addr,
             (Cidr::V6 { addr, mask }, IpAddr::V6(v6)) => u128::from(v6) & mask == *addr,
             _ => false,
+        }
+    }
+
+    /// `ngx_cidr_match` for a connection's address: `unix:` matches every
+    /// unix socket client, the blocks their family.
+    pub fn matches(&self, addr: &Sockaddr) -> bool {
+        match addr {
+            Sockaddr::Inet(a) => self.contains(a.ip()),
+            Sockaddr::Unix(_) => *self == Cidr::Unix,
         }
     }
 }
@@ -59,6 +70,9 @@ pub enum RealIpHeader {
     XForwardedFor,
     /// Any other name, lower-cased: the first header of that name.
     Header(Vec<u8>),
+    /// `proxy_protocol`: the PROXY protocol header's source address and
+    /// port.
+    ProxyProtocol,
 }
 
 /// The merged realip configuration of a level (`ngx_http_realip_merge_loc_conf`).
@@ -79,10 +93,6 @@ pub enum RealipError {
     InvalidParameter(String),
     #[error("host not found in set_real_ip_from \"{0}\"")]
     HostNotFound(String),
-    #[error(
-        "\"real_ip_header proxy_protocol\" needs the PROXY protocol on the listener, which upgate does not support"
-    )]
-    ProxyProtocol,
 }
 
 /// `ngx_http_realip_from`: an address, a CIDR block, `unix:`, or a host
@@ -187,7 +197,7 @@ pub fn parse_header(name: &[u8]) -> Result<RealIpHeader, RealipError> {
     Ok(match name {
         b"X-Real-IP" => RealIpHeader::XRealIp,
         b"X-Forwarded-For" => RealIpHeader::XForwardedFor,
-        b"proxy_protocol" => return Err(RealipError::ProxyProtocol),
+        b"proxy_protocol" => RealIpHeader::ProxyProtocol,
         other => RealIpHeader::Header(other.to_ascii_lowercase()),
     })
 }
@@ -195,19 +205,34 @@ pub fn parse_header(name: &[u8]) -> Result<RealIpHeader, RealipError> {
 impl RealipConf {
     /// `ngx_http_realip_handler`: the address to use instead of `addr`, if
     /// the configuration trusts `addr` and the header gives a valid one.
-    /// `headers` are the request's header lines in arrival order.
+    /// `headers` are the request's header lines in arrival order,
+    /// `proxy_protocol` the connection's PROXY protocol header.
     pub fn real_addr<'h>(
         &self,
-        addr: SocketAddr,
+        addr: &Sockaddr,
         headers: impl Iterator<Item = (&'h [u8], &'h [u8])>,
-    ) -> Option<SocketAddr> {
+        proxy_protocol: Option<&ProxyProtocol>,
+    ) -> Option<Sockaddr> {
         let from = self.from.as_deref()?;
+        if self.header == RealIpHeader::ProxyProtocol {
+            let pp = proxy_protocol?;
+            let mut current = addr.clone();
+            if forwarded_addr(&mut current, &pp.src_addr, from, self.recursive) == Found::Declined {
+                return None;
+            }
+            // The header's port replaces whatever the address text had.
+            return Some(match current {
+                Sockaddr::Inet(a) => Sockaddr::Inet(SocketAddr::new(a.ip(), pp.src_port)),
+                unix => unix,
+            });
+        }
         let mut values: Vec<&[u8]> = Vec::new();
         for (name, value) in headers {
             let hit = match &self.header {
                 RealIpHeader::XRealIp => name.eq_ignore_ascii_case(b"x-real-ip"),
                 RealIpHeader::XForwardedFor => name.eq_ignore_ascii_case(b"x-forwarded-for"),
                 RealIpHeader::Header(h) => name.eq_ignore_ascii_case(h),
+                RealIpHeader::ProxyProtocol => false,
             };
             if hit {
                 values.push(value);
@@ -219,7 +244,7 @@ impl RealipConf {
         if values.is_empty() {
             return None;
         }
-        let mut current = addr;
+        let mut current = addr.clone();
         let found = if self.header == RealIpHeader::XForwardedFor {
             forwarded_headers(&mut current, &values, from, self.recursive)
         } else {
@@ -245,7 +270,7 @@ enum Found {
 /// last line first; with recursion, on to the previous line only while each
 /// line was walked to its start.
 fn forwarded_headers(
-    addr: &mut SocketAddr,
+    addr: &mut Sockaddr,
     values: &[&[u8]],
     from: &[Cidr],
     recursive: bool,
@@ -272,11 +297,11 @@ fn forwarded_headers(
 /// `ngx_http_get_forwarded_addr_internal`: from the right of a
 /// comma/space-separated list, while `addr` is trusted, take the last
 /// entry as the new address.
-fn forwarded_addr(addr: &mut SocketAddr, xff: &[u8], from: &[Cidr], recursive: bool) -> Found {
+fn forwarded_addr(addr: &mut Sockaddr, xff: &[u8], from: &[Cidr], recursive: bool) -> Found {
     let mut found = false;
     let mut len = xff.len();
     loop {
-        if !from.iter().any(|c| c.contains(addr.ip())) {
+        if !from.iter().any(|c| c.matches(addr)) {
             return if found { Found::Done } else { Found::Declined };
         }
         // Skip trailing separators, then find the start of the last entry.
@@ -296,7 +321,7 @@ fn forwarded_addr(addr: &mut SocketAddr, xff: &[u8], from: &[Cidr], recursive: b
         let Some(next) = parse_addr_port(entry) else {
             return if found { Found::Done } else { Found::Declined };
         };
-        *addr = next;
+        *addr = Sockaddr::Inet(next);
         found = true;
         if !recursive || p == 0 {
             return Found::Ok;
@@ -380,8 +405,9 @@ mod tests {
 
     fn real(c: &RealipConf, peer: &str, headers: &[(&str, &str)]) -> Option<String> {
         c.real_addr(
-            sa(peer),
+            &Sockaddr::from(sa(peer)),
             headers.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())),
+            None,
         )
         .map(|a| a.to_string())
     }
@@ -506,7 +532,7 @@ mod tests {
         );
         assert_eq!(
             parse_header(b"proxy_protocol"),
-            Err(RealipError::ProxyProtocol)
+            Ok(RealIpHeader::ProxyProtocol)
         );
         let c = conf(
             &["127.0.0.1"],

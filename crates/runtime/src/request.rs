@@ -11,8 +11,6 @@
 //! is nginx's `r`: the chosen server and location, the URI as rewritten,
 //! captures and the per-request variable cache.
 
-use std::net::SocketAddr;
-
 use serde::Serialize;
 
 use crate::Runtime;
@@ -23,6 +21,7 @@ use crate::location::{LocationId, MatchKind, find_location};
 use crate::regex::Captures;
 use crate::server::{ServerId, ServerMatch, find_virtual_server};
 use crate::server_name::validate_host;
+use crate::sockaddr::Sockaddr;
 use crate::try_files::Step;
 use crate::uri::RequestTarget;
 
@@ -50,9 +49,9 @@ pub struct ClientRequest<'a> {
     pub version: ClientVersion,
     /// In arrival order, original case.
     pub headers: Vec<Header<'a>>,
-    pub client_addr: SocketAddr,
+    pub client_addr: Sockaddr,
     /// The address the connection was accepted on.
-    pub local_addr: SocketAddr,
+    pub local_addr: Sockaddr,
     pub ssl: bool,
     /// What the TLS handshake chose and verified (TLS connections only).
     pub tls: Option<&'a crate::ssl::ClientTls>,
@@ -63,6 +62,9 @@ pub struct ClientRequest<'a> {
     pub body_length: Option<u64>,
     /// The body is chunked and its length not known yet.
     pub chunked: bool,
+    /// The PROXY protocol header the connection began with (`listen ...
+    /// proxy_protocol`).
+    pub proxy_protocol: Option<&'a crate::proxy_protocol::ProxyProtocol>,
     /// Variables of the connection only the engine knows (`$connection`,
     /// `$connection_requests`, `$connection_time`), by name.
     pub values: Vec<(String, Vec<u8>)>,
@@ -73,19 +75,25 @@ pub struct ClientRequest<'a> {
 
 impl<'a> ClientRequest<'a> {
     /// A request with no headers and no body.
-    pub fn new(method: &'a [u8], target: &'a [u8], client: SocketAddr, local: SocketAddr) -> Self {
+    pub fn new(
+        method: &'a [u8],
+        target: &'a [u8],
+        client: impl Into<Sockaddr>,
+        local: impl Into<Sockaddr>,
+    ) -> Self {
         ClientRequest {
             method,
             target,
             version: ClientVersion::Http11,
             headers: Vec::new(),
-            client_addr: client,
-            local_addr: local,
+            client_addr: client.into(),
+            local_addr: local.into(),
             ssl: false,
             tls: None,
             plain_on_tls: false,
             body_length: None,
             chunked: false,
+            proxy_protocol: None,
             values: Vec::new(),
             msec: 0,
         }
@@ -197,10 +205,10 @@ pub struct Request<'a> {
     pub captures: Option<Captures>,
     /// `c->sockaddr`: the client address in force, the realip module's
     /// once it set one (port 0 when the header gave none).
-    pub remote: SocketAddr,
+    pub remote: Sockaddr,
     /// The connection's own address once realip replaced it (the module's
     /// ctx: `$realip_remote_addr`, and realip runs only once).
-    pub realip_original: Option<SocketAddr>,
+    pub realip_original: Option<Sockaddr>,
     pub(crate) slots: Vec<Slot>,
     pub outcome: Outcome,
     /// What the rewrite phases did, for explanations.
@@ -285,7 +293,7 @@ impl Runtime {
         client: &'a ClientRequest<'a>,
         files: &dyn Files,
     ) -> Request<'a> {
-        let addr = self.listens.find(client.local_addr);
+        let addr = self.listens.find(&client.local_addr);
         // `hc->conf_ctx`: the server the SNI name chose, else the address's
         // default server.
         let server = client
@@ -316,7 +324,7 @@ impl Runtime {
             internal: false,
             uri_changed: false,
             captures: None,
-            remote: client.client_addr,
+            remote: client.client_addr.clone(),
             realip_original: None,
             slots: vec![Slot::Unset; self.user_vars.len()],
             outcome: Outcome::Static,
@@ -766,9 +774,9 @@ impl<'a> Request<'a> {
         }
         let conf = &self.rt.location(level).conf.realip;
         let headers = self.client.headers.iter().map(|h| (h.name, h.value));
-        if let Some(addr) = conf.real_addr(self.remote, headers) {
-            self.realip_original = Some(self.remote);
-            self.remote = addr;
+        let proxy_protocol = self.client.proxy_protocol;
+        if let Some(addr) = conf.real_addr(&self.remote, headers, proxy_protocol) {
+            self.realip_original = Some(std::mem::replace(&mut self.remote, addr));
         }
     }
 
@@ -789,7 +797,7 @@ impl<'a> Request<'a> {
         } else if !self.host.is_empty() {
             out.extend_from_slice(&self.host);
         } else {
-            out.extend_from_slice(crate::eval::ip_text(self.client.local_addr.ip()).as_bytes());
+            out.extend_from_slice(self.client.local_addr.addr_text().as_bytes());
         }
         let port = self.client.local_addr.port();
         let default = if self.client.ssl { 443 } else { 80 };

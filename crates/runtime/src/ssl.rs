@@ -91,8 +91,8 @@ mod tests {
 
     fn answer(host: Option<&str>, tls: &ClientTls, plain: bool) -> (u16, Vec<u8>) {
         let rt = http_runtime(SERVERS);
-        let client = "10.0.0.1:5000".parse().unwrap();
-        let local = "127.0.0.1:8443".parse().unwrap();
+        let client: std::net::SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        let local: std::net::SocketAddr = "127.0.0.1:8443".parse().unwrap();
         let mut c = ClientRequest::new(b"GET", b"/", client, local);
         if let Some(h) = host {
             c.headers = vec![Header {

@@ -338,7 +338,7 @@ pub fn upstream_info(r: &mut Request<'_>, now: Instant) -> Option<UpstreamInfo> 
         _ => None,
     };
     let mut peers = Peers::new(group);
-    let client: IpAddr = r.remote.ip();
+    let client: IpAddr = r.remote.balancer_ip();
     let mut sel = peers.begin(&SelectInput {
         client,
         hash_key: key.as_deref(),

@@ -123,9 +123,11 @@ pub fn compatibility_markdown() -> String {
     );
     let _ = writeln!(
         out,
-        "Some uses are judged by their arguments: `listen ... ssl`, `listen ... proxy_protocol`, \
-         `listen ... quic`, and `proxy_ssl_certificate` or `proxy_ssl_certificate_key` with variables \
-         are refused; `listen ... http2` is served as HTTP/1.1 with a warning.\n"
+        "Some uses are judged by their arguments: `listen ... quic`, and `ssl_certificate`, \
+         `ssl_certificate_key`, `proxy_ssl_certificate` or `proxy_ssl_certificate_key` with \
+         variables are refused; `listen ... http2` is served as HTTP/1.1 with a warning; \
+         `listen unix:PATH` and `listen ... proxy_protocol` (v1 and v2, with \
+         `real_ip_header proxy_protocol`) are served.\n"
     );
     let _ = writeln!(
         out,

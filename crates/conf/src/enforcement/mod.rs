@@ -13,7 +13,7 @@
 //! ignores because it changes nothing a client gets.
 //!
 //! A few uses are judged by their arguments, not their name alone:
-//! `listen ... proxy_protocol|quic`, `ssl_certificate` and
+//! `listen ... quic`, `ssl_certificate` and
 //! `proxy_ssl_certificate` (and their keys) with variables.
 
 mod classes;
@@ -206,7 +206,7 @@ fn refused_use(d: &Directive) -> Option<String> {
     if d.is("listen") {
         for w in d.args.iter().skip(1) {
             let a = arg(w);
-            if matches!(a.as_slice(), b"proxy_protocol" | b"quic") {
+            if a.as_slice() == b"quic" {
                 return Some(format!("listen ... {}", w.text()));
             }
         }
@@ -316,14 +316,14 @@ mod tests {
     #[test]
     fn arguments_decide_for_listen_and_proxy_pass() {
         let e = check(
-            "events {}\nhttp { server {\nlisten 443 proxy_protocol;\nlocation / {\nproxy_pass https://b;\nproxy_ssl_verify on;\nproxy_ssl_certificate $ssl_server_name.crt;\nproxy_ssl_password_file p;\n}\nlocation /f {\nif (!-f $request_filename) { return 404; }\nreturn 444;\n}\n} }\n",
+            "events {}\nhttp { server {\nlisten 443 proxy_protocol;\nlisten 8443 quic;\nlocation / {\nproxy_pass https://b;\nproxy_ssl_verify on;\nproxy_ssl_certificate $ssl_server_name.crt;\nproxy_ssl_password_file p;\n}\nlocation /f {\nif (!-f $request_filename) { return 404; }\nreturn 444;\n}\n} }\n",
         );
         assert_eq!(
             lines(&e.refused),
             [
-                "\"listen ... proxy_protocol\" is not enforced by upgate yet:3",
-                "\"proxy_ssl_certificate with variables\" is not enforced by upgate yet:7",
-                "\"proxy_ssl_password_file\" is not enforced by upgate yet:8",
+                "\"listen ... quic\" is not enforced by upgate yet:4",
+                "\"proxy_ssl_certificate with variables\" is not enforced by upgate yet:8",
+                "\"proxy_ssl_password_file\" is not enforced by upgate yet:9",
             ]
         );
     }

@@ -24,6 +24,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::listener::Transport;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
@@ -33,7 +34,6 @@ use rustls::{
     DigitallySignedStruct, DistinguishedName, ProtocolVersion, ServerConfig, SignatureScheme,
 };
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use upgate_conf::{Config, Directive};
 use upgate_runtime::Runtime;
 use upgate_runtime::compile::flatten_block;
@@ -82,7 +82,7 @@ struct Handshake {
 pub enum Accepted {
     Tls(ClientStream, Box<TlsInfo>),
     /// The first byte is not a TLS record: a plain request (497).
-    Plain(TcpStream),
+    Plain(Transport),
 }
 
 impl TlsServers {
@@ -373,7 +373,7 @@ impl TlsServers {
     /// `timeout`), choosing the server by SNI as nginx does.
     pub async fn accept(
         &self,
-        tcp: TcpStream,
+        tcp: Transport,
         addr: &AddrConf,
         timeout: Duration,
     ) -> Result<Accepted, String> {
@@ -694,7 +694,7 @@ impl ClientCertVerifier for AskClientCert {
 /// Reads until rustls has the whole ClientHello; the socket stays ours (so
 /// that a rejected handshake can be answered with nginx's alert). A
 /// malformed hello is answered with rustls's alert.
-async fn client_hello(mut tcp: TcpStream) -> Result<(rustls::server::Accepted, TcpStream), String> {
+async fn client_hello(mut tcp: Transport) -> Result<(rustls::server::Accepted, Transport), String> {
     let mut acceptor = rustls::server::Acceptor::default();
     let mut buf = vec![0u8; 4096];
     loop {

@@ -82,7 +82,7 @@ pub fn run(args: &RouteArgs) -> ExitCode {
     // TLS is a property of the listen, whatever the URL says.
     let listen = rt
         .listens
-        .find(parsed.local)
+        .find(&parsed.local.into())
         .and_then(|a| rt.listens.get(a));
     client.ssl = listen.is_some_and(|a| a.ssl);
     let mut notes = parsed.notes.clone();
