@@ -483,3 +483,77 @@ http {{
     assert_eq!(statuses, [503, 429, 200, 200]);
     assert_eq!(from_upgate.1[0][0].status(), 200, "the slot is given back");
 }
+
+/// valid_referers: hosts, wildcards, URI prefixes, `none`, `blocked`,
+/// `server_names`, regexes, inheritance (a level with its own list keeps
+/// its parent's regexes), and `$invalid_referer` in `if` and add_header.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn valid_referers_as_nginx_judges_them() {
+    let conf = r#"events {}
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:{P1};
+        location / { return 200 "secret\n"; }
+    }
+    server {
+        listen 127.0.0.1:{P0};
+        server_name site.test *.cdn.test ~^img\d+\.test$;
+        valid_referers ~\.search\. server-level.example;
+        location /img/ {
+            valid_referers none blocked server_names example.com *.example.org
+                           .example.net www.example.* a.com/pics/ ~\.google\.;
+            if ($invalid_referer) {
+                return 403;
+            }
+            proxy_pass http://127.0.0.1:{P1};
+        }
+        location /inherited/ {
+            if ($invalid_referer) {
+                return 403;
+            }
+            proxy_pass http://127.0.0.1:{P1};
+        }
+        location /own/ {
+            valid_referers own.example;
+            add_header X-Invalid "[$invalid_referer]" always;
+            proxy_pass http://127.0.0.1:{P1};
+        }
+    }
+}
+"#;
+    let mut requests: Vec<Vec<u8>> = Vec::new();
+    for referer in [
+        None,
+        Some("XXXXXXXXXXXXXXXX"),
+        Some("http://x"),
+        Some("http://example.com/a"),
+        Some("HTTPS://EXAMPLE.COM:8443/a"),
+        Some("http://ftp.example.com/"),
+        Some("http://a.b.example.org/"),
+        Some("http://example.org/"),
+        Some("http://example.net/"),
+        Some("http://x.example.net/"),
+        Some("http://www.example.de/"),
+        Some("http://a.com/pics/1.png"),
+        Some("http://a.com:80/pics/1.png"),
+        Some("http://a.com/other"),
+        Some("http://evil.test/?example.com"),
+        Some("https://www.google.com/search"),
+        Some("http://site.test/"),
+        Some("http://x.cdn.test/"),
+        Some("http://img42.test/"),
+        Some("http://www.search.example/"),
+        Some("http://server-level.example/"),
+        Some("http://own.example/"),
+    ] {
+        let header = referer.map_or(String::new(), |r| format!("Referer: {r}\r\n"));
+        for path in ["/img/", "/inherited/", "/own/"] {
+            requests.push(get(path, &header));
+        }
+    }
+    let refs: Vec<&[u8]> = requests.iter().map(Vec::as_slice).collect();
+    let seen = same_as_nginx(conf, 2, &refs).await;
+    assert_eq!(status(&seen, 0), 200, "none");
+    assert_eq!(status(&seen, 3 * 13), 403, "a.com outside /pics/");
+}

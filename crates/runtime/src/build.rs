@@ -303,6 +303,17 @@ impl<'c> Builder<'c, '_> {
             &self.zones,
             &self.conf_dir,
         )?;
+        let names = self
+            .servers
+            .get(spec.server.index())
+            .map(|s| s.names.clone())
+            .unwrap_or_default();
+        conf.referer = crate::referer::RefererConf::merge(
+            &parent_conf.referer,
+            &dirs,
+            &names,
+            &mut self.regexes,
+        )?;
         crate::root::apply(
             &mut conf,
             &dirs,

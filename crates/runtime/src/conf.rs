@@ -101,6 +101,8 @@ pub struct LocConf {
     /// satisfy, auth_basic, auth_request, limit_req, limit_conn
     /// (merged by `access_phase::merge`).
     pub access_phase: crate::access_phase::AccessPhaseConf,
+    /// `valid_referers` (`$invalid_referer`).
+    pub referer: crate::referer::RefererConf,
 }
 
 /// `if_modified_since`.
@@ -158,6 +160,7 @@ impl Default for LocConf {
             ssl_verify_client: crate::ssl::VerifyClient::Off,
             access: Arc::default(),
             access_phase: Default::default(),
+            referer: Default::default(),
         }
     }
 }

@@ -169,6 +169,7 @@ impl Request<'_> {
                 Some(IpAddr::V6(v6)) => v6.octets().to_vec(),
                 None => b"unix:".to_vec(),
             },
+            Var::Runtime(name) if name == "invalid_referer" => self.invalid_referer(),
             Var::Runtime(name) if name == "remote_user" => {
                 self.basic_user().map(|(user, _)| user).unwrap_or_default()
             }

@@ -89,6 +89,7 @@ pub mod map;
 pub mod proxy_pass;
 pub mod proxy_protocol;
 pub mod realip;
+pub mod referer;
 pub mod regex;
 pub mod request;
 pub mod rewrite;

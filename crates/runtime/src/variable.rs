@@ -183,6 +183,7 @@ const RUNTIME_VARS: &[&str] = &[
     "connection_requests",
     "connection_time",
     "document_root",
+    "invalid_referer",
     "limit_conn_status",
     "limit_rate",
     "limit_req_status",

@@ -31,7 +31,7 @@ pub const HTTP_MODULES: &[(&str, Build, bool)] = &[
     ("http_geo_module", Build::Default, false),
     ("http_map_module", Build::Default, true),
     ("http_split_clients_module", Build::Default, false),
-    ("http_referer_module", Build::Default, false),
+    ("http_referer_module", Build::Default, true),
     ("http_rewrite_module", Build::Default, true),
     ("http_proxy_module", Build::Default, true),
     ("http_fastcgi_module", Build::Default, false),

@@ -57,13 +57,6 @@ struct Case {
 
 const CASES: &[Case] = &[
     Case {
-        refused: "valid_referers",
-        http: "",
-        server: "",
-        location: "valid_referers none blocked example.com;",
-        nginx_checks: true,
-    },
-    Case {
         refused: "secure_link",
         http: "",
         server: "",

@@ -667,7 +667,7 @@ pub(super) const CLASSES: &[(&str, ServeClass, &[&str])] = &[
     ("uwsgi_string", Harmless, &[]),
     ("uwsgi_temp_file_write_size", Harmless, &[]),
     ("uwsgi_temp_path", Harmless, &[]),
-    ("valid_referers", Refused, &[]),
+    ("valid_referers", Enforced, &[]),
     ("variables_hash_bucket_size", Enforced, &[]),
     ("variables_hash_max_size", Enforced, &[]),
     ("worker_aio_requests", Harmless, &[]),
