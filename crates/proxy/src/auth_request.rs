@@ -47,6 +47,7 @@ pub async fn run(
             }
             Outcome::Respond(resp) => break sr.err_status.unwrap_or(resp.status),
             Outcome::Static => break static_status(tables, client, head, &mut sr),
+            Outcome::StubStatus => break 200,
             Outcome::Proxy => {
                 let mut ex = Exchange {
                     tables,

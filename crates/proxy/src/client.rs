@@ -125,6 +125,8 @@ pub struct Client {
     pub born: Instant,
     /// Bytes written to the client for the current request.
     pub sent: u64,
+    /// Its place in stub_status's counters.
+    pub stat: Option<crate::stats::ConnStat>,
 }
 
 /// A read or write that did not complete.
@@ -138,6 +140,13 @@ pub enum IoFail {
 }
 
 impl Client {
+    /// Moves the connection to `phase` in the counters.
+    pub fn phase(&mut self, phase: crate::stats::Phase) {
+        if let Some(s) = &mut self.stat {
+            s.set(phase);
+        }
+    }
+
     pub fn new(stream: ClientStream, peer: Sockaddr, local: Sockaddr, id: u64) -> Client {
         Client {
             stream,
@@ -145,6 +154,7 @@ impl Client {
             proxy_protocol: None,
             plain_on_tls: false,
             buf: BytesMut::new(),
+            stat: None,
             peer,
             local,
             id,

@@ -35,6 +35,7 @@ use crate::error_log::Level;
 use crate::http1::{Keepalive, RequestConfig, RequestHead, http_date, parse_request_head};
 use crate::proxy::TunnelJob;
 use crate::server::Shared;
+use crate::stats::Phase;
 use crate::tables::Tables;
 use crate::tunnel::{EndReason, tunnel};
 
@@ -97,6 +98,7 @@ async fn requests(mut client: Client, shared: &Shared) -> Exit {
                 } else {
                     // nginx frees the buffer of an idle keepalive connection.
                     client.buf = BytesMut::new();
+                    client.phase(Phase::Waiting);
                     if *shutdown.borrow() {
                         State::Closed
                     } else {
@@ -104,7 +106,14 @@ async fn requests(mut client: Client, shared: &Shared) -> Exit {
                     }
                 }
             }
-            State::ReadingHead => read_head(&mut client, shared).await,
+            State::ReadingHead => {
+                client.phase(if client.buf.is_empty() {
+                    Phase::Waiting
+                } else {
+                    Phase::Reading
+                });
+                read_head(&mut client, shared).await
+            }
             State::Request(tables, head) => {
                 client.requests += 1;
                 client.sent = 0;
@@ -171,7 +180,10 @@ async fn read_head(client: &mut Client, shared: &Shared) -> State {
     loop {
         if !client.buf.is_empty() {
             match parse_request_head(&mut client.buf, &cfg) {
-                Ok(Some(head)) => return State::Request(tables, Box::new(head)),
+                Ok(Some(head)) => {
+                    client.phase(Phase::Writing);
+                    return State::Request(tables, Box::new(head));
+                }
                 Ok(None) if client.buf.len() < max => {}
                 Ok(None) => return State::Closed,
                 Err(e) => {
@@ -239,7 +251,7 @@ async fn read_head(client: &mut Client, shared: &Shared) -> State {
             client.read_more(left, max).await
         };
         match read {
-            Ok(_) => {}
+            Ok(_) => client.phase(Phase::Reading),
             Err(IoFail::Timeout) => {
                 let cx = crate::error_log::Context {
                     conn: client.id,
@@ -289,6 +301,8 @@ async fn run_tunnel(client: Client, t: TunnelExit, shared: &Arc<Shared>) {
         id,
         peer,
         buf,
+        // a tunnel stays "writing" until it ends
+        stat: _stat,
         ..
     } = client;
     drop(buf);

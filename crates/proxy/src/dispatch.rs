@@ -73,6 +73,10 @@ fn client_request<'h>(
         proxy_protocol,
         values,
         msec: current_msec(),
+        connections: client
+            .stat
+            .as_ref()
+            .map_or([0; 4], |s| s.stats().connections()),
     }
 }
 
@@ -166,6 +170,33 @@ pub async fn request(tables: Arc<Tables>, client: &mut Client, head: &RequestHea
         let keepalive = keepalive_for(&tables, client, head, &r);
         match r.outcome.clone() {
             Outcome::NoListener => return Next::Close,
+            Outcome::StubStatus => {
+                let page = client
+                    .stat
+                    .as_ref()
+                    .map(|s| s.stats().page())
+                    .unwrap_or_default();
+                let resp = upgate_runtime::Response {
+                    status: 200,
+                    location: None,
+                    body: page,
+                    reason: "return 200".into(),
+                };
+                break answer(
+                    &tables,
+                    client,
+                    head,
+                    &mut r,
+                    &resp,
+                    keepalive,
+                    &date,
+                    &mut vals,
+                    &[],
+                    body_read,
+                    Some(b"text/plain"),
+                )
+                .await;
+            }
             Outcome::Delay(d) => {
                 if !delay(client, d).await {
                     closed_early(&tables, &r, client, head, &mut vals);
@@ -194,6 +225,7 @@ pub async fn request(tables: Arc<Tables>, client: &mut Client, head: &RequestHea
                     &mut vals,
                     &[],
                     body_read,
+                    None,
                 )
                 .await;
             }
@@ -219,7 +251,7 @@ pub async fn request(tables: Arc<Tables>, client: &mut Client, head: &RequestHea
                             };
                             break answer(
                                 &tables, client, head, &mut r, &resp, keepalive, &date, &mut vals,
-                                &f.extra, body_read,
+                                &f.extra, body_read, None,
                             )
                             .await;
                         }
@@ -281,6 +313,7 @@ pub async fn request(tables: Arc<Tables>, client: &mut Client, head: &RequestHea
                                 &mut vals,
                                 &[],
                                 true,
+                                None,
                             )
                             .await;
                         }
@@ -549,6 +582,7 @@ async fn answer(
     vals: &mut Values,
     extra_headers: &[(Vec<u8>, Vec<u8>)],
     body_read: bool,
+    content_type: Option<&[u8]>,
 ) -> After {
     let conf = &r.rt.location(r.location).conf;
     let send = conf.timeouts.send_timeout.value;
@@ -581,7 +615,7 @@ async fn answer(
                 (false, l.clone())
             }
         });
-    let content_type = loc.content_type(&r.uri);
+    let content_type = content_type.map_or_else(|| loc.content_type(&r.uri), <[u8]>::to_vec);
     vals.status = status;
     let known = &*vals;
     let mut extra = extra_headers.to_vec();

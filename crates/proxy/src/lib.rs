@@ -49,6 +49,7 @@ pub mod serve;
 pub mod server;
 pub mod settings;
 pub mod static_file;
+pub mod stats;
 pub mod tables;
 pub mod tls;
 pub mod tunnel;

@@ -53,6 +53,8 @@ pub struct Shared {
     drain_budget: AtomicUsize,
     /// When idle connections were last drained (at most once a second).
     drained_at: std::sync::Mutex<Option<Instant>>,
+    /// stub_status's counters (they outlive reloads).
+    pub stats: Arc<crate::stats::Stats>,
     /// The generations a reload replaced, while requests or tunnels still
     /// hold them: SIGUSR1 reopens their logs too.
     replaced: std::sync::Mutex<Vec<std::sync::Weak<Tables>>>,
@@ -204,6 +206,7 @@ impl Server {
             drain: Notify::new(),
             drain_budget: AtomicUsize::new(0),
             drained_at: std::sync::Mutex::new(None),
+            stats: Arc::default(),
         });
         // Buffered access logs are written at least once a second.
         let weak = Arc::downgrade(&shared);
@@ -427,6 +430,7 @@ async fn accept_loop(listener: Listener, addr: ListenAddr, shared: Arc<Shared>) 
                 continue;
             }
         };
+        shared.stats.accepted.fetch_add(1, Ordering::Relaxed);
         if !shared.take_slot() {
             // nginx first closes idle keepalive connections to make room
             // (`ngx_drain_connections`), then, still short, logs and closes
@@ -456,11 +460,14 @@ async fn accept_loop(listener: Listener, addr: ListenAddr, shared: Arc<Shared>) 
         };
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
         shared.live.fetch_add(1, Ordering::AcqRel);
+        shared.stats.handled.fetch_add(1, Ordering::Relaxed);
         let guard = LiveGuard(Arc::clone(&shared));
+        let stat = crate::stats::ConnStat::new(Arc::clone(&shared.stats));
         tokio::spawn(async move {
-            let Some(client) = accept_client(stream, peer, local, id, &guard.0).await else {
+            let Some(mut client) = accept_client(stream, peer, local, id, &guard.0).await else {
                 return;
             };
+            client.stat = Some(stat);
             connection::serve(client, Arc::clone(&guard.0)).await;
             drop(guard);
         });

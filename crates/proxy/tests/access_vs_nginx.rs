@@ -557,3 +557,82 @@ http {
     assert_eq!(status(&seen, 0), 200, "none");
     assert_eq!(status(&seen, 3 * 13), 403, "a.com outside /pics/");
 }
+
+/// What stub_status shows around an idle connection and one still sending
+/// its head.
+async fn stub_status_scenario(port: u16) -> Vec<Vec<Seen>> {
+    let status = get("/status", "");
+    let mut seen = run_all(port, &[status.as_slice()]).await;
+    let _idle = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let mut partial = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    partial
+        .write_all(b"GET / HTTP/1.1\r\n")
+        .await
+        .expect("write");
+    // both connections are seen by the server before the next request
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let others: Vec<Vec<u8>> = vec![
+        status.clone(),
+        b"HEAD /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        b"POST /status HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            .to_vec(),
+        get("/status/inner", ""),
+    ];
+    let refs: Vec<&[u8]> = others.iter().map(Vec::as_slice).collect();
+    seen.extend(run_all(port, &refs).await);
+    seen
+}
+
+/// stub_status: nginx's page byte for byte (accepts, handled, requests,
+/// reading, writing, waiting), HEAD, 405 for other methods, a nested
+/// location without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stub_status_counts_as_nginx() {
+    let port = free_port();
+    let conf = format!(
+        r#"events {{}}
+http {{
+    access_log off;
+    server {{
+        listen 127.0.0.1:{port};
+        location /status {{
+            stub_status;
+            add_header X-Active $connections_active;
+            add_header X-Waiting $connections_waiting;
+            location /status/inner {{ return 200 "inner\n"; }}
+        }}
+    }}
+}}
+"#
+    );
+    let from_nginx = {
+        let _nginx = Nginx::start(&conf, &[port]);
+        stub_status_scenario(port).await
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let from_upgate = {
+        let _upgate = Upgate::start_as(&conf, "nginx", &nginx_version());
+        // Nginx::start connected once to see the port listen
+        drop(TcpStream::connect(("127.0.0.1", port)).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        stub_status_scenario(port).await
+    };
+    let shape = |all: &[Vec<Seen>]| -> Vec<_> {
+        all.iter()
+            .map(|s| s.iter().map(serve_support::comparable).collect::<Vec<_>>())
+            .collect()
+    };
+    assert_eq!(
+        shape(&from_nginx),
+        shape(&from_upgate),
+        "nginx left, upgate right"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&from_upgate[1][0].body),
+        "Active connections: 3 \nserver accepts handled requests\n 5 5 3 \nReading: 1 Writing: 1 Waiting: 1 \n"
+    );
+}

@@ -103,6 +103,9 @@ pub struct LocConf {
     pub access_phase: crate::access_phase::AccessPhaseConf,
     /// `valid_referers` (`$invalid_referer`).
     pub referer: crate::referer::RefererConf,
+    /// `stub_status` is the content handler (like proxy_pass, kept by the
+    /// `if` blocks inside).
+    pub stub_status: bool,
 }
 
 /// `if_modified_since`.
@@ -161,6 +164,7 @@ impl Default for LocConf {
             access: Arc::default(),
             access_phase: Default::default(),
             referer: Default::default(),
+            stub_status: false,
         }
     }
 }
@@ -191,6 +195,9 @@ pub fn merge(
     conf.try_files = None;
     let mut index: Option<Vec<Template>> = None;
     let mut error_pages: Option<Vec<crate::error_page::ErrorPage>> = None;
+    if kind != LevelKind::Noname {
+        conf.stub_status = false;
+    }
     conf.proxy_pass = match (proxy_pass, kind) {
         (Some(p), _) => Some(p),
         (None, LevelKind::Noname) => parent.proxy_pass.clone(),
@@ -319,6 +326,7 @@ pub fn merge(
             b"port_in_redirect" => conf.port_in_redirect = flag(d)?.value,
             b"server_name_in_redirect" => conf.server_name_in_redirect = flag(d)?.value,
             b"internal" => conf.internal = true,
+            b"stub_status" => conf.stub_status = true,
             b"set_real_ip_from" => {
                 let Some(a) = arg(0) else { continue };
                 let resolve = |host: &str| -> Vec<std::net::IpAddr> {

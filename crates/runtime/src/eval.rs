@@ -170,6 +170,16 @@ impl Request<'_> {
                 None => b"unix:".to_vec(),
             },
             Var::Runtime(name) if name == "invalid_referer" => self.invalid_referer(),
+            Var::Runtime(name) if name.starts_with("connections_") => {
+                let [active, reading, writing, waiting] = self.client.connections;
+                let n = match name.as_str() {
+                    "connections_active" => active,
+                    "connections_reading" => reading,
+                    "connections_writing" => writing,
+                    _ => waiting,
+                };
+                n.to_string().into_bytes()
+            }
             Var::Runtime(name) if name == "remote_user" => {
                 self.basic_user().map(|(user, _)| user).unwrap_or_default()
             }

@@ -355,6 +355,13 @@ fn outcome_info(r: &Request<'_>) -> OutcomeInfo {
                 r.rt.listens.ports()
             ),
         },
+        Outcome::StubStatus => OutcomeInfo {
+            kind: "stub_status",
+            status: Some(200),
+            location_header: None,
+            body: None,
+            detail: "stub_status: the connection counters".into(),
+        },
         Outcome::Delay(d) => OutcomeInfo {
             kind: "delay",
             status: None,

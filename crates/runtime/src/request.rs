@@ -71,6 +71,8 @@ pub struct ClientRequest<'a> {
     /// `ngx_current_msec`: milliseconds of a monotonic clock, read once per
     /// event (limit_req's buckets drain by it).
     pub msec: u64,
+    /// `$connections_active`, `_reading`, `_writing`, `_waiting`.
+    pub connections: [u64; 4],
 }
 
 impl<'a> ClientRequest<'a> {
@@ -96,6 +98,7 @@ impl<'a> ClientRequest<'a> {
             proxy_protocol: None,
             values: Vec::new(),
             msec: 0,
+            connections: [0; 4],
         }
     }
 
@@ -122,6 +125,8 @@ pub enum Outcome {
     NoListener,
     /// limit_req delays the request: wait, then [`Request::resume`].
     Delay(std::time::Duration),
+    /// The stub_status page (GET and HEAD; anything else 405).
+    StubStatus,
     /// auth_request: run the subrequest
     /// ([`Request::auth_subrequest`]), then [`Request::auth_request_done`].
     AuthRequest(crate::access_phase::AuthSubrequest),
@@ -610,6 +615,14 @@ impl<'a> Request<'a> {
         }
         if conf.proxy_pass.is_some() {
             self.outcome = Outcome::Proxy;
+            return;
+        }
+        if conf.stub_status {
+            self.outcome = if matches!(self.method.as_slice(), b"GET" | b"HEAD") {
+                Outcome::StubStatus
+            } else {
+                Response::error(405, "stub_status serves GET and HEAD")
+            };
             return;
         }
         self.static_content(files);

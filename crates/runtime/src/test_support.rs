@@ -84,6 +84,7 @@ pub fn decide(body: &str, method: &str, uri: &str, files: &dyn Files) -> String 
         },
         Outcome::Proxy => "proxy".into(),
         Outcome::Delay(d) => format!("delay {}", d.as_millis()),
+        Outcome::StubStatus => "stub_status".into(),
         Outcome::AuthRequest(sr) => format!("auth_request {}", String::from_utf8_lossy(&sr.uri)),
         Outcome::NoListener => "no listener".into(),
     })

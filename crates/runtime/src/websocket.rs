@@ -65,6 +65,7 @@ pub fn websocket(r: &mut Request<'_>, up: Option<&UpstreamRequest>, _now: Instan
             Outcome::NoListener => "nothing listens on that address".to_string(),
             Outcome::Proxy => "the proxy_pass URL could not be evaluated".to_string(),
             Outcome::Delay(_) => "limit_req delays the handshake".to_string(),
+            Outcome::StubStatus => "stub_status answers: nothing is proxied".to_string(),
             Outcome::AuthRequest(_) => {
                 "the auth_request subrequest decides whether the handshake is proxied".to_string()
             }

@@ -83,7 +83,7 @@ fn predict(rt: &Runtime, req: &Req) -> Option<Seen> {
         Outcome::Proxy => (502, None, Vec::new()),
         Outcome::Static => (404, None, Vec::new()),
         // the generated configurations have no limits and no auth_request
-        Outcome::Delay(_) | Outcome::AuthRequest(_) => return None,
+        Outcome::Delay(_) | Outcome::AuthRequest(_) | Outcome::StubStatus => return None,
     };
     let x_loc = r
         .add_headers(status)

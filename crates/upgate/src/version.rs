@@ -66,7 +66,7 @@ pub const HTTP_MODULES: &[(&str, Build, bool)] = &[
     ("http_random_index_module", Build::OptIn, false),
     ("http_secure_link_module", Build::OptIn, false),
     ("http_slice_module", Build::OptIn, false),
-    ("http_stub_status_module", Build::OptIn, false),
+    ("http_stub_status_module", Build::OptIn, true),
 ];
 
 /// TLS listeners are served (then `-V` says `TLS SNI support enabled`).

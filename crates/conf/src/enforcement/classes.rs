@@ -566,11 +566,7 @@ pub(super) const CLASSES: &[(&str, ServeClass, &[&str])] = &[
     ("ssl_verify_client", Enforced, &["off"]),
     ("ssl_verify_depth", Enforced, &[]),
     ("stream", Refused, &[]),
-    (
-        "stub_status",
-        Differs("the location answers as if it had no content handler, not with status counters"),
-        &[],
-    ),
+    ("stub_status", Enforced, &[]),
     (
         "sub_filter",
         Differs("the response is sent without substitutions"),
