@@ -449,3 +449,163 @@ impl Request<'_> {
             .collect()
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use super::*;
+    use crate::files::MemFiles;
+    use crate::test_support::runtime;
+    use crate::{ClientRequest, Header};
+
+    /// The outcome of one request from `ip` with `headers`, in short.
+    fn run(body: &str, uri: &str, ip: &str, headers: &[(&str, &str)]) -> String {
+        let rt = runtime(body);
+        let client: SocketAddr = format!("{ip}:5000").parse().unwrap();
+        let local: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let mut c = ClientRequest::new(b"GET", uri.as_bytes(), client, local);
+        c.msec = 1_000_000_000;
+        c.headers = std::iter::once(("Host", "example.com"))
+            .chain(headers.iter().copied())
+            .map(|(n, v)| Header {
+                name: n.as_bytes(),
+                value: v.as_bytes(),
+            })
+            .collect();
+        let mut files = MemFiles::new(&["/prefix/htpasswd"], &[]);
+        files.contents.insert(
+            b"/prefix/htpasswd".to_vec(),
+            b"alice:{PLAIN}secret\n".to_vec(),
+        );
+        let r = rt.process_with(&c, &files);
+        let www = r
+            .www_authenticate
+            .iter()
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .collect::<Vec<_>>()
+            .join(",");
+        match &r.outcome {
+            Outcome::Respond(resp) if www.is_empty() => format!("{}", resp.status),
+            Outcome::Respond(resp) => format!("{} {www}", resp.status),
+            Outcome::Proxy => "proxy".into(),
+            Outcome::AuthRequest(sr) => format!("auth {}", String::from_utf8_lossy(&sr.uri)),
+            other => format!("{other:?}"),
+        }
+    }
+
+    const ALICE: (&str, &str) = ("Authorization", "Basic YWxpY2U6c2VjcmV0");
+
+    #[test]
+    fn satisfy_all_and_any() {
+        let body = "location / { proxy_pass http://b;
+            allow 10.0.0.0/8; deny all;
+            auth_basic \"r\"; auth_basic_user_file /prefix/htpasswd; }
+            location /any/ { proxy_pass http://b; satisfy any;
+            allow 10.0.0.0/8; deny all;
+            auth_basic \"r\"; auth_basic_user_file /prefix/htpasswd; }";
+        assert_eq!(run(body, "/", "10.0.0.1", &[ALICE]), "proxy");
+        assert_eq!(run(body, "/", "10.0.0.1", &[]), "401 Basic realm=\"r\"");
+        assert_eq!(run(body, "/", "192.168.0.1", &[ALICE]), "403");
+        assert_eq!(run(body, "/any/", "192.168.0.1", &[ALICE]), "proxy");
+        assert_eq!(run(body, "/any/", "10.0.0.1", &[]), "proxy");
+        // 401 wins over the 403 kept before it
+        assert_eq!(
+            run(body, "/any/", "192.168.0.1", &[]),
+            "401 Basic realm=\"r\""
+        );
+    }
+
+    #[test]
+    fn return_answers_before_access_and_auth_request_waits() {
+        let body = "location / { deny all; return 200 x; }
+            location /a/ { auth_request /auth; proxy_pass http://b; }
+            location /off/ { auth_request /auth; location /off/in/ { auth_request off; proxy_pass http://b; } }";
+        assert_eq!(run(body, "/", "10.0.0.1", &[]), "200");
+        assert_eq!(run(body, "/a/", "10.0.0.1", &[]), "auth /auth");
+        assert_eq!(run(body, "/off/in/", "10.0.0.1", &[]), "proxy");
+    }
+
+    #[test]
+    fn auth_request_results() {
+        let rt = runtime(
+            "location / { auth_request /auth; auth_request_set $user $arg_u;
+                auth_request_set $args \"x=1\"; proxy_pass http://b; }
+             location = /auth { return 204; }",
+        );
+        let client: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        let local: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let mut c = ClientRequest::new(b"GET", b"/p?u=bob", client, local);
+        c.headers = vec![Header {
+            name: b"Host",
+            value: b"example.com",
+        }];
+        let files = MemFiles::default();
+        let mut r = rt.process_with(&c, &files);
+        let Outcome::AuthRequest(sr) = r.outcome.clone() else {
+            panic!("{:?}", r.outcome);
+        };
+        let mut sub = r.auth_subrequest(&sr.uri, &files);
+        assert_eq!(sub.uri, b"/auth");
+        assert_eq!(sub.method, b"GET");
+        assert!(matches!(&sub.outcome, Outcome::Respond(resp) if resp.status == 204));
+        let vars = sub.auth_request_vars(r.location, &|_| None);
+        for (status, want) in [(401, "401"), (403, "403"), (500, "500"), (302, "500")] {
+            let mut again = rt.process_with(&c, &files);
+            again.auth_request_done(
+                AuthResult {
+                    status,
+                    www_authenticate: Vec::new(),
+                    vars: Vec::new(),
+                },
+                &files,
+            );
+            let got = match &again.outcome {
+                Outcome::Respond(resp) => resp.status.to_string(),
+                other => format!("{other:?}"),
+            };
+            assert_eq!(got, want, "subrequest status {status}");
+        }
+        r.auth_request_done(
+            AuthResult {
+                status: 204,
+                www_authenticate: Vec::new(),
+                vars,
+            },
+            &files,
+        );
+        assert_eq!(r.outcome, Outcome::Proxy);
+        // $args has a set handler: the upstream request carries it
+        let up = r.upstream_request().unwrap();
+        assert_eq!(up.uri, b"/p?x=1");
+    }
+
+    #[test]
+    fn limit_req_rejects_and_delays() {
+        let body = "location / { limit_req zone=one burst=1; proxy_pass http://b; }";
+        let rt = crate::test_support::http_runtime(&format!(
+            "limit_req_zone $binary_remote_addr zone=one:1m rate=1r/s;
+             server {{ listen 8080; server_name example.com; {body} }}"
+        ));
+        let client: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        let local: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let mut c = ClientRequest::new(b"GET", b"/", client, local);
+        c.msec = 1_000_000_000;
+        c.headers = vec![Header {
+            name: b"Host",
+            value: b"example.com",
+        }];
+        let files = MemFiles::default();
+        assert_eq!(rt.process_with(&c, &files).outcome, Outcome::Proxy);
+        let mut r = rt.process_with(&c, &files);
+        assert_eq!(
+            r.outcome,
+            Outcome::Delay(std::time::Duration::from_millis(1000))
+        );
+        r.resume(&files);
+        assert_eq!(r.outcome, Outcome::Proxy);
+        let r = rt.process_with(&c, &files);
+        assert!(matches!(&r.outcome, Outcome::Respond(resp) if resp.status == 503));
+    }
+}

@@ -338,7 +338,10 @@ impl Request<'_> {
             .get(id.0 as usize)
             .is_some_and(|v| v.name == "args")
         {
+            // ngx_http_variable_set_args: the raw request line no longer
+            // stands for the URI
             self.args = value;
+            self.valid_unparsed_uri = false;
             return;
         }
         if let Some(slot) = self.slots.get_mut(id.0 as usize) {

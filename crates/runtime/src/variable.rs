@@ -303,6 +303,11 @@ pub fn var_name(var: &Var, user: &UserVars) -> String {
 /// Resolves a variable name (without `$`).
 pub fn resolve(name: &str, user: &UserVars) -> Result<Var, TemplateError> {
     let lower = name.to_ascii_lowercase();
+    // $args has a set handler: `set $args` changes the request's arguments
+    // (see `Request::set_var`), which every later read sees
+    if lower == "args" || lower == "query_string" {
+        return Ok(Var::Args);
+    }
     if let Some(id) = user.get(&lower) {
         return Ok(Var::User(id));
     }
