@@ -18,7 +18,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
     match args.first().map(String::as_str) {
         Some("parse") | None => parse(),
         Some("tls") => crate::bench_tls::run(&args[1..]),
-        Some(other) => Err(format!("unknown benchmark {other:?} (known: parse, tls)")),
+        Some("access") => crate::bench_access::run(&args[1..]),
+        Some(other) => Err(format!(
+            "unknown benchmark {other:?} (known: parse, tls, access)"
+        )),
     }
 }
 

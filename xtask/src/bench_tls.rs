@@ -47,7 +47,7 @@ struct Options {
 pub fn run(args: &[String]) -> Result<(), String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     if cfg!(debug_assertions) {
-        return rerun_optimized(&root, args);
+        return rerun_optimized(&root, "tls", args);
     }
     let mut options = Options {
         pin: false,
@@ -96,7 +96,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
 /// The load clients share the machine with the servers: an unoptimized
 /// client would measure itself. `cargo xtask` builds xtask in the dev
 /// profile, so this builds it with `--release` and runs that.
-fn rerun_optimized(root: &Path, args: &[String]) -> Result<(), String> {
+pub(crate) fn rerun_optimized(root: &Path, bench: &str, args: &[String]) -> Result<(), String> {
     let status = Command::new(env!("CARGO"))
         .args(["build", "--release", "-p", "xtask"])
         .current_dir(root)
@@ -107,18 +107,21 @@ fn rerun_optimized(root: &Path, args: &[String]) -> Result<(), String> {
     }
     let xtask = target_dir(root).join("release/xtask");
     let status = Command::new(&xtask)
-        .args(["bench", "tls"])
+        .args(["bench", bench])
         .args(args)
         .status()
         .map_err(|e| format!("{}: {e}", xtask.display()))?;
     if status.success() {
         Ok(())
     } else {
-        Err(format!("{} bench tls failed ({status})", xtask.display()))
+        Err(format!(
+            "{} bench {bench} failed ({status})",
+            xtask.display()
+        ))
     }
 }
 
-fn target_dir(root: &Path) -> PathBuf {
+pub(crate) fn target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"))
@@ -126,7 +129,7 @@ fn target_dir(root: &Path) -> PathBuf {
 
 /// Moves this process (and the threads it starts later) off CPU 0; false
 /// when there is one CPU or no taskset.
-fn pin_self() -> bool {
+pub(crate) fn pin_self() -> bool {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     if cpus < 2 {
         return false;
@@ -139,7 +142,7 @@ fn pin_self() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn build_upgate(root: &Path) -> Result<PathBuf, String> {
+pub(crate) fn build_upgate(root: &Path) -> Result<PathBuf, String> {
     let status = Command::new(env!("CARGO"))
         .args(["build", "--release", "-p", "upgate"])
         .current_dir(root)
@@ -152,7 +155,7 @@ fn build_upgate(root: &Path) -> Result<PathBuf, String> {
 }
 
 /// Soft RLIMIT_NOFILE to at least `want` (the hard limit too, as root).
-fn raise_nofile(want: usize) -> Result<(), String> {
+pub(crate) fn raise_nofile(want: usize) -> Result<(), String> {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
     let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(|e| format!("getrlimit: {e}"))?;
     let want = want as u64;
@@ -253,11 +256,11 @@ fn certificates(work: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn write(path: &Path, text: &str) -> Result<(), String> {
+pub(crate) fn write(path: &Path, text: &str) -> Result<(), String> {
     std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn free_port() -> Result<u16, String> {
+pub(crate) fn free_port() -> Result<u16, String> {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -265,7 +268,7 @@ fn free_port() -> Result<u16, String> {
 }
 
 /// A server under test, killed on drop.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     prefix: PathBuf,
 }
@@ -278,7 +281,7 @@ impl Drop for Server {
 }
 
 impl Server {
-    fn start(
+    pub(crate) fn start(
         binary: &Path,
         prefix: &Path,
         conf: &str,
@@ -336,11 +339,11 @@ impl Server {
         }
     }
 
-    fn error_log(&self) -> String {
+    pub(crate) fn error_log(&self) -> String {
         std::fs::read_to_string(self.prefix.join("logs/error.log")).unwrap_or_default()
     }
 
-    fn alive(&mut self) -> bool {
+    pub(crate) fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
 
@@ -453,7 +456,7 @@ async fn bench(work: &Path, binaries: &[PathBuf; 2], options: &Options) -> Resul
     Ok(())
 }
 
-fn name(which: usize) -> &'static str {
+pub(crate) fn name(which: usize) -> &'static str {
     if which == 0 { "nginx" } else { "upgate" }
 }
 
@@ -517,7 +520,7 @@ async fn one_server(
     ])
 }
 
-fn report_errors(binary: &Path, what: &str, rate: Rate) {
+pub(crate) fn report_errors(binary: &Path, what: &str, rate: Rate) {
     if rate.errors > 0 {
         println!(
             "  note: {}: {what}: {} failed attempts",
@@ -527,7 +530,7 @@ fn report_errors(binary: &Path, what: &str, rate: Rate) {
     }
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
+pub(crate) fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }

@@ -6,6 +6,7 @@
 //! a match arm and a line of usage text.
 
 mod bench;
+mod bench_access;
 mod bench_tls;
 mod bench_tls_load;
 mod conformance;
@@ -25,6 +26,9 @@ commands:
   bench tls    TLS handshakes/s, wss echo/s and bytes per idle wss tunnel, upgate
                against nginx (`--runs N`, `--seconds S`, `--tunnels N`, `--conns N`,
                `--pin`)
+  bench access HTTP requests/s and WebSocket handshakes/s through a location with
+               allow/deny, limit_req and auth_basic, upgate against nginx
+               (`--runs N`, `--seconds S`, `--conns N`, `--pin`)
   conformance  the same traffic through nginx and upgate, compared byte for byte
                (`--cases N`, `--verbose`)
   demo         start the example backends and upgate on examples/nginx.conf

@@ -52,10 +52,54 @@ impl Files for DiskFiles {
             .is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
     }
 
-    fn read(&self, path: &[u8]) -> Result<Vec<u8>, FileError> {
-        std::fs::read(OsStr::from_bytes(path)).map_err(|e| file_error(&e))
+    /// nginx reads the file on every request; this keeps the contents
+    /// of the last read and reads again when `stat` says the file is not
+    /// the same (inode, size, mtime or ctime), so a change is seen at once.
+    /// A file changed in the last two seconds is read every time: the
+    /// kernel's timestamps are coarser than two writes can be apart.
+    fn read(&self, path: &[u8]) -> Result<std::sync::Arc<[u8]>, FileError> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(OsStr::from_bytes(path)).map_err(|e| file_error(&e))?;
+        let id = (
+            meta.dev(),
+            meta.ino(),
+            meta.size(),
+            meta.mtime(),
+            meta.mtime_nsec(),
+            meta.ctime(),
+            meta.ctime_nsec(),
+        );
+        if let Ok(cache) = READ_CACHE.lock()
+            && let Some((seen, contents)) = cache.get(path)
+            && *seen == id
+        {
+            return Ok(std::sync::Arc::clone(contents));
+        }
+        let contents: std::sync::Arc<[u8]> = std::fs::read(OsStr::from_bytes(path))
+            .map_err(|e| file_error(&e))?
+            .into();
+        let settled = meta
+            .modified()
+            .ok()
+            .and_then(|m| m.elapsed().ok())
+            .is_some_and(|age| age > Duration::from_secs(2));
+        if settled && let Ok(mut cache) = READ_CACHE.lock() {
+            if cache.len() >= 64 {
+                cache.clear();
+            }
+            cache.insert(path.to_vec(), (id, std::sync::Arc::clone(&contents)));
+        }
+        Ok(contents)
     }
 }
+
+/// What `stat` says of a file read by [`DiskFiles::read`].
+type FileIdentity = (u64, u64, u64, i64, i64, i64, i64);
+
+/// The files [`DiskFiles::read`] read last, by path.
+static READ_CACHE: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<Vec<u8>, (FileIdentity, std::sync::Arc<[u8]>)>>,
+> = std::sync::LazyLock::new(Default::default);
 
 fn file_error(e: &std::io::Error) -> FileError {
     match e.raw_os_error() {
@@ -430,4 +474,51 @@ fn line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::os::unix::ffi::OsStrExt;
+    use std::time::SystemTime;
+
+    use super::*;
+
+    fn age(path: &std::path::Path, secs: u64) {
+        let f = std::fs::File::options().write(true).open(path).unwrap();
+        f.set_modified(SystemTime::now() - Duration::from_secs(secs))
+            .unwrap();
+    }
+
+    /// The user file is read again whenever it changed, as nginx reading
+    /// it on every request would see.
+    #[test]
+    fn read_sees_every_change() {
+        let dir = std::env::temp_dir().join(format!("upgate-read-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("htpasswd");
+        let p = path.as_os_str().as_bytes();
+        std::fs::write(&path, "a:1\n").unwrap();
+        age(&path, 60);
+        assert_eq!(&*DiskFiles.read(p).unwrap(), b"a:1\n");
+        assert_eq!(&*DiskFiles.read(p).unwrap(), b"a:1\n");
+        // rewritten in place, another size
+        std::fs::write(&path, "a:22\n").unwrap();
+        age(&path, 60);
+        assert_eq!(&*DiskFiles.read(p).unwrap(), b"a:22\n");
+        // replaced by a rename, same size and times
+        let next = dir.join("next");
+        std::fs::write(&next, "b:22\n").unwrap();
+        age(&next, 60);
+        std::fs::rename(&next, &path).unwrap();
+        assert_eq!(&*DiskFiles.read(p).unwrap(), b"b:22\n");
+        // changed just now: read every time
+        std::fs::write(&path, "c:33\n").unwrap();
+        assert_eq!(&*DiskFiles.read(p).unwrap(), b"c:33\n");
+        std::fs::write(&path, "d:44\n").unwrap();
+        assert_eq!(&*DiskFiles.read(p).unwrap(), b"d:44\n");
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(DiskFiles.read(p), Err(FileError::NotFound));
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }

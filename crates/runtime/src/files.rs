@@ -49,7 +49,7 @@ pub trait Files {
     }
 
     /// The whole contents of a file (auth_basic's user file).
-    fn read(&self, _path: &[u8]) -> Result<Vec<u8>, FileError> {
+    fn read(&self, _path: &[u8]) -> Result<std::sync::Arc<[u8]>, FileError> {
         Err(FileError::NotFound)
     }
 }
@@ -110,7 +110,10 @@ impl Files for MemFiles {
         }
     }
 
-    fn read(&self, path: &[u8]) -> Result<Vec<u8>, FileError> {
-        self.contents.get(path).cloned().ok_or(FileError::NotFound)
+    fn read(&self, path: &[u8]) -> Result<std::sync::Arc<[u8]>, FileError> {
+        self.contents
+            .get(path)
+            .map(|c| std::sync::Arc::from(c.as_slice()))
+            .ok_or(FileError::NotFound)
     }
 }
