@@ -9,9 +9,10 @@
 //! keepalive HTTP one and the WebSocket echo of examples/backends.
 //!
 //! Medians of alternating runs (each on a fresh server), printed as a
-//! Markdown table `metric | upgate | nginx | ratio`. The goal: every ratio
-//! >= 1.0x. Options: `--runs N` (3), `--seconds S` (5), `--conns N` (50),
-//! `--pin` (servers on CPU 0, clients on the others; see bench tls).
+//! Markdown table `metric | upgate | nginx | ratio`; the goal is a ratio of
+//! at least 1.0x on every row. Options: `--runs N` (3), `--seconds S` (5),
+//! `--conns N` (50), `--pin` (servers on CPU 0, clients on the others; see
+//! bench tls).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
