@@ -96,10 +96,12 @@ impl Files for DiskFiles {
 /// What `stat` says of a file read by [`DiskFiles::read`].
 type FileIdentity = (u64, u64, u64, i64, i64, i64, i64);
 
-/// The files [`DiskFiles::read`] read last, by path.
-static READ_CACHE: std::sync::LazyLock<
-    std::sync::Mutex<std::collections::HashMap<Vec<u8>, (FileIdentity, std::sync::Arc<[u8]>)>>,
-> = std::sync::LazyLock::new(Default::default);
+/// What a read found, by path.
+type ReadCache = std::collections::HashMap<Vec<u8>, (FileIdentity, std::sync::Arc<[u8]>)>;
+
+/// The files [`DiskFiles::read`] read last.
+static READ_CACHE: std::sync::LazyLock<std::sync::Mutex<ReadCache>> =
+    std::sync::LazyLock::new(Default::default);
 
 fn file_error(e: &std::io::Error) -> FileError {
     match e.raw_os_error() {
