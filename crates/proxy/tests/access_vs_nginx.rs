@@ -379,29 +379,45 @@ async fn upgrade_backend(listener: TcpListener) {
     }
 }
 
-/// What the limit_conn scenario saw: a tunnel held by 10.0.0.1, the
-/// requests made while it lives, then after it closed.
-async fn limit_conn_scenario(port: u16) -> (Vec<Vec<Seen>>, Vec<Vec<Seen>>) {
-    let mut tunnel = TcpStream::connect(("127.0.0.1", port))
+/// Opens a connection, sends `request` and reads the response head (a
+/// tunnel stays open while the stream lives).
+async fn open_head(port: u16, request: &[u8]) -> (TcpStream, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("connect");
-    tunnel
-        .write_all(&handshake("/ws/", "X-Real-IP: 10.0.0.1\r\n"))
-        .await
-        .expect("write");
+    s.write_all(request).await.expect("write");
     let mut got = Vec::new();
     let mut buf = [0u8; 1024];
     while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-        match tokio::time::timeout(Duration::from_secs(5), tunnel.read(&mut buf)).await {
+        match tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await {
             Ok(Ok(n)) if n > 0 => got.extend_from_slice(&buf[..n]),
-            _ => panic!("no 101: {}", String::from_utf8_lossy(&got)),
+            _ => break,
         }
     }
-    assert!(
-        got.starts_with(b"HTTP/1.1 101"),
-        "{}",
-        String::from_utf8_lossy(&got)
-    );
+    let line = String::from_utf8_lossy(&got)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    (s, line)
+}
+
+/// What the limit_conn scenario saw: a tunnel held by 10.0.0.1, the
+/// requests made while it lives, then after it closed; and WebSocket
+/// upgrades through auth_request.
+async fn limit_conn_scenario(port: u16) -> (Vec<Vec<Seen>>, Vec<Vec<Seen>>, Vec<String>) {
+    let (tunnel, line) = open_head(port, &handshake("/ws/", "X-Real-IP: 10.0.0.1\r\n")).await;
+    assert!(line.starts_with("HTTP/1.1 101"), "{line}");
+    let mut upgrades = Vec::new();
+    for token in ["good", "bad"] {
+        let (s, line) = open_head(
+            port,
+            &handshake("/ws-auth/", &format!("X-Token: {token}\r\n")),
+        )
+        .await;
+        upgrades.push(line);
+        drop(s);
+    }
     let during: Vec<Vec<u8>> = vec![
         handshake("/ws/", "X-Real-IP: 10.0.0.1\r\n"),
         get("/other/", "X-Real-IP: 10.0.0.1\r\n"),
@@ -421,7 +437,7 @@ async fn limit_conn_scenario(port: u16) -> (Vec<Vec<Seen>>, Vec<Vec<Seen>>) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    (while_open, after)
+    (while_open, after, upgrades)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -454,6 +470,17 @@ http {{
         location /free/ {{
             proxy_pass http://127.0.0.1:{backend_port};
         }}
+        location /ws-auth/ {{
+            auth_request /_auth;
+            proxy_pass http://127.0.0.1:{backend_port};
+        }}
+        location = /_auth {{
+            internal;
+            if ($http_x_token = "good") {{
+                return 204;
+            }}
+            return 401;
+        }}
     }}
 }}
 "#
@@ -467,7 +494,8 @@ http {{
         let _upgate = Upgate::start_as(&conf, "nginx", &nginx_version());
         limit_conn_scenario(port).await
     };
-    let shape = |(during, after): &(Vec<Vec<Seen>>, Vec<Vec<Seen>>)| -> Vec<_> {
+    type Scenario = (Vec<Vec<Seen>>, Vec<Vec<Seen>>, Vec<String>);
+    let shape = |(during, after, _): &Scenario| -> Vec<_> {
         during
             .iter()
             .chain(after)
@@ -478,6 +506,14 @@ http {{
         shape(&from_nginx),
         shape(&from_upgate),
         "nginx left, upgate right"
+    );
+    assert_eq!(from_nginx.2, from_upgate.2, "upgrades through auth_request");
+    assert_eq!(
+        from_upgate.2,
+        [
+            "HTTP/1.1 101 Switching Protocols",
+            "HTTP/1.1 401 Unauthorized"
+        ]
     );
     let statuses: Vec<u16> = from_upgate.0.iter().map(|s| s[0].status()).collect();
     assert_eq!(statuses, [503, 429, 200, 200]);
@@ -635,4 +671,83 @@ http {{
         String::from_utf8_lossy(&from_upgate[1][0].body),
         "Active connections: 3 \nserver accepts handled requests\n 5 5 3 \nReading: 1 Writing: 1 Waiting: 1 \n"
     );
+}
+
+/// A PROXY protocol v2 header for TCP over IPv4 (with one TLV).
+fn proxy_v2(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16) -> Vec<u8> {
+    let mut h = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    h.push(0x21); // version 2, PROXY
+    h.push(0x11); // AF_INET, STREAM
+    let tlv = [0x04u8, 0, 2, b'h', b'i'];
+    h.extend_from_slice(&((12 + tlv.len()) as u16).to_be_bytes());
+    h.extend_from_slice(&src);
+    h.extend_from_slice(&dst);
+    h.extend_from_slice(&sport.to_be_bytes());
+    h.extend_from_slice(&dport.to_be_bytes());
+    h.extend_from_slice(&tlv);
+    h
+}
+
+/// `listen ... proxy_protocol` with realip from it: v1 (TCP4, TCP6,
+/// UNKNOWN), v2, a broken header; `$remote_addr` and allow/deny see the
+/// address the header carries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_protocol_as_nginx_reads_it() {
+    let conf = r#"events {}
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:{P0} proxy_protocol;
+        set_real_ip_from 127.0.0.1;
+        real_ip_header proxy_protocol;
+        location / {
+            return 200 "$remote_addr pp=$proxy_protocol_addr:$proxy_protocol_port real=$realip_remote_addr\n";
+        }
+        location /port {
+            return 200 "$remote_addr:$remote_port\n";
+        }
+        location /guarded {
+            allow 10.0.0.0/8;
+            deny all;
+            proxy_pass http://127.0.0.1:{P1};
+        }
+    }
+    server {
+        listen 127.0.0.1:{P1};
+        location / { return 200 "secret for $http_x_forwarded_for\n"; }
+    }
+}
+"#;
+    let http = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let mut requests: Vec<Vec<u8>> = Vec::new();
+    for header in [
+        "PROXY TCP4 10.1.2.3 127.0.0.1 5555 80\r\n",
+        "PROXY TCP6 2001:db8::1 ::1 6666 443\r\n",
+    ] {
+        requests.push(format!("{header}{}", http("/port")).into_bytes());
+    }
+    for header in [
+        "PROXY TCP4 10.1.2.3 127.0.0.1 5555 80\r\n",
+        "PROXY TCP4 192.168.0.9 127.0.0.1 5555 80\r\n",
+        "PROXY TCP6 2001:db8::1 ::1 6666 443\r\n",
+        "PROXY UNKNOWN\r\n",
+        "PROXY TCP4 10.1.2.3\r\n",
+        "GARBAGE\r\n",
+    ] {
+        for path in ["/", "/guarded"] {
+            requests.push(format!("{header}{}", http(path)).into_bytes());
+        }
+    }
+    for path in ["/", "/guarded"] {
+        let mut r = proxy_v2([10, 9, 8, 7], [127, 0, 0, 1], 4444, 80);
+        r.extend_from_slice(http(path).as_bytes());
+        requests.push(r);
+    }
+    // no header at all
+    requests.push(http("/").into_bytes());
+    let refs: Vec<&[u8]> = requests.iter().map(Vec::as_slice).collect();
+    let seen = same_as_nginx(conf, 2, &refs).await;
+    assert_eq!(String::from_utf8_lossy(&seen[0][0].body), "10.1.2.3:5555\n");
+    assert_eq!(status(&seen, 3), 200, "10.1.2.3 is let in");
+    assert_eq!(status(&seen, 5), 403, "192.168.0.9 is not");
 }
