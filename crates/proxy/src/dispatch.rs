@@ -619,11 +619,7 @@ async fn answer(
     vals.status = status;
     let known = &*vals;
     let mut extra = extra_headers.to_vec();
-    extra.extend(
-        r.www_authenticate
-            .iter()
-            .map(|v| (b"WWW-Authenticate".to_vec(), v.clone())),
-    );
+    extra.extend(r.www_authenticate_lines());
     extra.extend(r.add_headers_with(status, &|name| {
         crate::access_log::runtime_value(name, known)
     }));

@@ -81,9 +81,10 @@ pub fn write(
     };
     let start = out.len();
     let framing = resp.write_head(out);
-    let extra = r.add_headers_with(head.status(), &|name| {
+    let mut extra = r.www_authenticate_lines();
+    extra.extend(r.add_headers_with(head.status(), &|name| {
         crate::access_log::runtime_value(name, input.vals)
-    });
+    }));
     if out.len() > start + 2 && (!replace.is_empty() || !extra.is_empty()) {
         let mut head_bytes = out.split_off(start);
         head_bytes.truncate(head_bytes.len() - 2); // the final CRLF

@@ -343,6 +343,10 @@ pub async fn serve(
             line(&mut out, b"Location", &r.absolute_location(&l));
         }
         keepalive.write(&mut out);
+        // the access phase pushed these before the static module its ETag
+        for (n, v) in r.www_authenticate_lines() {
+            line(&mut out, &n, &v);
+        }
         if let Some(e) = &etag {
             line(&mut out, b"ETag", e);
         }

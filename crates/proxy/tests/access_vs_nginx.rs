@@ -91,8 +91,13 @@ http {
             location /ret/ {
                 return 200 "return answers first\n";
             }
+            location /paged-file/ {
+                error_page 401 /401.html;
+                proxy_pass http://127.0.0.1:{P1};
+            }
         }
         location = /login { return 200 "login page\n"; }
+        location = /401.html { root {ROOT}; }
         location /any/ {
             satisfy any;
             allow 10.0.0.0/8;
@@ -109,7 +114,9 @@ http {
     }
 }
 "#
-    .replace("{FILE}", &file.display().to_string());
+    .replace("{FILE}", &file.display().to_string())
+    .replace("{ROOT}", &dir.path().display().to_string());
+    std::fs::write(dir.path().join("401.html"), "<p>log in first</p>\n").expect("write page");
     let mut requests: Vec<Vec<u8>> = Vec::new();
     for user in [
         "des", "md5", "sha256", "sha512", "bcrypt", "yescrypt", "apr1", "plain", "sha", "ssha",
@@ -130,7 +137,14 @@ http {
         requests.push(get("/", auth));
     }
     let good = format!("Authorization: Basic {}\r\n", basic("plain", "password"));
-    for path in ["/open/", "/realm/", "/paged/", "/ret/", "/missing/"] {
+    for path in [
+        "/open/",
+        "/realm/",
+        "/paged/",
+        "/paged-file/",
+        "/ret/",
+        "/missing/",
+    ] {
         requests.push(get(path, ""));
     }
     requests.push(get("/missing/", &good));

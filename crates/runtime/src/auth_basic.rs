@@ -178,6 +178,16 @@ impl Request<'_> {
         credentials(self.client.header_values(b"authorization").next())
     }
 
+    /// The `WWW-Authenticate` lines the access phase left for the response
+    /// (they stay through an error page's redirect, as nginx's
+    /// `headers_out` does), before add_header's.
+    pub fn www_authenticate_lines(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.www_authenticate
+            .iter()
+            .map(|v| (b"WWW-Authenticate".to_vec(), v.clone()))
+            .collect()
+    }
+
     /// `ngx_http_auth_basic_set_realm`.
     fn set_realm(&mut self, realm: &[u8]) -> Verdict {
         let mut value = b"Basic realm=\"".to_vec();
