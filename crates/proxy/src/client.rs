@@ -99,8 +99,9 @@ impl AsyncWrite for ClientStream {
 pub struct TlsInfo {
     /// The server the SNI name chose and the client certificate's verdict.
     pub client: upgate_runtime::ssl::ClientTls,
-    /// The `$ssl_*` variables, by name.
-    pub values: Vec<(String, Vec<u8>)>,
+    /// The `$ssl_*` variables, by name (shared by the connection's
+    /// requests).
+    pub values: std::sync::Arc<[(String, Vec<u8>)]>,
 }
 
 /// One client connection.

@@ -31,23 +31,10 @@ fn client_request<'h>(
     head: &'h RequestHead,
     client: &Client,
     tls: Option<&'h upgate_runtime::ssl::ClientTls>,
+    tls_values: &'h [(String, Vec<u8>)],
     proxy_protocol: Option<&'h upgate_runtime::proxy_protocol::ProxyProtocol>,
     body_length: Option<u64>,
 ) -> ClientRequest<'h> {
-    let mut values = vec![
-        ("connection".into(), client.id.to_string().into_bytes()),
-        (
-            "connection_requests".into(),
-            client.requests.to_string().into_bytes(),
-        ),
-        (
-            "connection_time".into(),
-            crate::access_log::secs(client.born.elapsed()).into_bytes(),
-        ),
-    ];
-    if let Some(tls) = &client.tls {
-        values.extend(tls.values.iter().cloned());
-    }
     ClientRequest {
         method: head.method(),
         target: head.target(),
@@ -71,7 +58,10 @@ fn client_request<'h>(
         body_length,
         chunked: head.is_chunked(),
         proxy_protocol,
-        values,
+        conn_values: tls_values,
+        connection: client.id,
+        connection_requests: client.requests,
+        connection_time: client.born.elapsed(),
         msec: current_msec(),
         connections: client
             .stat
@@ -140,10 +130,15 @@ pub async fn request(tables: Arc<Tables>, client: &mut Client, head: &RequestHea
     // Owned: the request borrows it while the connection is written to.
     let tls = client.tls.as_ref().map(|t| t.client.clone());
     let proxy_protocol = client.proxy_protocol.clone();
+    let tls_values = client
+        .tls
+        .as_ref()
+        .map(|t| std::sync::Arc::clone(&t.values));
     let creq = client_request(
         head,
         client,
         tls.as_ref(),
+        tls_values.as_deref().unwrap_or_default(),
         proxy_protocol.as_deref(),
         head.content_length(),
     );
@@ -657,7 +652,12 @@ async fn answer(
     let head_len = crate::respond::head_len(&bytes);
     vals.body_bytes_sent = vals.bytes_sent.saturating_sub(head_len as u64);
     if !keep {
-        return After::Linger;
+        // ngx_http_finalize_connection lingers only when the client may
+        // still be sending (a body not read, pipelined bytes); otherwise
+        // the connection closes at once
+        let pending = !client.buf.is_empty()
+            || (!body_read && (head.is_chunked() || head.content_length().is_some_and(|n| n > 0)));
+        return if pending { After::Linger } else { After::Close };
     }
     if body_read {
         return After::KeepAlive;

@@ -199,10 +199,19 @@ impl Request<'_> {
                 .proxy_protocol
                 .and_then(|pp| pp.variable(name))
                 .unwrap_or_default(),
+            Var::Runtime(name) if name == "connection" => c.connection.to_string().into_bytes(),
+            Var::Runtime(name) if name == "connection_requests" => {
+                c.connection_requests.to_string().into_bytes()
+            }
+            Var::Runtime(name) if name == "connection_time" => {
+                let t = c.connection_time;
+                format!("{}.{:03}", t.as_secs(), t.subsec_millis()).into_bytes()
+            }
             Var::Runtime(name) => self
                 .runtime_values
                 .iter()
                 .rev()
+                .chain(c.conn_values.iter())
                 .find(|(n, _)| n == name)
                 .map(|(_, v)| v.clone())
                 .unwrap_or_default(),

@@ -65,9 +65,15 @@ pub struct ClientRequest<'a> {
     /// The PROXY protocol header the connection began with (`listen ...
     /// proxy_protocol`).
     pub proxy_protocol: Option<&'a crate::proxy_protocol::ProxyProtocol>,
-    /// Variables of the connection only the engine knows (`$connection`,
-    /// `$connection_requests`, `$connection_time`), by name.
-    pub values: Vec<(String, Vec<u8>)>,
+    /// Variables of the connection only the engine knows (the `$ssl_*`
+    /// of its handshake), by name.
+    pub conn_values: &'a [(String, Vec<u8>)],
+    /// `$connection`: the connection's number.
+    pub connection: u64,
+    /// `$connection_requests`.
+    pub connection_requests: u64,
+    /// `$connection_time`: the connection's age when the head was read.
+    pub connection_time: std::time::Duration,
     /// `ngx_current_msec`: milliseconds of a monotonic clock, read once per
     /// event (limit_req's buckets drain by it).
     pub msec: u64,
@@ -96,7 +102,10 @@ impl<'a> ClientRequest<'a> {
             body_length: None,
             chunked: false,
             proxy_protocol: None,
-            values: Vec::new(),
+            conn_values: &[],
+            connection: 0,
+            connection_requests: 0,
+            connection_time: std::time::Duration::ZERO,
             msec: 0,
             connections: [0; 4],
         }
@@ -342,7 +351,7 @@ impl Runtime {
             log: Vec::new(),
             body_length: client.body_length,
             headers_location: None,
-            runtime_values: client.values.clone(),
+            runtime_values: Vec::new(),
             limit_req_status: None,
             limit_conn_status: None,
             limit_conn_slots: Vec::new(),

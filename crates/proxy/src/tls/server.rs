@@ -481,7 +481,10 @@ impl TlsServers {
         let values = vars::values(conn, &hello, &chain, verdict.as_ref());
         Ok(Accepted::Tls(
             ClientStream::Tls(Box::new(stream)),
-            Box::new(TlsInfo { client, values }),
+            Box::new(TlsInfo {
+                client,
+                values: values.into(),
+            }),
         ))
     }
 }
