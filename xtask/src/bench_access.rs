@@ -23,16 +23,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::bench_tls::{
-    Server, build_upgate, free_port, median, name, pin_self, raise_nofile, rerun_optimized, write,
+    Options, Server, block_on, free_port, median, name, prepare, rerun_optimized, write,
 };
 use crate::bench_tls_load::Rate;
-
-struct Options {
-    pin: bool,
-    runs: usize,
-    seconds: u64,
-    conns: usize,
-}
 
 /// `alice:password` as htpasswd -m writes it (`$apr1$`).
 const HTPASSWD: &str = "alice:$apr1$salt$Xxd1irWT9ycqoYxGFn4cb.\n";
@@ -51,45 +44,17 @@ pub fn run(args: &[String]) -> Result<(), String> {
     if cfg!(debug_assertions) {
         return rerun_optimized(&root, "access", args);
     }
-    let mut options = Options {
+    let options = Options {
         pin: false,
         runs: 3,
         seconds: 5,
+        tunnels: 0,
         conns: 50,
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut value = |name: &str| -> Result<usize, String> {
-            it.next()
-                .and_then(|v| v.parse().ok())
-                .ok_or(format!("bench access: {name} wants a number"))
-        };
-        match a.as_str() {
-            "--runs" => options.runs = value("--runs")?.max(1),
-            "--seconds" => options.seconds = value("--seconds")?.max(1) as u64,
-            "--conns" => options.conns = value("--conns")?.max(1),
-            "--pin" => options.pin = true,
-            other => return Err(format!("bench access: unknown option {other:?}")),
-        }
     }
-    raise_nofile(8192)?;
-    if options.pin && !pin_self() {
-        return Err("--pin needs two CPUs and taskset (util-linux)".into());
-    }
-    let upgate = build_upgate(&root)?;
-    let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .ok_or("nginx is not installed (apt-get install nginx)")?;
-    let work = std::env::temp_dir().join(format!("upgate-bench-access-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
+    .parse("access", args, false)?;
+    let (binaries, work) = prepare(&root, "access", &options, 8192)?;
     write(&work.join("htpasswd"), HTPASSWD)?;
-    let result = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("tokio: {e}"))?
-        .block_on(bench(&work, &[nginx.into(), upgate], &options));
+    let result = block_on(bench(&work, &binaries, &options));
     let _ = std::fs::remove_dir_all(&work);
     result
 }

@@ -36,12 +36,77 @@ use std::time::{Duration, Instant};
 
 use crate::bench_tls_load::{self as load, Rate};
 
-struct Options {
-    pin: bool,
-    runs: usize,
-    seconds: u64,
-    tunnels: usize,
-    conns: usize,
+/// The options of the load benchmarks (`tunnels` is bench tls's only).
+pub(crate) struct Options {
+    pub pin: bool,
+    pub runs: usize,
+    pub seconds: u64,
+    pub tunnels: usize,
+    pub conns: usize,
+}
+
+impl Options {
+    /// `--runs N`, `--seconds S`, `--conns N`, `--pin`, and `--tunnels N`
+    /// where `tunnels` is accepted, over `self`'s defaults.
+    pub(crate) fn parse(
+        mut self,
+        bench: &str,
+        args: &[String],
+        tunnels: bool,
+    ) -> Result<Self, String> {
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            let mut value = |name: &str| -> Result<usize, String> {
+                it.next()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or(format!("bench {bench}: {name} wants a number"))
+            };
+            match a.as_str() {
+                "--runs" => self.runs = value("--runs")?.max(1),
+                "--seconds" => self.seconds = value("--seconds")?.max(1) as u64,
+                "--tunnels" if tunnels => self.tunnels = value("--tunnels")?.max(1),
+                "--conns" => self.conns = value("--conns")?.max(1),
+                "--pin" => self.pin = true,
+                other => return Err(format!("bench {bench}: unknown option {other:?}")),
+            }
+        }
+        Ok(self)
+    }
+}
+
+/// What a load benchmark needs before it starts: the open files it asks
+/// for, the pinning, both binaries (upgate built in release) and a fresh
+/// work directory.
+pub(crate) fn prepare(
+    root: &Path,
+    bench: &str,
+    options: &Options,
+    nofile: usize,
+) -> Result<([PathBuf; 2], PathBuf), String> {
+    raise_nofile(nofile)?;
+    if options.pin && !pin_self() {
+        return Err("--pin needs two CPUs and taskset (util-linux)".into());
+    }
+    let upgate = build_upgate(root)?;
+    let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .ok_or("nginx is not installed (apt-get install nginx)")?;
+    let work = std::env::temp_dir().join(format!("upgate-bench-{bench}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
+    Ok(([nginx.into(), upgate], work))
+}
+
+/// Runs `bench` on a multi-thread tokio runtime.
+pub(crate) fn block_on<F: std::future::Future<Output = Result<(), String>>>(
+    bench: F,
+) -> Result<(), String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio: {e}"))?
+        .block_on(bench)
 }
 
 pub fn run(args: &[String]) -> Result<(), String> {
@@ -49,46 +114,16 @@ pub fn run(args: &[String]) -> Result<(), String> {
     if cfg!(debug_assertions) {
         return rerun_optimized(&root, "tls", args);
     }
-    let mut options = Options {
+    let options = Options {
         pin: false,
         runs: 3,
         seconds: 5,
         tunnels: 5000,
         conns: 32,
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut value = |name: &str| -> Result<usize, String> {
-            it.next()
-                .and_then(|v| v.parse().ok())
-                .ok_or(format!("bench tls: {name} wants a number"))
-        };
-        match a.as_str() {
-            "--runs" => options.runs = value("--runs")?.max(1),
-            "--seconds" => options.seconds = value("--seconds")?.max(1) as u64,
-            "--tunnels" => options.tunnels = value("--tunnels")?.max(1),
-            "--conns" => options.conns = value("--conns")?.max(1),
-            "--pin" => options.pin = true,
-            other => return Err(format!("bench tls: unknown option {other:?}")),
-        }
     }
-    raise_nofile(options.tunnels * 3 + 4096)?;
-    if options.pin && !pin_self() {
-        return Err("--pin needs two CPUs and taskset (util-linux)".into());
-    }
-    let upgate = build_upgate(&root)?;
-    let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .ok_or("nginx is not installed (apt-get install nginx)")?;
-    let work = std::env::temp_dir().join(format!("upgate-bench-tls-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
-    let result = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("tokio: {e}"))?
-        .block_on(bench(&work, &[nginx.into(), upgate], &options));
+    .parse("tls", args, true)?;
+    let (binaries, work) = prepare(&root, "tls", &options, options.tunnels * 3 + 4096)?;
+    let result = block_on(bench(&work, &binaries, &options));
     let _ = std::fs::remove_dir_all(&work);
     result
 }

@@ -165,33 +165,6 @@ pub async fn request(tables: Arc<Tables>, client: &mut Client, head: &RequestHea
         let keepalive = keepalive_for(&tables, client, head, &r);
         match r.outcome.clone() {
             Outcome::NoListener => return Next::Close,
-            Outcome::StubStatus => {
-                let page = client
-                    .stat
-                    .as_ref()
-                    .map(|s| s.stats().page())
-                    .unwrap_or_default();
-                let resp = upgate_runtime::Response {
-                    status: 200,
-                    location: None,
-                    body: page,
-                    reason: "return 200".into(),
-                };
-                break answer(
-                    &tables,
-                    client,
-                    head,
-                    &mut r,
-                    &resp,
-                    keepalive,
-                    &date,
-                    &mut vals,
-                    &[],
-                    body_read,
-                    Some(b"text/plain"),
-                )
-                .await;
-            }
             Outcome::Delay(d) => {
                 if !delay(client, d).await {
                     closed_early(&tables, &r, client, head, &mut vals);
@@ -208,7 +181,13 @@ pub async fn request(tables: Arc<Tables>, client: &mut Client, head: &RequestHea
                     }
                 }
             }
-            Outcome::Respond(resp) => {
+            outcome @ (Outcome::Respond(_) | Outcome::StubStatus) => {
+                // stub_status answers its page as `return 200` would, in
+                // text/plain
+                let (resp, content_type) = match outcome {
+                    Outcome::Respond(resp) => (resp, None),
+                    _ => (stub_status_page(client), Some(&b"text/plain"[..])),
+                };
                 break answer(
                     &tables,
                     client,
@@ -220,7 +199,7 @@ pub async fn request(tables: Arc<Tables>, client: &mut Client, head: &RequestHea
                     &mut vals,
                     &[],
                     body_read,
-                    None,
+                    content_type,
                 )
                 .await;
             }
@@ -325,6 +304,20 @@ pub async fn request(tables: Arc<Tables>, client: &mut Client, head: &RequestHea
     }
     let ka_timeout = tables.loc(r.location).keepalive_timeout;
     finish(&tables, &mut r, after, vals, started, ka_timeout)
+}
+
+/// The stub_status page for the server `client` came in on.
+fn stub_status_page(client: &Client) -> upgate_runtime::Response {
+    upgate_runtime::Response {
+        status: 200,
+        location: None,
+        body: client
+            .stat
+            .as_ref()
+            .map(|s| s.stats().page())
+            .unwrap_or_default(),
+        reason: "return 200".into(),
+    }
 }
 
 /// The client closed while the request waited (a limit_req delay, an
