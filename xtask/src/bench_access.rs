@@ -23,7 +23,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::bench_tls::{
-    Options, Server, block_on, free_port, median, name, prepare, rerun_optimized, write,
+    Options, Server, block_on, free_port, name, prepare, print_run, print_table, rerun_optimized,
+    write,
 };
 use crate::bench_tls_load::Rate;
 
@@ -345,28 +346,12 @@ async fn bench(work: &Path, binaries: &[PathBuf; 2], options: &Options) -> Resul
                 }
             }
             let f = rates.map(|r| r.per_second);
-            println!(
-                "  run {} {}: {}",
-                run + 1,
-                name(which),
-                f.iter()
-                    .map(|v| format!("{v:.0}"))
-                    .collect::<Vec<_>>()
-                    .join(" | ")
-            );
+            print_run(run, which, &f);
             figures[which].push(f);
             drop(server);
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
-    println!("\n| metric | upgate | nginx | ratio |\n|---|---|---|---|");
-    for (row, label) in ROWS.iter().enumerate() {
-        let nginx = median(figures[0].iter().map(|f| f[row]).collect());
-        let upgate = median(figures[1].iter().map(|f| f[row]).collect());
-        println!(
-            "| {label} | {upgate:.0} | {nginx:.0} | {:.2}x |",
-            upgate / nginx
-        );
-    }
+    print_table(&ROWS, &figures);
     Ok(())
 }

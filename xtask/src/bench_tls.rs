@@ -466,21 +466,34 @@ async fn bench(work: &Path, binaries: &[PathBuf; 2], options: &Options) -> Resul
             };
             let prefix = work.join(format!("run{run}-{which}"));
             let f = one_server(binary, &prefix, work, ports, options).await?;
-            println!(
-                "  run {} {}: {}",
-                run + 1,
-                name(which),
-                f.iter()
-                    .map(|v| format!("{v:.0}"))
-                    .collect::<Vec<_>>()
-                    .join(" | ")
-            );
+            print_run(run, which, &f);
             figures[which].push(f);
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
+    print_table(&ROWS, &figures);
+    Ok(())
+}
+
+/// One run's figures of one server, on a line.
+pub(crate) fn print_run(run: usize, which: usize, figures: &[f64]) {
+    println!(
+        "  run {} {}: {}",
+        run + 1,
+        name(which),
+        figures
+            .iter()
+            .map(|v| format!("{v:.0}"))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+}
+
+/// The medians of every row, nginx's runs in `figures[0]` and upgate's in
+/// `figures[1]`, as a Markdown table with ratio = upgate / nginx.
+pub(crate) fn print_table<const N: usize>(rows: &[&str; N], figures: &[Vec<[f64; N]>; 2]) {
     println!("\n| metric | upgate | nginx | ratio |\n|---|---|---|---|");
-    for (row, label) in ROWS.iter().enumerate() {
+    for (row, label) in rows.iter().enumerate() {
         let nginx = median(figures[0].iter().map(|f| f[row]).collect());
         let upgate = median(figures[1].iter().map(|f| f[row]).collect());
         println!(
@@ -488,7 +501,6 @@ async fn bench(work: &Path, binaries: &[PathBuf; 2], options: &Options) -> Resul
             upgate / nginx
         );
     }
-    Ok(())
 }
 
 pub(crate) fn name(which: usize) -> &'static str {
