@@ -412,11 +412,21 @@ impl Exchange<'_> {
             }));
         }
         self.vals.record_sent_head(&out);
-        if client.write_all(&out, send_timeout).await.is_err() {
-            group.peers().free(&mut sel, Outcome::Ok, Instant::now());
-            return After::Close;
-        }
         let head_len = out.len() as u64;
+        // A body that came whole with the head goes out in the same write
+        // (nginx's one writev of the header and the body buffers).
+        let whole = match head.framing(up_head_request) {
+            crate::http1::ResponseFraming::NoBody => true,
+            crate::http1::ResponseFraming::Length(n) => buf.len() as u64 >= n,
+            _ => false,
+        };
+        if !whole {
+            if client.write_all(&out, send_timeout).await.is_err() {
+                group.peers().free(&mut sel, Outcome::Ok, Instant::now());
+                return After::Close;
+            }
+            out.clear();
+        }
         let mut body_count = 0;
         let res = relay::body(
             client,
@@ -444,7 +454,8 @@ impl Exchange<'_> {
                     conn.requests += 1;
                     pool.put(conn, Instant::now());
                 }
-                if client.write_all(&tail, send_timeout).await.is_err() {
+                out.extend_from_slice(&tail);
+                if client.write_all(&out, send_timeout).await.is_err() {
                     After::Close
                 } else if framing.keepalive {
                     After::KeepAlive
