@@ -121,10 +121,12 @@ pub struct Values {
     /// and friends.
     pub upstream: Vec<UpstreamState>,
     /// The last upstream response's header lines (`$upstream_http_NAME`).
-    pub upstream_headers: Vec<(Vec<u8>, Vec<u8>)>,
+    /// (the head as received, parsed only when a variable reads it)
+    pub upstream_head: Vec<u8>,
     /// The header lines of the response head sent to the client
     /// (`$sent_http_NAME`).
-    pub sent_headers: Vec<(Vec<u8>, Vec<u8>)>,
+    /// (the head as sent, parsed only when a variable reads it)
+    pub sent_head: Vec<u8>,
 }
 
 /// One attempt at a peer (`ngx_http_upstream_state_t`). A time is `None`
@@ -155,16 +157,8 @@ impl Values {
             .windows(4)
             .position(|w| w == b"\r\n\r\n")
             .unwrap_or(head.len());
-        self.sent_headers = head[..end]
-            .split(|&c| c == b'\n')
-            .skip(1)
-            .filter_map(|line| {
-                let line = line.strip_suffix(b"\r").unwrap_or(line);
-                let colon = line.iter().position(|&c| c == b':')?;
-                let value = line[colon + 1..].trim_ascii_start();
-                Some((line[..colon].to_vec(), value.to_vec()))
-            })
-            .collect();
+        self.sent_head.clear();
+        self.sent_head.extend_from_slice(&head[..end]);
     }
 
     /// The state of the attempt under way.
@@ -236,6 +230,14 @@ impl AccessLogs {
     }
 
     /// Evaluates the request's own variables of every line `location` logs.
+    /// Whether a request ending in `location` writes any line
+    /// (`access_log off` writes none).
+    pub fn any(&self, location: LocationId) -> bool {
+        self.by_location
+            .get(location.index())
+            .is_some_and(|list| !list.is_empty())
+    }
+
     pub fn prepare(&self, r: &mut Request<'_>, location: LocationId) -> Vec<Pending> {
         let Some(list) = self.by_location.get(location.index()) else {
             return Vec::new();
@@ -395,10 +397,10 @@ pub fn runtime_value(name: &str, v: &Values) -> Option<Vec<u8>> {
         "upstream_bytes_sent" => states(v, |s| Some(s.bytes_sent.to_string()))?,
         other => {
             if let Some(name) = other.strip_prefix("sent_http_") {
-                return header_named(&v.sent_headers, name.as_bytes());
+                return header_named(&v.sent_head, name.as_bytes());
             }
             let name = other.strip_prefix("upstream_http_")?;
-            return header_named(&v.upstream_headers, name.as_bytes());
+            return header_named(&v.upstream_head, name.as_bytes());
         }
     };
     Some(text.into_bytes())
@@ -420,21 +422,24 @@ fn states(v: &Values, each: impl Fn(&UpstreamState) -> Option<String>) -> Option
 
 /// `$upstream_http_NAME` / `$sent_http_NAME`: the first header line whose
 /// lower-cased name, `-` read as `_`, is NAME.
-fn header_named(headers: &[(Vec<u8>, Vec<u8>)], name: &[u8]) -> Option<Vec<u8>> {
-    headers
-        .iter()
-        .find(|(n, _)| {
-            n.len() == name.len()
-                && n.iter().zip(name).all(|(&a, &b)| {
-                    let a = if a == b'-' {
-                        b'_'
-                    } else {
-                        a.to_ascii_lowercase()
-                    };
-                    a == b
-                })
-        })
-        .map(|(_, value)| value.clone())
+/// The value of the first header line of `head` (a status line, then
+/// header lines) whose name, lower-cased with `-` read as `_`, is `name`.
+fn header_named(head: &[u8], name: &[u8]) -> Option<Vec<u8>> {
+    head.split(|&c| c == b'\n').skip(1).find_map(|line| {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let colon = line.iter().position(|&c| c == b':')?;
+        let n = &line[..colon];
+        let same = n.len() == name.len()
+            && n.iter().zip(name).all(|(&a, &b)| {
+                let a = if a == b'-' {
+                    b'_'
+                } else {
+                    a.to_ascii_lowercase()
+                };
+                a == b
+            });
+        same.then(|| line[colon + 1..].trim_ascii_start().to_vec())
+    })
 }
 
 /// Seconds with milliseconds, as nginx prints times (`0.004`).
@@ -507,7 +512,7 @@ mod tests {
             response_length: 23,
             ..UpstreamState::default()
         });
-        v.upstream_headers.push((b"X-Len".to_vec(), b"59".to_vec()));
+        v.upstream_head = b"HTTP/1.1 200 OK\r\nX-Len: 59\r\n".to_vec();
         let get = |n: &str| runtime_value(n, &v).map(|b| String::from_utf8_lossy(&b).into_owned());
         assert_eq!(
             get("upstream_addr").as_deref(),

@@ -64,10 +64,7 @@ pub async fn run(
                             .filter(|h| h.name.eq_ignore_ascii_case(b"www-authenticate"))
                             .map(|h| h.value.to_vec())
                             .collect();
-                        vals.upstream_headers = up
-                            .headers()
-                            .map(|h| (h.name.to_vec(), h.value.to_vec()))
-                            .collect();
+                        vals.upstream_head = up.as_bytes().to_vec();
                         vals.status = up.status();
                         break up.status();
                     }

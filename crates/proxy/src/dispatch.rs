@@ -448,6 +448,7 @@ fn finish(
     // evaluated now (a map over $status in `access_log ... if=`); the
     // line's own end-of-request values are filled in by `Pending::finish`.
     vals.request_time = started.elapsed();
+    let logged = tables.access_logs.any(location);
     for name in [
         "status",
         "body_bytes_sent",
@@ -459,6 +460,9 @@ fn finish(
         "upstream_response_time",
         "upstream_response_length",
     ] {
+        if !logged {
+            break;
+        }
         if let Some(value) = crate::access_log::runtime_value(name, &vals) {
             r.runtime_values.push((name.to_string(), value));
         }

@@ -158,7 +158,7 @@ impl Exchange<'_> {
         };
         let up_head_request = up.method == b"HEAD";
         let non_idempotent = matches!(up.method.as_slice(), b"POST" | b"LOCK" | b"PATCH");
-        let uri_text = String::from_utf8_lossy(&up.uri).into_owned();
+        let uri_text = String::from_utf8_lossy(&up.uri);
         let bytes = up.to_bytes();
         let resolver = tables.loc(r.location).resolver;
         let group = match group_for(tables, r, resolver).await {
@@ -208,7 +208,8 @@ impl Exchange<'_> {
                 return Err(self.fail(client, r, 502).await);
             };
             let addr = group.peers().peer(peer).addr().clone();
-            let url = format!("{scheme}://{addr}{uri_text}");
+            // for the error log only: made when a line is written
+            let url = || format!("{scheme}://{addr}{uri_text}");
             self.vals.upstream.push(UpstreamState {
                 peer: addr.to_string(),
                 ..UpstreamState::default()
@@ -234,7 +235,7 @@ impl Exchange<'_> {
                 () = client_closed(client.stream.transport()) => {
                     self.vals.state().response_time = Some(t0.elapsed());
                     self.vals.status = 499;
-                    let cx = self.context(r, client, Some(url));
+                    let cx = self.context(r, client, Some(url()));
                     tables.error_log.log_request(
                         Level::Info,
                         &cx,
@@ -251,7 +252,7 @@ impl Exchange<'_> {
                     let state = self.vals.state();
                     state.status = if kind == Fail::Timeout { 504 } else { 502 };
                     state.response_time = Some(elapsed);
-                    let cx = self.context(r, client, Some(url));
+                    let cx = self.context(r, client, Some(url()));
                     let level = crate::tls::upstream::log_level(&msg);
                     tables.error_log.log_request(level, &cx, &msg);
                     group
@@ -332,10 +333,7 @@ impl Exchange<'_> {
         let tables = self.tables;
         let loc = tables.loc(r.location);
         self.vals.status = head.status();
-        self.vals.upstream_headers = head
-            .headers()
-            .map(|h| (h.name.to_vec(), h.value.to_vec()))
-            .collect();
+        self.vals.upstream_head = head.as_bytes().to_vec();
         let input = HeadInput {
             server: tables.ident(r.location),
             date: self.date,
