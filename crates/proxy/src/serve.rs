@@ -90,11 +90,7 @@ pub fn run(options: LoadOptions, startup_log: Option<PathBuf>) -> bool {
         let log = generation.tables.error_log;
         return crate::master::run(bound, &log, &main.pid);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(main.threads())
-        .enable_all()
-        .build()
-    {
+    let runtime = match worker_runtime(main.threads()) {
         Ok(r) => r,
         Err(e) => {
             say(Level::Emerg, &e.to_string());
@@ -132,11 +128,7 @@ fn run_worker(fd: std::os::fd::RawFd, options: &LoadOptions, startup_log: Option
         generation.tables.error_log.log(Level::Emerg, &e);
         return false;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(generation.main.threads())
-        .enable_all()
-        .build()
-    {
+    let runtime = match worker_runtime(generation.main.threads()) {
         Ok(r) => r,
         Err(e) => {
             generation
@@ -149,6 +141,22 @@ fn run_worker(fd: std::os::fd::RawFd, options: &LoadOptions, startup_log: Option
     runtime
         .block_on(serve(generation, None, options, startup_log))
         .0
+}
+
+/// The runtime connections are served on: with `worker_processes 1`, one
+/// thread runs everything, as nginx's one worker does (no wake-ups across
+/// threads); with N, N worker threads.
+fn worker_runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    if threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    }
 }
 
 /// `ngx_create_pidfile`.
@@ -260,7 +268,7 @@ async fn serve(
         tokio::select! {
             _ = hup.recv() => {
                 log(&server, Level::Notice, "signal 1 (SIGHUP) received, reconfiguring");
-                reconfigure(&mut server, options, startup_log, &mut main, owns_pid);
+                reconfigure(&mut server, options, startup_log, &mut main, owns_pid).await;
             }
             _ = usr1.recv() => {
                 log(&server, Level::Notice, "signal 10 (SIGUSR1) received, reopening logs");
@@ -322,7 +330,7 @@ fn reopen(server: &Server) {
 
 /// SIGHUP: load the files again; on error the running generation stays and
 /// the error log in force says why (`[emerg] ... in FILE:LINE`).
-fn reconfigure(
+async fn reconfigure(
     server: &mut Server,
     options: &LoadOptions,
     startup_log: Option<&Path>,
@@ -330,7 +338,21 @@ fn reconfigure(
     owns_pid: bool,
 ) {
     let current = server.shared.tables.load_full();
-    let loaded = load_generation_with(options, startup_log).and_then(|mut generation| {
+    // Reading and compiling the files blocks: off the thread that serves
+    // the connections (with worker_processes 1 there is only that one).
+    let load = {
+        let options = options.clone();
+        let startup_log = startup_log.map(Path::to_path_buf);
+        tokio::task::spawn_blocking(move || load_generation_with(&options, startup_log.as_deref()))
+    };
+    let loaded = match load.await {
+        Ok(result) => result,
+        Err(e) => Err(crate::reload::LoadFailure {
+            message: format!("reload failed: {e}"),
+            warnings: Vec::new(),
+        }),
+    };
+    let loaded = loaded.and_then(|mut generation| {
         // limit zones keep their state across the reload
         match generation.tables.rt.zones.adopt(&current.rt.zones) {
             Ok(()) => Ok(generation),
