@@ -128,6 +128,9 @@ pub struct Client {
     pub sent: u64,
     /// Its place in stub_status's counters.
     pub stat: Option<crate::stats::ConnStat>,
+    /// `true` once the server began to stop (`ngx_exiting`): responses
+    /// then close the connection.
+    pub exiting: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 /// A read or write that did not complete.
@@ -141,6 +144,11 @@ pub enum IoFail {
 }
 
 impl Client {
+    /// Whether the server is stopping.
+    pub fn exiting(&self) -> bool {
+        self.exiting.as_ref().is_some_and(|e| *e.borrow())
+    }
+
     /// Moves the connection to `phase` in the counters.
     pub fn phase(&mut self, phase: crate::stats::Phase) {
         if let Some(s) = &mut self.stat {
@@ -156,6 +164,7 @@ impl Client {
             plain_on_tls: false,
             buf: BytesMut::new(),
             stat: None,
+            exiting: None,
             peer,
             local,
             id,

@@ -89,6 +89,7 @@ pub async fn serve(client: Client, shared: Arc<Shared>) {
 
 async fn requests(mut client: Client, shared: &Shared) -> Exit {
     let mut shutdown = shared.shutdown.subscribe();
+    client.exiting = Some(shared.shutdown.subscribe());
     let mut state = State::ReadingHead;
     loop {
         state = match state {

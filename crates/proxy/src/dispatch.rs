@@ -98,7 +98,9 @@ fn keepalive_for(
     let loc = tables.loc(r.location);
     // ngx_http_process_user_agent's flags, from the first User-Agent line.
     let (msie6, safari) = (head.msie6(), head.safari());
+    // ngx_http_header_filter: no keepalive once the worker is exiting
     if !head.keepalive()
+        || client.exiting()
         || loc.keepalive_timeout.is_zero()
         || client.requests >= loc.keepalive_requests
         || client.born.elapsed() > loc.keepalive_time
