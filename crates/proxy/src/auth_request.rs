@@ -16,7 +16,6 @@ use upgate_runtime::{Outcome, Request};
 
 use crate::access_log::Values;
 use crate::client::Client;
-use crate::error_log::Level;
 use crate::http1::{Keepalive, RequestHead};
 use crate::proxy::Exchange;
 use crate::request_body::Body;
@@ -103,11 +102,7 @@ fn static_status(
         Ok(m) if m.is_dir() => 301,
         Ok(_) => 200,
         Err(e) => {
-            let (status, level) = match e.raw_os_error() {
-                Some(2 | 20 | 36) => (404, Level::Error),
-                Some(13) => (403, Level::Error),
-                _ => (500, Level::Crit),
-            };
+            let (status, level) = crate::static_file::open_failure(&e);
             let log_not_found = sr.rt.location(sr.location).conf.log_not_found;
             if status != 404 || log_not_found {
                 let cx = crate::dispatch::context(sr, client, head);

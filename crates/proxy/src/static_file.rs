@@ -93,6 +93,17 @@ impl Files for DiskFiles {
     }
 }
 
+/// The status and log level of a failed `open()`
+/// (`ngx_http_static_handler`: ENOENT, ENOTDIR and ENAMETOOLONG are 404,
+/// EACCES, EMLINK and ELOOP 403, anything else 500 at crit).
+pub(crate) fn open_failure(e: &std::io::Error) -> (u16, Level) {
+    match e.raw_os_error() {
+        Some(2 | 20 | 36) => (404, Level::Error),
+        Some(13 | 31 | 40) => (403, Level::Error),
+        _ => (500, Level::Crit),
+    }
+}
+
 /// What `stat` says of a file read by [`DiskFiles::read`].
 type FileIdentity = (u64, u64, u64, i64, i64, i64, i64);
 
@@ -167,11 +178,7 @@ pub async fn serve(
     let file = match std::fs::File::open(OsStr::from_bytes(&path)) {
         Ok(f) => f,
         Err(e) => {
-            let (status, level) = match e.raw_os_error() {
-                Some(2 | 20 | 36) => (404, Level::Error),
-                Some(13 | 31 | 40) => (403, Level::Error),
-                _ => (500, Level::Crit),
-            };
+            let (status, level) = open_failure(&e);
             if status != 404 || conf.log_not_found {
                 let msg = format!("open() \"{shown}\" failed ({})", crate::proxy::errno(&e));
                 tables.error_log.log_request(level, &cx, &msg);

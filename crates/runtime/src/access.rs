@@ -63,14 +63,9 @@ pub fn parse(d: &Directive) -> Result<(Rule, Option<String>), CompileError> {
     Ok((Rule { deny, what }, None))
 }
 
-/// `ngx_http_access_handler`: whether `rules` deny `client` (`None`: a
-/// unix-socket client). No rule matching lets the client in.
-pub fn denied(rules: &[Rule], client: Option<IpAddr>) -> bool {
-    find(rules, client) == Some(true)
-}
-
-/// The first rule that matches `client`: whether it denies (`None`: no
-/// rule matched, the handler declines).
+/// `ngx_http_access_handler`: the first rule that matches `client`
+/// (`None` for the client: a unix socket): whether it denies (`None`: no
+/// rule matched, the handler declines and the client may go in).
 pub fn find(rules: &[Rule], client: Option<IpAddr>) -> Option<bool> {
     let v4_list = |r: &&Rule| matches!(r.what, Target::All | Target::Cidr(Cidr::V4 { .. }));
     let v6_list = |r: &&Rule| matches!(r.what, Target::All | Target::Cidr(Cidr::V6 { .. }));
@@ -126,6 +121,10 @@ mod tests {
             .collect()
     }
 
+    fn denies(rules: &[Rule], client: Option<IpAddr>) -> bool {
+        find(rules, client) == Some(true)
+    }
+
     fn ip(text: &str) -> Option<IpAddr> {
         Some(text.parse().unwrap())
     }
@@ -137,25 +136,25 @@ mod tests {
             ("deny", "10.1.0.0/16"),
             ("deny", "all"),
         ]);
-        assert!(!denied(&r, ip("10.1.2.3")));
-        assert!(denied(&r, ip("192.168.0.1")));
-        assert!(denied(&r, ip("::1")));
-        assert!(!denied(&[], ip("1.2.3.4")));
+        assert!(!denies(&r, ip("10.1.2.3")));
+        assert!(denies(&r, ip("192.168.0.1")));
+        assert!(denies(&r, ip("::1")));
+        assert!(!denies(&[], ip("1.2.3.4")));
     }
 
     #[test]
     fn families_as_nginx_keeps_three_lists() {
         let r = rules(&[("deny", "127.0.0.1"), ("deny", "::1"), ("deny", "unix:")]);
-        assert!(denied(&r, ip("127.0.0.1")));
+        assert!(denies(&r, ip("127.0.0.1")));
         // An IPv4-mapped client is judged by the IPv4 rules.
-        assert!(denied(&r, ip("::ffff:127.0.0.1")));
-        assert!(denied(&r, ip("::1")));
-        assert!(!denied(&r, ip("127.0.0.2")));
-        assert!(denied(&r, None));
+        assert!(denies(&r, ip("::ffff:127.0.0.1")));
+        assert!(denies(&r, ip("::1")));
+        assert!(!denies(&r, ip("127.0.0.2")));
+        assert!(denies(&r, None));
         let only_v6 = rules(&[("deny", "::/0")]);
-        assert!(!denied(&only_v6, ip("10.0.0.1")));
+        assert!(!denies(&only_v6, ip("10.0.0.1")));
         // No IPv4 rules: the mapped address is judged as IPv6.
-        assert!(denied(&only_v6, ip("::ffff:10.0.0.1")));
-        assert!(denied(&only_v6, ip("2001:db8::1")));
+        assert!(denies(&only_v6, ip("::ffff:10.0.0.1")));
+        assert!(denies(&only_v6, ip("2001:db8::1")));
     }
 }

@@ -151,7 +151,7 @@ pub fn merge(
 }
 
 /// `ngx_conf_full_name` with the configuration's directory.
-fn full_name(conf_dir: &[u8], path: &[u8]) -> Vec<u8> {
+pub(crate) fn full_name(conf_dir: &[u8], path: &[u8]) -> Vec<u8> {
     if path.first() == Some(&b'/') {
         return path.to_vec();
     }

@@ -127,16 +127,7 @@ impl Request<'_> {
             UserFile::Fixed(p) => p.clone(),
             UserFile::Template(t) => {
                 let value = self.eval(t);
-                if value.first() == Some(&b'/') {
-                    value
-                } else {
-                    let mut p = rt.conf_dir.as_os_str().as_encoded_bytes().to_vec();
-                    if p.last() != Some(&b'/') {
-                        p.push(b'/');
-                    }
-                    p.extend_from_slice(&value);
-                    p
-                }
+                crate::access_phase::full_name(rt.conf_dir.as_os_str().as_encoded_bytes(), &value)
             }
         };
         let shown = String::from_utf8_lossy(&path).into_owned();
