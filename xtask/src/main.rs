@@ -6,9 +6,6 @@
 //! a match arm and a line of usage text.
 
 mod bench;
-mod bench_access;
-mod bench_tls;
-mod bench_tls_load;
 mod conformance;
 mod demo;
 mod directives;
