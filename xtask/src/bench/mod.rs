@@ -31,7 +31,6 @@ mod tls;
 mod wrk;
 
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use figures::Group;
 
@@ -92,7 +91,7 @@ impl Options {
         }
         // Quick: the same figures, 1 s loads and a tenth of the tunnels,
         // still 3 passes for a median.
-        let (runs, seconds, tunnels) = if quick { (3, 1, 500) } else { (3, 5, 5000) };
+        let (runs, seconds, tunnels) = if quick { (3, 1, 1000) } else { (3, 5, 5000) };
         Ok(Options {
             subset,
             quick,
@@ -120,9 +119,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     servers::build(&root)?;
     let setup = setup(&root, &options, groups)?;
-    let started = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let started = report::timestamp();
     let load_average = std::fs::read_to_string("/proc/loadavg")
         .ok()
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
@@ -148,7 +145,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         .filter(|f| groups.contains(&f.group))
         .collect();
     let report = report::Report {
-        timestamp: report::timestamp(started),
+        timestamp: started,
         command: std::iter::once("bench")
             .chain(args.iter().map(String::as_str))
             .collect::<Vec<_>>()
@@ -294,7 +291,7 @@ mod tests {
         let o = Options::parse(&args("--seconds 2 --quick")).ok();
         assert_eq!(
             o.as_ref().map(|o| (o.runs, o.seconds, o.tunnels)),
-            Some((3, 2, 500))
+            Some((3, 2, 1000))
         );
         let o = Options::parse(&args("tls --runs 5 --no-pin")).ok();
         assert_eq!(o.as_ref().and_then(|o| o.subset.as_deref()), Some("tls"));

@@ -36,7 +36,12 @@ pub async fn inputs(root: &Path, work: &Path, groups: &[Group]) -> Result<Inputs
     if extra {
         generate(&generator, "--split-dir", &split).await?;
     }
-    let crossplane = if extra { which("crossplane") } else { None };
+    // On PATH, or where `cargo xtask test` installs it.
+    let venv = super::servers::target_dir(root).join("test-venv/bin/crossplane");
+    let crossplane = match extra {
+        true => which("crossplane").or_else(|| venv.is_file().then_some(venv)),
+        false => None,
+    };
     if extra && crossplane.is_none() {
         println!("bench: crossplane not found (pip install crossplane): its row is left out");
     }
