@@ -123,12 +123,16 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let load_average = std::fs::read_to_string("/proc/loadavg")
         .ok()
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
+    let tunnels = if groups.contains(&Group::Tunnels) || groups.contains(&Group::Tls) {
+        format!(", {} idle tunnels", options.tunnels)
+    } else {
+        String::new()
+    };
     eprintln!(
-        "bench: {} passes, {} s loads, {} connections, {} idle tunnels; {}; load average {}",
+        "bench: {} passes, {} s loads, {} connections{tunnels}; {}; load average {}",
         options.runs,
         options.seconds,
         options.conns,
-        options.tunnels,
         if setup.pinned {
             "servers on CPU 0, load and backends on the others"
         } else {
@@ -136,9 +140,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
         },
         load_average.as_deref().unwrap_or("?"),
     );
+    let began = std::time::Instant::now();
     let result = runtime()?.block_on(until_signal(harness::run(&setup, &options, groups)));
     let _ = std::fs::remove_dir_all(&setup.work);
     let samples = result?;
+    eprintln!("bench: measured in {:.0} s", began.elapsed().as_secs_f64());
 
     let figures: Vec<figures::Figure> = figures::FIGURES
         .into_iter()
