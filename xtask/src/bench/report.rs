@@ -157,11 +157,12 @@ pub fn table(rows: &[Row]) -> String {
     );
     for r in rows {
         let side = |m: &Option<Measured>| match m {
+            // The unit once: "0.220 s (0.210–0.230)".
             Some(m) if m.passes > 1 => format!(
                 "{} ({}–{})",
                 value(m.median, &r.unit),
-                value(m.min, &r.unit),
-                value(m.max, &r.unit)
+                bare(m.min, &r.unit),
+                bare(m.max, &r.unit)
             ),
             Some(m) => value(m.median, &r.unit),
             None => "—".into(),
@@ -227,6 +228,14 @@ fn value(v: f64, unit: &str) -> String {
         "bytes" => thousands(v.round() as u64),
         _ if v >= 1000.0 => format!("{:.1}k", v / 1000.0),
         _ => format!("{v:.0}"),
+    }
+}
+
+fn bare(v: f64, unit: &str) -> String {
+    let text = value(v, unit);
+    match text.strip_suffix(&format!(" {unit}")) {
+        Some(number) => number.to_string(),
+        None => text,
     }
 }
 
@@ -372,6 +381,8 @@ mod tests {
         assert_eq!(value(51234.0, "req/s"), "51.2k");
         assert_eq!(value(0.321, "s"), "0.321 s");
         assert_eq!(value(552.2, "MB"), "552 MB");
+        assert_eq!(bare(552.2, "MB"), "552");
+        assert_eq!(bare(51234.0, "req/s"), "51.2k");
         assert_eq!(ratio(0.1163), "0.116");
         assert_eq!(ratio(1.134), "1.13");
     }
