@@ -46,9 +46,15 @@ pub fn render(report: &Report) -> String {
             report.timestamp
         )),
         escape(&format!(
-            "medians of {} passes, `cargo xtask {}`; nginx = 1.0 (dashed); black tick = goal; \
+            "medians of {} passes, `cargo xtask {}`{}; nginx = 1.0 (dashed); black tick = goal; \
              green: goal met, red: not met",
-            report.passes, report.command
+            report.passes,
+            report.command,
+            // How busy the shared machine was: a figure is only as good.
+            report
+                .load_average
+                .as_deref()
+                .map_or(String::new(), |l| format!(", load average {l}")),
         )),
     );
     let one = x(1.0);
