@@ -6,9 +6,6 @@
 //! a match arm and a line of usage text.
 
 mod bench;
-mod bench_access;
-mod bench_tls;
-mod bench_tls_load;
 mod conformance;
 mod demo;
 mod directives;
@@ -22,13 +19,19 @@ const USAGE: &str = "\
 usage: cargo xtask <command> [args]
 
 commands:
-  bench parse  upgate -t / parse against nginx -t and crossplane on the big config
-  bench tls    TLS handshakes/s, wss echo/s and bytes per idle wss tunnel, upgate
-               against nginx (`--runs N`, `--seconds S`, `--tunnels N`, `--conns N`,
-               `--pin`)
-  bench access HTTP requests/s and WebSocket handshakes/s through a location with
-               allow/deny, limit_req and auth_basic, upgate against nginx
-               (`--runs N`, `--seconds S`, `--conns N`, `--pin`)
+  bench        upgate against Debian's nginx on one generated nginx.conf, each
+               pinned to CPU 0, load and backends on CPU 1: HTTP keepalive (wrk),
+               WebSocket echo and handshakes, per proxy CPU-second, bytes per idle
+               tunnel, -t on the 5,000-server config, 2 workers, TLS, access
+               control; medians of 3 passes against issue 13's goals. A table on
+               stdout, JSON in target/bench/, the chart docs/bench/latest.svg.
+               (`--quick`: under 2 minutes; `--runs N`, `--seconds S`,
+               `--tunnels N`, `--conns N`, `--no-pin`;
+               `--svg-from FILE`: redraw the chart from a saved JSON)
+  bench parse  only the -t rows, plus 5,000 included files and crossplane
+  bench tls    only TLS handshakes/s, wss echo and bytes per idle wss tunnel
+  bench access only the plain HTTP/WebSocket rows and the same through a
+               location with allow/deny, limit_req and auth_basic
   conformance  the same traffic through nginx and upgate, compared byte for byte
                (`--cases N`, `--verbose`)
   demo         start the example backends and upgate on examples/nginx.conf
