@@ -134,8 +134,7 @@ pub struct Values {
 /// as "-").
 #[derive(Clone, Debug, Default)]
 pub struct UpstreamState {
-    /// The peer's name, or the group's when no peer was usable.
-    pub peer: String,
+    pub peer: PeerName,
     /// 0 until the attempt ended or a response head arrived.
     pub status: u16,
     pub connect_time: Option<std::time::Duration>,
@@ -147,6 +146,36 @@ pub struct UpstreamState {
     pub bytes_received: u64,
     /// Bytes written to the upstream.
     pub bytes_sent: u64,
+}
+
+/// What `$upstream_addr` shows for an attempt: the peer's address, or the
+/// group's name when no peer was usable. Formatted only when a log line
+/// or a variable reads it.
+#[derive(Clone, Debug)]
+pub enum PeerName {
+    Addr(upgate_runtime::upstream::PeerAddr),
+    Group(String),
+}
+
+impl Default for PeerName {
+    fn default() -> Self {
+        PeerName::Group(String::new())
+    }
+}
+
+impl std::fmt::Display for PeerName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PeerName::Addr(addr) => addr.fmt(f),
+            PeerName::Group(name) => f.write_str(name),
+        }
+    }
+}
+
+impl From<&str> for PeerName {
+    fn from(name: &str) -> Self {
+        PeerName::Group(name.to_string())
+    }
 }
 
 impl Values {
@@ -387,7 +416,7 @@ pub fn runtime_value(name: &str, v: &Values) -> Option<Vec<u8>> {
         "time_local" => crate::error_log::time_local(now),
         "time_iso8601" => crate::error_log::time_iso8601(now),
         "pid" => std::process::id().to_string(),
-        "upstream_addr" => states(v, |s| Some(s.peer.clone()))?,
+        "upstream_addr" => states(v, |s| Some(s.peer.to_string()))?,
         "upstream_status" => states(v, |s| (s.status != 0).then(|| s.status.to_string()))?,
         "upstream_response_time" => states(v, |s| s.response_time.map(secs))?,
         "upstream_connect_time" => states(v, |s| s.connect_time.map(secs))?,

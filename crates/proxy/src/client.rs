@@ -18,6 +18,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use upgate_runtime::proxy_protocol::ProxyProtocol;
 use upgate_runtime::sockaddr::Sockaddr;
 
+use crate::io_timeout::Deadline;
+
 pub use crate::listener::Transport;
 
 /// How much a read asks for.
@@ -174,10 +176,14 @@ impl Client {
         }
     }
 
-    /// Reads more into `buf`, waiting at most `timeout`; at most `limit`
-    /// bytes are kept in `buf` in all. Returns the number read (never 0:
-    /// EOF is [`IoFail::Closed`]).
-    pub async fn read_more(&mut self, timeout: Duration, limit: usize) -> Result<usize, IoFail> {
+    /// Reads more into `buf` within `deadline`; at most `limit` bytes are
+    /// kept in `buf` in all. Returns the number read (never 0: EOF is
+    /// [`IoFail::Closed`]).
+    pub async fn read_more(
+        &mut self,
+        deadline: &mut Deadline,
+        limit: usize,
+    ) -> Result<usize, IoFail> {
         // Start small (most heads fit 2k, as nginx's 1k first buffer) and
         // grow with what arrives.
         let step = self.buf.capacity().clamp(2048, READ_SIZE);
@@ -187,7 +193,7 @@ impl Client {
             let mut chunk = (&mut self.stream).take(room as u64);
             chunk.read_buf(&mut self.buf).await
         };
-        match tokio::time::timeout(timeout, read).await {
+        match deadline.run(read).await {
             Err(_) => Err(IoFail::Timeout),
             Ok(Ok(0)) => Err(IoFail::Closed),
             Ok(Ok(n)) => Ok(n),
@@ -195,12 +201,13 @@ impl Client {
         }
     }
 
-    /// Waits until the client sends something (keepalive), at most `timeout`.
-    pub async fn wait_readable(&mut self, timeout: Duration) -> Result<(), IoFail> {
+    /// Waits until the client sends something (keepalive) within
+    /// `deadline`.
+    pub async fn wait_readable(&mut self, deadline: &mut Deadline) -> Result<(), IoFail> {
         if self.stream.pending() {
             return Ok(());
         }
-        match tokio::time::timeout(timeout, self.stream.transport().readable()).await {
+        match deadline.run(self.stream.transport().readable()).await {
             Err(_) => Err(IoFail::Timeout),
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(IoFail::Io(e)),
@@ -211,7 +218,7 @@ impl Client {
     pub async fn write_all(&mut self, data: &[u8], send_timeout: Duration) -> Result<(), IoFail> {
         let mut at = 0;
         while at < data.len() {
-            match tokio::time::timeout(send_timeout, self.stream.write(&data[at..])).await {
+            match crate::io_timeout::timeout(send_timeout, self.stream.write(&data[at..])).await {
                 Err(_) => return Err(IoFail::Timeout),
                 Ok(Ok(0)) => return Err(IoFail::Closed),
                 Ok(Ok(n)) => {
@@ -223,7 +230,7 @@ impl Client {
         }
         // TLS may hold the last record back until flushed.
         if let ClientStream::Tls(_) = self.stream {
-            match tokio::time::timeout(send_timeout, self.stream.flush()).await {
+            match crate::io_timeout::timeout(send_timeout, self.stream.flush()).await {
                 Err(_) => return Err(IoFail::Timeout),
                 Ok(Err(e)) => return Err(IoFail::Io(e)),
                 Ok(Ok(())) => {}

@@ -33,6 +33,7 @@ use crate::client::{Client, IoFail};
 use crate::dispatch;
 use crate::error_log::Level;
 use crate::http1::{Keepalive, RequestConfig, RequestHead, http_date, parse_request_head};
+use crate::io_timeout::Deadline;
 use crate::proxy::TunnelJob;
 use crate::server::Shared;
 use crate::stats::Phase;
@@ -141,11 +142,12 @@ async fn idle(
     shutdown: &mut tokio::sync::watch::Receiver<bool>,
     timeout: Duration,
 ) -> State {
-    let deadline = Instant::now() + timeout;
+    let mut limit = Deadline::new(timeout);
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
+        // biased: the client's bytes first, and no random draw per wait
         tokio::select! {
-            r = client.wait_readable(left) => return match r {
+            biased;
+            r = client.wait_readable(&mut limit) => return match r {
                 Ok(()) => State::ReadingHead,
                 Err(_) => State::Closed,
             },
@@ -176,7 +178,7 @@ async fn read_head(client: &mut Client, shared: &Shared) -> State {
         ignore_invalid_headers: level.ignore_invalid_headers,
         underscores_in_headers: level.underscores_in_headers,
     };
-    let deadline = Instant::now() + srv.client_header_timeout;
+    let mut limit = Deadline::new(srv.client_header_timeout);
     let max = cfg.limits.max_head_len();
     loop {
         if !client.buf.is_empty() {
@@ -234,13 +236,13 @@ async fn read_head(client: &mut Client, shared: &Shared) -> State {
                 }
             }
         }
-        let left = deadline.saturating_duration_since(Instant::now());
         // Waiting for a request's first byte, the connection is reusable:
         // a drain for worker_connections may close it (nginx's
         // `ngx_http_wait_request_handler` marks it so).
         let read = if client.buf.is_empty() {
             tokio::select! {
-                r = client.read_more(left, max) => r,
+                biased;
+                r = client.read_more(&mut limit, max) => r,
                 () = shared.drain_requested() => {
                     if shared.take_drain() {
                         return State::Closed;
@@ -249,7 +251,7 @@ async fn read_head(client: &mut Client, shared: &Shared) -> State {
                 }
             }
         } else {
-            client.read_more(left, max).await
+            client.read_more(&mut limit, max).await
         };
         match read {
             Ok(_) => client.phase(Phase::Reading),

@@ -34,6 +34,7 @@ fn client_request<'h>(
     tls_values: &'h [(String, Vec<u8>)],
     proxy_protocol: Option<&'h upgate_runtime::proxy_protocol::ProxyProtocol>,
     body_length: Option<u64>,
+    started: Instant,
 ) -> ClientRequest<'h> {
     ClientRequest {
         method: head.method(),
@@ -61,8 +62,8 @@ fn client_request<'h>(
         conn_values: tls_values,
         connection: client.id,
         connection_requests: client.requests,
-        connection_time: client.born.elapsed(),
-        msec: current_msec(),
+        connection_time: started.saturating_duration_since(client.born),
+        msec: msec_at(started),
         connections: client
             .stat
             .as_ref()
@@ -71,11 +72,18 @@ fn client_request<'h>(
 }
 
 /// `ngx_current_msec`: the monotonic clock in milliseconds (the machine's
-/// uptime, as nginx reads it; limit_req's buckets drain by it).
-pub(crate) fn current_msec() -> u64 {
-    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
-        .map(|t| t.tv_sec() as u64 * 1000 + t.tv_nsec() as u64 / 1_000_000)
-        .unwrap_or(0)
+/// uptime, as nginx reads it; limit_req's buckets drain by it), at `t`,
+/// without reading the clock again: `Instant` is CLOCK_MONOTONIC
+/// too, so one reading of both at the first call links them.
+pub(crate) fn msec_at(t: Instant) -> u64 {
+    static BASE: std::sync::OnceLock<(Instant, u64)> = std::sync::OnceLock::new();
+    let (at, msec) = *BASE.get_or_init(|| {
+        let msec = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+            .map(|t| t.tv_sec() as u64 * 1000 + t.tv_nsec() as u64 / 1_000_000)
+            .unwrap_or(0);
+        (Instant::now(), msec)
+    });
+    msec + t.saturating_duration_since(at).as_millis() as u64
 }
 
 /// limit_req's delay (`ngx_http_limit_req_delay`), watching the client as
@@ -94,6 +102,7 @@ fn keepalive_for(
     client: &Client,
     head: &RequestHead,
     r: &Request<'_>,
+    started: Instant,
 ) -> Keepalive {
     let loc = tables.loc(r.location);
     // ngx_http_process_user_agent's flags, from the first User-Agent line.
@@ -103,7 +112,7 @@ fn keepalive_for(
         || client.exiting()
         || loc.keepalive_timeout.is_zero()
         || client.requests >= loc.keepalive_requests
-        || client.born.elapsed() > loc.keepalive_time
+        || started.saturating_duration_since(client.born) > loc.keepalive_time
         || (msie6 && r.method == b"POST" && loc.keepalive_disable.0)
         || (safari && loc.keepalive_disable.1)
     {
@@ -143,6 +152,7 @@ pub async fn request(tables: Arc<Tables>, client: &mut Client, head: &RequestHea
         tls_values.as_deref().unwrap_or_default(),
         proxy_protocol.as_deref(),
         head.content_length(),
+        started,
     );
     let mut r = tables.rt.process_with(&creq, &DiskFiles);
     let date = http_date(SystemTime::now());
@@ -164,7 +174,7 @@ pub async fn request(tables: Arc<Tables>, client: &mut Client, head: &RequestHea
     let mut body_read = false;
     let after = loop {
         flush_log(&tables, &mut r, client, head);
-        let keepalive = keepalive_for(&tables, client, head, &r);
+        let keepalive = keepalive_for(&tables, client, head, &r, started);
         match r.outcome.clone() {
             Outcome::NoListener => return Next::Close,
             Outcome::Delay(d) => {
@@ -218,7 +228,7 @@ pub async fn request(tables: Arc<Tables>, client: &mut Client, head: &RequestHea
                         }
                         if r.finalize(f.status, f.reason, &DiskFiles) == ErrorPageSpecial::Page {
                             flush_log(&tables, &mut r, client, head);
-                            let keepalive = keepalive_for(&tables, client, head, &r);
+                            let keepalive = keepalive_for(&tables, client, head, &r, started);
                             let resp = upgate_runtime::Response {
                                 status: r.err_status.unwrap_or(f.status),
                                 location: f.location.clone(),
@@ -271,7 +281,7 @@ pub async fn request(tables: Arc<Tables>, client: &mut Client, head: &RequestHea
                         }
                         if r.finalize(status, "upstream", &DiskFiles) == ErrorPageSpecial::Page {
                             flush_log(&tables, &mut r, client, head);
-                            let keepalive = keepalive_for(&tables, client, head, &r);
+                            let keepalive = keepalive_for(&tables, client, head, &r, started);
                             let resp = upgate_runtime::Response {
                                 status: r.err_status.unwrap_or(status),
                                 location: None,

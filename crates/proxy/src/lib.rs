@@ -32,6 +32,7 @@ pub mod connection;
 pub mod dispatch;
 pub mod error_log;
 pub mod http1;
+mod io_timeout;
 pub mod listener;
 pub mod master;
 pub mod not_modified;

@@ -204,33 +204,38 @@ impl Transport {
         }
     }
 
-    /// Waits until a read would not block.
+    /// Waits until a read would not block. Through the socket's one reader
+    /// waker (`poll_read_ready`), not tokio's list of `readable()` waiters
+    /// and its lock: no read runs meanwhile on a connection that waits so.
     pub async fn readable(&self) -> io::Result<()> {
-        match self {
-            Transport::Tcp(s) => s.readable().await,
-            Transport::Unix(s) => s.readable().await,
-        }
+        std::future::poll_fn(|cx| match self {
+            Transport::Tcp(s) => s.poll_read_ready(cx),
+            Transport::Unix(s) => s.poll_read_ready(cx),
+        })
+        .await
     }
 
     /// Reads without consuming (`recv(MSG_PEEK)`), waiting for data.
     pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Transport::Tcp(s) => s.peek(buf).await,
-            Transport::Unix(s) => loop {
-                s.readable().await?;
-                let peeked = s.try_io(Interest::READABLE, || {
-                    nix::sys::socket::recv(
-                        std::os::fd::AsRawFd::as_raw_fd(s),
-                        buf,
-                        nix::sys::socket::MsgFlags::MSG_PEEK,
-                    )
+        loop {
+            self.readable().await?;
+            let fd = match self {
+                Transport::Tcp(s) => std::os::fd::AsRawFd::as_raw_fd(s),
+                Transport::Unix(s) => std::os::fd::AsRawFd::as_raw_fd(s),
+            };
+            let peek = || {
+                nix::sys::socket::recv(fd, &mut *buf, nix::sys::socket::MsgFlags::MSG_PEEK)
                     .map_err(io::Error::from)
-                });
-                match peeked {
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                    other => return other,
-                }
-            },
+            };
+            // try_io forgets the readiness when the peek would block.
+            let peeked = match self {
+                Transport::Tcp(s) => s.try_io(Interest::READABLE, peek),
+                Transport::Unix(s) => s.try_io(Interest::READABLE, peek),
+            };
+            match peeked {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                other => return other,
+            }
         }
     }
 }

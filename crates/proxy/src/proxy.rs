@@ -18,7 +18,7 @@ use upgate_runtime::Request;
 use upgate_runtime::timeouts::{NEXT_UPSTREAM, NextUpstream, Timeouts};
 use upgate_runtime::upstream::{Outcome, SelectInput, Selection};
 
-use crate::access_log::{UpstreamState, Values};
+use crate::access_log::{PeerName, UpstreamState, Values};
 use crate::client::Client;
 use crate::error_log::{Context, Level};
 use crate::http1::{Keepalive, RequestHead, ResponseConfig, ResponseHead, is_tunnel};
@@ -186,10 +186,14 @@ impl Exchange<'_> {
             hash_key: hash_key.as_deref(),
         });
         sel.limit_tries(tries_limit);
+        // One clock reading per step: here for the first try (after the
+        // body was read: proxy_next_upstream_timeout counts from here, as
+        // from nginx's u->peer.start_time), then the end of the try before.
         let started = Instant::now();
+        let mut now = started;
         let mut last = Fail::Error;
         loop {
-            let peer = group.peers().select(&mut sel, Instant::now());
+            let peer = group.peers().select(&mut sel, now);
             let Some(peer) = peer else {
                 let cx = self.context(r, client, None);
                 tables.error_log.log_request(
@@ -199,7 +203,7 @@ impl Exchange<'_> {
                 );
                 // The balancer names the group when no peer is usable.
                 self.vals.upstream.push(UpstreamState {
-                    peer: group.config.name.clone(),
+                    peer: PeerName::Group(group.config.name.clone()),
                     status: 502,
                     response_time: Some(Duration::ZERO),
                     ..UpstreamState::default()
@@ -211,10 +215,10 @@ impl Exchange<'_> {
             // for the error log only: made when a line is written
             let url = || format!("{scheme}://{addr}{uri_text}");
             self.vals.upstream.push(UpstreamState {
-                peer: addr.to_string(),
+                peer: PeerName::Addr(addr.clone()),
                 ..UpstreamState::default()
             });
-            let t0 = Instant::now();
+            let t0 = now;
             let mut sent = false;
             let try_peer = attempt(
                 &addr,
@@ -226,11 +230,13 @@ impl Exchange<'_> {
                 &mut sent,
                 self.vals,
                 tls.as_ref().map(|(t, name)| (t.as_ref(), name.as_slice())),
+                t0,
             );
             // ngx_http_upstream_check_broken_connection: a client that
             // closes while the upstream has not answered ends the request
             // (499), proxy_ignore_client_abort being off.
             let res = tokio::select! {
+                biased;
                 res = try_peer => res,
                 () = client_closed(client.stream.transport()) => {
                     self.vals.state().response_time = Some(t0.elapsed());
@@ -245,7 +251,8 @@ impl Exchange<'_> {
                     return Err(After::Close);
                 }
             };
-            let elapsed = t0.elapsed();
+            now = Instant::now();
+            let elapsed = now.saturating_duration_since(t0);
             let (conn, head, buf) = match res {
                 Ok(ok) => ok,
                 Err((kind, msg, cached)) => {
@@ -255,9 +262,7 @@ impl Exchange<'_> {
                     let cx = self.context(r, client, Some(url()));
                     let level = crate::tls::upstream::log_level(&msg);
                     tables.error_log.log_request(level, &cx, &msg);
-                    group
-                        .peers()
-                        .free(&mut sel, Outcome::Failed, Instant::now());
+                    group.peers().free(&mut sel, Outcome::Failed, now);
                     if cached && kind == Fail::Error {
                         sel.add_try();
                     }
@@ -270,7 +275,8 @@ impl Exchange<'_> {
                     let allowed =
                         has(&next, cond) && (!sent || !non_idempotent || next.non_idempotent);
                     let time_left = timeouts.proxy_next_upstream_timeout.value.is_zero()
-                        || started.elapsed() < timeouts.proxy_next_upstream_timeout.value;
+                        || now.saturating_duration_since(started)
+                            < timeouts.proxy_next_upstream_timeout.value;
                     if sel.tries() == 0 || !allowed || !time_left {
                         let status = if last == Fail::Timeout { 504 } else { 502 };
                         return Err(self.fail(client, r, status).await);
@@ -283,11 +289,11 @@ impl Exchange<'_> {
             state.status = status;
             state.header_time = Some(elapsed);
             state.bytes_received = head.as_bytes().len() as u64;
-            let cond = format!("http_{status}");
             let time_left = timeouts.proxy_next_upstream_timeout.value.is_zero()
-                || started.elapsed() < timeouts.proxy_next_upstream_timeout.value;
+                || now.saturating_duration_since(started)
+                    < timeouts.proxy_next_upstream_timeout.value;
             if sel.tries() > 1
-                && has(&next, &cond)
+                && has_status(&next, status)
                 && (!non_idempotent || next.non_idempotent)
                 && time_left
             {
@@ -297,7 +303,7 @@ impl Exchange<'_> {
                 } else {
                     Outcome::Failed
                 };
-                group.peers().free(&mut sel, outcome, Instant::now());
+                group.peers().free(&mut sel, outcome, now);
                 continue;
             }
             return Ok(ResponseParts {
@@ -341,6 +347,7 @@ impl Exchange<'_> {
             client_version: self.head.version(),
             head_request: self.head.method() == b"HEAD",
             chunked_transfer_encoding: loc.chunked_transfer_encoding,
+            hide: tables.hide_headers(r.location),
             vals: self.vals,
         };
         let send_timeout = timeouts.send_timeout.value;
@@ -411,38 +418,27 @@ impl Exchange<'_> {
         }
         self.vals.record_sent_head(&out);
         let head_len = out.len() as u64;
-        // A body that came whole with the head goes out in the same write
-        // (nginx's one writev of the header and the body buffers).
-        let whole = match head.framing(up_head_request) {
-            crate::http1::ResponseFraming::NoBody => true,
-            crate::http1::ResponseFraming::Length(n) => buf.len() as u64 >= n,
-            _ => false,
-        };
-        if !whole {
-            if client.write_all(&out, send_timeout).await.is_err() {
-                group.peers().free(&mut sel, Outcome::Ok, Instant::now());
-                return After::Close;
-            }
-            out.clear();
-        }
+        // The head goes out with the body's first piece (nginx's one
+        // writev of the header and the body buffers).
         let mut body_count = 0;
         let res = relay::body(
             client,
             &mut conn.stream,
             &mut buf,
-            head.framing(up_head_request),
-            framing,
+            (head.framing(up_head_request), framing),
             (timeouts.proxy_read_timeout.value, send_timeout),
             &mut body_count,
+            &mut out,
         )
         .await;
+        let done = Instant::now();
         let state = self.vals.state();
-        state.response_time = Some(t0.elapsed());
+        state.response_time = Some(done.saturating_duration_since(t0));
         state.response_length = body_count;
         state.bytes_received += body_count;
-        group.peers().free(&mut sel, Outcome::Ok, Instant::now());
+        group.peers().free(&mut sel, Outcome::Ok, done);
         let after = match res {
-            Ok(tail) => {
+            Ok(()) => {
                 // Cache the connection before the client can see the end of
                 // the response and send its next request.
                 if let Some(pool) = &group.pool
@@ -450,9 +446,8 @@ impl Exchange<'_> {
                     && buf.is_empty()
                 {
                     conn.requests += 1;
-                    pool.put(conn, Instant::now());
+                    pool.put(conn, done);
                 }
-                out.extend_from_slice(&tail);
                 if client.write_all(&out, send_timeout).await.is_err() {
                     After::Close
                 } else if framing.keepalive {
@@ -505,6 +500,20 @@ fn set_status(out: &mut Vec<u8>, status: u16) {
     let mut line = b"HTTP/1.1 ".to_vec();
     crate::http1::error_page::write_status(&mut line, status);
     out.splice(..end + 2, line);
+}
+
+/// Whether proxy_next_upstream names `http_<status>` (no string is made:
+/// this runs for every response).
+fn has_status(next: &NextUpstream, status: u16) -> bool {
+    let mut name = [0u8; 8];
+    name[..5].copy_from_slice(b"http_");
+    if !(100..1000).contains(&status) {
+        return false;
+    }
+    name[5] = b'0' + (status / 100) as u8;
+    name[6] = b'0' + (status / 10 % 10) as u8;
+    name[7] = b'0' + (status % 10) as u8;
+    std::str::from_utf8(&name).is_ok_and(|cond| has(next, cond))
 }
 
 /// Whether proxy_next_upstream names `cond`.

@@ -11,6 +11,7 @@
 //! client connection without the last chunk, so the client sees a truncated
 //! response, as with nginx.
 
+use std::io::Write as _;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
@@ -22,7 +23,8 @@ use crate::http1::{BodyDecoder, BodyFraming, ResponseFraming};
 use crate::upstream::UpstreamStream;
 
 /// Reads the body from `upstream` (the part already in `buf` first) and
-/// writes it to `client`, except the last piece, which is returned once the
+/// writes it to `client` after what `out` holds (the head, when the body
+/// came with it), except the last piece, which is left in `out` once the
 /// upstream's body is complete: the caller caches the upstream connection
 /// first (as nginx does before the client can send its next request), then
 /// writes it. `Err(Some(msg))`: the upstream failed (nginx logs msg);
@@ -33,11 +35,11 @@ pub async fn body(
     client: &mut Client,
     upstream: &mut UpstreamStream,
     buf: &mut BytesMut,
-    upstream_framing: ResponseFraming,
-    client_framing: ClientFraming,
+    (upstream_framing, client_framing): (ResponseFraming, ClientFraming),
     (proxy_read_timeout, send_timeout): (Duration, Duration),
     received: &mut u64,
-) -> Result<Vec<u8>, Option<String>> {
+    out: &mut Vec<u8>,
+) -> Result<(), Option<String>> {
     let framing = match upstream_framing {
         ResponseFraming::NoBody => BodyFraming::None,
         ResponseFraming::Length(n) => BodyFraming::Length(n),
@@ -50,7 +52,7 @@ pub async fn body(
     };
     let send = !client_framing.header_only;
     let mut done = framing == BodyFraming::None;
-    let mut out: Vec<u8> = Vec::new();
+    // Chunked, a piece's size goes before it: the piece waits here.
     let mut data: Vec<u8> = Vec::new();
     loop {
         while !done && !buf.is_empty() {
@@ -62,8 +64,10 @@ pub async fn body(
                     ));
                 }
             };
-            if send {
+            if send && client_framing.chunked {
                 data.extend_from_slice(d.data);
+            } else if send {
+                out.extend_from_slice(d.data);
             }
             let consumed = d.consumed;
             *received += consumed as u64;
@@ -75,37 +79,33 @@ pub async fn body(
         }
         // What one read brought goes out as one chunk, as nginx's buffers do.
         if !data.is_empty() {
-            if client_framing.chunked {
-                out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
-                out.extend_from_slice(&data);
-                out.extend_from_slice(b"\r\n");
-            } else {
-                out.extend_from_slice(&data);
-            }
+            let _ = write!(out, "{:x}\r\n", data.len());
+            out.extend_from_slice(&data);
+            out.extend_from_slice(b"\r\n");
             data.clear();
         }
         if done && send && client_framing.chunked {
             out.extend_from_slice(b"0\r\n\r\n");
         }
         if done {
-            return Ok(out);
+            return Ok(());
         }
         if !out.is_empty() {
             client
-                .write_all(&out, send_timeout)
+                .write_all(out, send_timeout)
                 .await
                 .map_err(|_| None)?;
             out.clear();
         }
         buf.reserve(16 * 1024);
         let read = upstream.read_buf(buf);
-        match tokio::time::timeout(proxy_read_timeout, read).await {
+        match crate::io_timeout::timeout(proxy_read_timeout, read).await {
             Ok(Ok(0)) => {
                 if framing == BodyFraming::UntilClose {
                     if send && client_framing.chunked {
                         out.extend_from_slice(b"0\r\n\r\n");
                     }
-                    return Ok(out);
+                    return Ok(());
                 }
                 return Err(Some(
                     "upstream prematurely closed connection while reading upstream".into(),

@@ -184,6 +184,8 @@ pub async fn read_body(
                 break;
             }
         }
-        client.read_more(timeout, 64 * 1024).await?;
+        client
+            .read_more(&mut crate::io_timeout::Deadline::new(timeout), 64 * 1024)
+            .await?;
     }
 }

@@ -20,6 +20,8 @@ pub struct HeadInput<'a> {
     pub client_version: Version,
     pub head_request: bool,
     pub chunked_transfer_encoding: bool,
+    /// proxy_hide_header / proxy_pass_header of the location.
+    pub hide: &'a HideHeaders,
     /// The values known while serving, for add_header.
     pub vals: &'a crate::access_log::Values,
 }
@@ -32,19 +34,6 @@ pub fn write(
     out: &mut Vec<u8>,
 ) -> ClientFraming {
     let conf = &r.rt.location(r.location).conf;
-    let hide_names: Vec<&[u8]> = conf
-        .proxy_hide_header
-        .names
-        .iter()
-        .map(Vec::as_slice)
-        .collect();
-    let pass_names: Vec<&[u8]> = conf
-        .proxy_pass_header
-        .names
-        .iter()
-        .map(Vec::as_slice)
-        .collect();
-    let hide = HideHeaders::new(&hide_names, &pass_names);
     let redirect = conf.proxy_redirect.clone();
 
     // proxy_redirect on Location: a relative result is made absolute and
@@ -72,7 +61,7 @@ pub fn write(
         head,
         server: input.server,
         date: input.date,
-        hide: &hide,
+        hide: input.hide,
         keepalive: input.keepalive,
         client_version: input.client_version,
         head_request: input.head_request,

@@ -15,7 +15,7 @@ use upgate_runtime::{CompileOptions, LocationId, Runtime};
 
 use crate::access_log::AccessLogs;
 use crate::error_log::ErrorLog;
-use crate::http1::ServerIdent;
+use crate::http1::{HideHeaders, ServerIdent};
 use crate::settings::{LocSettings, Settings, SrvSettings};
 use crate::tls::upstream::UpstreamTls;
 use crate::upstream::{Group, implicit_group, implicit_key, system_resolve};
@@ -39,6 +39,8 @@ pub struct Tables {
     pub tls: crate::tls::server::TlsServers,
     /// The `Server:` line and error page tail for each location.
     idents: Vec<ServerIdent>,
+    /// proxy_hide_header / proxy_pass_header resolved, for each location.
+    hide_headers: Vec<HideHeaders>,
     /// nginx's prefix (`-p`): relative paths are under it.
     pub prefix: PathBuf,
     /// Which generation this is (0 at start, then one more per reload): a
@@ -119,6 +121,27 @@ impl Tables {
             .iter()
             .map(|s| ServerIdent::upgate(&s.server_tokens))
             .collect();
+        let hide_headers = rt
+            .locations
+            .iter()
+            .map(|l| {
+                let hide: Vec<&[u8]> = l
+                    .conf
+                    .proxy_hide_header
+                    .names
+                    .iter()
+                    .map(Vec::as_slice)
+                    .collect();
+                let pass: Vec<&[u8]> = l
+                    .conf
+                    .proxy_pass_header
+                    .names
+                    .iter()
+                    .map(Vec::as_slice)
+                    .collect();
+                HideHeaders::new(&hide, &pass)
+            })
+            .collect();
         Ok(Tables {
             rt,
             settings,
@@ -129,6 +152,7 @@ impl Tables {
             error_log,
             tls,
             idents,
+            hide_headers,
             prefix: prefix.to_path_buf(),
             generation: 0,
         })
@@ -176,6 +200,14 @@ impl Tables {
         self.idents
             .get(id.index())
             .unwrap_or_else(|| DEFAULT.get_or_init(ServerIdent::default))
+    }
+
+    /// The upstream response headers a location withholds.
+    pub fn hide_headers(&self, id: LocationId) -> &HideHeaders {
+        static DEFAULT: std::sync::OnceLock<HideHeaders> = std::sync::OnceLock::new();
+        self.hide_headers
+            .get(id.index())
+            .unwrap_or_else(|| DEFAULT.get_or_init(HideHeaders::default))
     }
 
     /// Every address the servers listen on.

@@ -104,23 +104,55 @@ enum Tokenised {
 
 /// httparse over `src`, which holds the bytes of `buf` from `offset` on.
 fn tokenise(src: &[u8], offset: usize, buf: &[u8], opts: FieldOptions) -> Tokenised {
-    let capacity = head_lines(src);
-    let mut headers = vec![httparse::EMPTY_HEADER; capacity];
-    match httparse::parse_headers(src, &mut headers) {
-        Ok(httparse::Status::Complete((n, parsed))) => {
+    // Most heads have a few dozen lines: their slots live on the stack, and
+    // only a longer head is counted to size them on the heap.
+    let mut on_stack = [httparse::EMPTY_HEADER; 32];
+    match tokenise_into(src, offset, buf, opts, &mut on_stack) {
+        Err(httparse::Error::TooManyHeaders) => {
+            let mut on_heap = vec![httparse::EMPTY_HEADER; head_lines(src)];
+            tokenise_into(src, offset, buf, opts, &mut on_heap).unwrap_or(Tokenised::Refused)
+        }
+        Err(_) => Tokenised::Refused,
+        Ok(t) => t,
+    }
+}
+
+fn tokenise_into<'s>(
+    src: &'s [u8],
+    offset: usize,
+    buf: &[u8],
+    opts: FieldOptions,
+    headers: &mut [httparse::Header<'s>],
+) -> Result<Tokenised, httparse::Error> {
+    match httparse::parse_headers(src, headers)? {
+        httparse::Status::Complete((n, parsed)) => {
             let mut lines = Vec::with_capacity(parsed.len());
+            let base = src.as_ptr() as usize;
             for h in parsed {
-                let rel = (h.name.as_ptr() as usize).wrapping_sub(src.as_ptr() as usize);
-                match accepted_line(buf, offset.wrapping_add(rel), h.name.len(), opts) {
+                let rel = (h.name.as_ptr() as usize).wrapping_sub(base);
+                // The value's end: the line's LF is at most a few bytes on
+                // (an empty value's slice need not point into `src`).
+                let value_end = if h.value.is_empty() {
+                    0
+                } else {
+                    (h.value.as_ptr() as usize)
+                        .wrapping_sub(base)
+                        .wrapping_add(h.value.len())
+                };
+                let value_end = if value_end == 0 {
+                    0
+                } else {
+                    offset.wrapping_add(value_end)
+                };
+                match accepted_line(buf, offset.wrapping_add(rel), h.name.len(), value_end, opts) {
                     Some(line) => lines.push(line),
                     // Offsets that do not add up: let the slow path judge.
-                    None => return Tokenised::Refused,
+                    None => return Ok(Tokenised::Refused),
                 }
             }
-            Tokenised::Complete(lines, n)
+            Ok(Tokenised::Complete(lines, n))
         }
-        Ok(httparse::Status::Partial) => Tokenised::Partial,
-        Err(_) => Tokenised::Refused,
+        httparse::Status::Partial => Ok(Tokenised::Partial),
     }
 }
 
@@ -142,13 +174,26 @@ fn head_lines(src: &[u8]) -> usize {
     lines
 }
 
-/// A line httparse accepted: the name at `name_at`, the colon right after it.
-fn accepted_line(buf: &[u8], name_at: usize, name_len: usize, opts: FieldOptions) -> Option<Line> {
+/// A line httparse accepted: the name at `name_at`, the colon right after
+/// it, its value ending at `value_end` (where the search for the LF
+/// starts, when it is past the colon).
+fn accepted_line(
+    buf: &[u8],
+    name_at: usize,
+    name_len: usize,
+    value_end: usize,
+    opts: FieldOptions,
+) -> Option<Line> {
     let colon = name_at.checked_add(name_len)?;
     if buf.get(colon) != Some(&b':') {
         return None;
     }
-    let lf = colon + buf.get(colon..)?.iter().position(|&b| b == b'\n')?;
+    let from = if value_end > colon && value_end <= buf.len() {
+        value_end
+    } else {
+        colon
+    };
+    let lf = from + buf.get(from..)?.iter().position(|&b| b == b'\n')?;
     let name = name_at..colon;
     let outcome = if valid_name(&buf[name.clone()], opts.allow_underscores) || !opts.ignore_invalid
     {

@@ -165,6 +165,7 @@ fn scan(buf: &[u8]) -> Result<Option<(ResponseHead, usize)>, ResponseError> {
         upstream: true,
     };
     let block = fields::parse_block(buf, status.end, opts);
+    head.fields.reserve_exact(block.lines.len());
     let (mut cl_seen, mut te_seen) = (false, false);
     for line in &block.lines {
         let (name, value) = match &line.outcome {

@@ -19,6 +19,9 @@
 //! lines are never copied; Date, Server, X-Pad and five X-Accel-* are hidden by
 //! default; the upstream's Upgrade is never hidden.
 
+// Writing to a Vec cannot fail: `write!` results are ignored.
+use std::io::Write as _;
+
 use super::error_page::write_status;
 use super::response::ResponseHead;
 use super::server_tokens::ServerIdent;
@@ -44,7 +47,7 @@ impl Keepalive {
             Keepalive::KeepAlive { header_timeout } => {
                 out.extend_from_slice(b"Connection: keep-alive\r\n");
                 if let Some(t) = header_timeout {
-                    out.extend_from_slice(format!("Keep-Alive: timeout={t}\r\n").as_bytes());
+                    let _ = write!(out, "Keep-Alive: timeout={t}\r\n");
                 }
             }
         }
@@ -204,7 +207,7 @@ impl ClientResponse<'_> {
             out.extend_from_slice(b"\r\n");
         }
         if let Some(n) = content_length {
-            out.extend_from_slice(format!("Content-Length: {n}\r\n").as_bytes());
+            let _ = write!(out, "Content-Length: {n}\r\n");
         }
         if let Some(location) = self.absolute_location {
             out.extend_from_slice(b"Location: ");

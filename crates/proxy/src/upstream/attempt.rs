@@ -9,7 +9,7 @@
 //! failure says which `NGX_HTTP_UPSTREAM_FT_*` it is and carries nginx's
 //! error log message.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -33,8 +33,8 @@ pub enum Fail {
     InvalidHeader,
 }
 
-/// One try at one peer: connect (or reuse), send, read the head.
-/// `Err((kind, log message, connection was cached))`.
+/// One try at one peer, started at `t0`: connect (or reuse), send, read
+/// the head. `Err((kind, log message, connection was cached))`.
 #[allow(clippy::too_many_arguments)]
 pub async fn attempt(
     addr: &PeerAddr,
@@ -46,23 +46,30 @@ pub async fn attempt(
     sent: &mut bool,
     vals: &mut Values,
     tls: Option<(&UpstreamTls, &[u8])>,
+    t0: Instant,
 ) -> Result<(Conn, ResponseHead, BytesMut), (Fail, String, bool)> {
-    let t0 = Instant::now();
     let cached = group
         .pool
         .as_ref()
-        .and_then(|p| p.take(addr, tls.is_some(), Instant::now()));
-    let mut conn = match cached {
-        Some(c) => c,
-        None => Conn {
-            stream: open(addr, t, tls).await?,
-            addr: addr.clone(),
-            requests: 0,
-            born: Instant::now(),
-            cached: false,
-        },
+        .and_then(|p| p.take(addr, tls.is_some(), t0));
+    // A cached connection took no time to connect ($upstream_connect_time
+    // 0.000, as nginx's cached clock shows it).
+    let (mut conn, connect_time) = match cached {
+        Some(c) => (c, Duration::ZERO),
+        None => {
+            let stream = open(addr, t, tls).await?;
+            let born = Instant::now();
+            let conn = Conn {
+                stream,
+                addr: addr.clone(),
+                requests: 0,
+                born,
+                cached: false,
+            };
+            (conn, born.saturating_duration_since(t0))
+        }
     };
-    vals.state().connect_time = Some(t0.elapsed());
+    vals.state().connect_time = Some(connect_time);
     let cached = conn.cached;
     let send_err = |timeout: bool| {
         if timeout {
@@ -124,7 +131,7 @@ pub async fn attempt(
                 .read_buf(&mut buf)
                 .await
         };
-        match tokio::time::timeout(t.proxy_read_timeout.value, read).await {
+        match crate::io_timeout::timeout(t.proxy_read_timeout.value, read).await {
             Ok(Ok(0)) => {
                 return Err((
                     Fail::Error,
@@ -233,7 +240,7 @@ async fn write_all(
 ) -> Result<(), bool> {
     let mut at = 0;
     while at < data.len() {
-        match tokio::time::timeout(timeout, stream.write(&data[at..])).await {
+        match crate::io_timeout::timeout(timeout, stream.write(&data[at..])).await {
             Ok(Ok(n)) if n > 0 => {
                 at += n;
                 *sent = true;

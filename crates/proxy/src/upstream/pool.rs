@@ -8,6 +8,7 @@
 //! keepalive_timeout idle, after keepalive_requests requests, or once older
 //! than keepalive_time. TLS connections are cached the same way.
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -37,18 +38,21 @@ struct Idle {
 #[derive(Debug)]
 pub struct Pool {
     settings: Keepalive,
-    idle: Mutex<Vec<Idle>>,
+    /// Oldest first: connections are cached at the back, so the ones idle
+    /// longer than keepalive_timeout are a prefix (nginx closes each on
+    /// its own timer; here they go when the cache is next used).
+    idle: Mutex<VecDeque<Idle>>,
 }
 
 impl Pool {
     pub fn new(settings: Keepalive) -> Pool {
         Pool {
             settings,
-            idle: Mutex::new(Vec::new()),
+            idle: Mutex::new(VecDeque::new()),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Idle>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Idle>> {
         match self.idle.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
@@ -59,11 +63,11 @@ impl Pool {
     /// plain as `tls` asks.
     pub fn take(&self, addr: &PeerAddr, tls: bool, now: Instant) -> Option<Conn> {
         let mut idle = self.lock();
-        idle.retain(|i| now.duration_since(i.since) < self.settings.timeout);
+        self.expire(&mut idle, now);
         let at = idle
             .iter()
             .rposition(|i| &i.conn.addr == addr && i.conn.stream.is_tls() == tls)?;
-        let Idle { mut conn, .. } = idle.remove(at);
+        let Idle { mut conn, .. } = idle.remove(at)?;
         drop(idle);
         if !conn.stream.idle_ok() {
             return None;
@@ -80,11 +84,21 @@ impl Pool {
             return;
         }
         let mut idle = self.lock();
-        idle.retain(|i| now.duration_since(i.since) < self.settings.timeout);
-        if idle.len() >= self.settings.connections as usize && !idle.is_empty() {
-            idle.remove(0);
+        self.expire(&mut idle, now);
+        if idle.len() >= self.settings.connections as usize {
+            idle.pop_front();
         }
-        idle.push(Idle { conn, since: now });
+        idle.push_back(Idle { conn, since: now });
+    }
+
+    /// Closes the connections idle for keepalive_timeout: the oldest ones.
+    fn expire(&self, idle: &mut VecDeque<Idle>, now: Instant) {
+        while idle
+            .front()
+            .is_some_and(|i| now.saturating_duration_since(i.since) >= self.settings.timeout)
+        {
+            idle.pop_front();
+        }
     }
 
     /// How many connections are cached (for tests).
