@@ -6,8 +6,6 @@
 //! are compared. Prints `conformance: N/N`; deliberate differences are
 //! listed in testdata/conformance/known.md.
 
-use std::process::Command;
-
 pub fn run(args: &[String]) -> Result<(), String> {
     let mut cases = "2000".to_string();
     let mut seed: Option<String> = None;
@@ -25,7 +23,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             }
         }
     }
-    let mut cmd = Command::new(env!("CARGO"));
+    let mut cmd = crate::cargo::command();
     cmd.args([
         "test",
         "-q",

@@ -32,7 +32,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         return client(url);
     }
     let root = workspace_root();
-    let status = Command::new(env!("CARGO"))
+    let status = crate::cargo::command()
         .args([
             "build",
             "-q",

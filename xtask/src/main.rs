@@ -6,6 +6,7 @@
 //! a match arm and a line of usage text.
 
 mod bench;
+mod cargo;
 mod conformance;
 mod demo;
 mod directives;
@@ -43,8 +44,9 @@ commands:
   test         what CI runs, on a fresh machine: installs Debian's nginx, the perl
                modules of nginx's test suite, openssl, sslscan, chromium and
                chromium-driver, crossplane and selenium (into target/) when
-               missing, then fmt, clippy, every test and the passing files of
-               nginx's own test suite (`--no-install`, `--skip-nginx-tests`)
+               missing, then fmt, clippy, every test, a build of the criterion
+               benchmarks and the passing files of nginx's own test suite
+               (`--no-install`, `--skip-nginx-tests`)
   help         print this message";
 
 fn main() -> ExitCode {

@@ -5,7 +5,8 @@
 //! openssl command, sslscan (tests/tls_scan.rs), chromium and its driver
 //! (tests/tls_browser.rs), the Python packages crossplane and selenium into
 //! a virtual environment under `target/` — then runs `cargo fmt --check`,
-//! clippy, `cargo test --workspace` and the files of nginx's test suite listed in
+//! clippy, `cargo test --workspace`, builds the criterion benchmarks
+//! (`cargo bench --no-run`) and runs the files of nginx's test suite listed in
 //! `testdata/nginx-tests/passing` against the release binary.
 //!
 //! A tool that cannot be installed (no root, no apt) is an error with a
@@ -44,7 +45,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let cargo = |args: &[&str]| -> Result<(), String> {
         eprintln!("xtask test: cargo {}", args.join(" "));
         status(
-            Command::new(env!("CARGO"))
+            crate::cargo::command()
                 .args(args)
                 .current_dir(&root)
                 .env("PATH", &path)
@@ -61,6 +62,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
         "warnings",
     ])?;
     cargo(&["test", "--workspace"])?;
+    // The criterion benchmarks are not run here (timings on a shared CI
+    // machine prove nothing), but one that stops compiling fails CI.
+    // `--bench '*'`: the bench targets alone; plain `--no-run` would also
+    // build every library's unit tests again in the release profile.
+    cargo(&["bench", "--workspace", "--bench", "*", "--no-run"])?;
     if nginx_tests {
         cargo(&["build", "--release", "-p", "upgate"])?;
         run_nginx_tests(&root, &shared, &path)?;

@@ -48,7 +48,7 @@ pub fn build(root: &Path) -> Result<(), String> {
     if std::env::var_os(BUILT).is_some() {
         return Ok(());
     }
-    let status = cargo()
+    let status = crate::cargo::command()
         .args(["build", "--release", "-p", "upgate", "-p", "xtask"])
         .current_dir(root)
         .status()
@@ -58,30 +58,6 @@ pub fn build(root: &Path) -> Result<(), String> {
     } else {
         Err("cargo build --release -p upgate -p xtask failed".into())
     }
-}
-
-/// cargo, without what `cargo run` told xtask about itself: ring's build
-/// script reads CARGO_MANIFEST_DIR, so a build that inherits xtask's value
-/// would rebuild ring and all above it, and the next plain `cargo build`
-/// would rebuild them back.
-fn cargo() -> Command {
-    let mut c = Command::new(env!("CARGO"));
-    for (name, _) in std::env::vars_os() {
-        let n = name.to_string_lossy();
-        if n.starts_with("CARGO_PKG_")
-            || matches!(
-                n.as_ref(),
-                "CARGO_MANIFEST_DIR"
-                    | "CARGO_MANIFEST_PATH"
-                    | "CARGO_CRATE_NAME"
-                    | "CARGO_BIN_NAME"
-                    | "CARGO_PRIMARY_PACKAGE"
-            )
-        {
-            c.env_remove(&name);
-        }
-    }
-    c
 }
 
 /// The load clients share the machine with the servers: an unoptimized
