@@ -261,6 +261,22 @@ impl UpstreamRequest {
     }
 }
 
+/// Whether proxy_set_header names `name` (in `names`, lower-cased): such a
+/// client header is not passed. Lower-cased on the stack, as names are
+/// short; only a longer one is copied.
+fn set_by_location(names: &FxHashSet<Vec<u8>>, name: &[u8]) -> bool {
+    let mut lower = [0u8; 64];
+    match lower.get_mut(..name.len()) {
+        Some(to) => {
+            for (t, c) in to.iter_mut().zip(name) {
+                *t = c.to_ascii_lowercase();
+            }
+            names.contains(&to[..])
+        }
+        None => names.contains(&name.to_ascii_lowercase()),
+    }
+}
+
 /// `ngx_http_parse_header_line`'s name check: letters, digits, `-`, and
 /// `_` with `underscores_in_headers on`. Other lines are dropped when
 /// `ignore_invalid_headers` is on (the default).
@@ -321,11 +337,7 @@ impl Request<'_> {
         }
         if conf.proxy_pass_request_headers.value {
             for h in &self.client.headers {
-                if !self.keeps_header(h.name)
-                    || conf
-                        .upstream_headers
-                        .names
-                        .contains(&h.name.to_ascii_lowercase())
+                if !self.keeps_header(h.name) || set_by_location(&conf.upstream_headers.names, h.name)
                 {
                     continue;
                 }
