@@ -96,6 +96,15 @@ impl RawWord {
             Cow::Borrowed(raw)
         }
     }
+
+    /// The owned [`Word`] of the tree.
+    pub fn to_word(&self, text: &[u8]) -> Word {
+        Word {
+            value: unescape(&text[self.value.range()]),
+            quote: self.quote,
+            span: self.span,
+        }
+    }
 }
 
 /// A comment as the tokenizer met it: `text` is the range of what follows
@@ -105,6 +114,17 @@ pub struct RawComment {
     pub text: Span,
     pub span: Span,
     pub trailing: bool,
+}
+
+impl RawComment {
+    /// The owned [`Comment`] of the tree.
+    pub fn to_comment(&self, text: &[u8]) -> Comment {
+        Comment {
+            text: text[self.text.range()].to_vec(),
+            span: self.span,
+            trailing: self.trailing,
+        }
+    }
 }
 
 /// Receives the tokens of a statement as [`Lexer::read_statement`] reads
@@ -135,19 +155,11 @@ struct Collect<'t> {
 
 impl Tokens for Collect<'_> {
     fn word(&mut self, word: RawWord) {
-        self.words.push(Word {
-            value: unescape(&self.text[word.value.range()]),
-            quote: word.quote,
-            span: word.span,
-        });
+        self.words.push(word.to_word(self.text));
     }
 
     fn comment(&mut self, comment: RawComment, leading: bool) {
-        let comment = Comment {
-            text: self.text[comment.text.range()].to_vec(),
-            span: comment.span,
-            trailing: comment.trailing,
-        };
+        let comment = comment.to_comment(self.text);
         if leading {
             self.leading_comments.push(comment);
         } else {

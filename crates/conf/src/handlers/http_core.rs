@@ -287,7 +287,7 @@ impl Semantics {
                         d.end_line,
                     ));
                 }
-                if let Some(message) = super::regex::compile_error(&v[1..]) {
+                if let Some(message) = self.regexes.compile_error(&v[1..]) {
                     return Err(at_end(d, message));
                 }
                 self.define_named_captures(&v[1..]);
@@ -324,7 +324,7 @@ impl Semantics {
             _ => return Ok(()),
         };
         if kind == LocationKind::Regex {
-            if let Some(message) = super::regex::compile_error(&name) {
+            if let Some(message) = self.regexes.compile_error(&name) {
                 return Err(at_end(d, message));
             }
             self.define_named_captures(&name);
