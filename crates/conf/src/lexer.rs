@@ -83,6 +83,9 @@ pub struct RawWord {
     pub value: Span,
     pub quote: Quote,
     pub span: Span,
+    /// It holds a `\`: its value must be decoded. The tokenizer meets
+    /// every backslash anyway; the copy need not look for one again.
+    pub escaped: bool,
 }
 
 impl RawWord {
@@ -90,7 +93,7 @@ impl RawWord {
     /// it holds an escape.
     pub fn value<'t>(&self, text: &'t [u8]) -> Cow<'t, [u8]> {
         let raw = &text[self.value.range()];
-        if raw.contains(&b'\\') {
+        if self.escaped {
             Cow::Owned(unescape(raw))
         } else {
             Cow::Borrowed(raw)
@@ -100,7 +103,7 @@ impl RawWord {
     /// The owned [`Word`] of the tree.
     pub fn to_word(&self, text: &[u8]) -> Word {
         Word {
-            value: unescape(&text[self.value.range()]),
+            value: self.value(text).into_owned(),
             quote: self.quote,
             span: self.span,
         }
@@ -249,6 +252,7 @@ impl<'a> Lexer<'a> {
         let mut raw_start = self.pos;
         let mut start_line = self.line;
         let mut in_word = false;
+        let mut escaped = false;
 
         loop {
             if self.skips {
@@ -341,6 +345,7 @@ impl<'a> Lexer<'a> {
             if last_space {
                 raw_start = at;
                 start_line = self.line;
+                escaped = false;
                 match ch {
                     b' ' | b'\t' | b'\r' | b'\n' => continue,
                     b';' | b'{' => {
@@ -365,7 +370,10 @@ impl<'a> Lexer<'a> {
                         tokens.comment(comment, words == 0);
                         continue;
                     }
-                    b'\\' => quoted = true,
+                    b'\\' => {
+                        quoted = true;
+                        escaped = true;
+                    }
                     b'"' => d_quoted = true,
                     b'\'' => s_quoted = true,
                     b'$' => variable = true,
@@ -383,6 +391,7 @@ impl<'a> Lexer<'a> {
             variable = false;
             if ch == b'\\' {
                 quoted = true;
+                escaped = true;
                 continue;
             }
             if ch == b'$' {
@@ -418,6 +427,7 @@ impl<'a> Lexer<'a> {
                 value: self.span(value_start, at, start_line),
                 quote,
                 span: self.span(raw_start, raw_end, start_line),
+                escaped,
             });
             words += 1;
             self.last_code_end = Some(raw_end);
@@ -515,10 +525,12 @@ impl<'a> Lexer<'a> {
                 b'}' => {
                     if depth == 0 {
                         let span = self.span(start, at, start_line);
+                        // Lua is kept as written, backslashes and all.
                         let word = RawWord {
                             value: span,
                             quote: Quote::None,
                             span,
+                            escaped: false,
                         };
                         self.last_code_end = Some(at + 1);
                         return Ok((word, self.span(at, at + 1, self.line)));
