@@ -60,12 +60,17 @@ impl Fs {
 
     pub fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         let real = self.real(path);
-        if real.is_dir() {
-            // nginx opens a directory fine and fails on the read.
-            return Err(io::Error::from_raw_os_error(21));
-        }
         match READER.get() {
-            Some(read) => read(&real),
+            Some(read) => {
+                if real.is_dir() {
+                    // nginx opens a directory fine and fails on the read.
+                    return Err(io::Error::from_raw_os_error(21));
+                }
+                read(&real)
+            }
+            // The same here without a look-up of its own: a directory opens
+            // and its read fails with EISDIR, as nginx's does (one stat
+            // less per file, and a conf.d can hold thousands).
             None => std::fs::read(real),
         }
     }
@@ -166,6 +171,12 @@ mod tests {
         assert_eq!(names, vec![Path::new("a.b/y.conf"), Path::new("a/x.conf")]);
         std::fs::remove_dir_all(&dir)?;
         Ok(())
+    }
+
+    #[test]
+    fn a_directory_fails_on_the_read_as_in_nginx() {
+        let read = Fs::default().read(&std::env::temp_dir());
+        assert_eq!(read.err().and_then(|e| e.raw_os_error()), Some(21));
     }
 
     #[test]

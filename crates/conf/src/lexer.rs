@@ -83,6 +83,9 @@ pub struct RawWord {
     pub value: Span,
     pub quote: Quote,
     pub span: Span,
+    /// It holds a `\`: its value must be decoded. The tokenizer meets
+    /// every backslash anyway; the copy need not look for one again.
+    pub escaped: bool,
 }
 
 impl RawWord {
@@ -90,10 +93,19 @@ impl RawWord {
     /// it holds an escape.
     pub fn value<'t>(&self, text: &'t [u8]) -> Cow<'t, [u8]> {
         let raw = &text[self.value.range()];
-        if raw.contains(&b'\\') {
+        if self.escaped {
             Cow::Owned(unescape(raw))
         } else {
             Cow::Borrowed(raw)
+        }
+    }
+
+    /// The owned [`Word`] of the tree.
+    pub fn to_word(&self, text: &[u8]) -> Word {
+        Word {
+            value: self.value(text).into_owned(),
+            quote: self.quote,
+            span: self.span,
         }
     }
 }
@@ -105,6 +117,17 @@ pub struct RawComment {
     pub text: Span,
     pub span: Span,
     pub trailing: bool,
+}
+
+impl RawComment {
+    /// The owned [`Comment`] of the tree.
+    pub fn to_comment(&self, text: &[u8]) -> Comment {
+        Comment {
+            text: text[self.text.range()].to_vec(),
+            span: self.span,
+            trailing: self.trailing,
+        }
+    }
 }
 
 /// Receives the tokens of a statement as [`Lexer::read_statement`] reads
@@ -135,19 +158,11 @@ struct Collect<'t> {
 
 impl Tokens for Collect<'_> {
     fn word(&mut self, word: RawWord) {
-        self.words.push(Word {
-            value: unescape(&self.text[word.value.range()]),
-            quote: word.quote,
-            span: word.span,
-        });
+        self.words.push(word.to_word(self.text));
     }
 
     fn comment(&mut self, comment: RawComment, leading: bool) {
-        let comment = Comment {
-            text: self.text[comment.text.range()].to_vec(),
-            span: comment.span,
-            trailing: comment.trailing,
-        };
+        let comment = comment.to_comment(self.text);
         if leading {
             self.leading_comments.push(comment);
         } else {
@@ -237,6 +252,7 @@ impl<'a> Lexer<'a> {
         let mut raw_start = self.pos;
         let mut start_line = self.line;
         let mut in_word = false;
+        let mut escaped = false;
 
         loop {
             if self.skips {
@@ -329,6 +345,7 @@ impl<'a> Lexer<'a> {
             if last_space {
                 raw_start = at;
                 start_line = self.line;
+                escaped = false;
                 match ch {
                     b' ' | b'\t' | b'\r' | b'\n' => continue,
                     b';' | b'{' => {
@@ -353,7 +370,10 @@ impl<'a> Lexer<'a> {
                         tokens.comment(comment, words == 0);
                         continue;
                     }
-                    b'\\' => quoted = true,
+                    b'\\' => {
+                        quoted = true;
+                        escaped = true;
+                    }
                     b'"' => d_quoted = true,
                     b'\'' => s_quoted = true,
                     b'$' => variable = true,
@@ -371,6 +391,7 @@ impl<'a> Lexer<'a> {
             variable = false;
             if ch == b'\\' {
                 quoted = true;
+                escaped = true;
                 continue;
             }
             if ch == b'$' {
@@ -406,6 +427,7 @@ impl<'a> Lexer<'a> {
                 value: self.span(value_start, at, start_line),
                 quote,
                 span: self.span(raw_start, raw_end, start_line),
+                escaped,
             });
             words += 1;
             self.last_code_end = Some(raw_end);
@@ -503,10 +525,12 @@ impl<'a> Lexer<'a> {
                 b'}' => {
                     if depth == 0 {
                         let span = self.span(start, at, start_line);
+                        // Lua is kept as written, backslashes and all.
                         let word = RawWord {
                             value: span,
                             quote: Quote::None,
                             span,
+                            escaped: false,
                         };
                         self.last_code_end = Some(at + 1);
                         return Ok((word, self.span(at, at + 1, self.line)));

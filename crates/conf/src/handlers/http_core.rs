@@ -35,6 +35,9 @@ pub(super) struct HttpState {
     /// Listen addresses in the order nginx adds them (`cmcf->ports`,
     /// `port->addrs`).
     addrs: Vec<Addr>,
+    /// Where each address is in `addrs` (a configuration can listen on
+    /// thousands: a scan per `listen` made -t quadratic).
+    addr_index: HashMap<String, usize>,
     /// `server_names_hash_bucket_size` / `server_names_hash_max_size`.
     names_bucket_size: Option<i64>,
     names_max_size: Option<i64>,
@@ -215,7 +218,8 @@ impl Semantics {
         let server_index = self.http.servers.len().saturating_sub(1);
         // `ngx_http_add_listen` for each address, in order.
         for key in addrs {
-            match self.http.addrs.iter_mut().find(|a| a.text == key) {
+            let known = self.http.addr_index.get(&key).copied();
+            match known.and_then(|i| self.http.addrs.get_mut(i)) {
                 Some(addr) => {
                     addr.ssl |= ssl;
                     if default_server {
@@ -225,12 +229,16 @@ impl Semantics {
                         addr.servers.push(server_index);
                     }
                 }
-                None => self.http.addrs.push(Addr {
-                    text: key.clone(),
-                    ssl,
-                    default: server_index,
-                    servers: vec![server_index],
-                }),
+                None => {
+                    let at = self.http.addrs.len();
+                    self.http.addr_index.insert(key.clone(), at);
+                    self.http.addrs.push(Addr {
+                        text: key.clone(),
+                        ssl,
+                        default: server_index,
+                        servers: vec![server_index],
+                    });
+                }
             }
             if let Some(server) = self.http.servers.last_mut() {
                 if server.listens.contains(&key) {
@@ -287,7 +295,7 @@ impl Semantics {
                         d.end_line,
                     ));
                 }
-                if let Some(message) = super::regex::compile_error(&v[1..]) {
+                if let Some(message) = self.regexes.compile_error(&v[1..]) {
                     return Err(at_end(d, message));
                 }
                 self.define_named_captures(&v[1..]);
@@ -324,7 +332,7 @@ impl Semantics {
             _ => return Ok(()),
         };
         if kind == LocationKind::Regex {
-            if let Some(message) = super::regex::compile_error(&name) {
+            if let Some(message) = self.regexes.compile_error(&name) {
                 return Err(at_end(d, message));
             }
             self.define_named_captures(&name);
@@ -458,11 +466,15 @@ impl Semantics {
         let bucket_size = self.http.names_bucket_size.unwrap_or(CACHE_LINE);
         let bucket_size = (bucket_size + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE;
         let max_size = self.http.names_max_size.unwrap_or(512);
-        // Addresses in the order they were first listened on, with their servers.
+        // Addresses in the order they were first listened on, with their
+        // servers (found by a hash: there can be thousands).
         let mut addrs: Vec<(&str, Vec<usize>)> = Vec::new();
+        let mut index: HashMap<&str, usize> = HashMap::default();
         for (i, server) in self.http.servers.iter().enumerate() {
             for addr in &server.listens {
-                match addrs.iter_mut().find(|(a, _)| a == addr) {
+                let next = addrs.len();
+                let at = *index.entry(addr.as_str()).or_insert(next);
+                match addrs.get_mut(at) {
                     Some((_, servers)) => servers.push(i),
                     None => addrs.push((addr, vec![i])),
                 }

@@ -71,6 +71,7 @@ pub struct Semantics {
     /// Warnings a block's end printed before it failed (nginx has logged
     /// them by then).
     carried_warnings: Vec<ConfError>,
+    regexes: regex::RegexChecks,
 }
 
 impl Semantics {

@@ -64,7 +64,7 @@ impl Semantics {
         let Some(regex) = d.args.first() else {
             return Ok(());
         };
-        if let Some(message) = super::regex::compile_error(&regex.value) {
+        if let Some(message) = self.regexes.compile_error(&regex.value) {
             return Err(at_end(d, message));
         }
         self.define_named_captures(&regex.value);
@@ -137,7 +137,7 @@ impl Semantics {
                         .map_err(|e| super::relocate(e, d));
                 }
                 b"~" | b"~*" | b"!~" | b"!~*" => {
-                    if let Some(message) = super::regex::compile_error(value) {
+                    if let Some(message) = self.regexes.compile_error(value) {
                         return Err(at_end(d, message));
                     }
                     self.define_named_captures(value);

@@ -17,6 +17,14 @@ use crate::report;
 const DEFAULT_CONF: &str = "/etc/nginx/nginx.conf";
 
 pub fn run(cli: &Cli) -> ExitCode {
+    // No transparent huge pages for a check: it touches its memory once
+    // and exits, and the 2 MB pages mimalloc asks for are each zeroed whole
+    // on first touch; on the virtual machine measured, one carved from
+    // memory another process just freed faults in several times slower.
+    // The 5,000-server file right after `nginx -t` on it: 0.45-0.52 s with
+    // them, 0.17-0.19 s without; run alone 0.13 s against 0.18 s; 113 MB of
+    // RSS against 97 MB. Should the call fail, the check runs as before.
+    let _ = nix::sys::prctl::set_thp_disable(true);
     let mut options = load_options(cli);
     let loaded = match with_main(cli, &mut options) {
         Ok(Some(loaded)) => loaded,
