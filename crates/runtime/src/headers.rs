@@ -337,7 +337,8 @@ impl Request<'_> {
         }
         if conf.proxy_pass_request_headers.value {
             for h in &self.client.headers {
-                if !self.keeps_header(h.name) || set_by_location(&conf.upstream_headers.names, h.name)
+                if !self.keeps_header(h.name)
+                    || set_by_location(&conf.upstream_headers.names, h.name)
                 {
                     continue;
                 }
