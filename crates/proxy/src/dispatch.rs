@@ -460,23 +460,22 @@ fn finish(
     // evaluated now (a map over $status in `access_log ... if=`); the
     // line's own end-of-request values are filled in by `Pending::finish`.
     vals.request_time = started.elapsed();
-    let logged = tables.access_logs.any(location);
-    for name in [
-        "status",
-        "body_bytes_sent",
-        "bytes_sent",
-        "request_length",
-        "request_time",
-        "upstream_addr",
-        "upstream_status",
-        "upstream_response_time",
-        "upstream_response_length",
-    ] {
-        if !logged {
-            break;
-        }
-        if let Some(value) = crate::access_log::runtime_value(name, &vals) {
-            r.runtime_values.push((name.to_string(), value));
+    // only an access log reads them
+    if tables.access_logs.any(location) {
+        for name in [
+            "status",
+            "body_bytes_sent",
+            "bytes_sent",
+            "request_length",
+            "request_time",
+            "upstream_addr",
+            "upstream_status",
+            "upstream_response_time",
+            "upstream_response_length",
+        ] {
+            if let Some(value) = crate::access_log::runtime_value(name, &vals) {
+                r.runtime_values.push((name.to_string(), value));
+            }
         }
     }
     let logs = tables.access_logs.prepare(r, location);
