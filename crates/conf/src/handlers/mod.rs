@@ -11,6 +11,7 @@
 mod core;
 mod geo;
 mod http_core;
+mod listen_url;
 mod log;
 mod map;
 mod misc;
