@@ -86,18 +86,17 @@ pub struct AccessLogs {
 /// One `access_log` of a location: file, format, `if=` condition.
 type LogLine = (Arc<LogFile>, Arc<Format>, Option<Template>);
 
-/// A line waiting for the end of its request.
+/// A line waiting for the end of its request: its text as far as it is
+/// known, and the variables that go into it when the request ends. (One
+/// buffer, not a piece per part: an upgraded request's line waits as long
+/// as its tunnel lives.)
 #[derive(Debug)]
 pub struct Pending {
     file: Arc<LogFile>,
-    pieces: Vec<Piece>,
+    text: Vec<u8>,
+    /// Where in `text` each end-of-request variable goes, in order.
+    later: Vec<(usize, String)>,
     escape: Escape,
-}
-
-#[derive(Debug)]
-enum Piece {
-    Text(Vec<u8>),
-    Runtime(String),
 }
 
 /// The values known only while serving.
@@ -280,16 +279,17 @@ impl AccessLogs {
                     continue;
                 }
             }
-            let mut pieces = Vec::new();
+            let mut text = Vec::new();
+            let mut later = Vec::new();
             for part in &format.template.parts {
                 match part {
-                    Part::Text(t) => pieces.push(Piece::Text(t.clone())),
+                    Part::Text(t) => text.extend_from_slice(t),
                     // The connection's TLS values and the request body are
                     // known now; the others only once the response is done.
                     Part::Var(Var::Runtime(name))
                         if !name.starts_with("ssl_") && name != "request_body" =>
                     {
-                        pieces.push(Piece::Runtime(name.clone()))
+                        later.push((text.len(), name.clone()))
                     }
                     Part::Var(var) => {
                         let value = r.variable(var);
@@ -304,14 +304,11 @@ impl AccessLogs {
                             );
                         // escape=json writes nothing for a missing value
                         // (ngx_http_log_json_variable_getlen), the others "-".
-                        let text = if missing && format.escape == Escape::Json {
-                            Vec::new()
-                        } else if missing {
-                            b"-".to_vec()
-                        } else {
-                            escape(&value, format.escape)
-                        };
-                        pieces.push(Piece::Text(text));
+                        if !missing {
+                            text.extend_from_slice(&escape(&value, format.escape));
+                        } else if format.escape != Escape::Json {
+                            text.push(b'-');
+                        }
                     }
                     Part::Capture(n) => {
                         let v = r
@@ -319,13 +316,15 @@ impl AccessLogs {
                             .as_ref()
                             .map(|c| c.group(usize::from(*n)).to_vec())
                             .unwrap_or_default();
-                        pieces.push(Piece::Text(escape(&v, format.escape)));
+                        text.extend_from_slice(&escape(&v, format.escape));
                     }
                 }
             }
+            text.shrink_to_fit();
             out.push(Pending {
                 file: Arc::clone(file),
-                pieces,
+                text,
+                later,
                 escape: format.escape,
             });
         }
@@ -359,16 +358,17 @@ impl AccessLogs {
 impl Pending {
     /// Completes the line with the end-of-request values and writes it.
     pub fn finish(self, v: &Values) {
-        let mut line = Vec::with_capacity(256);
-        for p in self.pieces {
-            match p {
-                Piece::Text(t) => line.extend_from_slice(&t),
-                Piece::Runtime(name) => match log_value(&name, v) {
-                    Some(value) => line.extend_from_slice(&escape(&value, self.escape)),
-                    None => line.push(b'-'),
-                },
+        let mut line = Vec::with_capacity(self.text.len() + 64);
+        let mut done = 0;
+        for (at, name) in &self.later {
+            line.extend_from_slice(&self.text[done..*at]);
+            done = *at;
+            match log_value(name, v) {
+                Some(value) => line.extend_from_slice(&escape(&value, self.escape)),
+                None => line.push(b'-'),
             }
         }
+        line.extend_from_slice(&self.text[done..]);
         line.push(b'\n');
         self.file.write_line(&line);
     }

@@ -23,22 +23,21 @@
 //! A tunnel leaves the machine with the client socket, so that the boxed
 //! request future (and every buffer it held) is freed before the tunnel runs.
 
+use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 
-use crate::access_log::{Pending, Values};
 use crate::client::{Client, IoFail};
 use crate::dispatch;
 use crate::error_log::Level;
 use crate::http1::{Keepalive, RequestConfig, RequestHead, http_date, parse_request_head};
 use crate::io_timeout::Deadline;
-use crate::proxy::TunnelJob;
 use crate::server::Shared;
 use crate::stats::Phase;
 use crate::tables::Tables;
-use crate::tunnel::{EndReason, tunnel};
+use crate::upgraded::{TunnelExit, Upgraded};
 
 /// Where a connection stands.
 enum State {
@@ -57,18 +56,6 @@ enum State {
     Tunnel(Box<TunnelExit>),
 }
 
-/// Everything a tunnel needs once the request machine is gone.
-pub struct TunnelExit {
-    pub tables: Arc<Tables>,
-    pub job: Box<TunnelJob>,
-    pub logs: Vec<Pending>,
-    pub vals: Values,
-    pub started: Instant,
-    /// The limit_conn slots the upgraded request holds while the tunnel
-    /// lives.
-    pub limit_conn: Vec<Arc<upgate_runtime::limit_conn::Slot>>,
-}
-
 /// How the request machine ended.
 enum Exit {
     Done,
@@ -77,18 +64,31 @@ enum Exit {
 }
 
 /// Serves one accepted connection until it closes.
-pub async fn serve(client: Client, shared: Arc<Shared>) {
-    let exit = Box::pin(requests(client, &shared)).await;
-    match exit {
-        Exit::Done => {}
-        Exit::Linger(client) => client.linger().await,
-        // Boxed: the tunnel's state is allocated only for a tunnel, so that
-        // the connection future stays small.
-        Exit::Tunnel(client, t) => Box::pin(run_tunnel(client, *t, &shared)).await,
+///
+/// Not an `async fn`: the future it returns sits in the connection's task
+/// for the connection's whole life, idle tunnels included, so it holds only
+/// the boxed request machine, then the boxed tunnel or linger (an `async
+/// fn` would also keep `client` beside them).
+pub fn serve(client: Client, shared: Arc<Shared>) -> impl Future<Output = ()> + Send {
+    let requests = Box::pin(requests(client, Arc::clone(&shared)));
+    async move {
+        if let Some(after) = after(requests.await, &shared) {
+            after.await;
+        }
     }
 }
 
-async fn requests(mut client: Client, shared: &Shared) -> Exit {
+/// What runs once the request machine has ended, boxed.
+fn after(exit: Exit, shared: &Arc<Shared>) -> Option<Upgraded> {
+    match exit {
+        Exit::Done => None,
+        Exit::Linger(client) => Some(Box::pin(client.linger())),
+        Exit::Tunnel(client, t) => crate::upgraded::start(client, *t, shared),
+    }
+}
+
+async fn requests(mut client: Client, shared: Arc<Shared>) -> Exit {
+    let shared = &*shared;
     let mut shutdown = shared.shutdown.subscribe();
     client.exiting = Some(shared.shutdown.subscribe());
     let mut state = State::ReadingHead;
@@ -269,91 +269,6 @@ async fn read_head(client: &mut Client, shared: &Shared) -> State {
             }
             Err(_) => return State::Closed,
         }
-    }
-}
-
-/// Runs a tunnel to its end, then frees the peer and writes the log lines.
-/// The tunnel holds a second connection slot (its upstream side) and ends
-/// early when worker_shutdown_timeout has passed since a reload replaced
-/// its generation.
-async fn run_tunnel(client: Client, t: TunnelExit, shared: &Arc<Shared>) {
-    let Some(_slot) = shared.tunnel_slot() else {
-        return;
-    };
-    let TunnelExit {
-        tables,
-        job,
-        logs,
-        mut vals,
-        started,
-        // held until the tunnel ends
-        limit_conn: _limit_conn,
-    } = t;
-    let TunnelJob {
-        upstream,
-        upstream_leftover,
-        cfg,
-        group,
-        mut sel,
-    } = *job;
-    let client_leftover = Bytes::copy_from_slice(&client.buf);
-    // The request's read buffer goes before the tunnel starts: an idle
-    // tunnel holds no buffer.
-    let Client {
-        stream,
-        id,
-        peer,
-        buf,
-        // a tunnel stays "writing" until it ends
-        stat: _stat,
-        ..
-    } = client;
-    drop(buf);
-    let generation = tables.generation;
-    let mut close_before = shared.close_before.subscribe();
-    let replaced = async move {
-        while *close_before.borrow_and_update() <= generation {
-            if close_before.changed().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    let end = tokio::select! {
-        end = tunnel(stream, upstream, client_leftover, upstream_leftover, &cfg) => end,
-        // The byte counts are lost with the tunnel's future.
-        () = replaced => crate::tunnel::TunnelEnd {
-            reason: EndReason::Error(crate::tunnel::Side::Client, std::io::ErrorKind::ConnectionAborted),
-            client_to_upstream: 0,
-            upstream_to_client: 0,
-        },
-    };
-    group.peers().free(
-        &mut sel,
-        upgate_runtime::upstream::Outcome::Ok,
-        Instant::now(),
-    );
-    let msg = match end.reason {
-        EndReason::ReadTimeout | EndReason::SendTimeout => Some(
-            "upstream timed out (110: Connection timed out) while proxying upgraded connection",
-        ),
-        EndReason::ClientSendTimeout => {
-            Some("client timed out (110: Connection timed out) while proxying upgraded connection")
-        }
-        _ => None,
-    };
-    if let Some(msg) = msg {
-        let cx = crate::error_log::Context {
-            conn: id,
-            client: peer.addr_text(),
-            ..Default::default()
-        };
-        tables.error_log.log_request(Level::Info, &cx, msg);
-    }
-    vals.request_time = started.elapsed();
-    vals.bytes_sent += end.upstream_to_client;
-    vals.body_bytes_sent += end.upstream_to_client;
-    for l in logs {
-        l.finish(&vals);
     }
 }
 

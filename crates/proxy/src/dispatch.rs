@@ -16,7 +16,7 @@ use upgate_runtime::{ClientRequest, ClientVersion, Header, Outcome, Request};
 
 use crate::access_log::Values;
 use crate::client::Client;
-use crate::connection::{Next, TunnelExit};
+use crate::connection::Next;
 use crate::error_log::Level;
 use crate::http1::{CONTINUE_100, Keepalive, RequestHead, Version, http_date};
 use crate::proxy::{After, Exchange};
@@ -24,6 +24,7 @@ use crate::request_body::{Body, BodyFail, read_body};
 use crate::respond::{self, LocationLine, Special};
 use crate::static_file::{self, DiskFiles};
 use crate::tables::Tables;
+use crate::upgraded::TunnelExit;
 use upgate_runtime::error_page::Special as ErrorPageSpecial;
 
 /// The runtime's view of a parsed head.

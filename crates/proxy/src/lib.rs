@@ -54,4 +54,5 @@ pub mod stats;
 pub mod tables;
 pub mod tls;
 pub mod tunnel;
+pub mod upgraded;
 pub mod upstream;

@@ -461,21 +461,40 @@ async fn accept_loop(listener: Listener, addr: ListenAddr, shared: Arc<Shared>) 
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
         shared.live.fetch_add(1, Ordering::AcqRel);
         shared.stats.handled.fetch_add(1, Ordering::Relaxed);
-        let guard = LiveGuard(Arc::clone(&shared));
-        let stat = crate::stats::ConnStat::new(Arc::clone(&shared.stats));
-        tokio::spawn(async move {
-            let Some(mut client) = accept_client(stream, peer, local, id, &guard.0).await else {
-                return;
-            };
-            client.stat = Some(stat);
-            connection::serve(client, Arc::clone(&guard.0)).await;
-            drop(guard);
-        });
+        tokio::spawn(connection_task(stream, peer, local, id, &shared));
         // Let the new connection read what it already has before the next
         // one is accepted: tokio runs the task spawned last first, which
         // would serve a burst of connections newest first; nginx serves
         // them in the order they came (a limit_conn slot goes to the first).
         tokio::task::yield_now().await;
+    }
+}
+
+/// An accepted connection's task, from its handshakes to its close.
+///
+/// Not an `async fn`: the task's size is fixed when it is spawned and kept
+/// while the connection lives, idle tunnels included, so the accept (which
+/// owns the socket and its addresses until it yields the client) is boxed
+/// and the rest holds only [`connection::serve`]'s small future.
+fn connection_task(
+    stream: Transport,
+    peer: Sockaddr,
+    local: Sockaddr,
+    id: u64,
+    shared: &Arc<Shared>,
+) -> impl Future<Output = ()> + Send + use<> {
+    let guard = LiveGuard(Arc::clone(shared));
+    let stat = crate::stats::ConnStat::new(Arc::clone(&shared.stats));
+    let accept = Box::pin(accept_client(stream, peer, local, id, Arc::clone(shared)));
+    async move {
+        let serve = accept.await.map(|mut client| {
+            client.stat = Some(stat);
+            connection::serve(client, Arc::clone(&guard.0))
+        });
+        if let Some(serve) = serve {
+            serve.await;
+        }
+        drop(guard);
     }
 }
 
@@ -488,7 +507,7 @@ async fn accept_client(
     peer: Sockaddr,
     local: Sockaddr,
     id: u64,
-    shared: &Shared,
+    shared: Arc<Shared>,
 ) -> Option<Client> {
     let tables = shared.tables.load_full();
     let addr = tables
@@ -518,7 +537,15 @@ async fn accept_client(
         } else {
             srv.limits.client_header_buffer_size.max(1)
         };
-        match read_proxy_protocol(&mut stream, size, srv.client_header_timeout).await {
+        // Boxed, as the handshake below: this future shares the
+        // connection's task with what follows, idle tunnels included.
+        match Box::pin(read_proxy_protocol(
+            &mut stream,
+            size,
+            srv.client_header_timeout,
+        ))
+        .await
+        {
             Ok(pp) => proxy_protocol = pp.map(Box::new),
             Err((level, message)) => {
                 if let Some(message) = message {
@@ -534,7 +561,7 @@ async fn accept_client(
         return Some(client);
     };
     let timeout = tables.srv(addr.default_server).client_header_timeout;
-    match tables.tls.accept(stream, addr, timeout).await {
+    match Box::pin(tables.tls.accept(stream, addr, timeout)).await {
         Ok(Accepted::Tls(stream, info)) => {
             let mut client = Client::new(stream, peer.clone(), local.clone(), id);
             client.tls = Some(info);

@@ -23,7 +23,7 @@
 //! direction's source is not read (nginx's buffer is full), so its new bytes
 //! do not re-arm the timers until the write moves again.
 
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -107,38 +107,43 @@ pub struct TunnelEnd {
     pub upstream_to_client: u64,
 }
 
-/// Runs the tunnel until one side ends or a timer fires, then drops (closes)
-/// both connections. `client_leftover` is what the client sent after its
-/// request head, `upstream_leftover` what the upstream sent after its 101 head.
+/// The tunnel, as a future that runs until one side ends or a timer fires,
+/// then drops (closes) both connections. `client_leftover` is what the
+/// client sent after its request head, `upstream_leftover` what the upstream
+/// sent after its 101 head.
 ///
 /// Bounded by the timeouts in `cfg`: it never waits longer than
 /// `max(proxy_read_timeout, send_timeout, proxy_send_timeout)` without I/O.
 ///
+/// The future is [`Unpin`] and built here, not in an `async fn`: a caller
+/// holding thousands of idle tunnels can poll it through `&mut` and keep a
+/// single copy of its state (an `async fn` keeps its arguments beside the
+/// state made from them).
+///
 /// Cancel safety: dropping the future closes both connections; bytes read but
 /// not yet written are lost, as when nginx finalizes the request.
-pub async fn tunnel<C, U>(
+pub fn tunnel<C, U>(
     client: C,
     upstream: U,
     client_leftover: Bytes,
     upstream_leftover: Bytes,
     cfg: &TunnelConfig,
-) -> TunnelEnd
+) -> Tunnel<C, U>
 where
     C: AsyncRead + AsyncWrite + Unpin,
     U: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut t = Tunnel {
+    let deadline = Instant::now() + cfg.proxy_read_timeout;
+    Tunnel {
         client,
         upstream,
         up: Pipe::new(client_leftover),
         down: Pipe::new(upstream_leftover),
         last_event: Instant::now(),
-        deadline: Instant::now() + cfg.proxy_read_timeout,
-    };
-    let mut sleep = std::pin::pin!(sleep_until(t.deadline));
-    let end = poll_fn(|cx| t.poll(cx, sleep.as_mut(), cfg)).await;
-    tracing::debug!(?end, "tunnel closed");
-    end
+        deadline,
+        sleep: None,
+        cfg: cfg.clone(),
+    }
 }
 
 /// One direction: what was read and not yet written, and whether its source
@@ -268,7 +273,8 @@ impl Pipe {
     }
 }
 
-struct Tunnel<C, U> {
+/// A running tunnel: see [`tunnel`].
+pub struct Tunnel<C, U> {
     client: C,
     upstream: U,
     /// Client to upstream.
@@ -277,6 +283,26 @@ struct Tunnel<C, U> {
     down: Pipe,
     last_event: Instant,
     deadline: Instant,
+    /// Boxed: the timer is not `Unpin`, the tunnel is. Made at the first
+    /// poll, inside the runtime whose timer it needs.
+    sleep: Option<Pin<Box<Sleep>>>,
+    cfg: TunnelConfig,
+}
+
+impl<C, U> Future for Tunnel<C, U>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    U: AsyncRead + AsyncWrite + Unpin,
+{
+    type Output = TunnelEnd;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<TunnelEnd> {
+        let end = self.get_mut().poll_tunnel(cx);
+        if let Poll::Ready(end) = &end {
+            tracing::debug!(?end, "tunnel closed");
+        }
+        end
+    }
 }
 
 impl<C, U> Tunnel<C, U>
@@ -292,12 +318,8 @@ where
         })
     }
 
-    fn poll(
-        &mut self,
-        cx: &mut Context<'_>,
-        mut sleep: Pin<&mut Sleep>,
-        cfg: &TunnelConfig,
-    ) -> Poll<TunnelEnd> {
+    fn poll_tunnel(&mut self, cx: &mut Context<'_>) -> Poll<TunnelEnd> {
+        let cfg = &self.cfg;
         let mut progress = false;
         let down = match self.down.poll(
             cx,
@@ -365,11 +387,16 @@ where
         if now >= first.0 {
             return self.end(first.1);
         }
-        if first.0 != self.deadline {
-            self.deadline = first.0;
-            sleep.as_mut().reset(first.0);
-        }
-        match sleep.poll(cx) {
+        let sleep = match &mut self.sleep {
+            Some(sleep) if first.0 == self.deadline => sleep,
+            Some(sleep) => {
+                sleep.as_mut().reset(first.0);
+                sleep
+            }
+            None => self.sleep.insert(Box::pin(sleep_until(first.0))),
+        };
+        self.deadline = first.0;
+        match sleep.as_mut().poll(cx) {
             Poll::Ready(()) => {
                 cx.waker().wake_by_ref();
                 Poll::Pending

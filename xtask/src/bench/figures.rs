@@ -169,8 +169,12 @@ pub fn groups(subset: Option<&str>) -> Result<&'static [Group], String> {
         Some("tls") => Ok(&[Tls]),
         // The plain rows beside the guarded ones: what the guard costs.
         Some("access") => Ok(&[Http, Ws, Access]),
+        // One group alone, for working on one figure.
+        Some("http") => Ok(&[Http]),
+        Some("ws") => Ok(&[Ws]),
+        Some("tunnels") => Ok(&[Tunnels]),
         Some(other) => Err(format!(
-            "unknown benchmark {other:?} (known: parse, tls, access; none for all)"
+            "unknown benchmark {other:?} (known: parse, tls, access, http, ws, tunnels; none for all)"
         )),
     }
 }

@@ -1,7 +1,8 @@
 //! `cargo xtask bench`: upgate against Debian's nginx, side by side on this
 //! machine, from one generated nginx.conf (issue 13). The whole run by
 //! default (under 15 minutes), `--quick` (under 2), or a subset:
-//! `bench parse` (the config check), `bench tls`, `bench access`.
+//! `bench parse` (the config check), `bench tls`, `bench access`, or one
+//! group alone: `bench http`, `bench ws`, `bench tunnels`.
 //!
 //! Each server runs pinned to CPU 0 (taskset), the bench process (load
 //! clients, the backends, wrk) on the other CPUs; the 2-worker row runs the
@@ -48,7 +49,7 @@ pub struct Options {
 }
 
 impl Options {
-    /// `[parse|tls|access] [--quick] [--runs N] [--seconds S] [--tunnels N]
+    /// `[parse|tls|access|http|ws|tunnels] [--quick] [--runs N] [--seconds S] [--tunnels N]
     /// [--conns N] [--no-pin] [--svg-from FILE]`; the numbers given win
     /// over `--quick`'s, wherever they stand.
     pub fn parse(args: &[String]) -> Result<Options, String> {

@@ -41,6 +41,10 @@ impl Upgate {
         up
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn signal(&self, sig: nix::sys::signal::Signal) {
         let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
         if let Err(e) = nix::sys::signal::kill(pid, sig) {

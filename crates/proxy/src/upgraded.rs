@@ -1,0 +1,189 @@
+//! A connection after its 101: the tunnel (`tunnel.rs`) and what nginx does
+//! when it ends (`ngx_http_upstream_process_upgraded`, then the request's
+//! finalization): the peer freed, the timeout logged at `info`, the access
+//! log lines written with the bytes the tunnel carried.
+//!
+//! Memory: a server may hold tens of thousands of idle tunnels, so what one
+//! holds is chosen here. The request machine and every buffer it used are
+//! gone before the tunnel starts; [`start`] takes apart what the request
+//! left and keeps one copy of each piece that the end needs, in one boxed
+//! future; the values for the access log are kept only when a log line
+//! waits for them.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::access_log::{Pending, Values};
+use crate::client::Client;
+use crate::error_log::Level;
+use crate::proxy::TunnelJob;
+use crate::server::Shared;
+use crate::tables::Tables;
+use crate::tunnel::{EndReason, Side, TunnelEnd, tunnel};
+
+/// Everything a tunnel needs once the request machine is gone.
+pub struct TunnelExit {
+    pub tables: Arc<Tables>,
+    pub job: Box<TunnelJob>,
+    pub logs: Vec<Pending>,
+    pub vals: Values,
+    pub started: Instant,
+    /// The limit_conn slots the upgraded request holds while the tunnel
+    /// lives.
+    pub limit_conn: Vec<Arc<upgate_runtime::limit_conn::Slot>>,
+}
+
+/// A tunnel ready to run, boxed: the connection's task holds only this
+/// pointer while the tunnel lives.
+pub type Upgraded = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// The tunnel of `client` and the upstream in `exit`; `None` when no
+/// connection slot is left for its upstream side (nginx counts both
+/// connections against worker_connections; it has logged).
+///
+/// The future runs the tunnel to its end, or until worker_shutdown_timeout
+/// has passed since a reload replaced its generation, then frees the peer
+/// and writes the log lines.
+pub fn start(client: Client, exit: TunnelExit, shared: &Arc<Shared>) -> Option<Upgraded> {
+    let slot = shared.tunnel_slot()?;
+    let TunnelExit {
+        tables,
+        job,
+        logs,
+        vals,
+        started,
+        limit_conn,
+    } = exit;
+    let TunnelJob {
+        upstream,
+        upstream_leftover,
+        cfg,
+        group,
+        sel,
+    } = *job;
+    let client_leftover = Bytes::copy_from_slice(&client.buf);
+    // The request's read buffer goes here: an idle tunnel holds no buffer.
+    let Client {
+        stream,
+        id,
+        peer,
+        stat,
+        ..
+    } = client;
+    let mut tunnel = tunnel(stream, upstream, client_leftover, upstream_leftover, &cfg);
+    let log = (!logs.is_empty()).then(|| Box::new(LogLater::new(logs, vals, started)));
+    let generation = tables.generation;
+    let mut close_before = shared.close_before.subscribe();
+    Some(Box::pin(async move {
+        // Held until the tunnel ends: a connection slot, the limit_conn
+        // slots, and the connection's place in stub_status ("writing").
+        let _held = (&slot, &limit_conn, &stat);
+        // Polled through `&mut`: the tunnel's state is this future's, once.
+        let end = loop {
+            if *close_before.borrow_and_update() > generation {
+                // The byte counts are lost with the tunnel.
+                break TunnelEnd {
+                    reason: EndReason::Error(Side::Client, std::io::ErrorKind::ConnectionAborted),
+                    client_to_upstream: 0,
+                    upstream_to_client: 0,
+                };
+            }
+            tokio::select! {
+                end = &mut tunnel => break end,
+                changed = close_before.changed() => {
+                    if changed.is_err() {
+                        // No more reloads can come: the tunnel alone decides.
+                        break (&mut tunnel).await;
+                    }
+                }
+            }
+        };
+        drop(tunnel);
+        let mut sel = sel;
+        group.peers().free(
+            &mut sel,
+            upgate_runtime::upstream::Outcome::Ok,
+            Instant::now(),
+        );
+        if let Some(msg) = timeout_message(end.reason) {
+            let cx = crate::error_log::Context {
+                conn: id,
+                client: peer.addr_text(),
+                ..Default::default()
+            };
+            tables.error_log.log_request(Level::Info, &cx, msg);
+        }
+        if let Some(log) = log {
+            log.finish(&end);
+        }
+    }))
+}
+
+/// nginx's error log line for a tunnel that timed out.
+fn timeout_message(reason: EndReason) -> Option<&'static str> {
+    match reason {
+        EndReason::ReadTimeout | EndReason::SendTimeout => Some(
+            "upstream timed out (110: Connection timed out) while proxying upgraded connection",
+        ),
+        EndReason::ClientSendTimeout => {
+            Some("client timed out (110: Connection timed out) while proxying upgraded connection")
+        }
+        _ => None,
+    }
+}
+
+/// The access log lines of an upgraded request, written when its tunnel
+/// ends.
+struct LogLater {
+    logs: Vec<Pending>,
+    vals: Values,
+    started: Instant,
+}
+
+impl LogLater {
+    fn new(logs: Vec<Pending>, mut vals: Values, started: Instant) -> Self {
+        // Kept for hours in an idle tunnel: no spare capacity.
+        vals.upstream.shrink_to_fit();
+        vals.upstream_head.shrink_to_fit();
+        vals.sent_head.shrink_to_fit();
+        LogLater {
+            logs,
+            vals,
+            started,
+        }
+    }
+
+    fn finish(self, end: &TunnelEnd) {
+        let LogLater {
+            logs,
+            mut vals,
+            started,
+        } = self;
+        vals.request_time = started.elapsed();
+        vals.bytes_sent += end.upstream_to_client;
+        vals.body_bytes_sent += end.upstream_to_client;
+        for l in logs {
+            l.finish(&vals);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_log_nginx_texts() {
+        assert!(timeout_message(EndReason::ReadTimeout).is_some_and(|m| m.starts_with("upstream")));
+        assert!(timeout_message(EndReason::SendTimeout).is_some_and(|m| m.starts_with("upstream")));
+        assert!(
+            timeout_message(EndReason::ClientSendTimeout).is_some_and(|m| m.starts_with("client"))
+        );
+        assert_eq!(timeout_message(EndReason::ClientClosed), None);
+        assert_eq!(timeout_message(EndReason::UpstreamClosed), None);
+    }
+}
