@@ -13,6 +13,7 @@ use super::backends::{self, Backends};
 use super::config::{self, Listen};
 use super::figures::{self as fig, Group};
 use super::load::{self, Load};
+use super::procfs::Cpu;
 use super::report::{Sample, Samples, Side};
 use super::servers::{Cpus, Server, free_port, write};
 use super::{Options, parse, tls, wrk};
@@ -137,10 +138,19 @@ impl Bench<'_> {
     }
 
     /// A load and a "per proxy CPU-second" figure from the same pass: the
-    /// server's utime + stime over the load.
-    fn record_per_cpu(&mut self, id: &'static str, side: Side, count: u64, cpu: f64) {
-        if cpu > 0.0 {
-            self.record(id, side, Sample::plain(count as f64 / cpu), 0);
+    /// server's utime + stime over the load. The log line also splits the
+    /// CPU time per unit into user space and kernel, which is where a
+    /// profile of these rows starts.
+    fn record_per_cpu(&mut self, id: &'static str, side: Side, count: u64, cpu: Cpu) {
+        if cpu.total() > 0.0 && count > 0 {
+            let us = |s: f64| s * 1e6 / count as f64;
+            eprintln!(
+                "  {:<6} {id}: {:.2} µs user + {:.2} µs system each",
+                name(side),
+                us(cpu.user),
+                us(cpu.system)
+            );
+            self.record(id, side, Sample::plain(count as f64 / cpu.total()), 0);
         }
     }
 

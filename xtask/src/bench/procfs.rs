@@ -1,5 +1,5 @@
-//! What the harness reads of a server from /proc: CPU time (utime + stime
-//! of `/proc/PID/stat`, which covers all of a process's threads) and
+//! What the harness reads of a server from /proc: CPU time (utime and stime
+//! of `/proc/PID/stat`, which cover all of a process's threads) and
 //! resident memory (VmRSS of `/proc/PID/status`), each summed over the
 //! process and its children, so that a master with workers (the 2-worker
 //! row) counts whole. The parsers are pure and tested; the readers treat a
@@ -9,8 +9,33 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stat {
     pub ppid: u32,
-    /// utime + stime, in clock ticks.
-    pub cpu_ticks: u64,
+    /// utime, in clock ticks.
+    pub user_ticks: u64,
+    /// stime, in clock ticks.
+    pub system_ticks: u64,
+}
+
+/// CPU time in seconds, in user space and in the kernel.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Cpu {
+    pub user: f64,
+    pub system: f64,
+}
+
+impl Cpu {
+    pub fn total(&self) -> f64 {
+        self.user + self.system
+    }
+}
+
+impl std::ops::Sub for Cpu {
+    type Output = Cpu;
+    fn sub(self, earlier: Cpu) -> Cpu {
+        Cpu {
+            user: self.user - earlier.user,
+            system: self.system - earlier.system,
+        }
+    }
 }
 
 /// The kernel reports these times in USER_HZ, which is 100 on every
@@ -29,7 +54,8 @@ pub fn parse_stat(text: &str) -> Option<Stat> {
     let stime: u64 = fields.get(12)?.parse().ok()?;
     Some(Stat {
         ppid,
-        cpu_ticks: utime + stime,
+        user_ticks: utime,
+        system_ticks: stime,
     })
 }
 
@@ -63,14 +89,18 @@ pub fn tree(pid: u32) -> Vec<u32> {
     pids
 }
 
-/// CPU seconds (user + system) used so far by `pid` and its children.
-pub fn cpu_seconds(pid: u32) -> f64 {
-    let ticks: u64 = tree(pid)
+/// CPU seconds used so far by `pid` and its children.
+pub fn cpu_seconds(pid: u32) -> Cpu {
+    let (user, system) = tree(pid)
         .into_iter()
         .filter_map(stat)
-        .map(|s| s.cpu_ticks)
-        .sum();
-    ticks as f64 / TICKS_PER_SECOND
+        .fold((0, 0), |(u, s), st| {
+            (u + st.user_ticks, s + st.system_ticks)
+        });
+    Cpu {
+        user: user as f64 / TICKS_PER_SECOND,
+        system: system as f64 / TICKS_PER_SECOND,
+    }
 }
 
 /// Resident bytes of `pid` and its children.
@@ -94,7 +124,8 @@ mod tests {
             parse_stat(line),
             Some(Stat {
                 ppid: 4241,
-                cpu_ticks: 1801
+                user_ticks: 1234,
+                system_ticks: 567
             })
         );
     }

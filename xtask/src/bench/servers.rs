@@ -287,7 +287,7 @@ impl Server {
     }
 
     /// CPU seconds the server (master and workers) has used so far.
-    pub fn cpu_seconds(&self) -> f64 {
+    pub fn cpu_seconds(&self) -> procfs::Cpu {
         procfs::cpu_seconds(self.child.id())
     }
 }
