@@ -1,6 +1,7 @@
 //! File access for the loader: nginx's path resolution, glob order, and an
-//! optional root directory that stands in for `/` (to check a configuration
-//! tree copied from another machine, as nginx would see it there).
+//! optional root directory that stands in for `/` or for one directory (to
+//! check a configuration tree copied from another machine or kept in a
+//! repository, as nginx would see it where it is deployed).
 
 use std::io;
 use std::path::{Component, Path, PathBuf};
@@ -22,9 +23,9 @@ pub fn set_reader(read: Reader) {
 /// How the loader reaches files.
 #[derive(Debug, Clone, Default)]
 pub struct Fs {
-    /// When set, absolute paths are looked up under this directory; messages
-    /// still show them as nginx would (without the root).
-    pub root: Option<PathBuf>,
+    /// When set, absolute paths are looked up through it; messages still
+    /// show them as nginx would (without the root).
+    pub root: Option<Root>,
     /// Files placed where nginx would find them without being there yet:
     /// (path nginx sees, real file). `--with-main` puts a new snippet into
     /// the `conf.d/*.conf` its main config includes.
@@ -33,7 +34,7 @@ pub struct Fs {
 
 impl Fs {
     /// A file system rooted at `root` (or `/` when `None`).
-    pub fn rooted(root: Option<PathBuf>) -> Self {
+    pub fn rooted(root: Option<Root>) -> Self {
         Fs {
             root,
             overlay: Vec::new(),
@@ -45,17 +46,10 @@ impl Fs {
         if let Some((_, real)) = self.overlay.iter().find(|(seen, _)| seen == path) {
             return real.clone();
         }
-        match &self.root {
-            Some(root) if path.is_absolute() => {
-                let mut real = root.clone();
-                real.extend(
-                    path.components()
-                        .filter(|c| !matches!(c, Component::RootDir)),
-                );
-                real
-            }
-            _ => path.to_path_buf(),
-        }
+        self.root
+            .as_ref()
+            .and_then(|root| root.real(path))
+            .unwrap_or_else(|| path.to_path_buf())
     }
 
     pub fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
@@ -112,12 +106,79 @@ impl Fs {
 
     /// Inverse of [`Fs::real`].
     fn unreal(&self, real: &Path) -> PathBuf {
-        match &self.root {
-            Some(root) => match real.strip_prefix(root) {
-                Ok(rest) => Path::new("/").join(rest),
-                Err(_) => real.to_path_buf(),
-            },
-            None => real.to_path_buf(),
+        self.root
+            .as_ref()
+            .and_then(|root| root.unreal(real))
+            .unwrap_or_else(|| real.to_path_buf())
+    }
+}
+
+/// `--root`: where absolute paths are really read. `DIR` stands for `/`
+/// (a whole tree copied from a server: `DIR/etc/nginx/...`); `PATH=DIR`
+/// for one directory (`/etc/nginx=deploy/nginx`: a configuration written
+/// for /etc/nginx, kept in a repository's `deploy/nginx`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Root {
+    /// The absolute path nginx would read (`/` for a whole tree).
+    pub from: PathBuf,
+    /// Where it is here.
+    pub to: PathBuf,
+}
+
+impl Root {
+    /// `DIR` standing for `/`.
+    pub fn whole(to: impl Into<PathBuf>) -> Self {
+        Root {
+            from: PathBuf::from("/"),
+            to: to.into(),
+        }
+    }
+
+    /// The real place of an absolute path under [`Root::from`].
+    pub fn real(&self, path: &Path) -> Option<PathBuf> {
+        if !path.is_absolute() {
+            return None;
+        }
+        let rest = path.strip_prefix(&self.from).ok()?;
+        let mut real = self.to.clone();
+        real.extend(
+            rest.components()
+                .filter(|c| !matches!(c, Component::RootDir)),
+        );
+        Some(real)
+    }
+
+    /// Inverse of [`Root::real`].
+    fn unreal(&self, real: &Path) -> Option<PathBuf> {
+        let rest = real.strip_prefix(&self.to).ok()?;
+        Some(self.from.join(rest))
+    }
+}
+
+impl std::str::FromStr for Root {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.split_once('=') {
+            None if text.is_empty() => Err("--root needs a directory".into()),
+            None => Ok(Root::whole(text)),
+            Some((from, to)) if Path::new(from).is_absolute() && !to.is_empty() => Ok(Root {
+                from: PathBuf::from(from),
+                to: PathBuf::from(to),
+            }),
+            Some(_) => Err(format!(
+                "invalid --root \"{text}\": expected DIR (standing for /) or /PATH=DIR"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Root {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.from == Path::new("/") {
+            write!(f, "{}", self.to.display())
+        } else {
+            write!(f, "{}={}", self.from.display(), self.to.display())
         }
     }
 }
@@ -142,8 +203,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn root_maps_one_directory() -> Result<(), String> {
+        let fs = Fs::rooted(Some("/etc/nginx=deploy/nginx".parse()?));
+        assert_eq!(
+            fs.real(Path::new("/etc/nginx/snippets/ws.conf")),
+            PathBuf::from("deploy/nginx/snippets/ws.conf")
+        );
+        assert_eq!(
+            fs.real(Path::new("/etc/nginxx/a")),
+            PathBuf::from("/etc/nginxx/a")
+        );
+        assert_eq!(
+            fs.real(Path::new("/etc/ssl/a")),
+            PathBuf::from("/etc/ssl/a")
+        );
+        assert_eq!(
+            fs.unreal(Path::new("deploy/nginx/conf.d/a.conf")),
+            PathBuf::from("/etc/nginx/conf.d/a.conf")
+        );
+        assert!("etc=x".parse::<Root>().is_err());
+        assert!("/etc=".parse::<Root>().is_err());
+        assert_eq!("/r".parse::<Root>()?.to_string(), "/r");
+        Ok(())
+    }
+
+    #[test]
     fn root_maps_absolute_paths() {
-        let fs = Fs::rooted(Some(PathBuf::from("/tmp/r")));
+        let fs = Fs::rooted(Some(Root::whole("/tmp/r")));
         assert_eq!(
             fs.real(Path::new("/etc/nginx/x")),
             PathBuf::from("/tmp/r/etc/nginx/x")

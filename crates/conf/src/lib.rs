@@ -43,6 +43,8 @@ pub use error::{ConfError, Level, Phase, Position};
 pub use handlers::values;
 /// nginx's built-in and prefix variables (http and stream).
 pub use handlers::variables;
-pub use load::{ConfFile, Config, ContextChoice, LoadOptions, Loaded, load, parse_file};
+pub use load::{
+    ConfFile, Config, ContextChoice, LoadOptions, Loaded, UnreadInclude, load, parse_file,
+};
 pub use snippet::SnippetContext;
 pub use span::{FileId, SourceFile, SourceMap, Span};

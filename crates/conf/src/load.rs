@@ -1,7 +1,9 @@
 //! Loading a configuration the way `nginx -t` does: read the main file,
 //! follow `include`s where they stand, check every directive against the
 //! table (`ngx_conf_handler`) and run the value checks of the directives'
-//! handlers, in nginx's order, stopping at the first `[emerg]`.
+//! handlers, in nginx's order, stopping at the first `[emerg]`. Or, for
+//! the linter ([`LoadOptions::keep_going`]), recording each error and reading
+//! on: a linter that stops at the first missing include hides everything after it.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -32,6 +34,12 @@ pub struct LoadOptions {
     /// How to read the main file: as a whole nginx.conf, as a snippet of a
     /// given block, or decided from its directives.
     pub context: ContextChoice,
+    /// Record each error and read on where nginx stops: a missing include
+    /// is skipped, a directive nginx rejects is passed over (with its
+    /// block), the checks at a block's end and the configuration's end still
+    /// run. The first error is the one `nginx -t` prints; the others are in
+    /// [`Loaded::later_errors`]. For the linter, never for serving.
+    pub keep_going: bool,
 }
 
 /// `--context`: how the file given to `-c` is read.
@@ -51,6 +59,7 @@ impl LoadOptions {
             fs: Fs::default(),
             check_environment: true,
             context: ContextChoice::Detect,
+            keep_going: false,
         }
     }
 }
@@ -155,6 +164,21 @@ pub struct Loaded {
     /// Set when the main file was read as a snippet: the block, and the
     /// other blocks that would fit as well when the choice was a guess.
     pub read_as: Option<(SnippetContext, Vec<SnippetContext>)>,
+    /// With [`LoadOptions::keep_going`]: the errors after the first, in the
+    /// order they were met.
+    pub later_errors: Vec<ConfError>,
+    /// With [`LoadOptions::keep_going`]: the files an `include` names that
+    /// could not be read (a glob matching nothing is not one, as in nginx).
+    pub unread: Vec<UnreadInclude>,
+}
+
+/// A file an `include` names that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreadInclude {
+    /// The include's argument.
+    pub span: Span,
+    /// The file, as nginx names it (before `--root`).
+    pub path: PathBuf,
 }
 
 impl Loaded {
@@ -177,15 +201,29 @@ pub fn load(options: &LoadOptions) -> Loaded {
         include_stack: Vec::new(),
         semantics: Semantics::new(options),
         read_as: None,
+        errors: Vec::new(),
+        unread: Vec::new(),
     };
-    let error = loader.run().err();
+    let result = loader.run();
     let carried = loader.semantics.take_carried_warnings();
     loader.warnings.extend(carried);
+    let mut errors = loader.errors.into_iter();
+    let first = errors.next();
+    let mut later_errors: Vec<ConfError> = errors.collect();
+    let error = match (first, result) {
+        (None, result) => result.err(),
+        (Some(first), result) => {
+            later_errors.extend(result.err());
+            Some(first)
+        }
+    };
     Loaded {
         config: loader.config,
         warnings: loader.warnings,
         error,
         read_as: loader.read_as,
+        later_errors,
+        unread: loader.unread,
     }
 }
 
@@ -212,9 +250,24 @@ struct Loader<'o> {
     include_stack: Vec<PathBuf>,
     semantics: Semantics,
     read_as: Option<(SnippetContext, Vec<SnippetContext>)>,
+    /// The errors recorded with `keep_going`, in order.
+    errors: Vec<ConfError>,
+    unread: Vec<UnreadInclude>,
 }
 
 impl Loader<'_> {
+    /// Where nginx stops: with `keep_going`, the error is recorded and the
+    /// caller reads on.
+    fn recover(&mut self, result: Result<(), ConfError>) -> Result<(), ConfError> {
+        match result {
+            Err(e) if self.options.keep_going => {
+                self.errors.push(e);
+                Ok(())
+            }
+            result => result,
+        }
+    }
+
     fn run(&mut self) -> Result<(), ConfError> {
         let conf_path = full_name(&self.options.prefix, &self.options.conf_file);
         let conf_prefix = conf_path
@@ -225,7 +278,21 @@ impl Loader<'_> {
         if let Some(globals) = &self.options.globals {
             self.check_globals(globals)?;
         }
-        let main = self.read_file(&conf_path, None)?;
+        let main = match self.read_file(&conf_path, None) {
+            Ok(main) => main,
+            Err(e) if self.options.keep_going => {
+                // An empty file in its place, so that the error has a file
+                // to point at.
+                let id = self
+                    .config
+                    .sources
+                    .add(SourceFile::new(&conf_path, Vec::new()));
+                self.config.files.push(ConfFile::default());
+                self.config.main = id;
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
         self.config.main = main;
         let read_as = match self.options.context {
             ContextChoice::Fixed(SnippetContext::Main) => None,
@@ -239,7 +306,10 @@ impl Loader<'_> {
             }
         };
         match read_as {
-            None => self.walk_file(main, BlockKind::Main)?,
+            None => {
+                let walked = self.walk_file(main, BlockKind::Main);
+                self.recover(walked)?;
+            }
             Some((ctx, _)) => {
                 self.read_as = read_as.clone();
                 let root = snippet::conf_root(&self.options.fs, &conf_path);
@@ -258,11 +328,14 @@ impl Loader<'_> {
                 // The snippet is read again through the wrapper's include.
                 self.config.files[main.index()] = ConfFile::default();
                 self.config.main = id;
-                self.walk_file(id, BlockKind::Main)?;
+                let walked = self.walk_file(id, BlockKind::Main);
+                self.recover(walked)?;
             }
         }
-        let warnings = self.semantics.finish_main(&self.config)?;
-        self.warnings.extend(warnings);
+        match self.semantics.finish_main(&self.config) {
+            Ok(warnings) => self.warnings.extend(warnings),
+            Err(e) => self.recover(Err(e))?,
+        }
         Ok(())
     }
 
@@ -374,7 +447,8 @@ impl Loader<'_> {
     fn walk_nodes(&mut self, block: &mut Block, context: BlockKind) -> Result<(), ConfError> {
         for node in &mut block.nodes {
             if let Node::Directive(directive) = node {
-                self.directive(directive, context)?;
+                let result = self.directive(directive, context);
+                self.recover(result)?;
             }
         }
         Ok(())
@@ -471,8 +545,10 @@ impl Loader<'_> {
                 self.walk_nodes(block, inner)?;
             }
             if block.close.is_some() {
-                let warnings = self.semantics.leave_block(inner, d, &self.config)?;
-                self.warnings.extend(warnings);
+                match self.semantics.leave_block(inner, d, &self.config) {
+                    Ok(warnings) => self.warnings.extend(warnings),
+                    Err(e) => self.recover(Err(e))?,
+                }
             }
         }
         Ok(())
@@ -520,7 +596,8 @@ impl Loader<'_> {
         }
         let name = PathBuf::from(arg.text().as_ref());
         let path = full_name(self.semantics.conf_prefix(), &name);
-        let from = Some((arg.span, d.end_line));
+        let arg_span = arg.span;
+        let from = Some((arg_span, d.end_line));
         let paths = if has_glob(path.as_os_str().as_encoded_bytes()) {
             match self.options.fs.glob(&path) {
                 Ok(paths) => paths,
@@ -538,9 +615,22 @@ impl Loader<'_> {
             vec![path]
         };
         for path in paths {
-            let id = self.read_file(&path, from)?;
+            let id = match self.read_file(&path, from) {
+                Ok(id) => id,
+                Err(e) => {
+                    if self.options.keep_going {
+                        self.unread.push(UnreadInclude {
+                            span: arg_span,
+                            path: path.clone(),
+                        });
+                    }
+                    self.recover(Err(e))?;
+                    continue;
+                }
+            };
             d.includes.push(id);
-            self.walk_file(id, context)?;
+            let walked = self.walk_file(id, context);
+            self.recover(walked)?;
         }
         Ok(())
     }

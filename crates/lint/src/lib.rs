@@ -55,6 +55,7 @@ pub mod rule;
 mod rules;
 pub mod servers;
 mod suppress;
+mod unseen;
 pub mod variables;
 pub mod version;
 
@@ -89,7 +90,7 @@ pub struct Options<'r> {
     pub resolver: &'r dyn Resolve,
     /// Where absolute paths are read (`--root`), for the files the rules
     /// open themselves (certificates).
-    pub root: Option<std::path::PathBuf>,
+    pub root: Option<upgate_conf::fs::Root>,
 }
 
 impl<'r> Options<'r> {
@@ -112,10 +113,13 @@ impl<'r> Options<'r> {
 
 /// The load options lint uses: those of `-t`, without the checks against
 /// the machine (host names, users, certificate files), which are not the
-/// configuration's problems; `proxy_pass` names are checked by a rule.
+/// configuration's problems (`proxy_pass` names are checked by a rule), and
+/// reading on past each error, so that one missing include or unknown
+/// directive does not hide what the rest of the files say.
 pub fn load_options(conf_file: &Path) -> LoadOptions {
     let mut options = LoadOptions::new(conf_file);
     options.check_environment = false;
+    options.keep_going = true;
     options
 }
 
@@ -140,16 +144,19 @@ impl Report {
     }
 }
 
-/// True when the configuration could not be read at all: a syntax error or a
-/// file that could not be opened. Anything else nginx -t rejects still leaves
-/// a tree to lint, and is reported as a finding.
+/// The error that makes the tree partial, if any: a syntax error, or a file
+/// that could not be read. Lint reports it as a finding like any other, but
+/// fixes are not written over a partial tree.
 pub fn unreadable(loaded: &Loaded) -> Option<&ConfError> {
-    let error = loaded.error.as_ref()?;
-    let syntax = loaded.config.files.iter().any(|f| f.error.is_some());
-    let io = ["open() ", "pread() ", "glob() "]
-        .iter()
-        .any(|p| error.message.starts_with(p));
-    (syntax || io).then_some(error)
+    let mut errors = loaded.error.iter().chain(&loaded.later_errors);
+    if loaded.config.files.iter().any(|f| f.error.is_some()) {
+        return loaded.error.as_ref();
+    }
+    errors.find(|error| {
+        ["open() ", "pread() ", "glob() "]
+            .iter()
+            .any(|p| error.message.starts_with(p))
+    })
 }
 
 /// Runs the rules over a loaded configuration.
@@ -170,6 +177,8 @@ pub fn lint(loaded: &Loaded, options: &Options<'_>) -> Report {
             findings.len() - before
         ));
     }
+    unseen::Unseen::build(&cx).mark(&cx, &mut findings);
+    timing.lap("unseen files");
     let keep: Vec<bool> = {
         let mut seen = FxHashSet::default();
         findings

@@ -4,10 +4,11 @@
 
 use std::cell::{OnceCell, RefCell};
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Duration;
 
 use rustc_hash::{FxHashMap, FxHashSet};
+use upgate_conf::fs::Root;
 
 /// Answers "does this host name resolve?".
 pub trait Resolve {
@@ -33,14 +34,14 @@ fn literal(host: &str) -> bool {
 /// with a bound on the wait; the file is read once and answers are cached.
 #[derive(Debug, Default)]
 pub struct SystemResolver {
-    pub root: Option<PathBuf>,
+    pub root: Option<Root>,
     cache: RefCell<FxHashMap<String, bool>>,
     /// The names /etc/hosts lists, lowercase.
     hosts: OnceCell<FxHashSet<String>>,
 }
 
 impl SystemResolver {
-    pub fn new(root: Option<PathBuf>) -> Self {
+    pub fn new(root: Option<Root>) -> Self {
         SystemResolver {
             root,
             cache: RefCell::default(),
@@ -50,10 +51,12 @@ impl SystemResolver {
 
     fn hosts_file(&self) -> &FxHashSet<String> {
         self.hosts.get_or_init(|| {
-            let path = match &self.root {
-                Some(root) => root.join("etc/hosts"),
-                None => PathBuf::from("/etc/hosts"),
-            };
+            let hosts = Path::new("/etc/hosts");
+            let path = self
+                .root
+                .as_ref()
+                .and_then(|root| root.real(hosts))
+                .unwrap_or_else(|| hosts.to_path_buf());
             let text = std::fs::read_to_string(path).unwrap_or_default();
             text.lines()
                 .flat_map(|line| {

@@ -8,6 +8,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use upgate_conf::fs::Root;
 
 /// nginx's flags and upgate's additions to `-t`.
 #[derive(Debug, Default)]
@@ -34,8 +35,9 @@ pub struct Cli {
     pub version_long: bool,
     /// `-?` / `-h`.
     pub help: bool,
-    /// `--root DIR`: read absolute paths under DIR, as if it were `/`.
-    pub root: Option<PathBuf>,
+    /// `--root DIR` (DIR stands for `/`) or `--root /PATH=DIR` (DIR stands
+    /// for /PATH): where absolute paths are read.
+    pub root: Option<Root>,
     /// `--with-main MAIN`: check FILE (a snippet) inside MAIN.
     pub with_main: Option<PathBuf>,
     /// `--context BLOCK`: read the file as a snippet of this block.
@@ -180,7 +182,7 @@ impl Cli {
             None => return Err(format!("option \"--{name}\" requires a value")),
         };
         match name {
-            "root" => self.root = Some(PathBuf::from(value)),
+            "root" => self.root = Some(value.to_string_lossy().parse()?),
             "with-main" => self.with_main = Some(PathBuf::from(value)),
             _ => {
                 let text = value.to_string_lossy();
@@ -323,9 +325,11 @@ pub struct LintArgs {
     /// Prefix path, as with -p.
     #[arg(short = 'p', value_name = "PREFIX")]
     pub prefix: Option<PathBuf>,
-    /// Read absolute paths under this directory, as if it were `/`.
-    #[arg(long, value_name = "DIR")]
-    pub root: Option<PathBuf>,
+    /// Where absolute paths are read: DIR stands for `/`, /PATH=DIR for
+    /// /PATH (e.g. /etc/nginx=deploy/nginx for a config written for
+    /// /etc/nginx and kept in a repository's deploy/nginx).
+    #[arg(long, value_name = "DIR|/PATH=DIR")]
+    pub root: Option<Root>,
     /// List the rules and exit.
     #[arg(long)]
     pub list_rules: bool,
@@ -419,7 +423,7 @@ mod tests {
     fn upgate_additions() {
         let c =
             parse(&["-t", "--root", "/r", "--context=http", "snippet.conf"]).unwrap_or_default();
-        assert_eq!(c.root, Some(PathBuf::from("/r")));
+        assert_eq!(c.root, Some(Root::whole("/r")));
         assert!(matches!(c.context, Some(ContextArg::Http)));
         assert_eq!(c.file, Some(PathBuf::from("snippet.conf")));
         let c = parse(&["-t", "--with-main", "m.conf", "s.conf"]).unwrap_or_default();

@@ -94,6 +94,16 @@ pub fn lint_json(args: &[&str]) -> (i32, Vec<Value>) {
     (code, findings)
 }
 
+/// The exit code `upgate lint` gives for these findings: 2 with an error
+/// among them, 1 with only warnings or infos, 0 for none.
+pub fn expected_code(findings: &[Value]) -> i32 {
+    if findings.iter().any(|f| f["severity"] == "error") {
+        2
+    } else {
+        i32::from(!findings.is_empty())
+    }
+}
+
 /// One line per finding: `rule severity file line`, the file relative to `base`.
 pub fn summary(findings: &[Value], base: &Path) -> String {
     findings

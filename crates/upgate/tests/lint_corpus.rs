@@ -1,9 +1,12 @@
-//! `upgate lint` on every file of ../shared/corpus that nginx accepts
-//! (expected.json, base verdict ok), placed, wrapped and fixed up the way
-//! ../shared/corpus/HOW-JUDGED.md describes, and read with `--root`. No
+//! `upgate lint` on every file of ../shared/corpus, placed, wrapped and
+//! fixed up the way ../shared/corpus/HOW-JUDGED.md describes, and read with
+//! `--root`. On the files nginx accepts (expected.json, base verdict ok) no
 //! error-level finding may appear (they would not be real problems: nginx
 //! runs these files), and the warnings and infos are exactly those of
-//! testdata/lint/corpus.expected, each explained in docs/lint/corpus.md.
+//! testdata/lint/corpus.expected, each explained in docs/lint/corpus.md. On
+//! the files nginx rejects, the linter still runs to the end: nginx's error
+//! is a finding at nginx's file and line, with whatever else the rules find
+//! (testdata/lint/corpus-rejected.expected).
 
 #[path = "lint_common.rs"]
 mod lint_common;
@@ -19,17 +22,24 @@ struct Entry {
     rel: String,
     wrap: String,
     fixups: Vec<String>,
+    /// nginx's error, `MESSAGE[ in FILE:LINE]`; empty when it accepts.
+    error: String,
 }
 
 fn accepted() -> Vec<Entry> {
+    entries(true)
+}
+
+fn entries(accepted: bool) -> Vec<Entry> {
     let path = shared().join("corpus/expected.json");
     let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let json: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
     json.as_array()
         .into_iter()
         .flatten()
-        .filter(|e| e["base"][1] == true)
+        .filter(|e| e["base"][1] == accepted)
         .map(|e| Entry {
+            error: e["base"][2].as_str().unwrap_or_default().to_string(),
             source: e["source"].as_str().unwrap_or_default().to_string(),
             rel: e["rel"].as_str().unwrap_or_default().to_string(),
             wrap: e["base"][0].as_str().unwrap_or("direct").to_string(),
@@ -114,6 +124,66 @@ fn fixup(root: &Path, f: &str) {
     }
 }
 
+/// The entry placed in a fresh root, wrapped and fixed up as nginx judged
+/// it: `upgate lint --root ROOT --format json` on it.
+fn lint_entry(e: &Entry) -> (i32, Vec<Value>) {
+    let tmp = TempDir::new("corpus");
+    let root = tmp.path();
+    let file = place(root, e);
+    for f in &e.fixups {
+        fixup(root, f);
+    }
+    let target = if e.wrap == "direct" {
+        file.clone()
+    } else {
+        let at = config_root(root, e, &file).join(format!("__wrap_{}__.conf", e.wrap));
+        fs::write(real(root, &at), wrapper(&e.wrap, &file)).unwrap_or_else(|err| panic!("{err}"));
+        at
+    };
+    let root_arg = root.display().to_string();
+    lint_json(&["--root", &root_arg, &target.display().to_string()])
+}
+
+#[test]
+fn rejected_corpus_files_lint_to_the_end_with_nginx_s_error() {
+    let mut all = String::new();
+    let entries = entries(false);
+    assert!(entries.len() >= 15, "{}", entries.len());
+    for e in entries {
+        let (code, findings) = lint_entry(&e);
+        let name = format!("{}/{}", e.source, e.rel);
+        assert_eq!(code, 2, "{name}: exit code");
+        // `MESSAGE in FILE:LINE`, or a bare message (an unknown variable).
+        let (message, place) = match e.error.rsplit_once(" in /") {
+            Some((message, place)) => (message, Some(format!("/{place}"))),
+            None => (e.error.as_str(), None),
+        };
+        let found = findings.iter().any(|f| {
+            let rule_ok = f["rule"] == "nginx-config-error"
+                || (f["rule"] == "unknown-variable" && message.ends_with(" variable"));
+            let text = f["message"].as_str().unwrap_or_default();
+            let at = format!("{}:{}", f["file"].as_str().unwrap_or_default(), f["line"]);
+            rule_ok
+                && text.contains(
+                    message
+                        .trim_start_matches("unknown ")
+                        .trim_end_matches(" variable"),
+                )
+                && place.as_ref().is_none_or(|p| *p == at)
+        });
+        assert!(
+            found,
+            "{name}: nginx's error {:?} is not among the findings:\n{}",
+            e.error,
+            summary(&findings, Path::new("/"))
+        );
+        for line in summary(&findings, Path::new("/")).lines() {
+            all.push_str(&format!("{name}: {line}\n"));
+        }
+    }
+    expect_file(&testdata().join("corpus-rejected.expected"), &all);
+}
+
 #[test]
 fn accepted_corpus_files_have_no_error_findings() {
     let mut all = String::new();
@@ -121,22 +191,7 @@ fn accepted_corpus_files_have_no_error_findings() {
     let entries = accepted();
     assert!(entries.len() >= 45, "{}", entries.len());
     for e in entries {
-        let tmp = TempDir::new("corpus");
-        let root = tmp.path();
-        let file = place(root, &e);
-        for f in &e.fixups {
-            fixup(root, f);
-        }
-        let target = if e.wrap == "direct" {
-            file.clone()
-        } else {
-            let at = config_root(root, &e, &file).join(format!("__wrap_{}__.conf", e.wrap));
-            fs::write(real(root, &at), wrapper(&e.wrap, &file))
-                .unwrap_or_else(|err| panic!("{err}"));
-            at
-        };
-        let root_arg = root.display().to_string();
-        let (code, findings) = lint_json(&["--root", &root_arg, &target.display().to_string()]);
+        let (code, findings) = lint_entry(&e);
         assert!(
             code == 0 || code == 1,
             "{}/{}: exit {code}",

@@ -1,7 +1,8 @@
 //! `nginx-config-error` (error; warning for nginx's own warnings): what
 //! `nginx -t` itself reports, as findings, so that one run shows
-//! everything. The linter still lints what was read: the tree is complete
-//! up to the error (for an unknown variable, whole). `unknown "NAME"
+//! everything: the linter reads on past each error (a missing include, an
+//! unknown directive, a bad value), so there may be several, and every rule
+//! still runs on what was read. `unknown "NAME"
 //! variable` is left to unknown-variable, which reports every use with its
 //! place (and `$connection_upgrade` to
 //! websocket-missing-connection-upgrade-map, which also fixes it).
@@ -14,22 +15,33 @@ use crate::{Cx, Finding};
 pub const ID: &str = "nginx-config-error";
 
 pub fn check(cx: &Cx<'_>, out: &mut Vec<Finding>) {
-    if let Some(error) = &cx.loaded.error
-        && unknown_variable(error).is_none()
-    {
+    let errors = cx.loaded.error.iter().chain(&cx.loaded.later_errors);
+    for error in errors.filter(|e| unknown_variable(e).is_none()) {
+        let span = span_of(cx, error);
+        let help = match cx.loaded.unread.iter().find(|u| u.span == span) {
+            Some(unread) => {
+                let mut help = format!(
+                    "{} was not read: the findings it may change say so",
+                    unread.path.display()
+                );
+                if let Some(hint) = crate::unseen::root_hint(cx, unread) {
+                    help = format!("{help}; {hint}");
+                }
+                help
+            }
+            None => error
+                .help
+                .clone()
+                .unwrap_or_else(|| "nginx refuses to start with this configuration".into()),
+        };
         out.push(
             Finding::new(
                 ID,
                 Severity::Error,
-                span_of(cx, error),
+                span,
                 format!("nginx -t fails: {}", error.message),
             )
-            .help(
-                error
-                    .help
-                    .clone()
-                    .unwrap_or_else(|| "nginx refuses to start with this configuration".into()),
-            ),
+            .help(help),
         );
     }
     for warning in &cx.loaded.warnings {

@@ -1,9 +1,11 @@
-//! `upgate lint`: load each file the way `-t` does, run the rules of
-//! `upgate-lint`, print the findings (human, JSON or SARIF) and pick the
-//! exit code: 0 when nothing is at or above `--min-severity`, 1 when
-//! something is, 2 when a configuration could not be read at all (syntax
-//! error, missing file). With `--fix`, the certain fixes are written in
-//! place, round after round until none is left, before reporting.
+//! `upgate lint`: load each file the way `-t` does but reading on past each
+//! error, run the rules of `upgate-lint`, print the findings (human, JSON or
+//! SARIF; what nginx -t rejects is a finding too) and pick the exit code: 0
+//! when nothing is at or above `--min-severity`, 1 when warnings (or infos)
+//! are and no error, 2 when an error is (nginx -t would fail, or a rule
+//! found an error). With `--fix`, the certain fixes are written in place,
+//! round after round until none is left, before reporting; not over a tree
+//! a syntax error or a missing file left partial.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -66,7 +68,7 @@ pub fn run(args: &LintArgs) -> ExitCode {
         (None, true) => vec![PathBuf::from(DEFAULT_CONF)],
     };
     let mut unreadable = false;
-    let mut found = false;
+    let mut worst = None;
     let mut outputs = Vec::new();
     for file in &files {
         let load_options = load_options(args, file);
@@ -86,15 +88,9 @@ pub fn run(args: &LintArgs) -> ExitCode {
         let mut timing = Timing::from_env();
         let loaded = load(&load_options);
         timing.lap("load");
-        if let Some(error) = upgate_lint::unreadable(&loaded) {
-            report::nginx_line(error, &loaded.config.sources);
-            report::fancy(error, &loaded.config.sources);
-            unreadable = true;
-            continue;
-        }
         let lint_report = lint(&loaded, &options);
         timing.lap("lint");
-        found |= !lint_report.findings.is_empty();
+        worst = worst.max(lint_report.worst());
         outputs.push(render(args, &loaded, &lint_report));
         timing.lap("render");
         // The process ends soon: freeing a tree of hundreds of thousands
@@ -107,12 +103,10 @@ pub fn run(args: &LintArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     timing.lap("print");
-    if unreadable {
-        ExitCode::from(2)
-    } else if found {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
+    match (unreadable, worst) {
+        (true, _) | (_, Some(Severity::Error)) => ExitCode::from(2),
+        (_, Some(_)) => ExitCode::from(1),
+        (false, None) => ExitCode::SUCCESS,
     }
 }
 

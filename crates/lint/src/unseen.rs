@@ -1,0 +1,158 @@
+//! What the linter could not see: the files an `include` names that could
+//! not be read. A finding about something missing ("no Upgrade header", "no
+//! map") may be wrong when a file in scope could not be read, since that
+//! file may set it; such findings are marked, and lose their fix (it is no
+//! longer certain). An include's scope is the block it stands in, with every
+//! block inside it (a file included at the top of nginx.conf: everything).
+//! nginx's `mime.types` shadows nothing: it holds one `types {}` block, which
+//! no rule reads (it is still reported as not read, nginx -t fails on it).
+//!
+//! And where the files may really be: an absolute include written for the
+//! server (`/etc/nginx/snippets/ws.conf`) whose tail exists beside the
+//! configuration (`deploy/nginx/snippets/ws.conf`) gets the `--root` that
+//! reads it from there.
+
+use std::path::{Component, Path, PathBuf};
+
+use rustc_hash::FxHashMap;
+use upgate_conf::{Directive, FileId, Span, UnreadInclude};
+
+use crate::{Cx, Finding};
+
+/// The directives in the scope of an unread include, by file: their head
+/// spans (disjoint, sorted) with the includes that shadow them.
+pub struct Unseen {
+    heads: FxHashMap<FileId, Vec<(Span, Vec<usize>)>>,
+}
+
+impl Unseen {
+    pub fn build(cx: &Cx<'_>) -> Self {
+        let unread = &cx.loaded.unread;
+        let mut heads: FxHashMap<FileId, Vec<(Span, Vec<usize>)>> = FxHashMap::default();
+        if unread.is_empty() {
+            return Unseen { heads };
+        }
+        // The block each unread include stands in: None for the top of the
+        // main file.
+        let mut scopes: Vec<(Option<*const Directive>, usize)> = Vec::new();
+        cx.config.walk(|d, parents| {
+            if !d.is("include") {
+                return;
+            }
+            let Some(arg) = d.args.first() else { return };
+            for (i, u) in unread.iter().enumerate() {
+                if u.span == arg.span && u.path.file_name() != Some("mime.types".as_ref()) {
+                    scopes.push((parents.last().map(|p| *p as *const Directive), i));
+                }
+            }
+        });
+        cx.config.walk(|d, parents| {
+            let own = d as *const Directive;
+            let shadows: Vec<usize> = scopes
+                .iter()
+                .filter(|(scope, _)| match scope {
+                    None => true,
+                    Some(block) => {
+                        std::ptr::eq(*block, own)
+                            || parents.iter().any(|p| std::ptr::eq(*p, *block))
+                    }
+                })
+                .map(|&(_, i)| i)
+                .collect();
+            if !shadows.is_empty() {
+                let head = d.head_span();
+                heads.entry(head.file).or_default().push((head, shadows));
+            }
+        });
+        for list in heads.values_mut() {
+            list.sort_by_key(|(span, _)| span.start);
+        }
+        Unseen { heads }
+    }
+
+    /// The unread includes whose scope holds this place.
+    fn shadowing(&self, span: Span) -> &[usize] {
+        let Some(list) = self.heads.get(&span.file) else {
+            return &[];
+        };
+        let at = list.partition_point(|(head, _)| head.start <= span.start);
+        match at.checked_sub(1).and_then(|i| list.get(i)) {
+            Some((head, shadows)) if span.start <= head.end => shadows,
+            _ => &[],
+        }
+    }
+
+    /// Marks the findings an unread file may contradict.
+    pub fn mark(&self, cx: &Cx<'_>, findings: &mut [Finding]) {
+        if self.heads.is_empty() {
+            return;
+        }
+        for finding in findings
+            .iter_mut()
+            .filter(|f| f.rule != crate::rules::nginx_config_error::ID)
+        {
+            let shadows = self.shadowing(finding.span);
+            for &i in shadows.iter().take(3) {
+                let Some(u) = cx.loaded.unread.get(i) else {
+                    continue;
+                };
+                finding.related.push(crate::Related {
+                    span: u.span,
+                    message: format!(
+                        "could not read {}: what it sets may change this finding",
+                        u.path.display()
+                    ),
+                });
+            }
+            if !shadows.is_empty() {
+                finding.fix = None;
+            }
+        }
+    }
+}
+
+/// For an absolute include that could not be read: a `--root` under which
+/// the same file exists beside the configuration, if one does.
+pub fn root_hint(cx: &Cx<'_>, unread: &UnreadInclude) -> Option<String> {
+    if !unread.path.is_absolute() || cx.options.root.is_some() {
+        return None;
+    }
+    let beside = cx
+        .config
+        .sources
+        .path(cx.user_main())
+        .parent()
+        .map(Path::to_path_buf)?;
+    let beside = if beside.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        beside
+    };
+    let parts: Vec<Component<'_>> = unread
+        .path
+        .components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .collect();
+    // The longest tail first: /etc/nginx/snippets/ws.conf is looked for as
+    // etc/nginx/snippets/ws.conf, nginx/snippets/ws.conf, snippets/ws.conf
+    // beside the configuration (a bare file name is too weak a clue).
+    for cut in 0..parts.len().saturating_sub(1) {
+        let tail: PathBuf = parts[cut..].iter().collect();
+        if !beside.join(&tail).is_file() {
+            continue;
+        }
+        let root = if cut == 0 {
+            beside.display().to_string()
+        } else {
+            let from: PathBuf = std::iter::once(Component::RootDir)
+                .chain(parts[..cut].iter().copied())
+                .collect();
+            format!("{}={}", from.display(), beside.display())
+        };
+        return Some(format!(
+            "{} exists beside the configuration: lint with `--root {root}` to read it from there",
+            beside.join(&tail).display()
+        ));
+    }
+    None
+}
