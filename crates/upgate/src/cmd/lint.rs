@@ -33,9 +33,12 @@ pub fn run(args: &LintArgs) -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
+    if let Some(id) = &args.explain {
+        return explain(id);
+    }
     for id in args.enable.iter().chain(&args.disable) {
         if upgate_lint::rule::find(id).is_none() {
-            eprintln!("upgate lint: unknown rule \"{id}\" (see --list-rules)");
+            unknown_rule(id);
             return ExitCode::from(2);
         }
     }
@@ -113,6 +116,34 @@ pub fn run(args: &LintArgs) -> ExitCode {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// `--explain RULE`: the rule's page, as built into the binary.
+fn explain(id: &str) -> ExitCode {
+    let Some(rule) = upgate_lint::rule::find(id) else {
+        unknown_rule(id);
+        return ExitCode::from(2);
+    };
+    let mut out = std::io::stdout().lock();
+    // A closed pipe (`| head`) is not an error worth a message.
+    match out
+        .write_all(rule.page.as_bytes())
+        .and_then(|()| out.flush())
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::from(2),
+    }
+}
+
+/// The message for a rule id that names no rule, with the id that was
+/// probably meant.
+fn unknown_rule(id: &str) {
+    match upgate_lint::rule::suggest(id) {
+        Some(near) => eprintln!(
+            "upgate lint: unknown rule \"{id}\"; did you mean \"{near}\"? (see --list-rules)"
+        ),
+        None => eprintln!("upgate lint: unknown rule \"{id}\" (see --list-rules)"),
     }
 }
 
