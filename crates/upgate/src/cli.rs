@@ -180,7 +180,7 @@ impl Cli {
             None => return Err(format!("option \"--{name}\" requires a value")),
         };
         match name {
-            "root" => self.root = Some(PathBuf::from(value)),
+            "root" => self.root = Some(absolute(PathBuf::from(value))),
             "with-main" => self.with_main = Some(PathBuf::from(value)),
             _ => {
                 let text = value.to_string_lossy();
@@ -207,6 +207,17 @@ impl Cli {
     pub fn startup_log(&self) -> Option<&str> {
         self.error_log.as_deref().filter(|e| *e != "stderr")
     }
+}
+
+/// `--root DIR` made absolute: the files found under a relative root (an
+/// include's glob) would be named by their place here, `etc/nginx/x.conf`,
+/// rather than by the configuration's `/etc/nginx/x.conf`.
+fn absolute(dir: PathBuf) -> PathBuf {
+    std::path::absolute(&dir).unwrap_or(dir)
+}
+
+fn absolute_dir(dir: &str) -> Result<PathBuf, String> {
+    Ok(absolute(PathBuf::from(dir)))
 }
 
 /// nginx's wording for a flag missing its value.
@@ -324,7 +335,7 @@ pub struct LintArgs {
     #[arg(short = 'p', value_name = "PREFIX")]
     pub prefix: Option<PathBuf>,
     /// Read absolute paths under this directory, as if it were `/`.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = absolute_dir)]
     pub root: Option<PathBuf>,
     /// List the rules and exit.
     #[arg(long)]

@@ -164,7 +164,8 @@ impl Timing {
 }
 
 fn load_options(args: &LintArgs, file: &Path) -> LoadOptions {
-    let mut options = upgate_lint::load_options(file);
+    let mut options =
+        upgate_lint::load_options(&super::name_under_root(args.root.as_deref(), file));
     if let Some(prefix) = &args.prefix {
         options.prefix = prefix.clone();
     }
@@ -188,7 +189,13 @@ fn render(args: &LintArgs, loaded: &Loaded, lint_report: &Report) -> Output {
         "json" => Output::Json(json::render(lint_report, &lines)),
         "sarif" => {
             let base = std::env::current_dir().ok();
-            Output::Sarif(sarif::render(lint_report, &lines, base.as_deref()))
+            // --root is absolute (cli.rs), like the base.
+            Output::Sarif(sarif::render_rooted(
+                lint_report,
+                &lines,
+                base.as_deref(),
+                args.root.as_deref(),
+            ))
         }
         _ => {
             let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();

@@ -7,6 +7,7 @@ mod route;
 mod serve;
 mod test;
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::cli::{Cli, Command};
@@ -35,4 +36,27 @@ pub fn run(cli: Cli) -> ExitCode {
         return serve::signal(&cli, signal);
     }
     serve::run(&cli)
+}
+
+/// The name a FILE of the command line has in the configuration read with
+/// `--root ROOT`. A relative FILE is a name on this machine (what a shell or
+/// pre-commit passes), while the configuration's names are the target
+/// machine's: a file inside ROOT is given its name there
+/// (`etc/nginx/nginx.conf` under `--root .` is `/etc/nginx/nginx.conf`), so
+/// that it is read at all and its relative includes resolve from
+/// /etc/nginx/ as nginx's would. Anything else is left as it was named.
+pub fn name_under_root(root: Option<&Path>, file: &Path) -> PathBuf {
+    let Some(root) = root else {
+        return file.to_path_buf();
+    };
+    if file.is_absolute() {
+        return file.to_path_buf();
+    }
+    let (Ok(real), Ok(root)) = (std::fs::canonicalize(file), std::fs::canonicalize(root)) else {
+        return file.to_path_buf();
+    };
+    match real.strip_prefix(&root) {
+        Ok(inside) => Path::new("/").join(inside),
+        Err(_) => file.to_path_buf(),
+    }
 }
