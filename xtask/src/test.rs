@@ -3,8 +3,9 @@
 //! reference for the differential tests), perl's IO::Socket::SSL,
 //! Net::SSLeay and Protocol::WebSocket (nginx's own test suite), the
 //! openssl command, sslscan (tests/tls_scan.rs), chromium and its driver
-//! (tests/tls_browser.rs), the Python packages crossplane and selenium into
-//! a virtual environment under `target/` — then runs `cargo fmt --check`,
+//! (tests/tls_browser.rs), the Python packages crossplane, selenium and
+//! pre-commit (tests/pre_commit.rs) into a virtual environment under
+//! `target/` — then runs `cargo fmt --check`,
 //! clippy, `cargo test --workspace`, builds the criterion benchmarks
 //! (`cargo bench --no-run`) and runs the files of nginx's test suite listed in
 //! `testdata/nginx-tests/passing` against the release binary.
@@ -127,6 +128,10 @@ fn install_debian_packages() -> Result<(), String> {
     if !succeeds(Command::new("openssl").arg("version")) {
         wanted.push("openssl");
     }
+    // tests/pre_commit.rs: pre-commit runs hooks from git repositories.
+    if !succeeds(Command::new("git").arg("--version")) {
+        wanted.push("git");
+    }
     if !Path::new("/usr/bin/sslscan").is_file() {
         wanted.push("sslscan");
     }
@@ -162,27 +167,37 @@ fn install_debian_packages() -> Result<(), String> {
     Ok(())
 }
 
-/// The Python packages crossplane (the JSON the parse tests compare with)
-/// and selenium (tests/tls_browser.rs drives chromium with it) in `venv`.
+/// The Python packages crossplane (the JSON the parse tests compare with),
+/// selenium (tests/tls_browser.rs drives chromium with it) and pre-commit
+/// (tests/pre_commit.rs runs the repository's hooks with it) in `venv`.
 fn install_python_packages(venv: &Path) -> Result<(), String> {
     let python = venv.join("bin/python3");
     let has =
         |module: &str| succeeds(Command::new(&python).args(["-c", &format!("import {module}")]));
-    if venv.join("bin/crossplane").is_file() && has("selenium") {
+    if venv.join("bin/crossplane").is_file()
+        && has("selenium")
+        && venv.join("bin/pre-commit").is_file()
+    {
         return Ok(());
     }
     if !python.is_file() {
         status(Command::new("python3").arg("-m").arg("venv").arg(venv)).map_err(|e| {
             format!(
-                "{e}: crossplane and selenium need Python 3 with venv (Debian: apt-get install python3-venv)"
+                "{e}: crossplane, selenium and pre-commit need Python 3 with venv (Debian: apt-get install python3-venv)"
             )
         })?;
     }
     eprintln!(
-        "xtask test: installing crossplane and selenium into {}",
+        "xtask test: installing crossplane, selenium and pre-commit into {}",
         venv.display()
     );
-    status(Command::new(venv.join("bin/pip")).args(["install", "-q", "crossplane", "selenium"]))
+    status(Command::new(venv.join("bin/pip")).args([
+        "install",
+        "-q",
+        "crossplane",
+        "selenium",
+        "pre-commit",
+    ]))
 }
 
 /// The files of nginx's test suite that upgate passes, against the release

@@ -149,7 +149,7 @@ impl Root {
     }
 
     /// Inverse of [`Root::real`].
-    fn unreal(&self, real: &Path) -> Option<PathBuf> {
+    pub fn unreal(&self, real: &Path) -> Option<PathBuf> {
         let rest = real.strip_prefix(&self.to).ok()?;
         Some(self.from.join(rest))
     }
@@ -159,12 +159,16 @@ impl std::str::FromStr for Root {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
+        // The directory is made absolute: the files a glob finds under a
+        // relative one would be named by their place here
+        // (`etc/nginx/x.conf`), not by the configuration's name for them.
+        let absolute = |dir: &str| std::path::absolute(dir).unwrap_or_else(|_| PathBuf::from(dir));
         match text.split_once('=') {
             None if text.is_empty() => Err("--root needs a directory".into()),
-            None => Ok(Root::whole(text)),
+            None => Ok(Root::whole(absolute(text))),
             Some((from, to)) if Path::new(from).is_absolute() && !to.is_empty() => Ok(Root {
                 from: PathBuf::from(from),
-                to: PathBuf::from(to),
+                to: absolute(to),
             }),
             Some(_) => Err(format!(
                 "invalid --root \"{text}\": expected DIR (standing for /) or /PATH=DIR"
@@ -205,9 +209,10 @@ mod tests {
     #[test]
     fn root_maps_one_directory() -> Result<(), String> {
         let fs = Fs::rooted(Some("/etc/nginx=deploy/nginx".parse()?));
+        let here = std::path::absolute("deploy/nginx").map_err(|e| e.to_string())?;
         assert_eq!(
             fs.real(Path::new("/etc/nginx/snippets/ws.conf")),
-            PathBuf::from("deploy/nginx/snippets/ws.conf")
+            here.join("snippets/ws.conf")
         );
         assert_eq!(
             fs.real(Path::new("/etc/nginxx/a")),
@@ -218,7 +223,7 @@ mod tests {
             PathBuf::from("/etc/ssl/a")
         );
         assert_eq!(
-            fs.unreal(Path::new("deploy/nginx/conf.d/a.conf")),
+            fs.unreal(&here.join("conf.d/a.conf")),
             PathBuf::from("/etc/nginx/conf.d/a.conf")
         );
         assert!("etc=x".parse::<Root>().is_err());

@@ -333,6 +333,9 @@ pub struct LintArgs {
     /// List the rules and exit.
     #[arg(long)]
     pub list_rules: bool,
+    /// Print a rule's page (what it finds, why it breaks, the fix) and exit.
+    #[arg(long, value_name = "RULE")]
+    pub explain: Option<String>,
 }
 
 /// `upgate route`: explain one request without serving it.

@@ -315,6 +315,146 @@ fn exit_codes() {
     );
 }
 
+#[test]
+fn explain_prints_the_rules_page() {
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/lint");
+    for id in [
+        "websocket-missing-upgrade-header",
+        "nginx-config-error",
+        "websocket-limit-req-without-burst",
+    ] {
+        let out = upgate(&["lint", "--explain", id]);
+        assert_eq!(out.status.code(), Some(0), "--explain {id}");
+        let page = fs::read_to_string(docs.join(format!("{id}.md")))
+            .unwrap_or_else(|e| panic!("docs/lint/{id}.md: {e}"));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), page, "--explain {id}");
+    }
+}
+
+/// The pages are built into the binary: a copy of it far from the
+/// checkout (as `cargo install` leaves it) still explains.
+#[test]
+fn explain_needs_no_docs_directory() {
+    let tmp = TempDir::new("explain");
+    let binary = tmp.path().join("upgate");
+    fs::copy(env!("CARGO_BIN_EXE_upgate"), &binary).unwrap_or_else(|e| panic!("{e}"));
+    let out = std::process::Command::new(&binary)
+        .args(["lint", "--explain", "unknown-variable"])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("# unknown-variable\n"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn explain_unknown_rule_suggests_one() {
+    let out = upgate(&["lint", "--explain", "websocket-missing-upgrade-headers"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unknown rule \"websocket-missing-upgrade-headers\"")
+            && err.contains("did you mean \"websocket-missing-upgrade-header\"?")
+            && err.contains("--list-rules"),
+        "{err}"
+    );
+    // Part of a name is enough to be pointed at the whole.
+    let err = upgate(&["lint", "--explain", "read-timeout"]).stderr;
+    assert!(
+        String::from_utf8_lossy(&err).contains("did you mean \"websocket-proxy-read-timeout\"?"),
+        "{}",
+        String::from_utf8_lossy(&err)
+    );
+    // Nothing near: no guess, still the pointer to the list.
+    let out = upgate(&["lint", "--explain", "zzzz"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains("did you mean") && err.contains("--list-rules"),
+        "{err}"
+    );
+    // --enable and --disable give the same hint.
+    let err = upgate(&["lint", "--disable", "unknown_variable"]).stderr;
+    assert!(
+        String::from_utf8_lossy(&err).contains("did you mean \"unknown-variable\"?"),
+        "{}",
+        String::from_utf8_lossy(&err)
+    );
+}
+
+/// A repository keeping the server's tree as etc/nginx/: `--root .` with
+/// the names a shell or pre-commit gives (relative) reads
+/// etc/nginx/nginx.conf as /etc/nginx/nginx.conf, its absolute includes
+/// under the root, and SARIF names the repository's files.
+#[test]
+fn root_with_relative_names_as_in_a_repository() {
+    let tmp = TempDir::new("root-rel");
+    let conf_d = tmp.path().join("etc/nginx/conf.d");
+    fs::create_dir_all(&conf_d).unwrap_or_else(|e| panic!("{e}"));
+    fs::write(
+        tmp.path().join("etc/nginx/nginx.conf"),
+        "events {}\nhttp {\n    include /etc/nginx/conf.d/*.conf;\n}\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    fs::write(
+        conf_d.join("ws.conf"),
+        "server {\n    listen 127.0.0.1:8080;\n    location /ws {\n        proxy_pass http://127.0.0.1:9000;\n        proxy_http_version 1.1;\n        proxy_read_timeout 1h;\n        proxy_set_header Connection upgrade;\n    }\n}\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_upgate"))
+            .args(args)
+            .current_dir(tmp.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run upgate: {e}"))
+    };
+    let out = run(&["-t", "--root", ".", "etc/nginx/nginx.conf"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&[
+        "lint",
+        "--root",
+        ".",
+        "--format",
+        "json",
+        "etc/nginx/nginx.conf",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let json: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
+    let findings = json["findings"].as_array().cloned().unwrap_or_default();
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["rule"] == "websocket-missing-upgrade-header"
+                && f["file"] == "/etc/nginx/conf.d/ws.conf"),
+        "{json}"
+    );
+    let out = run(&[
+        "lint",
+        "--root",
+        ".",
+        "--format",
+        "sarif",
+        "etc/nginx/nginx.conf",
+    ]);
+    let sarif: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
+    let location =
+        &sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"];
+    assert_eq!(location["uri"], "etc/nginx/conf.d/ws.conf", "{sarif}");
+    assert_eq!(location["uriBaseId"], "%SRCROOT%", "{sarif}");
+}
+
 // See: #6 — an unknown variable makes nginx -t fail without a file or line;
 // lint still lints the whole tree and points at the use.
 #[test]

@@ -2,7 +2,10 @@
 //! driver's rules, one result per finding with its region, related
 //! locations and fixes (byte-offset replacements). Paths under `base` are
 //! written relative to it with the base id `%SRCROOT%`, others as `file://`
-//! URIs. Columns count Unicode code points (`columnKind`). As in
+//! URIs; with a `root` (lint's `--root`), a configuration's absolute names
+//! are first mapped to the files read for them, so that code scanning finds
+//! `/etc/nginx/nginx.conf` as the repository's `etc/nginx/nginx.conf`.
+//! Columns count Unicode code points (`columnKind`). As in
 //! [`super::json`], objects are typed structs with their keys declared in
 //! byte order.
 
@@ -10,6 +13,7 @@ use std::path::Path;
 
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde::Serialize;
+use upgate_conf::fs::Root;
 
 use super::Lines;
 use crate::{RULES, Report, Severity};
@@ -181,6 +185,19 @@ struct Deleted {
 }
 
 pub fn render(report: &Report, lines: &Lines<'_>, base: Option<&Path>) -> Log {
+    render_rooted(report, lines, base, None)
+}
+
+/// [`render`] for a configuration read with `--root ROOT`: its absolute
+/// names are the target machine's, the files are under `root` (absolute,
+/// like `base`).
+pub fn render_rooted(
+    report: &Report,
+    lines: &Lines<'_>,
+    base: Option<&Path>,
+    root: Option<&Root>,
+) -> Log {
+    let paths = Paths { base, root };
     let sources = lines.sources();
     let location = |span: upgate_conf::Span, id: Option<usize>, message: Option<&str>| {
         let (sl, sc) = lines.char_position(span.file, span.start as usize);
@@ -191,7 +208,7 @@ pub fn render(report: &Report, lines: &Lines<'_>, base: Option<&Path>) -> Log {
                 text: m.to_string(),
             }),
             physical_location: PhysicalLocation {
-                artifact_location: artifact(sources.path(span.file), base),
+                artifact_location: paths.artifact(sources.path(span.file)),
                 region: Region {
                     byte_length: span.end - span.start,
                     byte_offset: span.start,
@@ -213,7 +230,11 @@ pub fn render(report: &Report, lines: &Lines<'_>, base: Option<&Path>) -> Log {
                 .enumerate()
                 .map(|(i, r)| location(r.span, Some(i), Some(&r.message)))
                 .collect();
-            let fixes = f.fix.iter().map(|fix| fix_of(fix, sources, base)).collect();
+            let fixes = f
+                .fix
+                .iter()
+                .map(|fix| fix_of(fix, sources, &paths))
+                .collect();
             SarifResult {
                 fixes,
                 level: level(f.severity),
@@ -276,14 +297,14 @@ pub fn render(report: &Report, lines: &Lines<'_>, base: Option<&Path>) -> Log {
 }
 
 /// A fix as byte-offset replacements, grouped by file.
-fn fix_of(fix: &crate::Fix, sources: &upgate_conf::SourceMap, base: Option<&Path>) -> SarifFix {
+fn fix_of(fix: &crate::Fix, sources: &upgate_conf::SourceMap, paths: &Paths<'_>) -> SarifFix {
     let mut files: Vec<upgate_conf::FileId> = fix.edits.iter().map(|e| e.file).collect();
     files.sort();
     files.dedup();
     let artifact_changes = files
         .into_iter()
         .map(|file| ArtifactChange {
-            artifact_location: artifact(sources.path(file), base),
+            artifact_location: paths.artifact(sources.path(file)),
             replacements: fix
                 .edits
                 .iter()
@@ -313,6 +334,21 @@ fn level(s: Severity) -> &'static str {
         Severity::Error => "error",
         Severity::Warning => "warning",
         Severity::Info => "note",
+    }
+}
+
+/// Where the files are: the SARIF base and lint's `--root`.
+struct Paths<'a> {
+    base: Option<&'a Path>,
+    root: Option<&'a Root>,
+}
+
+impl Paths<'_> {
+    fn artifact(&self, path: &Path) -> Artifact {
+        match self.root.and_then(|root| root.real(path)) {
+            Some(real) => artifact(&real, self.base),
+            None => artifact(path, self.base),
+        }
     }
 }
 

@@ -203,7 +203,7 @@ fn deletions(name: &[char], mut f: impl FnMut(u64)) {
 }
 
 /// Levenshtein distance, counting a swap of two neighbours as one edit.
-fn distance(a: &[char], b: &[char]) -> usize {
+pub(crate) fn distance(a: &[char], b: &[char]) -> usize {
     let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;

@@ -35,9 +35,12 @@ pub fn run(args: &LintArgs) -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
+    if let Some(id) = &args.explain {
+        return explain(id);
+    }
     for id in args.enable.iter().chain(&args.disable) {
         if upgate_lint::rule::find(id).is_none() {
-            eprintln!("upgate lint: unknown rule \"{id}\" (see --list-rules)");
+            unknown_rule(id);
             return ExitCode::from(2);
         }
     }
@@ -110,6 +113,34 @@ pub fn run(args: &LintArgs) -> ExitCode {
     }
 }
 
+/// `--explain RULE`: the rule's page, as built into the binary.
+fn explain(id: &str) -> ExitCode {
+    let Some(rule) = upgate_lint::rule::find(id) else {
+        unknown_rule(id);
+        return ExitCode::from(2);
+    };
+    let mut out = std::io::stdout().lock();
+    // A closed pipe (`| head`) is not an error worth a message.
+    match out
+        .write_all(rule.page.as_bytes())
+        .and_then(|()| out.flush())
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::from(2),
+    }
+}
+
+/// The message for a rule id that names no rule, with the id that was
+/// probably meant.
+fn unknown_rule(id: &str) {
+    match upgate_lint::rule::suggest(id) {
+        Some(near) => eprintln!(
+            "upgate lint: unknown rule \"{id}\"; did you mean \"{near}\"? (see --list-rules)"
+        ),
+        None => eprintln!("upgate lint: unknown rule \"{id}\" (see --list-rules)"),
+    }
+}
+
 /// `UPGATE_LINT_TIMING=1`: how long each step took, on stderr.
 struct Timing(Option<std::time::Instant>);
 
@@ -127,7 +158,7 @@ impl Timing {
 }
 
 fn load_options(args: &LintArgs, file: &Path) -> LoadOptions {
-    let mut options = upgate_lint::load_options(file);
+    let mut options = upgate_lint::load_options(&super::name_under_root(args.root.as_ref(), file));
     if let Some(prefix) = &args.prefix {
         options.prefix = prefix.clone();
     }
@@ -151,7 +182,13 @@ fn render(args: &LintArgs, loaded: &Loaded, lint_report: &Report) -> Output {
         "json" => Output::Json(json::render(lint_report, &lines)),
         "sarif" => {
             let base = std::env::current_dir().ok();
-            Output::Sarif(sarif::render(lint_report, &lines, base.as_deref()))
+            // --root is absolute (Root parses it so), like the base.
+            Output::Sarif(sarif::render_rooted(
+                lint_report,
+                &lines,
+                base.as_deref(),
+                args.root.as_ref(),
+            ))
         }
         _ => {
             let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();

@@ -208,6 +208,7 @@ fn with_main(cli: &Cli, options: &mut LoadOptions) -> Result<Option<Loaded>, Str
         (None, Some(main)) if cli.file.is_some() => main,
         _ => return Ok(None),
     };
+    let main = &super::name_under_root(cli.root.as_ref(), main);
     let Some(snippet) = &cli.file else {
         return Err("--with-main needs the snippet to check as FILE".into());
     };
@@ -254,7 +255,7 @@ pub fn load_options(cli: &Cli) -> LoadOptions {
         .clone()
         .or_else(|| cli.conf.clone())
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CONF));
-    let mut options = LoadOptions::new(conf);
+    let mut options = LoadOptions::new(super::name_under_root(cli.root.as_ref(), &conf));
     if let Some(prefix) = &cli.prefix {
         options.prefix = prefix.clone();
     }
