@@ -64,7 +64,15 @@ impl SnippetContext {
 
     /// The wrapper that includes `file` in this block (HOW-JUDGED.md's).
     pub fn wrapper(self, file: &Path) -> String {
-        let file = file.display();
+        // Quoted, so that a path with a space, a `;` or a quote is one
+        // argument (nginx's lexer undoes `\\` and `\"` inside quotes).
+        let file = format!(
+            "\"{}\"",
+            file.display()
+                .to_string()
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+        );
         match self {
             SnippetContext::Main => format!("events {{}}\ninclude {file};\n"),
             SnippetContext::Http => format!("events {{}}\nhttp {{\n    include {file};\n}}\n"),

@@ -542,3 +542,35 @@ fn human_output_shows_the_file_of_the_include() {
         "{text}"
     );
 }
+
+#[test]
+fn a_snippet_whose_path_has_a_space_or_a_quote_is_read() {
+    let tmp = TempDir::new("odd path");
+    let dir = tmp.path().join("conf \"d\"");
+    fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let snippet = dir.join("my site.conf");
+    fs::write(
+        &snippet,
+        "server {\n    listen 127.0.0.1:8080;\n    location /ws {\n        proxy_pass http://127.0.0.1:9000;\n    }\n}\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let arg = snippet.display().to_string();
+    let (code, findings) = lint_json(&[&arg]);
+    assert_eq!(code, 2);
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["rule"] == "websocket-missing-upgrade-header"),
+        "{findings:#?}"
+    );
+    assert!(
+        !findings.iter().any(|f| f["rule"] == "nginx-config-error"),
+        "{findings:#?}"
+    );
+    let out = upgate(&["-t", &arg]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
