@@ -31,6 +31,11 @@ pub struct LoadOptions {
     /// Check what nginx checks against the machine (host names in upstreams,
     /// files that must exist). Off for tools that only read the syntax.
     pub check_environment: bool,
+    /// Resolve the host names nginx resolves at -t (`listen`, `server` in
+    /// `upstream`, the implicit upstreams of `*_pass`) even without
+    /// `check_environment` (which implies it): the linter's choice, since a
+    /// name that does not resolve is most often a typo (`listen 80x`).
+    pub check_hosts: bool,
     /// How to read the main file: as a whole nginx.conf, as a snippet of a
     /// given block, or decided from its directives.
     pub context: ContextChoice,
@@ -58,6 +63,7 @@ impl LoadOptions {
             globals: None,
             fs: Fs::default(),
             check_environment: true,
+            check_hosts: false,
             context: ContextChoice::Detect,
             keep_going: false,
         }

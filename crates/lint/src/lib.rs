@@ -119,6 +119,7 @@ impl<'r> Options<'r> {
 pub fn load_options(conf_file: &Path) -> LoadOptions {
     let mut options = LoadOptions::new(conf_file);
     options.check_environment = false;
+    options.check_hosts = true;
     options.keep_going = true;
     options
 }

@@ -39,6 +39,8 @@ use upgate_conf::{Block, Directive, Node, Quote, Word};
 
 #[path = "differential/checks.rs"]
 mod checks;
+#[path = "differential/lint_view.rs"]
+mod lint_view;
 
 const NGINX: &str = "/usr/sbin/nginx";
 const SEED: u64 = 0x0dd5_eed5_2024_0001;
@@ -463,6 +465,8 @@ struct Pair {
     conf: PathBuf,
     nginx: Verdict,
     upgate: Verdict,
+    /// When nginx rejects the case: the error findings of `upgate lint`.
+    lint: Option<Result<Vec<String>, String>>,
 }
 
 fn commands(dir: &Path, conf: &Path) -> (Vec<String>, Vec<String>) {
@@ -486,10 +490,12 @@ fn run_pair(base: &Base, dir: &Path, text: &[u8]) -> Result<Pair, String> {
         &upgate_args,
         &dir.join("upgate.stderr"),
     )?;
+    let lint = (!nginx.ok).then(|| lint_view::lint_errors(dir, &conf));
     Ok(Pair {
         conf,
         nginx,
         upgate,
+        lint,
     })
 }
 
@@ -1444,6 +1450,9 @@ fn mutations_agree_with_nginx() {
     let mut per_kind = [(0usize, 0usize, 0usize); Kind::ALL.len()];
     let mut errors = Vec::new();
     let mut disagreements = Vec::new();
+    // Cases nginx rejects that lint reported without an error.
+    let mut lint_silent = Vec::new();
+    let mut lint_checked = 0;
     for (case, result) in cases.iter().zip(results) {
         let pair = match result {
             Some(Ok(pair)) => pair,
@@ -1461,6 +1470,14 @@ fn mutations_agree_with_nginx() {
             .position(|&k| k == case.mutant.kind)
             .unwrap_or_default();
         per_kind[slot].0 += 1;
+        match &pair.lint {
+            Some(Ok(lint)) if lint.is_empty() => {
+                lint_silent.push(format!("{}: nginx: {}", case.id, pair.nginx.summary()))
+            }
+            Some(Ok(_)) => lint_checked += 1,
+            Some(Err(e)) => errors.push(format!("{}: lint: {e}", case.id)),
+            None => {}
+        }
         if pair.nginx.agrees(&pair.upgate) {
             agree += 1;
             if pair.nginx.ok {
@@ -1524,6 +1541,14 @@ fn mutations_agree_with_nginx() {
     for e in &errors {
         let _ = writeln!(report, "  harness error: {e}");
     }
+    let _ = writeln!(
+        report,
+        "  lint: {lint_checked} cases nginx rejects have an error finding, {} have none",
+        lint_silent.len()
+    );
+    for s in &lint_silent {
+        let _ = writeln!(report, "  lint without an error: {s}");
+    }
     let mut unlisted = String::new();
     for d in &disagreements {
         let entry = format!(
@@ -1569,6 +1594,11 @@ fn mutations_agree_with_nginx() {
         errors.is_empty(),
         "{summary}\nthe harness failed on some cases:\n  {}",
         errors.join("\n  ")
+    );
+    assert!(
+        lint_silent.is_empty(),
+        "{summary}\nupgate lint gave no error on files nginx -t rejects:\n  {}",
+        lint_silent.join("\n  ")
     );
     assert!(
         unlisted.is_empty(),

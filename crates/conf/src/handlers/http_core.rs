@@ -138,7 +138,7 @@ impl Semantics {
         };
         let addrs = match parse_listen_url(&url.text()) {
             Ok(ListenAddr::Host { host, ports }) => {
-                if self.check_environment && self.resolve_host(&host).is_err() {
+                if self.check_hosts && self.resolve_host(&host).is_err() {
                     return Err(at_end(
                         d,
                         format!("host not found in \"{url}\" of the \"listen\" directive"),

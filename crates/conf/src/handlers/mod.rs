@@ -52,6 +52,7 @@ pub struct Semantics {
     /// nginx's prefix (`-p`), where `*_cache_path` and other paths start.
     prefix: PathBuf,
     check_environment: bool,
+    check_hosts: bool,
     fs: Fs,
     /// One entry per open block: the slot fields already set in it.
     blocks: Vec<slots::BlockSlots>,
@@ -79,6 +80,7 @@ impl Semantics {
     pub fn new(options: &LoadOptions) -> Self {
         Semantics {
             check_environment: options.check_environment,
+            check_hosts: options.check_environment || options.check_hosts,
             prefix: options.prefix.clone(),
             fs: options.fs.clone(),
             blocks: vec![slots::BlockSlots::new(BlockKind::Main)],

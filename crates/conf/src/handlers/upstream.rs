@@ -155,7 +155,7 @@ impl Semantics {
             }
         }
         let text = address.text();
-        if !resolve && self.check_environment {
+        if !resolve && self.check_hosts {
             if let Err(err) = self.resolve_url(&text, 80) {
                 return Err(at_end(d, format!("{err} in upstream \"{text}\"")));
             }
@@ -290,7 +290,7 @@ impl Semantics {
                 )
                 .with_help("no upstream {} block has this name; give the address a port"));
             }
-            if self.check_environment && self.resolve_host(&group.host).is_err() {
+            if self.check_hosts && self.resolve_host(&group.host).is_err() {
                 return Err(ConfError::emerg(
                     format!("host not found in upstream \"{}\"", group.host),
                     group.span,

@@ -2,7 +2,9 @@
 //! `nginx -t` itself reports, as findings, so that one run shows
 //! everything: the linter reads on past each error (a missing include, an
 //! unknown directive, a bad value), so there may be several, and every rule
-//! still runs on what was read. `unknown "NAME"
+//! still runs on what was read. `host not found in upstream` on a
+//! `proxy_pass` is left to proxy-pass-unknown-upstream, which names the
+//! upstream probably meant. `unknown "NAME"
 //! variable` is left to unknown-variable, which reports every use with its
 //! place (and `$connection_upgrade` to
 //! websocket-missing-connection-upgrade-map, which also fixes it).
@@ -18,6 +20,10 @@ pub fn check(cx: &Cx<'_>, out: &mut Vec<Finding>) {
     let errors = cx.loaded.error.iter().chain(&cx.loaded.later_errors);
     for error in errors.filter(|e| unknown_variable(e).is_none()) {
         let span = span_of(cx, error);
+        if error.message.starts_with("host not found in upstream ") && on_proxy_pass(cx, span) {
+            // proxy-pass-unknown-upstream reports it, with the name meant.
+            continue;
+        }
         let help = match cx.loaded.unread.iter().find(|u| u.span == span) {
             Some(unread) => {
                 let mut help = format!(
@@ -52,6 +58,14 @@ pub fn check(cx: &Cx<'_>, out: &mut Vec<Finding>) {
             format!("nginx -t warns: {}", warning.message),
         ));
     }
+}
+
+/// True when the span is a `proxy_pass` directive's.
+fn on_proxy_pass(cx: &Cx<'_>, span: Span) -> bool {
+    cx.proxied.iter().any(|p| {
+        let head = p.proxy_pass.head_span();
+        head.file == span.file && head.start <= span.start && span.start <= head.end
+    })
 }
 
 /// `unknown "NAME" variable` -> NAME.
