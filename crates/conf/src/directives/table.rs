@@ -3,10 +3,10 @@
 // MODULES: every module with an ngx_command_t table in either release, in the
 // ngx_modules[] order auto/modules gives a static build; `build` is the
 // module's status in Debian 12's nginx 1.22.1 package (see BUILD in
-// xtask/src/directives.rs). DIRECTIVES: each module's commands in 1.28.3's
-// source order, 1.22.1-only ones after their predecessor there; `flags` is
-// cmd->type and the trailing comment the expression it was evaluated from;
-// `handler`, `conf` and `field` are cmd->set, cmd->conf and cmd->offset
+// xtask/src/directives/decisions.rs). DIRECTIVES: each module's commands in
+// 1.28.3's source order, 1.22.1-only ones after their predecessor there;
+// `flags` is cmd->type and the trailing comment the expression it was evaluated
+// from; `handler`, `conf` and `field` are cmd->set, cmd->conf and cmd->offset
 // (offsetof(type, member) as type.member); `post_kind` is the C type of what
 // cmd->post points at, `post` the value names of an enum/bitmask slot's array
 // and `bounds` the limits of an ngx_conf_num_bounds_t. `since_1_22`/`in_1_28`:
