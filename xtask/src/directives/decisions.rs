@@ -4,8 +4,8 @@
 /// Preprocessor guards met around commands-array entries (and around entries
 /// of the `ngx_conf_enum_t`/`ngx_conf_bitmask_t` arrays their `post` points
 /// at), and whether the guarded entries belong in the table. Every guard nginx
-/// 1.22.1 and 1.28.3 use there is defined in the reference build, so all are
-/// included. A guard missing from this list is an error: decide, then add it.
+/// 1.22.1, 1.24.0, 1.26.3 and 1.28.3 use there is defined in the reference
+/// build, so all are included. A guard missing from this list is an error: decide, then add it.
 pub const GUARDS: &[(&str, bool)] = &[
     // auto/unix finds openat(2) on Linux.
     ("if (NGX_HAVE_OPENAT)", true),
@@ -66,8 +66,11 @@ const STREAM_SO: Build = Dynamic("ngx_stream_module.so");
 /// Absent: Debian 12's binary does not have them. `build` is per module;
 /// per-directive additions and removals (e.g. `http2` in ngx_http_v2_module,
 /// 1.25.1, or `ssl` in ngx_http_ssl_module, gone in 1.25.1) are what the
-/// entries' `since_1_22` and `in_1_28` say. Every module with directives in
-/// 1.22.1 still has them in 1.28.3, so no module needs a 1.22.1-only decision.
+/// entries' `releases` say. Every module with directives in 1.22.1 still has
+/// them in each later release of the table, so no module needs a decision per
+/// release: the one Debian build decides for all of them (a module newer than
+/// 1.22.1, such as ngx_stream_pass_module of 1.25.5, stays Absent for 1.26
+/// and 1.28 too, as Debian 12's binary has no such module).
 ///
 /// Modules without directives need no decision and are not in the table; for
 /// the record, on Linux auto/os/linux finds epoll and sets EVENT_FOUND=YES, so

@@ -26,10 +26,9 @@ fn merge_order<'a>(old: &[&'a str], new: &[&'a str]) -> Vec<&'a str> {
 /// One row of DIRECTIVES.
 pub struct Entry {
     pub command: Command,
-    /// The old release has this entry (`since_1_22`).
-    pub old: bool,
-    /// The new release has this entry (`in_1_28`).
-    pub new: bool,
+    /// The releases (bit `n`: the table's `n`th, oldest first) whose
+    /// declaration of the directive is this entry.
+    pub releases: u8,
 }
 
 /// One row of MODULES and its directives.
@@ -41,61 +40,86 @@ pub struct TableModule {
     pub entries: Vec<Entry>,
 }
 
-/// How the two releases' directives compare.
+/// How the releases' directives compare.
 #[derive(Default)]
 pub struct Counts {
-    /// (module, name) pairs only in the old release.
-    pub old_only: usize,
-    /// Only in the new release.
-    pub new_only: usize,
-    /// In both, with different flags: two entries each.
+    /// (module, name) pairs missing from at least one release.
+    pub partial: usize,
+    /// Pairs with more than one form whose flags differ: an entry per form.
     pub split_flags: usize,
-    /// In both, same flags, other fields different: two entries each.
+    /// Pairs with more than one form, all with the same flags, other fields
+    /// differing: an entry per form.
     pub split_other: usize,
 }
 
-/// The two releases merged: what table.rs holds.
+/// One release's name and number, as the header and the summary give them.
+pub struct ReleaseName {
+    pub label: String,
+    pub version: String,
+    /// How many directives (module, name pairs) it declares.
+    pub directives: usize,
+}
+
+/// The releases merged: what table.rs holds.
 pub struct Table {
-    pub old_label: String,
-    pub old_version: String,
-    pub new_label: String,
-    pub new_version: String,
+    /// Oldest first; bit `n` of an entry's `releases` is `releases[n]`.
+    pub releases: Vec<ReleaseName>,
     pub guards: BTreeSet<String>,
     pub modules: Vec<TableModule>,
     pub counts: Counts,
 }
 
+/// The names of `releases` (oldest first) in one order: the newest release's,
+/// with the names only in older releases inserted after their predecessor in
+/// the newest older release that has them (see [`merge_order`]).
+fn merge_all<'a>(releases: &[Vec<&'a str>]) -> Vec<&'a str> {
+    let mut merged: Vec<&str> = Vec::new();
+    for names in releases.iter().rev() {
+        merged = merge_order(names, &merged);
+    }
+    merged
+}
+
 impl Table {
-    /// The union of the two releases. Modules, and each module's commands, are
-    /// in the new release's order, with those only in the old release
-    /// inserted after their predecessor there. A command present in both with
-    /// the same flags, handler, conf, field and post is one entry marked for
-    /// both; one that differs in any of them gets an entry per release, the
-    /// old release's first. A command is matched by module and name, so one
-    /// that moved to another module would get an entry in each.
-    pub fn merge(old: Release, new: Release) -> Result<Table, String> {
-        let module_names = |release: &Release| -> Vec<String> {
-            release.modules.iter().map(|m| m.name.clone()).collect()
-        };
-        let (old_names, new_names) = (module_names(&old), module_names(&new));
-        let order = merge_order(
-            &old_names.iter().map(String::as_str).collect::<Vec<_>>(),
-            &new_names.iter().map(String::as_str).collect::<Vec<_>>(),
-        );
+    /// The union of the releases (oldest first). Modules, and each module's
+    /// commands, are in the newest release's order, with those missing from
+    /// it inserted after their predecessor in the newest release that has
+    /// them. Releases declaring a command with the same flags, handler,
+    /// conf, field and post share one entry; each distinct form gets its own,
+    /// in the order of the oldest release declaring it. A command is matched
+    /// by module and name, so one that moved to another module would get an
+    /// entry in each.
+    pub fn merge(releases: Vec<Release>) -> Result<Table, String> {
+        if releases.is_empty() || releases.len() > 8 {
+            return Err(format!(
+                "{} releases: the table's `releases: u8` marks 1 to 8",
+                releases.len()
+            ));
+        }
+        let module_names: Vec<Vec<&str>> = releases
+            .iter()
+            .map(|r| r.modules.iter().map(|m| m.name.as_str()).collect())
+            .collect();
         let mut counts = Counts::default();
         let mut modules = Vec::new();
-        for name in order {
-            let (old_module, new_module) = (old.module(name), new.module(name));
-            let Some(base) = new_module.or(old_module) else {
+        for name in merge_all(&module_names) {
+            let per_release: Vec<Option<&Module>> =
+                releases.iter().map(|r| r.module(name)).collect();
+            let Some(base) = per_release.iter().rev().flatten().next() else {
                 return Err(format!("module {name} vanished while merging"));
             };
-            if let (Some(o), Some(n)) = (old_module, new_module)
-                && o.module_type != n.module_type
-            {
-                return Err(format!(
-                    "{name} is an {:?} module in {} but an {:?} module in {}",
-                    o.module_type, old.label, n.module_type, new.label
-                ));
+            for (release, module) in releases.iter().zip(&per_release) {
+                if let Some(module) = module
+                    && module.module_type != base.module_type
+                {
+                    return Err(format!(
+                        "{name} is an {:?} module in {} but an {:?} module in {}",
+                        module.module_type,
+                        release.label,
+                        base.module_type,
+                        releases.last().map_or("", |r| r.label.as_str()),
+                    ));
+                }
             }
             let build = BUILD
                 .iter()
@@ -109,56 +133,50 @@ impl Table {
                     )
                 })?;
 
-            let commands = |module: Option<&Module>| -> Vec<Command> {
-                module.map_or_else(Vec::new, |m| m.commands.clone())
-            };
-            let (old_commands, new_commands) = (commands(old_module), commands(new_module));
-            let command_names = |commands: &[Command]| -> Vec<String> {
-                commands.iter().map(|c| c.name.clone()).collect()
-            };
-            let (old_command_names, new_command_names) =
-                (command_names(&old_commands), command_names(&new_commands));
-            let mut entries = Vec::new();
-            for command in merge_order(
-                &old_command_names
-                    .iter()
-                    .map(String::as_str)
-                    .collect::<Vec<_>>(),
-                &new_command_names
-                    .iter()
-                    .map(String::as_str)
-                    .collect::<Vec<_>>(),
-            ) {
-                let in_old = old_commands.iter().find(|c| c.name == command);
-                let in_new = new_commands.iter().find(|c| c.name == command);
-                let entry = |command: &Command, old: bool, new: bool| Entry {
-                    command: command.clone(),
-                    old,
-                    new,
-                };
-                match (in_old, in_new) {
-                    (Some(o), Some(n)) if o.same_as(n) => entries.push(entry(n, true, true)),
-                    (Some(o), Some(n)) => {
-                        if o.flags == n.flags {
-                            counts.split_other += 1;
-                        } else {
-                            counts.split_flags += 1;
-                        }
-                        entries.push(entry(o, true, false));
-                        entries.push(entry(n, false, true));
-                    }
-                    (Some(o), None) => {
-                        counts.old_only += 1;
-                        entries.push(entry(o, true, false));
-                    }
-                    (None, Some(n)) => {
-                        counts.new_only += 1;
-                        entries.push(entry(n, false, true));
-                    }
-                    (None, None) => {
-                        return Err(format!("{name}: {command:?} vanished while merging"));
+            let command_names: Vec<Vec<&str>> = per_release
+                .iter()
+                .map(|m| {
+                    m.map_or_else(Vec::new, |m| {
+                        m.commands.iter().map(|c| c.name.as_str()).collect()
+                    })
+                })
+                .collect();
+            let mut entries: Vec<Entry> = Vec::new();
+            for command in merge_all(&command_names) {
+                let mut forms: Vec<Entry> = Vec::new();
+                let mut present = 0;
+                for (bit, module) in per_release.iter().enumerate() {
+                    let Some(found) =
+                        module.and_then(|m| m.commands.iter().find(|c| c.name == command))
+                    else {
+                        continue;
+                    };
+                    present += 1;
+                    match forms.iter_mut().find(|f| f.command.same_as(found)) {
+                        Some(form) => form.releases |= 1 << bit,
+                        None => forms.push(Entry {
+                            command: found.clone(),
+                            releases: 1 << bit,
+                        }),
                     }
                 }
+                if forms.is_empty() {
+                    return Err(format!("{name}: {command:?} vanished while merging"));
+                }
+                if present < releases.len() {
+                    counts.partial += 1;
+                }
+                if forms.len() > 1 {
+                    if forms
+                        .iter()
+                        .all(|f| f.command.flags == forms[0].command.flags)
+                    {
+                        counts.split_other += 1;
+                    } else {
+                        counts.split_flags += 1;
+                    }
+                }
+                entries.extend(forms);
             }
             modules.push(TableModule {
                 name: name.to_owned(),
@@ -173,16 +191,17 @@ impl Table {
             if !modules.iter().any(|m| m.name == *name) {
                 eprintln!(
                     "warning: BUILD has a decision for {name}, which declares no directives \
-                     in either release"
+                     in any release"
                 );
             }
         }
-        let guards: BTreeSet<String> = old.guards.union(&new.guards).cloned().collect();
+        let mut guards = BTreeSet::new();
+        for release in &releases {
+            guards.extend(release.guards.iter().cloned());
+        }
         for (guard, _) in GUARDS {
             if !guards.contains(*guard) {
-                eprintln!(
-                    "warning: GUARDS has a decision for `#{guard}`, which neither release uses"
-                );
+                eprintln!("warning: GUARDS has a decision for `#{guard}`, which no release uses");
             }
         }
         if modules.len() > usize::from(u16::MAX) {
@@ -190,10 +209,14 @@ impl Table {
         }
 
         Ok(Table {
-            old_label: old.label,
-            old_version: old.version,
-            new_label: new.label,
-            new_version: new.version,
+            releases: releases
+                .into_iter()
+                .map(|r| ReleaseName {
+                    directives: r.modules.iter().map(|m| m.commands.len()).sum(),
+                    label: r.label,
+                    version: r.version,
+                })
+                .collect(),
             guards,
             modules,
             counts,
@@ -236,55 +259,85 @@ mod tests {
 
     #[test]
     fn releases_merge_into_a_union() {
-        let old = release(
+        let oldest = release(
             "1.22.1",
             &[
                 ("a", 1, "h"),
                 ("gone", 1, "h"),
                 ("b", 1, "h"),
                 ("c", 1, "h"),
+                ("back", 1, "h"),
             ],
         );
-        let new = release(
+        // "back": one form in 1.22 and 1.28, another in 1.24; "brief": only
+        // in 1.24.
+        let middle = release(
+            "1.24.0",
+            &[
+                ("a", 1, "h"),
+                ("b", 1, "h"),
+                ("brief", 1, "h"),
+                ("c", 1, "h"),
+                ("back", 4, "h"),
+            ],
+        );
+        let newest = release(
             "1.28.3",
             &[
                 ("a", 1, "h"),
                 ("b", 2, "h"),
                 ("c", 1, "other"),
                 ("d", 1, "h"),
+                ("back", 1, "h"),
             ],
         );
-        let table = ok(Table::merge(old, new));
-        let entries: Vec<(&str, u32, &str, bool, bool)> = table.modules[0]
+        let table = ok(Table::merge(vec![oldest, middle, newest]));
+        let entries: Vec<(&str, u32, &str, u8)> = table.modules[0]
             .entries
             .iter()
             .map(|e| {
                 let c = &e.command;
-                (c.name.as_str(), c.flags, c.handler.as_str(), e.old, e.new)
+                (c.name.as_str(), c.flags, c.handler.as_str(), e.releases)
             })
             .collect();
         assert_eq!(
             entries,
             [
-                ("a", 1, "h", true, true),
-                ("gone", 1, "h", true, false),
-                ("b", 1, "h", true, false),
-                ("b", 2, "h", false, true),
-                ("c", 1, "h", true, false),
-                ("c", 1, "other", false, true),
-                ("d", 1, "h", false, true),
+                ("a", 1, "h", 0b111),
+                ("gone", 1, "h", 0b001),
+                ("b", 1, "h", 0b011),
+                ("b", 2, "h", 0b100),
+                ("brief", 1, "h", 0b010),
+                ("c", 1, "h", 0b011),
+                ("c", 1, "other", 0b100),
+                ("d", 1, "h", 0b100),
+                ("back", 1, "h", 0b101),
+                ("back", 4, "h", 0b010),
             ]
         );
         let c = &table.counts;
-        assert_eq!(
-            (c.old_only, c.new_only, c.split_flags, c.split_other),
-            (1, 1, 1, 1)
-        );
+        assert_eq!((c.partial, c.split_flags, c.split_other), (3, 2, 1));
         let text = table.render();
-        assert!(text.contains(r#"pub const NGINX_VERSIONS: &[&str] = &["1.22.1", "1.28.3"];"#));
+        assert!(
+            text.contains(
+                r#"pub const NGINX_VERSIONS: &[&str] = &["1.22.1", "1.24.0", "1.28.3"];"#
+            )
+        );
         assert!(text.contains(
-            r#"DirectiveSpec { name: "gone", module: 0, flags: 0x0000_0001, handler: "h", conf: "0", field: "", post_kind: "", post: &[], bounds: None, since_1_22: true, in_1_28: false },"#
+            r#"DirectiveSpec { name: "gone", module: 0, flags: 0x0000_0001, handler: "h", conf: "0", field: "", post_kind: "", post: &[], bounds: None, releases: 0b001 },"#
         ));
+    }
+
+    #[test]
+    fn merge_all_keeps_names_of_older_releases_after_their_predecessor() {
+        assert_eq!(
+            merge_all(&[
+                vec!["a", "old", "b"],
+                vec!["a", "mid", "b"],
+                vec!["a", "b", "n"]
+            ]),
+            ["a", "old", "mid", "b", "n"]
+        );
     }
 
     #[test]

@@ -10,10 +10,10 @@
 //!
 //! What it does:
 //!
-//! 1. Reads the source of two nginx releases, [`OLD_TAG`] (Debian 12's 1.22.1)
-//!    and [`NEW_TAG`] (1.28.3), each either from a bare git mirror (`git -C
-//!    <mirror> show <tag>:<path>`) or from a plain checkout directory; steps
-//!    2-4 are done for each release.
+//! 1. Reads the source of each nginx release of [`RELEASES`] (Debian 12's
+//!    1.22.1, then 1.24.0, 1.26.3 and 1.28.3), each either from a bare git
+//!    mirror (`git -C <mirror> show <tag>:<path>`) or from a plain checkout
+//!    directory; steps 2-4 are done for each release.
 //! 2. Tokenizes every `.c` file under [`SCAN_DIRS`] (a small C lexer: comments,
 //!    strings and preprocessor lines are handled, nothing is expanded) and
 //!    finds each `static ngx_command_t xxx[] = { ... ngx_null_command };` and
@@ -29,9 +29,10 @@
 //!    module-list assignments of nginx's `auto/` configure scripts (see
 //!    [`order::module_order`]), and attaches each module's status in the reference
 //!    build from the [`decisions::BUILD`] decision table.
-//! 5. Merges the two releases (see [`Table::merge`]): the union of their
-//!    modules and directives, each entry marked with the releases it describes;
-//!    a directive whose entry differs between the releases gets one entry each.
+//! 5. Merges the releases (see [`Table::merge`]): the union of their modules
+//!    and directives, each entry marked with the releases it describes; a
+//!    directive whose entry differs between releases gets one entry per
+//!    distinct form.
 //! 6. Writes `table.rs` deterministically, one entry per line.
 //!
 //! Anything the generator does not understand (an unknown macro, an `#else`
@@ -65,16 +66,19 @@ use source::Source;
 
 /// Where the nginx mirror lives on the project's machines.
 const DEFAULT_NGINX_SRC: &str = "/work/.mirror/nginx+nginx/repo";
-/// The older release the table describes: Debian 12's nginx. Its entries are
-/// marked by `since_1_22`.
-const OLD_TAG: &str = "release-1.22.1";
-/// The newer release the table describes, upgate's reference; its entries are
-/// marked by `in_1_28`.
-const NEW_TAG: &str = "release-1.28.3";
-/// The release series [`OLD_TAG`] and [`NEW_TAG`] must belong to: the
-/// generated field names `since_1_22` and `in_1_28` say so.
-const OLD_SERIES: &str = "1.22.";
-const NEW_SERIES: &str = "1.28.";
+/// The releases the table describes, oldest first: the tag of each and the
+/// series it must belong to. Debian 12's 1.22.1 is the reference build; the
+/// others are the last release of each later stable series. Bit `n` of an
+/// entry's `releases` is the `n`th of these, and `Release` in
+/// crates/conf/src/directives/mod.rs names them in the same order (a test
+/// there checks `NGINX_VERSIONS` against it), so adding one means adding it
+/// there too.
+const RELEASES: &[(&str, &str)] = &[
+    ("release-1.22.1", "1.22."),
+    ("release-1.24.0", "1.24."),
+    ("release-1.26.3", "1.26."),
+    ("release-1.28.3", "1.28."),
+];
 /// The generated file, relative to the workspace root.
 const OUTPUT: &str = "crates/conf/src/directives/table.rs";
 
@@ -112,18 +116,19 @@ const ORDER_SCRIPTS: &[&str] = &[
 ];
 
 const HELP: &str = "\
-usage: cargo xtask directives [--nginx-src <dir>] [--old <tag|dir>] [--new <tag|dir>]
+usage: cargo xtask directives [--nginx-src <dir>] [--release <tag|dir>]...
                               [--out <file>] [--check]
 
 Regenerates crates/conf/src/directives/table.rs from the ngx_command_t tables of
-two nginx releases, an old 1.22.x and a new 1.28.x.
+the nginx releases 1.22.x, 1.24.x, 1.26.x and 1.28.x.
 
-  --nginx-src <dir>  a bare git mirror of nginx [default: /work/.mirror/nginx+nginx/repo]
-  --old <tag|dir>    the 1.22.x release: a tag of the mirror, or a plain source
-                     checkout (recognised by src/core/nginx.h) [default: release-1.22.1]
-  --new <tag|dir>    the 1.28.x release, likewise [default: release-1.28.3]
-  --out <file>       where to write the table [default: <workspace>/crates/conf/src/directives/table.rs]
-  --check            do not write; fail if the file differs from what would be generated";
+  --nginx-src <dir>      a bare git mirror of nginx [default: /work/.mirror/nginx+nginx/repo]
+  --release <tag|dir>    one release: a tag of the mirror, or a plain source
+                         checkout (recognised by src/core/nginx.h). Give it once
+                         per series, oldest first, to replace the default list
+                         release-1.22.1, release-1.24.0, release-1.26.3, release-1.28.3
+  --out <file>           where to write the table [default: <workspace>/crates/conf/src/directives/table.rs]
+  --check                do not write; fail if the file differs from what would be generated";
 
 /// Entry point of `cargo xtask directives`.
 pub fn run(args: &[String]) -> Result<(), String> {
@@ -131,18 +136,29 @@ pub fn run(args: &[String]) -> Result<(), String> {
         println!("{HELP}");
         return Ok(());
     };
-    let old = Release::read(&Source::open(&options.nginx_src, &options.old)?)?;
-    let new = Release::read(&Source::open(&options.nginx_src, &options.new)?)?;
-    for (release, series) in [(&old, OLD_SERIES), (&new, NEW_SERIES)] {
+    if options.releases.len() != RELEASES.len() {
+        return Err(format!(
+            "{} releases given, {} expected (one per series: {})",
+            options.releases.len(),
+            RELEASES.len(),
+            series_list()
+        ));
+    }
+    let mut releases = Vec::new();
+    for (given, (_, series)) in options.releases.iter().zip(RELEASES) {
+        let release = Release::read(&Source::open(&options.nginx_src, given)?)?;
         if !release.version.starts_with(series) {
             return Err(format!(
-                "{} is nginx {}, not {series}x: the generated fields since_1_22 and \
-                 in_1_28 (and the tests of crates/conf/src/directives) name the releases",
-                release.label, release.version
+                "{} is nginx {}, not {series}x: the releases of the table are {}, in \
+                 that order (Release in crates/conf/src/directives names them)",
+                release.label,
+                release.version,
+                series_list()
             ));
         }
+        releases.push(release);
     }
-    let table = Table::merge(old, new)?;
+    let table = Table::merge(releases)?;
     let text = table.render();
 
     let current = match fs::read_to_string(&options.out) {
@@ -171,8 +187,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
 
 struct Options {
     nginx_src: PathBuf,
-    old: String,
-    new: String,
+    /// Oldest first, one per entry of [`RELEASES`].
+    releases: Vec<String>,
     out: PathBuf,
     check: bool,
 }
@@ -185,12 +201,13 @@ impl Options {
             .ok_or("the xtask crate has no parent directory")?;
         let mut options = Options {
             nginx_src: PathBuf::from(DEFAULT_NGINX_SRC),
-            old: OLD_TAG.to_owned(),
-            new: NEW_TAG.to_owned(),
+            releases: RELEASES.iter().map(|(tag, _)| (*tag).to_owned()).collect(),
             out: workspace.join(OUTPUT),
             check: false,
         };
 
+        // The first --release replaces the default list; later ones add to it.
+        let mut given: Option<Vec<String>> = None;
         let mut args = args.iter();
         while let Some(arg) = args.next() {
             let (flag, inline) = match arg.split_once('=') {
@@ -206,15 +223,26 @@ impl Options {
             match flag {
                 "-h" | "--help" => return Ok(None),
                 "--nginx-src" => options.nginx_src = PathBuf::from(value()?),
-                "--old" => options.old = value()?,
-                "--new" => options.new = value()?,
+                "--release" => given.get_or_insert_with(Vec::new).push(value()?),
                 "--out" => options.out = PathBuf::from(value()?),
                 "--check" if inline.is_none() => options.check = true,
                 _ => return Err(format!("unexpected argument {arg:?}\n\n{HELP}")),
             }
         }
+        if let Some(given) = given {
+            options.releases = given;
+        }
         Ok(Some(options))
     }
+}
+
+/// "1.22.x, 1.24.x, ...", for messages.
+fn series_list() -> String {
+    RELEASES
+        .iter()
+        .map(|(_, series)| format!("{series}x"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
