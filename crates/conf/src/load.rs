@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::ast::{Block, Directive, Node};
 use crate::context::BlockKind;
-use crate::directives::{self, Build, DirectiveSpec, ModuleType, flags};
+use crate::directives::{self, Build, DirectiveSpec, ModuleType, Release, flags};
 use crate::error::{ConfError, Level, Position, errno_text};
 use crate::fs::{Fs, full_name, has_glob};
 use crate::handlers::Semantics;
@@ -45,6 +45,11 @@ pub struct LoadOptions {
     /// run. The first error is the one `nginx -t` prints; the others are in
     /// [`Loaded::later_errors`]. For the linter, never for serving.
     pub keep_going: bool,
+    /// Judge directives by this release's table only (`--nginx-version`):
+    /// what it declares, in which contexts, with how many arguments. `None`
+    /// accepts what any release of the table accepts, the newest form of a
+    /// directive tried first.
+    pub release: Option<Release>,
 }
 
 /// `--context`: how the file given to `-c` is read.
@@ -66,8 +71,33 @@ impl LoadOptions {
             check_hosts: false,
             context: ContextChoice::Detect,
             keep_going: false,
+            release: None,
         }
     }
+}
+
+/// The entries `ngx_conf_handler` tries for a directive, in order. With a
+/// release, that release's entries only, in module order, as its nginx tries
+/// them. Without one, every release's, newest form first: where releases
+/// differ, current stable's entry decides, and an older one still accepts
+/// what its release accepted (`ssl on`, gone in 1.25.1, stays known).
+fn candidates(
+    entries: &'static [&'static DirectiveSpec],
+    release: Option<Release>,
+) -> impl Iterator<Item = &'static DirectiveSpec> {
+    // Without a release, the entries are grouped by the newest release they
+    // belong to, newest group first; with one, its group is its entries.
+    // (No allocation: this runs for every directive of the configuration.)
+    Release::ALL
+        .into_iter()
+        .rev()
+        .filter(move |&group| release.is_none_or(|wanted| wanted == group))
+        .flat_map(move |group| {
+            entries.iter().copied().filter(move |spec| match release {
+                Some(_) => spec.in_release(group),
+                None => spec.newest_release() == Some(group),
+            })
+        })
 }
 
 /// One file of the configuration and its tree.
@@ -472,15 +502,8 @@ impl Loader<'_> {
         }
         let (module_type, cmd_type) = context.nginx_context();
         let mut found = false;
-        // Both releases' tables are known; where they differ, 1.28's entry
-        // (current stable) is tried first and 1.22's (the reference build)
-        // still accepts what 1.22 accepted.
         let entries = directives::lookup(&d.name.value);
-        let newer_first = entries
-            .iter()
-            .filter(|spec| spec.in_1_28)
-            .chain(entries.iter().filter(|spec| !spec.in_1_28));
-        for &spec in newer_first {
+        for spec in candidates(entries, self.options.release) {
             if !self.module_enabled(spec) {
                 continue;
             }
@@ -652,5 +675,101 @@ fn syntax_error(e: SyntaxError) -> ConfError {
     ConfError {
         level: Level::Emerg,
         ..ConfError::emerg(e.message, e.span, e.span.line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! `LoadOptions::release`: each release's table decides, as that nginx's
+    //! `ngx_conf_handler` would (facts checked in nginx's source at the tags).
+
+    use super::*;
+
+    /// Loads a whole nginx.conf whose `http {}` holds `http`, as `release`
+    /// would; the error as nginx words it (after `[emerg] `), or "ok".
+    fn load_http(name: &str, http: &str, release: Option<Release>) -> String {
+        let dir = std::env::temp_dir().join(format!(
+            "upgate-release-{}-{name}-{}",
+            std::process::id(),
+            release.map_or("all", Release::series)
+        ));
+        let file = dir.join("nginx.conf");
+        let text = format!("events {{}}\nhttp {{\n{http}\n}}\n");
+        if let Err(e) = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&file, text)) {
+            panic!("cannot write {}: {e}", file.display());
+        }
+        let mut options = LoadOptions::new(&file);
+        options.check_environment = false;
+        options.release = release;
+        let loaded = load(&options);
+        let _ = std::fs::remove_dir_all(&dir);
+        match &loaded.error {
+            Some(error) => error.nginx_text(&loaded.config.sources).to_string(),
+            None => "ok".to_owned(),
+        }
+    }
+
+    /// [`load_http`] with `server` inside one `server {}`.
+    fn verdict(name: &str, server: &str, release: Option<Release>) -> String {
+        load_http(name, &format!(" server {{\n{server}\n }}"), release)
+    }
+
+    fn each_release(name: &str, server: &str) -> Vec<String> {
+        Release::ALL
+            .into_iter()
+            .map(|r| verdict(name, server, Some(r)))
+            .collect()
+    }
+
+    #[test]
+    fn http2_directive_is_unknown_before_1_26() {
+        // ngx_http_v2_module got `http2` in 1.25.1.
+        let server = "  listen 8080;\n  http2 on;";
+        let v = each_release("http2", server);
+        for old in &v[..2] {
+            assert!(
+                old.starts_with("unknown directive \"http2\" in ") && old.ends_with("nginx.conf:5"),
+                "{old}"
+            );
+        }
+        assert_eq!(v[2..], ["ok", "ok"]);
+        assert_eq!(verdict("http2", server, None), "ok");
+        // The listen parameter stays valid in every release.
+        let listen =
+            "  listen 8443 ssl http2;\n  ssl_certificate /c.pem;\n  ssl_certificate_key /k.pem;";
+        assert_eq!(each_release("listen-http2", listen), ["ok"; 4]);
+    }
+
+    #[test]
+    fn ssl_directive_is_unknown_from_1_26() {
+        // ngx_http_ssl_module dropped `ssl` (deprecated since 1.15.0) in 1.25.1.
+        let server =
+            "  listen 8443;\n  ssl on;\n  ssl_certificate /c.pem;\n  ssl_certificate_key /k.pem;";
+        let v = each_release("ssl", server);
+        assert_eq!(v[..2], ["ok", "ok"]);
+        for new in &v[2..] {
+            assert!(
+                new.starts_with("unknown directive \"ssl\" in ") && new.ends_with("nginx.conf:5"),
+                "{new}"
+            );
+        }
+        // Without a release, the union: 1.22's entry still knows it.
+        assert_eq!(verdict("ssl", server, None), "ok");
+    }
+
+    #[test]
+    fn contexts_are_the_releases_own() {
+        // `resolver` exists in http/server/location everywhere; 1.28 added
+        // it to upstream {} too, so 1.26 finds the name but not the context.
+        let http = " upstream u {\n  server 127.0.0.1:1;\n  resolver 127.0.0.1;\n }";
+        let old = load_http("ups", http, Some(Release::V1_26));
+        let new = load_http("ups", http, Some(Release::V1_28));
+        let union = load_http("ups", http, None);
+        assert!(
+            old.starts_with("\"resolver\" directive is not allowed here in ")
+                && old.ends_with("nginx.conf:5"),
+            "{old}"
+        );
+        assert_eq!((new.as_str(), union.as_str()), ("ok", "ok"));
     }
 }

@@ -2,12 +2,13 @@
 //! (src/core/nginx.c) scans them, so that `upgate -t -c /etc/nginx/nginx.conf`,
 //! `-tq`, `-cFILE`, `-e stderr` and `-s reload` work where nginx's did; then
 //! upgate's additions to `-t` (a positional FILE, `--root`, `--with-main`,
-//! `--context`) and its subcommands (parsed by clap).
+//! `--context`, `--nginx-version`) and its subcommands (parsed by clap).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use upgate_conf::directives::Release;
 use upgate_conf::fs::Root;
 
 /// nginx's flags and upgate's additions to `-t`.
@@ -42,6 +43,9 @@ pub struct Cli {
     pub with_main: Option<PathBuf>,
     /// `--context BLOCK`: read the file as a snippet of this block.
     pub context: Option<ContextArg>,
+    /// `--nginx-version V`: judge directives by this release's table
+    /// (`None`: by every release's, as before the flag).
+    pub nginx_version: Option<Release>,
     /// `-s stop|quit|reopen|reload`.
     pub signal: Option<String>,
     /// A configuration file given without -c.
@@ -154,7 +158,7 @@ impl Cli {
     }
 
     /// upgate's long flags: `--root DIR`, `--root=DIR`, `--with-main`,
-    /// `--context`, `--help`, `--version`.
+    /// `--context`, `--nginx-version`, `--help`, `--version`.
     fn long(
         &mut self,
         long: &str,
@@ -174,7 +178,7 @@ impl Cli {
                 self.version = true;
                 return Ok(());
             }
-            "root" | "with-main" | "context" => {}
+            "root" | "with-main" | "context" | "nginx-version" => {}
             _ => return Err(format!("invalid option: \"--{name}\"")),
         }
         let value = match inline.or_else(|| rest.next()) {
@@ -184,6 +188,7 @@ impl Cli {
         match name {
             "root" => self.root = Some(value.to_string_lossy().parse()?),
             "with-main" => self.with_main = Some(PathBuf::from(value)),
+            "nginx-version" => self.nginx_version = Some(table_release(&value.to_string_lossy())?),
             _ => {
                 let text = value.to_string_lossy();
                 let context = <ContextArg as clap::ValueEnum>::from_str(&text, false).map_err(|_| {
@@ -209,6 +214,17 @@ impl Cli {
     pub fn startup_log(&self) -> Option<&str> {
         self.error_log.as_deref().filter(|e| *e != "stderr")
     }
+}
+
+/// `-t --nginx-version`: a release the directive table has, named by its
+/// series or by a version within it.
+fn table_release(text: &str) -> Result<Release, String> {
+    Release::of_version(text).ok_or_else(|| {
+        format!(
+            "invalid value \"{text}\" for \"--nginx-version\": {} (or a release of those, e.g. 1.26.2)",
+            Release::accepted()
+        )
+    })
 }
 
 /// nginx's wording for a flag missing its value.
@@ -318,8 +334,12 @@ pub struct LintArgs {
     /// Report (and fail on) findings at or above this severity.
     #[arg(long, value_name = "LEVEL", default_value = "info", value_parser = ["info", "warning", "error"])]
     pub min_severity: String,
-    /// The nginx release the configuration is for (defaults changed in
-    /// 1.29.7), e.g. 1.22 or 1.30 (default: 1.28).
+    /// The nginx release the configuration is for: 1.22, 1.24, 1.26 or
+    /// 1.28 (or a release of those, e.g. 1.26.2) loads the files with that
+    /// release's directive table (which directives exist, where, with how
+    /// many arguments); 1.29 and later (1.29.7, 1.30), which have no table
+    /// yet, use 1.28's, with the defaults that changed in 1.29.7. Without
+    /// the flag: what any of those releases accepts, and 1.28's defaults.
     #[arg(long, value_name = "VERSION")]
     pub nginx_version: Option<String>,
     /// Prefix path, as with -p.
@@ -432,6 +452,19 @@ mod tests {
         let c = parse(&["-t", "--with-main", "m.conf", "s.conf"]).unwrap_or_default();
         assert_eq!(c.with_main, Some(PathBuf::from("m.conf")));
         assert!(parse(&["--context", "nowhere"]).is_err());
+        let c = parse(&["-t", "--nginx-version", "1.22", "a.conf"]).unwrap_or_default();
+        assert_eq!(c.nginx_version, Some(Release::V1_22));
+        let c = parse(&["-t", "--nginx-version=1.26.2"]).unwrap_or_default();
+        assert_eq!(c.nginx_version, Some(Release::V1_26));
+        assert_eq!(
+            parse(&["-t", "--nginx-version", "1.25"]).err(),
+            Some(
+                "invalid value \"1.25\" for \"--nginx-version\": 1.22, 1.24, 1.26 or 1.28 \
+                 (or a release of those, e.g. 1.26.2)"
+                    .into()
+            )
+        );
+        assert!(parse(&["-t", "--nginx-version"]).is_err());
         assert!(parse(&["a.conf", "b.conf"]).is_err());
         let c = parse(&["fmt", "--check", "a.conf"]).unwrap_or_default();
         assert!(matches!(c.command, Some(Command::Fmt(_))));

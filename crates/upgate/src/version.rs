@@ -145,6 +145,10 @@ upgate's additions to -t:
   --with-main MAIN    : check FILE (a snippet) where MAIN would include it
   --context BLOCK     : read FILE as a snippet of main, http, server,
                         location or stream
+  --nginx-version V   : judge directives as nginx V's table does (which
+                        exist, where, with how many arguments): 1.22, 1.24,
+                        1.26 or 1.28, or a release of those (1.26.2).
+                        Default: what any of those releases accepts
 
 ";
 

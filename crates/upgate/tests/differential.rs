@@ -1616,3 +1616,90 @@ fn mutations_agree_with_nginx() {
         );
     }
 }
+
+/// Directives whose table differs between nginx 1.22.1 and 1.28.3, each in a
+/// `server {}` of a whole nginx.conf (or, with `upstream`, of an upstream
+/// block): `nginx -t` (Debian's 1.22) and `upgate -t --nginx-version 1.22`
+/// must give the same verdict and first `[emerg]` line (the third field: does
+/// nginx 1.22 accept it), though upgate's default table (every release's)
+/// accepts them all.
+const VERSION_CASES: &[(&str, &str, bool)] = &[
+    // Added in 1.25.1: unknown to 1.22.
+    ("http2", "server { listen 8080; http2 on; }", false),
+    // Added after 1.26.3: unknown to 1.22.
+    (
+        "keepalive_min_timeout",
+        "server { listen 8080; keepalive_min_timeout 1s; }",
+        false,
+    ),
+    // 1.28's upstream module has `resolver`; 1.22's only the core's, which
+    // upstream {} does not allow.
+    (
+        "resolver",
+        "upstream u { server 127.0.0.1:1; resolver 127.0.0.1; }",
+        false,
+    ),
+    // Removed in 1.25.1: 1.22 still accepts it (with a deprecation warning).
+    ("ssl", "server { listen 8080; ssl off; }", true),
+    // Obsolete (another handler) in 1.28; 1.22's pushes.
+    (
+        "http2_push",
+        "server { listen 8080; location / { http2_push /x; } }",
+        true,
+    ),
+    // A size slot in 1.22; variables are allowed after 1.26.3.
+    (
+        "proxy_limit_rate",
+        "server { listen 8080; proxy_limit_rate $arg_r; }",
+        false,
+    ),
+];
+
+#[test]
+fn nginx_version_1_22_agrees_with_nginx() {
+    assert!(
+        Path::new(NGINX).is_file(),
+        "{NGINX} not found: this test compares upgate with the real nginx; \
+         install nginx (apt-get install nginx)"
+    );
+    let root = std::env::temp_dir().join(format!("upgate-diff-version-{}", std::process::id()));
+    let mut failures = Vec::new();
+    for &(name, http, accepted) in VERSION_CASES {
+        let dir = root.join(name);
+        let conf = dir.join("nginx.conf");
+        let text = format!("events {{}}\nhttp {{\n    {http}\n}}\n");
+        let written = fs::create_dir_all(dir.join("logs")).and_then(|()| fs::write(&conf, text));
+        if let Err(e) = written {
+            panic!("cannot write {}: {e}", conf.display());
+        }
+        let (nginx_args, default_args) = commands(&dir, &conf);
+        let mut upgate_args = default_args.clone();
+        upgate_args.splice(1..1, ["--nginx-version".to_string(), "1.22".to_string()]);
+        match run_bounded(
+            env!("CARGO_BIN_EXE_upgate"),
+            &default_args,
+            &dir.join("default.stderr"),
+        ) {
+            Ok(v) if v.ok => {}
+            other => failures.push(format!("{name}: upgate -t without the flag: {other:?}")),
+        }
+        let nginx = run_bounded(NGINX, &nginx_args, &dir.join("nginx.stderr"));
+        let upgate = run_bounded(
+            env!("CARGO_BIN_EXE_upgate"),
+            &upgate_args,
+            &dir.join("upgate.stderr"),
+        );
+        match (nginx, upgate) {
+            (Ok(nginx), Ok(upgate)) if nginx.agrees(&upgate) && nginx.ok == accepted => {}
+            (Ok(nginx), Ok(upgate)) => failures.push(format!(
+                "{name}: nginx: {}\n    upgate --nginx-version 1.22: {}\n{}",
+                nginx.summary(),
+                upgate.summary(),
+                upgate.stderr
+            )),
+            (nginx, upgate) => failures.push(format!("{name}: {nginx:?} / {upgate:?}")),
+        }
+    }
+    let _ = fs::remove_dir_all(&root);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -7,12 +7,14 @@
 //! `src/stream/ngx_stream_config.h`, `src/mail/ngx_mail.h`), so a check here
 //! reads like `ngx_conf_handler` in `src/core/ngx_conf_file.c`.
 
+mod release;
 mod support;
 mod table;
 
 use rustc_hash::FxHashMap as HashMap;
 use std::sync::LazyLock;
 
+pub use release::Release;
 pub use support::{Support, compatibility_markdown, support};
 pub use table::{DIRECTIVES, MODULES, NGINX_VERSION, NGINX_VERSIONS};
 
@@ -97,10 +99,11 @@ pub struct ModuleSpec {
     pub build: Build,
 }
 
-/// One `ngx_command_t`, as one or both of the releases in [`NGINX_VERSIONS`]
-/// declare it. A directive whose entry differs between the two (flags,
-/// handler, conf, field or post) has one entry per release, so the entries
-/// with `since_1_22` (or with `in_1_28`) are exactly that release's table.
+/// One `ngx_command_t`, as some of the releases in [`NGINX_VERSIONS`] declare
+/// it. A directive whose declaration differs between releases (flags,
+/// handler, conf, field or post) has one entry per form, so the entries
+/// [`in_release`](DirectiveSpec::in_release) `r` are exactly release `r`'s
+/// table.
 #[derive(Debug, Clone, Copy)]
 pub struct DirectiveSpec {
     pub name: &'static str,
@@ -130,17 +133,24 @@ pub struct DirectiveSpec {
     /// For an `ngx_conf_num_bounds_t` post: (low, high), high -1 meaning no
     /// upper limit, as in `ngx_conf_check_num_bounds`.
     pub bounds: Option<(i64, i64)>,
-    /// nginx 1.22.1 (Debian 12's) declares the directive, in this module, as
-    /// this entry says.
-    pub since_1_22: bool,
-    /// nginx 1.28.3 declares the directive, in this module, as this entry
-    /// says.
-    pub in_1_28: bool,
+    /// The releases declaring the directive, in this module, as this entry
+    /// says: bit `n` is `NGINX_VERSIONS[n]` ([`Release::bit`]).
+    pub releases: u8,
 }
 
 impl DirectiveSpec {
     pub fn module(&self) -> &'static ModuleSpec {
         &MODULES[usize::from(self.module)]
+    }
+
+    /// Release `r` declares the directive as this entry says.
+    pub fn in_release(&self, r: Release) -> bool {
+        self.releases & r.bit() != 0
+    }
+
+    /// The newest release declaring the directive as this entry says.
+    pub fn newest_release(&self) -> Option<Release> {
+        Release::ALL.into_iter().rev().find(|&r| self.in_release(r))
     }
 
     pub fn is_block(&self) -> bool {
@@ -188,20 +198,24 @@ mod tests {
     use super::*;
 
     /// The entries named `name` among modules of type `module_type` that
-    /// describe 1.28.3 (`new`) or 1.22.1 (`!new`).
-    fn entries(name: &str, module_type: ModuleType, new: bool) -> Vec<&'static DirectiveSpec> {
+    /// describe `release`.
+    fn entries(
+        name: &str,
+        module_type: ModuleType,
+        release: Release,
+    ) -> Vec<&'static DirectiveSpec> {
         lookup(name.as_bytes())
             .iter()
             .copied()
             .filter(|spec| spec.module().module_type == module_type)
-            .filter(|spec| if new { spec.in_1_28 } else { spec.since_1_22 })
+            .filter(|spec| spec.in_release(release))
             .collect()
     }
 
     /// The single 1.28.3 entry named `name` among modules of type
     /// `module_type`.
     fn only(name: &str, module_type: ModuleType) -> &'static DirectiveSpec {
-        match entries(name, module_type, true).as_slice() {
+        match entries(name, module_type, Release::V1_28).as_slice() {
             [spec] => spec,
             found => panic!("expected one 1.28.3 {module_type:?} {name:?}, found {found:?}"),
         }
@@ -210,7 +224,7 @@ mod tests {
     /// The single 1.22.1 entry named `name` among modules of type
     /// `module_type`.
     fn only_1_22(name: &str, module_type: ModuleType) -> &'static DirectiveSpec {
-        match entries(name, module_type, false).as_slice() {
+        match entries(name, module_type, Release::V1_22).as_slice() {
             [spec] => spec,
             found => panic!("expected one 1.22.1 {module_type:?} {name:?}, found {found:?}"),
         }
@@ -220,7 +234,7 @@ mod tests {
     fn in_module(name: &str, module: &str) -> &'static DirectiveSpec {
         match lookup(name.as_bytes())
             .iter()
-            .find(|spec| spec.module().name == module && spec.in_1_28)
+            .find(|spec| spec.module().name == module && spec.in_release(Release::V1_28))
         {
             Some(spec) => spec,
             None => panic!("{module} declares no {name:?}"),
@@ -234,14 +248,20 @@ mod tests {
     #[test]
     fn table_describes_both_releases() {
         assert_eq!(NGINX_VERSION, "1.28.3");
-        assert_eq!(NGINX_VERSIONS, ["1.22.1", "1.28.3"]);
+        assert_eq!(NGINX_VERSIONS, ["1.22.1", "1.24.0", "1.26.3", "1.28.3"]);
         assert_eq!(NGINX_VERSIONS.last(), Some(&NGINX_VERSION));
-        let new = DIRECTIVES.iter().filter(|spec| spec.in_1_28).count();
-        let old = DIRECTIVES.iter().filter(|spec| spec.since_1_22).count();
-        assert!((600..=800).contains(&new), "{new} 1.28.3 directives");
-        assert!((600..=800).contains(&old), "{old} 1.22.1 directives");
-        assert!(old < new, "1.28.3 has more directives than 1.22.1");
-        assert!(DIRECTIVES.len() < old + new);
+        let count = |r: Release| DIRECTIVES.iter().filter(|spec| spec.in_release(r)).count();
+        let counts: Vec<usize> = Release::ALL.into_iter().map(count).collect();
+        for (release, n) in Release::ALL.iter().zip(&counts) {
+            assert!((600..=800).contains(n), "{n} {release:?} directives");
+        }
+        // nginx only added directives from one stable series to the next.
+        assert!(counts.is_sorted(), "{counts:?}");
+        assert!(
+            counts[0] < counts[3],
+            "1.28.3 has more directives than 1.22.1"
+        );
+        assert!(DIRECTIVES.len() < counts[0] + counts[3]);
     }
 
     #[test]
@@ -258,10 +278,12 @@ mod tests {
             assert!(index >= previous, "{} is out of module order", spec.name);
             previous = index;
             declared[index] += 1;
+            let all = Release::ALL.iter().fold(0, |bits, r| bits | r.bit());
             assert!(
-                spec.since_1_22 || spec.in_1_28,
-                "{} is in no release",
-                spec.name
+                spec.releases != 0 && spec.releases & !all == 0,
+                "{} is in releases {:#b}",
+                spec.name,
+                spec.releases
             );
         }
         for (module, count) in MODULES.iter().zip(declared) {
@@ -273,25 +295,27 @@ mod tests {
                 .filter(|other| other.module == spec.module)
                 .collect();
             let module = spec.module().name;
-            match twins.as_slice() {
-                [_] => {}
-                [old, new] => {
-                    // One entry per release, and they must differ.
+            // One entry per form: no release has two, and no two are equal.
+            let mut seen = 0u8;
+            for twin in &twins {
+                assert!(
+                    seen & twin.releases == 0,
+                    "{} in {module}: two entries for one release: {twins:?}",
+                    spec.name
+                );
+                seen |= twin.releases;
+            }
+            for (n, a) in twins.iter().enumerate() {
+                for b in &twins[n + 1..] {
                     assert!(
-                        old.since_1_22 && !old.in_1_28 && new.in_1_28 && !new.since_1_22,
-                        "{} in {module}: {twins:?}",
-                        spec.name
-                    );
-                    assert!(
-                        (old.flags, old.handler, old.conf, old.field, old.post_kind)
-                            != (new.flags, new.handler, new.conf, new.field, new.post_kind)
-                            || old.post != new.post
-                            || old.bounds != new.bounds,
+                        (a.flags, a.handler, a.conf, a.field, a.post_kind)
+                            != (b.flags, b.handler, b.conf, b.field, b.post_kind)
+                            || a.post != b.post
+                            || a.bounds != b.bounds,
                         "{} in {module}: two identical entries",
                         spec.name
                     );
                 }
-                _ => panic!("{} {} times in {module}", spec.name, twins.len()),
             }
         }
     }
@@ -301,7 +325,7 @@ mod tests {
         for (index, module) in MODULES.iter().enumerate() {
             let in_1_22 = DIRECTIVES
                 .iter()
-                .any(|spec| usize::from(spec.module) == index && spec.since_1_22);
+                .any(|spec| usize::from(spec.module) == index && spec.in_release(Release::V1_22));
             if !in_1_22 {
                 assert_eq!(module.build, Build::Absent, "{}", module.name);
             }
@@ -342,7 +366,7 @@ mod tests {
         assert_eq!(spec.handler, "ngx_http_proxy_pass");
         assert_eq!(spec.conf, "NGX_HTTP_LOC_CONF_OFFSET");
         assert_eq!(spec.field, "");
-        assert!(spec.since_1_22 && spec.in_1_28);
+        assert_eq!(spec.releases, 0b1111);
         // The stream proxy has its own proxy_pass.
         let stream = only("proxy_pass", ModuleType::Stream);
         assert!(has_all(stream, flags::STREAM_SRV_CONF | flags::TAKE1));
@@ -358,7 +382,7 @@ mod tests {
         assert_eq!(spec.post_kind, "ngx_conf_enum_t");
         assert_eq!(spec.post, ["1.0", "1.1"]);
         assert_eq!(spec.bounds, None);
-        assert!(spec.since_1_22 && spec.in_1_28);
+        assert_eq!(spec.releases, 0b1111);
     }
 
     #[test]
@@ -419,7 +443,7 @@ mod tests {
     }
 
     #[test]
-    fn ssl_flag_is_gone_in_1_28() {
+    fn ssl_flag_is_gone_from_1_26() {
         for module_type in [ModuleType::Http, ModuleType::Mail] {
             let found = lookup(b"ssl")
                 .iter()
@@ -428,35 +452,41 @@ mod tests {
             let [spec] = found.as_slice() else {
                 panic!("{module_type:?} ssl: {found:?}");
             };
-            assert!(spec.since_1_22 && !spec.in_1_28, "{spec:?}");
+            assert!(
+                spec.in_release(Release::V1_24) && !spec.in_release(Release::V1_26),
+                "{spec:?}"
+            );
+            assert_eq!(spec.releases, 0b0011);
             assert_eq!(spec.flags & flags::FLAG, flags::FLAG);
             assert_eq!(spec.post_kind, "ngx_conf_deprecated_t");
         }
-        assert!(entries("ssl", ModuleType::Stream, false).is_empty());
+        assert!(entries("ssl", ModuleType::Stream, Release::V1_22).is_empty());
     }
 
     #[test]
     fn ssl_ocsp_changed_from_flag_to_take1() {
         let old = only_1_22("ssl_ocsp", ModuleType::Http);
         let new = only("ssl_ocsp", ModuleType::Http);
-        assert!(old.since_1_22 && !old.in_1_28);
-        assert!(new.in_1_28 && !new.since_1_22);
+        // FLAG up to 1.26.3, TAKE1 in 1.28.3 (the values are the same).
+        assert_eq!(old.releases, 0b0111);
+        assert_eq!(new.releases, 0b1000);
         assert!(has_all(old, flags::FLAG) && !has_all(old, flags::TAKE1));
         assert!(has_all(new, flags::TAKE1) && !has_all(new, flags::FLAG));
         for spec in [old, new] {
             assert_eq!(spec.handler, "ngx_conf_set_enum_slot");
             assert_eq!(spec.post, ["off", "on", "leaf"]);
         }
-        // Stream got ssl_ocsp after 1.22.
-        assert!(entries("ssl_ocsp", ModuleType::Stream, false).is_empty());
-        assert!(!only("ssl_ocsp", ModuleType::Stream).since_1_22);
+        // Stream got ssl_ocsp after 1.26.3.
+        assert!(entries("ssl_ocsp", ModuleType::Stream, Release::V1_26).is_empty());
+        assert_eq!(only("ssl_ocsp", ModuleType::Stream).releases, 0b1000);
     }
 
     #[test]
     fn http2_directives_across_releases() {
         let http2 = only("http2", ModuleType::Http);
-        assert!(!http2.since_1_22 && http2.in_1_28);
-        assert!(entries("http2", ModuleType::Http, false).is_empty());
+        // `http2 on` appeared in 1.25.1.
+        assert_eq!(http2.releases, 0b1100);
+        assert!(entries("http2", ModuleType::Http, Release::V1_24).is_empty());
         // http2_push became obsolete: same flags, another handler.
         let old = only_1_22("http2_push", ModuleType::Http);
         let new = only("http2_push", ModuleType::Http);
@@ -465,7 +495,7 @@ mod tests {
         assert_eq!(old.flags, new.flags);
         // http2_recv_timeout was already deprecated in 1.22.1.
         let recv = only("http2_recv_timeout", ModuleType::Http);
-        assert!(recv.since_1_22 && recv.in_1_28);
+        assert_eq!(recv.releases, 0b1111);
         assert_eq!(recv.post_kind, "ngx_conf_deprecated_t");
     }
 
@@ -475,7 +505,7 @@ mod tests {
         assert_eq!(core.handler, "ngx_conf_set_num_slot");
         assert_eq!(core.conf, "NGX_HTTP_LOC_CONF_OFFSET");
         assert_eq!(core.field, "ngx_http_core_loc_conf_t.keepalive_requests");
-        assert!(core.since_1_22 && core.in_1_28);
+        assert_eq!(core.releases, 0b1111);
         assert!(core.accepts_arg_count(1) && !core.accepts_arg_count(2));
         let upstream = in_module("keepalive_requests", "ngx_http_upstream_keepalive_module");
         assert!(has_all(upstream, flags::HTTP_UPS_CONF | flags::TAKE1));
@@ -486,7 +516,7 @@ mod tests {
         );
         // keepalive_min_timeout is new.
         let min = only("keepalive_min_timeout", ModuleType::Http);
-        assert!(!min.since_1_22 && min.in_1_28);
+        assert_eq!(min.releases, 0b1000);
     }
 
     #[test]
@@ -592,7 +622,7 @@ mod tests {
             let spec = only(name, ModuleType::Http);
             assert_eq!(spec.module().name, "ngx_http_v3_module");
             assert_eq!(spec.module().build, Build::Absent, "{name}");
-            assert!(!spec.since_1_22, "{name}");
+            assert!(!spec.in_release(Release::V1_22), "{name}");
         }
         assert_eq!(
             only("quic_bpf", ModuleType::Core).module().build,
@@ -609,7 +639,7 @@ mod tests {
             spec,
             flags::HTTP_MAIN_CONF | flags::HTTP_SRV_CONF | flags::TAKE1
         ));
-        assert!(spec.since_1_22 && spec.in_1_28);
+        assert_eq!(spec.releases, 0b1111);
     }
 
     #[test]

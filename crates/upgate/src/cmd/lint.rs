@@ -11,6 +11,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use upgate_conf::directives::Release;
 use upgate_conf::{ContextChoice, LoadOptions, Loaded, load};
 use upgate_lint::output::{Lines, human, json, sarif};
 use upgate_lint::{NginxVersion, Options, RULES, Report, Severity, SystemResolver, fix, lint};
@@ -44,13 +45,26 @@ pub fn run(args: &LintArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    let nginx_version = match args
+    // The version sets the rules' defaults and, when given, the directive
+    // table the files are loaded with; without it, every release's table
+    // (the union) and 1.28's defaults, as before the flag chose a table.
+    let (nginx_version, release) = match args
         .nginx_version
         .as_deref()
         .map(str::parse::<NginxVersion>)
     {
-        None => NginxVersion::default(),
-        Some(Ok(v)) => v,
+        None => (NginxVersion::default(), None),
+        Some(Ok(v)) => match v.table_release() {
+            Some(release) => (v, Some(release)),
+            None => {
+                eprintln!(
+                    "upgate lint: no directive table for nginx {v}: give {} (or a release \
+                     of those, e.g. 1.26.2), or 1.29 and later (1.28's table)",
+                    Release::accepted()
+                );
+                return ExitCode::from(2);
+            }
+        },
         Some(Err(e)) => {
             eprintln!("upgate lint: {e}");
             return ExitCode::from(2);
@@ -74,7 +88,7 @@ pub fn run(args: &LintArgs) -> ExitCode {
     let mut worst = None;
     let mut outputs = Vec::new();
     for file in &files {
-        let load_options = load_options(args, file);
+        let load_options = load_options(args, file, release);
         if args.fix {
             match fix_in_place(&load_options, &options) {
                 Ok(0) => {}
@@ -157,8 +171,9 @@ impl Timing {
     }
 }
 
-fn load_options(args: &LintArgs, file: &Path) -> LoadOptions {
+fn load_options(args: &LintArgs, file: &Path, release: Option<Release>) -> LoadOptions {
     let mut options = upgate_lint::load_options(&super::name_under_root(args.root.as_ref(), file));
+    options.release = release;
     if let Some(prefix) = &args.prefix {
         options.prefix = prefix.clone();
     }

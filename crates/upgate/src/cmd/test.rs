@@ -264,5 +264,6 @@ pub fn load_options(cli: &Cli) -> LoadOptions {
         options.context = upgate_conf::ContextChoice::Fixed(context.into());
     }
     options.fs = Fs::rooted(cli.root.clone());
+    options.release = cli.nginx_version;
     options
 }

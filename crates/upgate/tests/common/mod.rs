@@ -107,6 +107,8 @@ pub fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
 #[derive(Debug)]
 pub struct Run {
     pub success: bool,
+    /// The exit code; `None` when a signal ended it.
+    pub code: Option<i32>,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
 }
@@ -150,6 +152,7 @@ pub fn run_bounded(command: &mut Command, limit: Duration) -> Result<Run, String
     };
     Ok(Run {
         success: status.success(),
+        code: status.code(),
         stdout: out_reader.join().unwrap_or_default(),
         stderr: err_reader.join().unwrap_or_default(),
     })
