@@ -206,6 +206,9 @@ pub struct Loaded {
     /// With [`LoadOptions::keep_going`]: the files an `include` names that
     /// could not be read (a glob matching nothing is not one, as in nginx).
     pub unread: Vec<UnreadInclude>,
+    /// With [`LoadOptions::keep_going`]: the glob includes that matched no
+    /// file (no error, as in nginx; the linter looks for them elsewhere).
+    pub empty_globs: Vec<UnreadInclude>,
 }
 
 /// A file an `include` names that could not be read.
@@ -239,6 +242,7 @@ pub fn load(options: &LoadOptions) -> Loaded {
         read_as: None,
         errors: Vec::new(),
         unread: Vec::new(),
+        empty_globs: Vec::new(),
     };
     let result = loader.run();
     let carried = loader.semantics.take_carried_warnings();
@@ -260,6 +264,7 @@ pub fn load(options: &LoadOptions) -> Loaded {
         read_as: loader.read_as,
         later_errors,
         unread: loader.unread,
+        empty_globs: loader.empty_globs,
     }
 }
 
@@ -289,6 +294,7 @@ struct Loader<'o> {
     /// The errors recorded with `keep_going`, in order.
     errors: Vec<ConfError>,
     unread: Vec<UnreadInclude>,
+    empty_globs: Vec<UnreadInclude>,
 }
 
 impl Loader<'_> {
@@ -629,7 +635,15 @@ impl Loader<'_> {
         let from = Some((arg_span, d.end_line));
         let paths = if has_glob(path.as_os_str().as_encoded_bytes()) {
             match self.options.fs.glob(&path) {
-                Ok(paths) => paths,
+                Ok(paths) => {
+                    if paths.is_empty() && self.options.keep_going {
+                        self.empty_globs.push(UnreadInclude {
+                            span: arg_span,
+                            path: path.clone(),
+                        });
+                    }
+                    paths
+                }
                 Err(_) => {
                     return Err(at_end(
                         d,

@@ -55,7 +55,7 @@ pub mod rule;
 mod rules;
 pub mod servers;
 mod suppress;
-mod unseen;
+pub mod unseen;
 pub mod variables;
 pub mod version;
 
@@ -178,7 +178,7 @@ pub fn lint(loaded: &Loaded, options: &Options<'_>) -> Report {
             findings.len() - before
         ));
     }
-    unseen::Unseen::build(&cx).mark(&cx, &mut findings);
+    unseen::Unseen::build(&cx).mark(&mut findings);
     timing.lap("unseen files");
     let keep: Vec<bool> = {
         let mut seen = FxHashSet::default();

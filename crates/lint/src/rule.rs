@@ -79,6 +79,13 @@ pub static RULES: &[Rule] = &[
         check: rules::nginx_config_error::check,
     },
     Rule {
+        id: "include-glob-matches-nothing",
+        page: page!("include-glob-matches-nothing"),
+        severity: Severity::Warning,
+        summary: "an absolute glob include matches nothing here but matches files beside the configuration: they were not linted",
+        check: rules::empty_glob::check,
+    },
+    Rule {
         id: "unknown-variable",
         page: page!("unknown-variable"),
         severity: Severity::Error,

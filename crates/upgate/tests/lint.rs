@@ -574,3 +574,73 @@ fn a_snippet_whose_path_has_a_space_or_a_quote_is_read() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A site written for /etc/nginx, kept in a repository's deploy/nginx: its
+/// absolute include is missing here. The include is an error finding whose
+/// help names the `--root` that reads it; the findings the unread file may
+/// contradict name it and lose their fix; with that `--root` the file is
+/// read and they are gone.
+#[test]
+fn an_unread_include_marks_what_it_may_change_and_names_the_root() {
+    let tmp = TempDir::new("unread");
+    let deploy = tmp.path().join("deploy/nginx");
+    fs::create_dir_all(deploy.join("snippets")).unwrap_or_else(|e| panic!("{e}"));
+    fs::write(
+        deploy.join("site.conf"),
+        "server {\n    listen 127.0.0.1:8080;\n    location /ws {\n        include /etc/upgate-example/snippets/ws.conf;\n        proxy_pass http://127.0.0.1:9000;\n    }\n    location /other {\n        proxy_pass http://127.0.0.1:9001;\n        proxy_http_version 1.1;\n        proxy_read_timeout 1h;\n        proxy_set_header Upgrade $http_upgrade;\n    }\n}\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    fs::write(
+        deploy.join("snippets/ws.conf"),
+        "proxy_http_version 1.1;\nproxy_set_header Upgrade $http_upgrade;\nproxy_set_header Connection upgrade;\nproxy_read_timeout 1h;\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let site = deploy.join("site.conf").display().to_string();
+    let (code, findings) = lint_json(&[&site]);
+    assert_eq!(code, 2);
+    let missing = findings
+        .iter()
+        .find(|f| f["rule"] == "nginx-config-error" && f["line"] == 4)
+        .unwrap_or_else(|| panic!("no finding for the include: {findings:#?}"));
+    let help = missing["help"].as_str().unwrap_or_default();
+    assert!(
+        help.contains(&format!("--root /etc/upgate-example={}", deploy.display())),
+        "{help}"
+    );
+    let in_ws: Vec<&serde_json::Value> = findings
+        .iter()
+        .filter(|f| f["rule"] != "nginx-config-error" && f["line"] == 5)
+        .collect();
+    assert!(
+        in_ws
+            .iter()
+            .any(|f| f["rule"] == "websocket-missing-upgrade-header"),
+        "{findings:#?}"
+    );
+    for f in &in_ws {
+        assert!(f["fix"].is_null(), "a fix over an unread file: {f}");
+        assert!(
+            f["related"].as_array().into_iter().flatten().any(|r| {
+                r["message"].as_str().is_some_and(|m| {
+                    m.contains("could not read /etc/upgate-example/snippets/ws.conf")
+                })
+            }),
+            "not marked: {f}"
+        );
+    }
+    // /other is outside the include's scope: its finding keeps its fix.
+    let other = findings
+        .iter()
+        .find(|f| f["rule"] == "websocket-missing-connection-header" && f["line"] == 8)
+        .unwrap_or_else(|| panic!("{findings:#?}"));
+    assert!(!other["fix"].is_null() && other["related"].as_array().is_none_or(|r| r.is_empty()));
+
+    let root = format!("/etc/upgate-example={}", deploy.display());
+    let (_, findings) = lint_json(&["--root", &root, &site]);
+    assert!(
+        !findings
+            .iter()
+            .any(|f| f["rule"] == "nginx-config-error" || f["line"] == 5),
+        "{findings:#?}"
+    );
+}

@@ -8,6 +8,7 @@ pub mod add_header_loss;
 pub mod certificate;
 pub mod connection_literal;
 pub mod double_slash;
+pub mod empty_glob;
 pub mod forwarded_proto;
 pub mod hidden_upgrade;
 pub mod http_version;
