@@ -193,18 +193,6 @@ fn seed_dir(seed: &Path) -> (TempDir, PathBuf, PathBuf) {
     (tmp, conf, wrapped)
 }
 
-fn seeds() -> Vec<PathBuf> {
-    let dir = shared().join("seed-configs");
-    let mut seeds: Vec<PathBuf> = fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e} (set UPGATE_SHARED)", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "conf"))
-        .collect();
-    seeds.sort();
-    assert!(seeds.len() >= 6, "seed configs missing");
-    seeds
-}
-
 #[test]
 fn seed_configs_give_exactly_the_expected_findings() {
     for seed in seeds() {

@@ -24,6 +24,19 @@ pub fn shared() -> PathBuf {
     }
 }
 
+/// The seed configs of ../shared/seed-configs, sorted.
+pub fn seeds() -> Vec<PathBuf> {
+    let dir = shared().join("seed-configs");
+    let mut seeds: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e} (set UPGATE_SHARED)", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "conf"))
+        .collect();
+    seeds.sort();
+    assert!(seeds.len() >= 6, "seed configs missing");
+    seeds
+}
+
 /// True when expected files should be rewritten from the output.
 pub fn bless() -> bool {
     std::env::var_os("UPGATE_BLESS").is_some()

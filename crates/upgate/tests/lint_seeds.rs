@@ -20,18 +20,6 @@ fn seed(stem: &str) -> PathBuf {
     shared().join("seed-configs").join(format!("{stem}.conf"))
 }
 
-fn seeds() -> Vec<PathBuf> {
-    let dir = shared().join("seed-configs");
-    let mut seeds: Vec<PathBuf> = fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e} (set UPGATE_SHARED)", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "conf"))
-        .collect();
-    seeds.sort();
-    assert!(seeds.len() >= 6, "seed configs missing");
-    seeds
-}
-
 /// The seed's text with an `include mime.types;` (the first line of most
 /// real http blocks) where it has none, on an existing line so that the
 /// findings keep their lines.

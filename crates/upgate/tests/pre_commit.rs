@@ -54,24 +54,10 @@ const GOOD_SNIPPET: &str = "server {
 }
 ";
 
-/// The Upgrade header is not forwarded: the backend answers 426.
-const BAD_WS: &str = "events {}
-http {
-    map $http_upgrade $connection_upgrade {
-        default upgrade;
-        '' close;
-    }
-    server {
-        listen 127.0.0.1:8080;
-        location /socket/ws {
-            proxy_pass http://127.0.0.1:9000;
-            proxy_http_version 1.1;
-            proxy_read_timeout 1h;
-            proxy_set_header Connection $connection_upgrade;
-        }
-    }
+/// GOOD_MAIN without its Upgrade line: the backend answers 426.
+fn bad_ws() -> String {
+    GOOD_MAIN.replace("            proxy_set_header Upgrade $http_upgrade;\n", "")
 }
-";
 
 /// nginx -t: unknown directive "proxy_frobnicate".
 const REJECTED: &str = "events {}
@@ -157,7 +143,7 @@ fn hook_repo(dir: &Path) {
 fn config_repo(dir: &Path) {
     write(&dir.join("nginx.conf"), GOOD_MAIN);
     write(&dir.join("conf.d/app.conf"), GOOD_SNIPPET);
-    write(&dir.join("bad/ws.conf"), BAD_WS);
+    write(&dir.join("bad/ws.conf"), &bad_ws());
     write(&dir.join("bad/rejected.conf"), REJECTED);
     git(dir, &["init", "-q"]);
     git(dir, &["add", "."]);
