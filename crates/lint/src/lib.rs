@@ -145,19 +145,25 @@ impl Report {
     }
 }
 
-/// The error that makes the tree partial, if any: a syntax error, or a file
-/// that could not be read. Lint reports it as a finding like any other, but
-/// fixes are not written over a partial tree.
+/// The error that leaves a file's tree partial, if any: a syntax error (the
+/// file is read up to it), or the main file not read at all. Lint reports
+/// it as a finding like any other, but fixes are not written over a partial
+/// file. A missing include is not one: the findings it may change have
+/// lost their fixes ([`unseen`]), the others' stand.
 pub fn unreadable(loaded: &Loaded) -> Option<&ConfError> {
-    let mut errors = loaded.error.iter().chain(&loaded.later_errors);
-    if loaded.config.files.iter().any(|f| f.error.is_some()) {
-        return loaded.error.as_ref();
+    let main_unread = loaded
+        .error
+        .as_ref()
+        .filter(|e| e.span().is_none() && e.message.starts_with("open() "));
+    if main_unread.is_some() {
+        return main_unread;
     }
-    errors.find(|error| {
-        ["open() ", "pread() ", "glob() "]
-            .iter()
-            .any(|p| error.message.starts_with(p))
-    })
+    let syntax = loaded.config.files.iter().find_map(|f| f.error.as_ref())?;
+    loaded
+        .error
+        .iter()
+        .chain(&loaded.later_errors)
+        .find(|e| e.message == syntax.message)
 }
 
 /// Runs the rules over a loaded configuration.

@@ -142,6 +142,7 @@ Options:
 upgate's additions to -t:
   FILE                : the configuration file, as with -c
   --root DIR          : read absolute paths under DIR, as if it were /
+  --root /PATH=DIR    : read /PATH (e.g. /etc/nginx) from DIR
   --with-main MAIN    : check FILE (a snippet) where MAIN would include it
   --context BLOCK     : read FILE as a snippet of main, http, server,
                         location or stream

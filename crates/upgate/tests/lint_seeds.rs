@@ -262,3 +262,27 @@ fn each_seed_reports_the_trap_its_article_tells_of() {
         );
     }
 }
+
+/// A missing include does not stop `--fix`: the fixes of findings outside
+/// its scope are certain still (mime.types shadows nothing).
+#[test]
+fn fix_works_on_a_seed_as_it_sits() {
+    let tmp = TempDir::new("seed-fix");
+    let conf = tmp.path().join("003-chat-scenarios.conf");
+    let text = fs::read_to_string(seed("003-chat-scenarios")).unwrap_or_default();
+    fs::write(&conf, with_mime_types(&text)).unwrap_or_else(|e| panic!("{e}"));
+    let arg = conf.display().to_string();
+    let out = upgate(&["lint", "--fix", &arg]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "the missing include is still an error"
+    );
+    let (_, findings) = lint_json(&[&arg]);
+    assert!(
+        !findings
+            .iter()
+            .any(|f| f["rule"] == "websocket-connection-upgrade-literal"),
+        "--fix did not apply: {findings:#?}"
+    );
+}
