@@ -34,7 +34,10 @@ pub enum Fail {
 }
 
 /// One try at one peer, started at `t0`: connect (or reuse), send, read
-/// the head. `Err((kind, log message, connection was cached))`.
+/// the head. `Err((kind, log message, connection was cached))`: an error on
+/// a cached connection does not use up a try, even after part of a head
+/// arrived (`ngx_http_upstream_next` adds one to `tries` for any
+/// `FT_ERROR` on `peer.cached`), since the peer may have closed it idle.
 #[allow(clippy::too_many_arguments)]
 pub async fn attempt(
     addr: &PeerAddr,
@@ -136,7 +139,7 @@ pub async fn attempt(
                 return Err((
                     Fail::Error,
                     "upstream prematurely closed connection while reading response header from upstream".into(),
-                    cached && buf.is_empty(),
+                    cached,
                 ));
             }
             Ok(Ok(_)) => {}
@@ -147,7 +150,7 @@ pub async fn attempt(
                         "{} while reading response header from upstream",
                         recv_failed(&conn.stream, &e)
                     ),
-                    cached && buf.is_empty(),
+                    cached,
                 ));
             }
             Err(_) => {
