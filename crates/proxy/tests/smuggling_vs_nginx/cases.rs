@@ -183,7 +183,7 @@ pub fn cases() -> Vec<Case> {
         case("space_before_colon", "syntax", &[b"GET / HTTP/1.1\r\nHost : a\r\n\r\n", n]),
         case("space_before_colon_cl", "syntax", &[&post("Content-Length : 37\r\n", b""), s]),
         case("nul_in_name", "syntax", &[b"GET / HTTP/1.1\r\nHost: a\r\nX-\0A: 1\r\n\r\n", n]),
-        case("nul_in_value", "syntax", &[b"GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\02\r\n\r\n", n]),
+        case("nul_in_value", "syntax", &[b"GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\x002\r\n\r\n", n]),
         case("nul_in_target", "syntax", &[b"GET /a\0b HTTP/1.1\r\nHost: a\r\n\r\n", n]),
         case("control_in_target", "syntax", &[b"GET /a\x01b HTTP/1.1\r\nHost: a\r\n\r\n", n]),
         case("space_in_target", "syntax", &[b"GET /a b HTTP/1.1\r\nHost: a\r\n\r\n", n]),
