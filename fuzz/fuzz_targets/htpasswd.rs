@@ -17,7 +17,10 @@ fuzz_target!(|data: &[u8]| {
     if let Some(stored) = find_user(file, user) {
         assert!(stored.len() <= file.len());
         // bcrypt and yescrypt costs come from the input: keep them cheap
-        let costly = stored.starts_with(b"$2") || stored.starts_with(b"$y$") || stored.starts_with(b"$5$rounds") || stored.starts_with(b"$6$rounds");
+        let costly = stored.starts_with(b"$2")
+            || stored.starts_with(b"$y$")
+            || stored.starts_with(b"$5$rounds")
+            || stored.starts_with(b"$6$rounds");
         if !costly {
             let first = crypt::verify(header, stored);
             assert_eq!(crypt::verify(header, stored), first);

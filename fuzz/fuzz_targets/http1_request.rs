@@ -9,7 +9,11 @@ use upgate_proxy::http1::{HeaderLimits, RequestConfig, parse_request_head};
 
 fuzz_target!(|data: &[u8]| {
     let small = RequestConfig {
-        limits: HeaderLimits { client_header_buffer_size: 64, large_buffers: 2, large_buffer_size: 256 },
+        limits: HeaderLimits {
+            client_header_buffer_size: 64,
+            large_buffers: 2,
+            large_buffer_size: 256,
+        },
         ignore_invalid_headers: data.first().is_some_and(|b| b & 1 == 0),
         underscores_in_headers: data.first().is_some_and(|b| b & 2 == 0),
     };
@@ -22,7 +26,12 @@ fuzz_target!(|data: &[u8]| {
                 assert!(!h.value.contains(&b'\n') && !h.value.contains(&b'\r'));
                 assert!(!h.name.is_empty() && !h.name.contains(&b':'));
             }
-            let _ = (head.uri(), head.server_name(), head.body_framing(), head.keepalive());
+            let _ = (
+                head.uri(),
+                head.server_name(),
+                head.body_framing(),
+                head.keepalive(),
+            );
         }
         let cut = data.len() / 2;
         match parse_request_head(&mut BytesMut::from(&data[..cut]), &cfg) {

@@ -483,8 +483,12 @@ impl<'a> Lexer<'a> {
         let trailing = self
             .last_code_end
             .is_some_and(|code_end| !self.text[code_end.min(hash)..hash].contains(&b'\n'));
+        // The text ends before the CRs that end the line: not only the one
+        // of a CRLF ending but every one before it, or the formatter, which
+        // writes the text and a LF, would turn the last of them into a CRLF
+        // ending and the text would lose a byte each time it is formatted.
         let mut text_end = end;
-        if text_end > self.pos && self.text[text_end - 1] == b'\r' {
+        while text_end > self.pos && self.text[text_end - 1] == b'\r' {
             text_end -= 1;
         }
         let comment = RawComment {
@@ -687,6 +691,18 @@ mod tests {
             Err(e) => (e.message, e.span.line),
             Ok(st) => panic!("expected an error, got {st:?}"),
         }
+    }
+
+    // See: #14: the CRs that end a comment's line are not its text.
+    #[test]
+    fn comment_text_ends_before_the_line_ending_crs() {
+        let mut lexer = Lexer::new(b"# a\rb\r\r\n# c\r", FileId(0));
+        let st = match lexer.next_statement() {
+            Ok(st) => st,
+            Err(e) => panic!("{e:?}"),
+        };
+        let comments: Vec<&[u8]> = st.leading_comments.iter().map(|c| &c.text[..]).collect();
+        assert_eq!(comments, [&b" a\rb"[..], b" c"]);
     }
 
     #[test]

@@ -223,6 +223,15 @@ mod tests {
         assert_eq!(fmt(&once), once, "not idempotent");
     }
 
+    // See: #14 (fuzz/seeds/fmt/crash-comment-ending-in-crs): each format
+    // turned the last CR of such a comment into a CRLF line ending, so the
+    // comment lost a byte each time.
+    #[test]
+    fn a_comment_ending_in_crs_formats_once() {
+        check("# a\r\r\r\nb;\r\n# c\r\r", "# a\nb;\n# c\n");
+        check("a; # t\r\r\n", "a; # t\n");
+    }
+
     #[test]
     fn indents_blocks_and_splits_directives() {
         check(

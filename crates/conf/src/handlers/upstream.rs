@@ -455,7 +455,9 @@ pub(super) struct Url {
 
 /// `ngx_parse_url` with `no_resolve` (and `uri_part` for `proxy_pass`).
 pub(super) fn parse_url(url: &str, default_port: u16, uri_part: bool) -> Result<Url, &'static str> {
-    if url.len() >= 5 && url[..5].eq_ignore_ascii_case("unix:") {
+    // Compared as bytes: the address is lossily decoded from the file, so
+    // its fifth byte may sit inside a character (`http://1234é`).
+    if url.len() >= 5 && url.as_bytes()[..5].eq_ignore_ascii_case(b"unix:") {
         let path = &url[5..];
         let (path, uri) = match path.split_once(':') {
             Some((p, u)) if uri_part => (p, !u.is_empty()),
@@ -591,5 +593,14 @@ mod tests {
             url("unix:", 0, false).err(),
             Some("no path in the unix domain socket")
         );
+    }
+
+    // See: #14 (fuzz/seeds/conf_compile/crash-multibyte-proxy-pass-host)
+    #[test]
+    fn a_character_across_the_fifth_byte_is_a_host() {
+        // "1234é": byte 5 is inside the é; this panicked on `url[..5]`
+        let u = parse_url("1234\u{e9}:80", 0, false).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((u.host.as_str(), u.port), ("1234\u{e9}", 80));
+        assert!(parse_url("\u{fffd}\u{fffd}", 0, false).is_ok());
     }
 }
