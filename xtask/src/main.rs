@@ -11,6 +11,7 @@ mod conformance;
 mod demo;
 mod directives;
 mod docs;
+mod fuzz;
 mod test;
 
 use std::ffi::OsString;
@@ -47,6 +48,11 @@ commands:
                missing, then fmt, clippy, every test, a build of the criterion
                benchmarks and the passing files of nginx's own test suite
                (`--no-install`, `--skip-nginx-tests`)
+  fuzz         the cargo-fuzz targets of fuzz/ (`TARGET ...` or `all`), one after
+               the other, each for `--time SECS` (default 60) or `--runs N`
+               executions; scratch corpora in target/fuzz-corpus/, crashes in
+               target/fuzz/artifacts/, figures in target/fuzz/summary.json and a
+               table on stdout (needs `cargo install cargo-fuzz`)
   help         print this message";
 
 fn main() -> ExitCode {
@@ -73,6 +79,7 @@ fn main() -> ExitCode {
         "demo" => demo::run(rest),
         "directives" => directives::run(rest),
         "docs" => docs::run(rest),
+        "fuzz" => fuzz::run(rest),
         "test" => test::run(rest),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");

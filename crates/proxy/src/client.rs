@@ -133,6 +133,11 @@ pub struct Client {
     /// `true` once the server began to stop (`ngx_exiting`): responses
     /// then close the connection.
     pub exiting: Option<tokio::sync::watch::Receiver<bool>>,
+    /// nginx's `c->timedout`: a read or write of the current request ran
+    /// out of time, or it was answered 444.
+    pub timedout: bool,
+    /// reset_timedout_connection of the level serving the request.
+    pub reset_timedout: bool,
 }
 
 /// A read or write that did not complete.
@@ -173,6 +178,16 @@ impl Client {
             requests: 0,
             born: Instant::now(),
             sent: 0,
+            timedout: false,
+            reset_timedout: false,
+        }
+    }
+
+    /// Before the connection closes: a timed-out request under
+    /// reset_timedout_connection ends with a reset.
+    pub fn reset_if_timedout(&self) {
+        if self.timedout && self.reset_timedout {
+            self.stream.transport().reset_on_close();
         }
     }
 
@@ -194,7 +209,10 @@ impl Client {
             chunk.read_buf(&mut self.buf).await
         };
         match deadline.run(read).await {
-            Err(_) => Err(IoFail::Timeout),
+            Err(_) => {
+                self.timedout = true;
+                Err(IoFail::Timeout)
+            }
             Ok(Ok(0)) => Err(IoFail::Closed),
             Ok(Ok(n)) => Ok(n),
             Ok(Err(e)) => Err(IoFail::Io(e)),
@@ -219,7 +237,10 @@ impl Client {
         let mut at = 0;
         while at < data.len() {
             match crate::io_timeout::timeout(send_timeout, self.stream.write(&data[at..])).await {
-                Err(_) => return Err(IoFail::Timeout),
+                Err(_) => {
+                    self.timedout = true;
+                    return Err(IoFail::Timeout);
+                }
                 Ok(Ok(0)) => return Err(IoFail::Closed),
                 Ok(Ok(n)) => {
                     at += n;
@@ -231,7 +252,10 @@ impl Client {
         // TLS may hold the last record back until flushed.
         if let ClientStream::Tls(_) = self.stream {
             match crate::io_timeout::timeout(send_timeout, self.stream.flush()).await {
-                Err(_) => return Err(IoFail::Timeout),
+                Err(_) => {
+                    self.timedout = true;
+                    return Err(IoFail::Timeout);
+                }
                 Ok(Err(e)) => return Err(IoFail::Io(e)),
                 Ok(Ok(())) => {}
             }

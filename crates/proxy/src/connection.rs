@@ -126,8 +126,14 @@ async fn requests(mut client: Client, shared: Arc<Shared>) -> Exit {
                     Next::Tunnel(t) => State::Tunnel(t),
                 }
             }
-            State::Linger => return Exit::Linger(client),
-            State::Closed => return Exit::Done,
+            State::Linger => {
+                client.reset_if_timedout();
+                return Exit::Linger(client);
+            }
+            State::Closed => {
+                client.reset_if_timedout();
+                return Exit::Done;
+            }
             State::Tunnel(t) => return Exit::Tunnel(client, t),
         };
     }
@@ -173,6 +179,9 @@ async fn read_head(client: &mut Client, shared: &Shared) -> State {
         .unwrap_or(upgate_runtime::ServerId(0));
     let srv = tables.srv(server);
     let level = tables.rt.server(server);
+    // Until the request finds its location, the default server's level is
+    // r->loc_conf (ngx_http_create_request).
+    client.reset_timedout = tables.loc(level.level).reset_timedout_connection;
     let cfg = RequestConfig {
         limits: srv.limits,
         ignore_invalid_headers: level.ignore_invalid_headers,
@@ -256,6 +265,11 @@ async fn read_head(client: &mut Client, shared: &Shared) -> State {
         match read {
             Ok(_) => client.phase(Phase::Reading),
             Err(IoFail::Timeout) => {
+                if client.buf.is_empty() {
+                    // No byte of a request yet: nginx's wait handler closes
+                    // the connection with no request to free, so no reset.
+                    client.timedout = false;
+                }
                 let cx = crate::error_log::Context {
                     conn: client.id,
                     client: client.peer.addr_text(),

@@ -174,6 +174,9 @@ pub async fn request(tables: Arc<Tables>, client: &mut Client, head: &RequestHea
     // The body is read once, by the first proxy_pass that needs it.
     let mut body_read = false;
     let after = loop {
+        // The level serving the request when it closes decides
+        // (ngx_http_free_request reads r's location).
+        client.reset_timedout = tables.loc(r.location).reset_timedout_connection;
         flush_log(&tables, &mut r, client, head);
         let keepalive = keepalive_for(&tables, client, head, &r, started);
         match r.outcome.clone() {
@@ -593,7 +596,9 @@ async fn answer(
     let loc = tables.loc(r.location);
     let status = resp.status;
     if status == 444 && resp.is_special() {
-        // NGX_HTTP_CLOSE: the connection is closed without a response.
+        // NGX_HTTP_CLOSE: the connection is closed without a response,
+        // as a timed-out one (ngx_http_finalize_request sets c->timedout).
+        client.timedout = true;
         vals.status = 444;
         return After::Close;
     }

@@ -192,6 +192,19 @@ pub fn delete_socket_file(addr: &ListenAddr) -> Result<(), String> {
 }
 
 impl Transport {
+    /// Makes the coming close a reset (SO_LINGER 0), as nginx's
+    /// `ngx_http_free_request` does for a timed-out connection under
+    /// reset_timedout_connection: the kernel drops what is still queued
+    /// for the peer and frees the socket at once instead of keeping it in
+    /// FIN_WAIT. A unix socket has no such state and is left as it is.
+    pub fn reset_on_close(&self) {
+        if let Transport::Tcp(s) = self {
+            // nginx logs the failure at alert and closes normally; a
+            // socket that refuses the option is already going away.
+            let _ = s.set_zero_linger();
+        }
+    }
+
     /// The local address of a connection accepted on `addr`: a unix
     /// socket's is the listener's path as configured.
     pub fn local(&self, addr: &ListenAddr) -> io::Result<Sockaddr> {

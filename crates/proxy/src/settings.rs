@@ -4,9 +4,10 @@
 //! `ngx_http_log_merge_loc_conf` (ngx_http_log_module.c) leave for the
 //! directives the runtime does not compile yet: keepalive_timeout,
 //! keepalive_requests, keepalive_time, client_max_body_size,
-//! client_body_timeout, client_header_timeout, the header buffers,
-//! server_tokens, chunked_transfer_encoding, default_type and types,
-//! resolver, access_log, the `proxy_ssl_*` directives.
+//! client_body_timeout, client_header_timeout, reset_timedout_connection,
+//! the header buffers, server_tokens, chunked_transfer_encoding,
+//! default_type and types, resolver, access_log, the `proxy_ssl_*`
+//! directives.
 //!
 //! This is a thin adapter: it maps each [`LocationId`] back to its block by
 //! span and merges scalars from the nearest level that sets them. When the
@@ -57,6 +58,8 @@ pub struct LocSettings {
     pub client_body_buffer_size: u64,
     /// client_body_timeout (60s).
     pub client_body_timeout: Duration,
+    /// reset_timedout_connection (off).
+    pub reset_timedout_connection: bool,
     /// server_tokens (on).
     pub server_tokens: ServerTokens,
     /// chunked_transfer_encoding (on).
@@ -200,6 +203,7 @@ impl Default for LocSettings {
             client_max_body_size: 1024 * 1024,
             client_body_buffer_size: 16 * 1024,
             client_body_timeout: Duration::from_secs(60),
+            reset_timedout_connection: false,
             server_tokens: ServerTokens::On,
             chunked_transfer_encoding: true,
             default_type: b"text/plain".to_vec(),
@@ -290,6 +294,9 @@ fn apply(parent: &LocSettings, dirs: &[&Directive]) -> LocSettings {
                 if let Some(t) = parse_time(arg(d, 0)) {
                     s.client_body_timeout = t;
                 }
+            }
+            b"reset_timedout_connection" => {
+                s.reset_timedout_connection = arg(d, 0) == b"on";
             }
             b"server_tokens" => {
                 s.server_tokens = match arg(d, 0) {

@@ -295,6 +295,13 @@ pub struct Tunnel<C, U> {
     cfg: TunnelConfig,
 }
 
+impl<C, U> Tunnel<C, U> {
+    /// The client's connection, for what its close must do (a reset).
+    pub fn client(&self) -> &C {
+        &self.client
+    }
+}
+
 impl<C, U> Future for Tunnel<C, U>
 where
     C: AsyncRead + AsyncWrite + Unpin,

@@ -72,6 +72,7 @@ pub fn start(client: Client, exit: TunnelExit, shared: &Arc<Shared>) -> Option<U
         id,
         peer,
         stat,
+        reset_timedout,
         ..
     } = client;
     let mut tunnel = tunnel(stream, upstream, client_leftover, upstream_leftover, &cfg);
@@ -102,6 +103,12 @@ pub fn start(client: Client, exit: TunnelExit, shared: &Arc<Shared>) -> Option<U
                 }
             }
         };
+        // A client that stopped reading timed out (c->timedout in
+        // ngx_http_upstream_process_upgraded); an upstream timeout is not
+        // the client's.
+        if reset_timedout && end.reason == EndReason::ClientSendTimeout {
+            tunnel.client().transport().reset_on_close();
+        }
         drop(tunnel);
         let mut sel = sel;
         group.peers().free(

@@ -439,7 +439,7 @@ pub(super) const CLASSES: &[(&str, ServeClass, &[&str])] = &[
     ("referer_hash_bucket_size", Harmless, &[]),
     ("referer_hash_max_size", Harmless, &[]),
     ("request_pool_size", Harmless, &[]),
-    ("reset_timedout_connection", Harmless, &[]),
+    ("reset_timedout_connection", Enforced, &[]),
     (
         "resolver",
         Differs(
