@@ -347,21 +347,12 @@ fuzz_target!(|input: Input| {
             })
         };
         let (mut far, near) = UnixStream::pair().unwrap();
-        let client = Client {
-            stream: ClientStream::Plain(Transport::Unix(near)),
-            tls: None,
-            plain_on_tls: false,
-            buf: BytesMut::new(),
-            peer: Sockaddr::unix_unnamed(),
-            local: Sockaddr::Unix(Arc::from(w.front.as_path())),
-            proxy_protocol: None,
-            id: 1,
-            requests: 0,
-            born: Instant::now(),
-            sent: 0,
-            stat: None,
-            exiting: None,
-        };
+        let client = Client::new(
+            ClientStream::Plain(Transport::Unix(near)),
+            Sockaddr::unix_unnamed(),
+            Sockaddr::Unix(Arc::from(w.front.as_path())),
+            1,
+        );
         let conn = tokio::spawn(upgate_proxy::connection::serve(
             client,
             Arc::clone(&w.shared),

@@ -50,7 +50,8 @@ commands:
                (`--no-install`, `--skip-nginx-tests`)
   fuzz         the cargo-fuzz targets of fuzz/ (`TARGET ...` or `all`), one after
                the other, each for `--time SECS` (default 60) or `--runs N`
-               executions; scratch corpora in target/fuzz-corpus/, crashes in
+               executions, `--sanitizer address|none` (default address);
+               scratch corpora in target/fuzz-corpus/, crashes in
                target/fuzz/artifacts/, figures in target/fuzz/summary.json and a
                table on stdout (needs `cargo install cargo-fuzz`)
   help         print this message";

@@ -230,6 +230,18 @@ fn libc_crypt(key: &[u8], salt: &[u8]) -> Option<Vec<u8>> {
     if salt.starts_with("$sha1$") || salt.starts_with("$md5") {
         return None;
     }
+    // DES takes two salt characters, BSDi's `_` four of count and four of
+    // salt; libxcrypt fails any of them outside the crypt alphabet (and
+    // pwhash's decoder must never see a control byte).
+    let des_salt = match salt.strip_prefix('_') {
+        Some(bsdi) => bsdi.as_bytes().get(..8),
+        None if salt.starts_with('$') => Some(&[][..]),
+        None => salt.as_bytes().get(..2),
+    };
+    let in_alphabet = |c: &u8| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'/');
+    if !des_salt.is_some_and(|s| s.iter().all(in_alphabet)) {
+        return None;
+    }
     pwhash::unix::crypt(key, salt).ok().map(String::into_bytes)
 }
 
@@ -315,7 +327,23 @@ mod tests {
             b"$y$j9T$abcdefgh$79JhsKZwfY/UU2qrk3QcffpHl7EyEEJK0pA5pD1wu73"
         ));
         // libxcrypt's failure token for salts it does not know
-        for bad in [&b"$1$"[..], b"!", b"", b"*0", b"$7$", b"a"] {
+        // and for DES and BSDi salt characters outside the crypt alphabet
+        for bad in [
+            &b"$1$"[..],
+            b"!",
+            b"",
+            b"*0",
+            b"$7$",
+            b"a",
+            b"\x01",
+            b"\x01a",
+            b"a\x01",
+            b"!!",
+            b"\x7fa",
+            b"s\xc3",
+            b"_J9..ab\x01d",
+            b"_\x01\x01..abcd",
+        ] {
             assert!(
                 !verify(b"password", bad),
                 "{:?}",
