@@ -255,6 +255,14 @@ impl Exchange<'_> {
             let elapsed = now.saturating_duration_since(t0);
             let (conn, head, buf) = match res {
                 Ok(ok) => ok,
+                Err((Fail::Internal, msg, _)) => {
+                    // ngx_http_upstream_connect finalizes with 500; the
+                    // peer is released as not failed.
+                    let cx = self.context(r, client, Some(url()));
+                    tables.error_log.log_request(Level::Alert, &cx, &msg);
+                    group.peers().free(&mut sel, Outcome::Ok, now);
+                    return Err(self.fail(client, r, 500).await);
+                }
                 Err((kind, msg, cached)) => {
                     let state = self.vals.state();
                     state.status = if kind == Fail::Timeout { 504 } else { 502 };
@@ -271,6 +279,7 @@ impl Exchange<'_> {
                         Fail::Error => "error",
                         Fail::Timeout => "timeout",
                         Fail::InvalidHeader => "invalid_header",
+                        Fail::Internal => "", // answered above
                     };
                     let allowed =
                         has(&next, cond) && (!sent || !non_idempotent || next.non_idempotent);

@@ -421,12 +421,22 @@ async fn accept_loop(listener: Listener, addr: ListenAddr, shared: Arc<Shared>) 
         let (stream, peer) = match listener.accept().await {
             Ok(a) => a,
             Err(e) => {
-                // EMFILE and the like: nginx logs and goes on.
                 shared.tables.load().error_log.log(
                     Level::Alert,
-                    &format!("accept() failed ({})", crate::proxy::errno(&e)),
+                    &format!("accept4() failed ({})", crate::proxy::errno(&e)),
                 );
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                // Out of descriptors, nginx stops accepting for
+                // accept_mutex_delay (500 ms) rather than retry at once
+                // (the backlog keeps the connections meanwhile); after any
+                // other error it goes on, a pause here bounding a loop of
+                // errors all the same.
+                let errno = e.raw_os_error().map(nix::errno::Errno::from_raw);
+                let out_of_files = matches!(
+                    errno,
+                    Some(nix::errno::Errno::EMFILE | nix::errno::Errno::ENFILE)
+                );
+                let pause = if out_of_files { 500 } else { 10 };
+                tokio::time::sleep(Duration::from_millis(pause)).await;
                 continue;
             }
         };

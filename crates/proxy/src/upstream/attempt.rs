@@ -31,6 +31,9 @@ pub enum Fail {
     Error,
     Timeout,
     InvalidHeader,
+    /// Not the peer's doing (no socket could be made): nginx's
+    /// `NGX_ERROR` from `ngx_event_connect_peer`, a 500 with no next try.
+    Internal,
 }
 
 /// One try at one peer, started at `t0`: connect (or reuse), send, read
@@ -183,6 +186,16 @@ async fn open(
                 Fail::Error,
                 format!(
                     "connect() failed ({}) while connecting to upstream",
+                    errno(&e)
+                ),
+                false,
+            ));
+        }
+        Err(ConnectError::Socket(e)) => {
+            return Err((
+                Fail::Internal,
+                format!(
+                    "socket() failed ({}) while connecting to upstream",
                     errno(&e)
                 ),
                 false,

@@ -5,12 +5,13 @@
 //! TCP socket (`crate::tls::upstream`).
 
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpStream, UnixStream};
+use tokio::net::{TcpSocket, TcpStream, UnixSocket, UnixStream};
 use tokio_rustls::client::TlsStream;
 use upgate_runtime::upstream::PeerAddr;
 
@@ -27,6 +28,10 @@ pub enum UpstreamStream {
 /// Why a connect failed, in nginx's terms.
 #[derive(Debug)]
 pub enum ConnectError {
+    /// `socket() failed (24: Too many open files)`: no socket to try the
+    /// peer with, which says nothing about the peer (nginx answers 500
+    /// and does not try the next one).
+    Socket(io::Error),
     /// `connect() failed (111: Connection refused)` and the like.
     Io(io::Error),
     /// "upstream timed out (110: Connection timed out) while connecting".
@@ -40,16 +45,24 @@ pub async fn connect(addr: &PeerAddr, timeout: Duration) -> Result<UpstreamStrea
     let attempt = async {
         match addr {
             PeerAddr::Inet(sa) => {
-                let s = TcpStream::connect(sa).await?;
+                let socket = match sa {
+                    SocketAddr::V4(_) => TcpSocket::new_v4(),
+                    SocketAddr::V6(_) => TcpSocket::new_v6(),
+                }
+                .map_err(ConnectError::Socket)?;
+                let s = socket.connect(*sa).await.map_err(ConnectError::Io)?;
                 let _ = s.set_nodelay(true);
                 Ok(UpstreamStream::Tcp(s))
             }
-            PeerAddr::Unix(path) => Ok(UpstreamStream::Unix(UnixStream::connect(path).await?)),
+            PeerAddr::Unix(path) => {
+                let socket = UnixSocket::new_stream().map_err(ConnectError::Socket)?;
+                let s = socket.connect(path).await.map_err(ConnectError::Io)?;
+                Ok(UpstreamStream::Unix(s))
+            }
         }
     };
     match tokio::time::timeout(timeout, attempt).await {
-        Ok(Ok(s)) => Ok(s),
-        Ok(Err(e)) => Err(ConnectError::Io(e)),
+        Ok(result) => result,
         Err(_) => Err(ConnectError::Timeout),
     }
 }
