@@ -117,6 +117,11 @@ pub async fn attempt(
         vals.state().bytes_sent += piece.len() as u64;
     }
     let mut buf = BytesMut::with_capacity(rcfg.proxy_buffer_size.min(16 * 1024));
+    // One proxy_read_timeout for the whole head: nginx arms the read timer
+    // once the request is sent and ngx_http_upstream_process_header does
+    // not re-arm it per read, so a head dripped slowly ends in a 504
+    // (the body's reads are timed one by one).
+    let mut head_timer = crate::io_timeout::Deadline::new(t.proxy_read_timeout.value);
     loop {
         match parse_response_head(&mut buf, rcfg) {
             Ok(Some(head)) => return Ok((conn, head, buf)),
@@ -137,7 +142,7 @@ pub async fn attempt(
                 .read_buf(&mut buf)
                 .await
         };
-        match crate::io_timeout::timeout(t.proxy_read_timeout.value, read).await {
+        match head_timer.run(read).await {
             Ok(Ok(0)) => {
                 return Err((
                     Fail::Error,
