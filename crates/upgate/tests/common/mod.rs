@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod process;
+pub mod tunnels;
 
 use std::fs;
 use std::io::Read;
