@@ -5,7 +5,9 @@
 //! and `$6$` SHA-crypt, `$2a$`/`$2b$`/`$2y$` bcrypt and `$y$` yescrypt,
 //! and answers any other salt with the failure token `*0`, which matches no
 //! stored hash (a 401, not a 500). Sun's `$md5$` is the one libxcrypt
-//! scheme left out here: it fails like an unknown salt.
+//! scheme left out here: it fails like an unknown salt. `$1$` is apr1's
+//! algorithm with another magic and is computed here, salts and all, as
+//! libxcrypt takes them.
 //!
 //! Both sides are C strings in nginx: the password ends at its first NUL.
 //!
@@ -126,12 +128,17 @@ fn encrypt(key: &[u8], salt: &[u8]) -> Option<Vec<u8>> {
 /// `ngx_crypt_apr1`: Poul-Henning Kamp's MD5 crypt with Apache's magic,
 /// the salt being at most 8 bytes up to the first `$`.
 fn apr1(key: &[u8], rest: &[u8]) -> Vec<u8> {
-    const MAGIC: &[u8] = b"$apr1$";
+    md5_crypt(b"$apr1$", key, rest)
+}
+
+/// Poul-Henning Kamp's MD5 crypt after `magic` (`$1$` in libxcrypt, which
+/// takes the salt as apr1 does: any safe byte, at most 8, up to a `$`).
+fn md5_crypt(magic: &[u8], key: &[u8], rest: &[u8]) -> Vec<u8> {
     let salt_len = rest.iter().take(8).take_while(|&&c| c != b'$').count();
     let salt = &rest[..salt_len];
     let mut md5 = Md5::new();
     md5.update(key);
-    md5.update(MAGIC);
+    md5.update(magic);
     md5.update(salt);
     let mut alt = Md5::new();
     alt.update(key);
@@ -173,7 +180,7 @@ fn apr1(key: &[u8], rest: &[u8]) -> Vec<u8> {
         }
         fin = ctx.finalize().into();
     }
-    let mut out = MAGIC.to_vec();
+    let mut out = magic.to_vec();
     out.extend_from_slice(salt);
     out.push(b'$');
     for (a, b, c) in [(0, 6, 12), (1, 7, 13), (2, 8, 14), (3, 9, 15), (4, 10, 5)] {
@@ -214,6 +221,16 @@ fn ssha(key: &[u8], encoded: &[u8]) -> Vec<u8> {
 /// crypt(3) as libxcrypt computes it: the schemes chosen by the salt's
 /// prefix.
 fn libc_crypt(key: &[u8], salt: &[u8]) -> Option<Vec<u8>> {
+    // libxcrypt fails a setting holding a byte it deems unsafe anywhere:
+    // blanks, controls, non-ASCII and `:;*!\` (and pwhash's decoders must
+    // never see a control byte).
+    let unsafe_byte = |&c: &u8| c <= b' ' || c >= 0x7f || b":;*!\\".contains(&c);
+    if salt.iter().any(unsafe_byte) {
+        return None;
+    }
+    if let Some(rest) = salt.strip_prefix(b"$1$") {
+        return Some(md5_crypt(b"$1$", key, rest));
+    }
     let salt = std::str::from_utf8(salt).ok()?;
     if salt.starts_with("$y$") {
         use yescrypt::{PasswordHashRef, PasswordVerifier as _, Yescrypt};
@@ -305,6 +322,7 @@ mod tests {
     fn libxcrypt_schemes() {
         assert!(verify(b"password", b"sa3tHJ3/KuYvI"));
         assert!(verify(b"password", b"$1$$I2o9Z7NcvQAKp7wyCTlia0"));
+        assert!(verify(b"password", b"$1$r~p$8rVew9Nv6rru/HhOsUk4v0"));
         assert!(verify(b"password", b"_J9..abcdIPPmXD22F8s"));
         assert!(verify(
             b"password",
@@ -343,6 +361,19 @@ mod tests {
             b"s\xc3",
             b"_J9..ab\x01d",
             b"_\x01\x01..abcd",
+            // and for any setting with a byte libxcrypt deems unsafe
+            b"$1$rp\x17",
+            b"$1$rp\x17$abc",
+            b"$1$r:p",
+            b"$1$r p$",
+            b"$1$r!p",
+            b"$1$r\\p",
+            b"$5$a\x01b$",
+            b"$6$a\x7fb",
+            b"$1$\xc3\xa9",
+            b"$2y$05$abcdefghijklmnopqrst\x01u",
+            b"sa3tHJ3/KuYvI ",
+            b"$1$$I2o9Z7NcvQAKp7wyCTlia0\x01",
         ] {
             assert!(
                 !verify(b"password", bad),
