@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 use common::TempDir;
 use common::tunnels::{IO_LIMIT, SWITCHING, config, free_port, open, read_head, resident_bytes};
@@ -111,10 +111,15 @@ struct Held {
 
 async fn stalled(name: &str, binary: &Path, n: usize) -> Held {
     let dir = TempDir::new(&format!("stalled-tunnels-{name}")).unwrap_or_else(|e| panic!("{e}"));
-    let listener = match TcpListener::bind("127.0.0.1:0").await {
-        Ok(l) => l,
-        Err(e) => panic!("bind: {e}"),
-    };
+    // A small send buffer for the backend's sockets (accepted sockets
+    // inherit it): less kernel memory held per tunnel, the same test.
+    let listener = TcpSocket::new_v4()
+        .and_then(|s| {
+            s.set_send_buffer_size(64 * 1024)?;
+            s.bind(([127, 0, 0, 1], 0).into())?;
+            s.listen(1024)
+        })
+        .unwrap_or_else(|e| panic!("backend listener: {e}"));
     let backend_port = listener.local_addr().map_or(0, |a| a.port());
     let written = Arc::new(AtomicU64::new(0));
     let backend = tokio::spawn(flood(listener, Arc::clone(&written)));
