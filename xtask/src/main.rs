@@ -12,6 +12,7 @@ mod demo;
 mod directives;
 mod docs;
 mod fuzz;
+mod soak;
 mod test;
 
 use std::ffi::OsString;
@@ -54,6 +55,11 @@ commands:
                scratch corpora in target/fuzz-corpus/, crashes in
                target/fuzz/artifacts/, figures in target/fuzz/summary.json and a
                table on stdout (needs `cargo install cargo-fuzz`)
+  soak         the release upgate for `--minutes N` (default 30) under `--tunnels N`
+               (default 10,000) WebSocket tunnels with traffic and HTTP load, a reload
+               every minute, backends restarted every three; resident memory and
+               descriptors sampled, flat within 5 % or it fails; target/soak/soak.json
+               and soak.svg (`--quick`: 2 minutes, 500 tunnels)
   help         print this message";
 
 fn main() -> ExitCode {
@@ -81,6 +87,7 @@ fn main() -> ExitCode {
         "directives" => directives::run(rest),
         "docs" => docs::run(rest),
         "fuzz" => fuzz::run(rest),
+        "soak" => soak::run(rest),
         "test" => test::run(rest),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");

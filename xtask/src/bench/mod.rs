@@ -21,11 +21,11 @@ mod backends;
 mod config;
 mod figures;
 mod harness;
-mod load;
+pub(crate) mod load;
 mod parse;
-mod procfs;
+pub(crate) mod procfs;
 mod report;
-mod servers;
+pub(crate) mod servers;
 mod stats;
 mod svg;
 mod tls;
@@ -116,7 +116,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     let groups = figures::groups(options.subset.as_deref())?;
     if cfg!(debug_assertions) {
-        return servers::rerun_optimized(&root, args);
+        return servers::rerun_optimized(&root, "bench", args);
     }
     servers::build(&root)?;
     let setup = setup(&root, &options, groups)?;
@@ -224,7 +224,7 @@ fn setup(root: &Path, options: &Options, groups: &[Group]) -> Result<harness::Se
     })
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -234,7 +234,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 /// Runs `bench` until it ends or a SIGINT, SIGTERM or SIGHUP comes: then
 /// it is dropped, and with it every server it started (each killed with
 /// its process group), which a signal's default action would leave running.
-async fn until_signal<T>(
+pub(crate) async fn until_signal<T>(
     bench: impl std::future::Future<Output = Result<T, String>>,
 ) -> Result<T, String> {
     use tokio::signal::unix::{SignalKind, signal};

@@ -64,11 +64,11 @@ pub fn build(root: &Path) -> Result<(), String> {
 /// client would measure itself. `cargo xtask` builds xtask in the dev
 /// profile, so this builds both in release and runs the release xtask with
 /// the same arguments.
-pub fn rerun_optimized(root: &Path, args: &[String]) -> Result<(), String> {
+pub fn rerun_optimized(root: &Path, command: &str, args: &[String]) -> Result<(), String> {
     build(root)?;
     let xtask = target_dir(root).join("release/xtask");
     let status = Command::new(&xtask)
-        .arg("bench")
+        .arg(command)
         .args(args)
         .env(BUILT, "1")
         .status()
@@ -76,7 +76,7 @@ pub fn rerun_optimized(root: &Path, args: &[String]) -> Result<(), String> {
     if status.success() {
         Ok(())
     } else {
-        Err(format!("{} bench failed ({status})", xtask.display()))
+        Err(format!("{} {command} failed ({status})", xtask.display()))
     }
 }
 
@@ -262,6 +262,11 @@ impl Server {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// The server's (master's) process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn error_log(&self) -> String {
