@@ -1,9 +1,13 @@
 //! `cargo xtask soak [--minutes N] [--tunnels N] [--quick]`: the release
 //! upgate under long traffic, its memory and descriptors watched.
 //!
-//! upgate runs as users run it (a master and one worker) on a configuration
-//! with the `$connection_upgrade` map, an HTTP upstream with `keepalive 64`
-//! and two WebSocket upstreams. Through it this process keeps `--tunnels`
+//! upgate runs as users of a two-core machine run it (a master and two
+//! workers) on a configuration with the `$connection_upgrade` map, an HTTP
+//! upstream with `keepalive 64` and two WebSocket upstreams; the steady
+//! tunnels' echo backend is a process of its own (examples/backends'
+//! echo-backend), so that neither this process nor a worker needs more
+//! descriptors than a default hard limit of 20,000 allows. Through upgate
+//! this process keeps `--tunnels`
 //! steady tunnels (default 10,000) and a twentieth as many churn tunnels,
 //! each sending a message every ten seconds and checking the echo, and
 //! eight keepalive HTTP clients with a request every 10 ms. Every minute
@@ -166,14 +170,17 @@ pub fn run(args: &[String]) -> Result<(), String> {
         return servers::rerun_optimized(&root, "soak", args);
     }
     servers::build(&root)?;
+    build_echo_backend(&root)?;
     let churn = (options.tunnels / 20).max(10);
-    // Each tunnel is a client and a backend socket here.
-    servers::raise_nofile(2 * (options.tunnels + churn) + 4096)?;
+    // Each steady tunnel is a client socket here, each churn tunnel a
+    // client and a backend socket.
+    servers::raise_nofile(options.tunnels + 2 * churn + 4096)?;
     let out = servers::target_dir(&root).join("soak");
     let work = out.join("run");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
     let upgate = servers::target_dir(&root).join("release/upgate");
+    let echo_backend = servers::target_dir(&root).join("release/echo-backend");
     eprintln!(
         "soak: {} min, {} tunnels + {churn} churn tunnels, {HTTP_CLIENTS} HTTP clients, \
          a reload every {} s, backends restarted every {} s",
@@ -182,7 +189,13 @@ pub fn run(args: &[String]) -> Result<(), String> {
         options.reload_every.as_secs(),
         options.restart_every.as_secs()
     );
-    let mut summary = runtime()?.block_on(until_signal(soak(&options, churn, &upgate, &work)))?;
+    let mut summary = runtime()?.block_on(until_signal(soak(
+        &options,
+        churn,
+        &upgate,
+        &echo_backend,
+        &work,
+    )))?;
     summary.command = std::iter::once("soak")
         .chain(args.iter().map(String::as_str))
         .collect::<Vec<_>>()
@@ -203,10 +216,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
 }
 
-fn conf(port: u16, http: u16, echo: u16, churn: u16, tunnels: usize) -> String {
+fn conf(port: u16, http: u16, echo: u16, churn: u16, tunnels: usize, files: u64) -> String {
     let connections = 2 * tunnels + 2048;
     format!(
-        "daemon off;\nworker_processes 1;\nworker_rlimit_nofile {files};\n\
+        "daemon off;\nworker_processes 2;\nworker_rlimit_nofile {files};\n\
          pid logs/nginx.pid;\nerror_log logs/error.log warn;\n\
          events {{ worker_connections {connections}; }}\n\
          http {{\n\
@@ -225,7 +238,6 @@ fn conf(port: u16, http: u16, echo: u16, churn: u16, tunnels: usize) -> String {
          {ws}{churn_ws}\
          \x20   }}\n\
          }}\n",
-        files = 2 * connections + 1024,
         ws = ws_location("/ws", "ws_echo"),
         churn_ws = ws_location("/churn", "churn_echo"),
     )
@@ -247,24 +259,27 @@ async fn soak(
     options: &Options,
     churn: usize,
     upgate: &Path,
+    echo_backend: &Path,
     work: &Path,
 ) -> Result<Summary, String> {
     let began = Instant::now();
-    let echo = traffic::bind(0)?;
-    let echo_port = traffic::port_of(&echo)?;
-    tokio::spawn(upgate_examples::websocket::serve(
-        echo,
-        upgate_examples::websocket::Mode::Echo,
-    ));
+    let echo_port = servers::free_port()?;
+    let _echo = Child::start(echo_backend, &format!("127.0.0.1:{echo_port}")).await?;
     let mut http = Restartable::start(Kind::Http, 0)?;
     let mut churn_echo = Restartable::start(Kind::Echo, 0)?;
     let port = servers::free_port()?;
+    // What a worker may open: all it needs, or the hard limit (the workers
+    // share the tunnels, each holding two descriptors per tunnel).
+    let hard = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_or(20_000, |(_, hard)| hard);
+    let want = 2 * (options.tunnels + churn) as u64 + 4096;
     let text = conf(
         port,
         http.port,
         echo_port,
         churn_echo.port,
         options.tunnels + churn,
+        want.min(hard),
     );
     let mut server = Server::start("upgate", upgate, work, &text, &[port], Cpus::All).await?;
     let master = server.pid();
@@ -407,6 +422,61 @@ async fn soak(
         restart_seconds: restarts,
         samples,
     })
+}
+
+/// `cargo build --release -p upgate-examples --bin echo-backend`.
+fn build_echo_backend(root: &Path) -> Result<(), String> {
+    let status = crate::cargo::command()
+        .args([
+            "build",
+            "--release",
+            "-q",
+            "-p",
+            "upgate-examples",
+            "--bin",
+            "echo-backend",
+        ])
+        .current_dir(root)
+        .status()
+        .map_err(|e| format!("cargo build: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err("cargo build --release -p upgate-examples failed".into())
+    }
+}
+
+/// A backend process in a process group of its own, killed on drop.
+struct Child(std::process::Child);
+
+impl Child {
+    async fn start(binary: &Path, addr: &str) -> Result<Child, String> {
+        use std::os::unix::process::CommandExt;
+        let child = std::process::Command::new(binary)
+            .arg(addr)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()
+            .map_err(|e| format!("{}: {e}", binary.display()))?;
+        let child = Child(child);
+        let end = Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(addr).await.is_err() {
+            if Instant::now() > end {
+                return Err(format!("{} did not listen on {addr}", binary.display()));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(child)
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 fn sample(master: u32, began: Instant, counters: &Counters) -> Sample {
@@ -649,7 +719,7 @@ mod tests {
 
     #[test]
     fn the_configuration_loads() -> Result<(), String> {
-        let text = conf(8080, 8081, 8082, 8083, 100);
+        let text = conf(8080, 8081, 8082, 8083, 100, 4096);
         assert!(text.contains("map $http_upgrade $connection_upgrade"));
         assert!(text.contains("location /churn"));
         let dir = std::env::temp_dir().join(format!("upgate-soak-conf-{}", std::process::id()));
