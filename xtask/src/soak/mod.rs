@@ -1,13 +1,14 @@
 //! `cargo xtask soak [--minutes N] [--tunnels N] [--quick]`: the release
 //! upgate under long traffic, its memory and descriptors watched.
 //!
-//! upgate runs as users of a two-core machine run it (a master and two
-//! workers) on a configuration with the `$connection_upgrade` map, an HTTP
+//! upgate runs as users of a two-core machine run it (a master and a worker
+//! with two threads, `worker_processes 2`) on a configuration with the `$connection_upgrade` map, an HTTP
 //! upstream with `keepalive 64` and two WebSocket upstreams; the steady
 //! tunnels' echo backend is a process of its own (examples/backends'
-//! echo-backend), so that neither this process nor a worker needs more
-//! descriptors than a default hard limit of 20,000 allows. Through upgate
-//! this process keeps `--tunnels`
+//! echo-backend), so that this process holds one descriptor per steady
+//! tunnel. upgate's worker holds two per tunnel: where the hard open-files
+//! limit is lower than that needs, the tunnels are cut to what fits, and the
+//! run says so. Through upgate this process keeps `--tunnels`
 //! steady tunnels (default 10,000) and a twentieth as many churn tunnels,
 //! each sending a message every ten seconds and checking the echo, and
 //! eight keepalive HTTP clients with a request every 10 ms. Every minute
@@ -171,7 +172,23 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     servers::build(&root)?;
     build_echo_backend(&root)?;
-    let churn = (options.tunnels / 20).max(10);
+    // upgate's worker is one process (worker_processes are its threads)
+    // holding two descriptors per tunnel: the hard open-files limit caps
+    // the tunnels one machine can soak.
+    let hard = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_or(20_000, |(_, hard)| hard as usize);
+    let fits = hard.saturating_sub(1024) / 2;
+    let mut options = options;
+    let mut churn = (options.tunnels / 20).max(10);
+    if options.tunnels + churn > fits {
+        churn = (fits / 21).max(10);
+        options.tunnels = fits.saturating_sub(churn);
+        eprintln!(
+            "soak: the hard open-files limit is {hard}: {} steady and {churn} churn tunnels \
+             (two descriptors each in upgate's worker) fit",
+            options.tunnels
+        );
+    }
     // Each steady tunnel is a client socket here, each churn tunnel a
     // client and a backend socket.
     servers::raise_nofile(options.tunnels + 2 * churn + 4096)?;
@@ -268,8 +285,7 @@ async fn soak(
     let mut http = Restartable::start(Kind::Http, 0)?;
     let mut churn_echo = Restartable::start(Kind::Echo, 0)?;
     let port = servers::free_port()?;
-    // What a worker may open: all it needs, or the hard limit (the workers
-    // share the tunnels, each holding two descriptors per tunnel).
+    // What the worker may open: all it needs, or the hard limit.
     let hard = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
         .map_or(20_000, |(_, hard)| hard);
     let want = 2 * (options.tunnels + churn) as u64 + 4096;
