@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Every target in fuzz/Cargo.toml, in the order `all` runs them.
 const TARGETS: [&str; 10] = [
@@ -106,7 +106,7 @@ fn number(value: Option<&String>, flag: &str) -> Result<u64, String> {
 }
 
 /// What one target's run did.
-#[derive(Debug, Default, Serialize, PartialEq)]
+#[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
 struct Run {
     target: String,
     executions: u64,
@@ -144,11 +144,23 @@ pub fn run(args: &[String]) -> Result<(), String> {
         runs.push(run);
     }
 
+    // The summary keeps each target's latest run, whichever invocation
+    // made it: a long campaign runs the targets in several.
     let summary = out.join("summary.json");
+    let earlier: Vec<Run> = std::fs::read_to_string(&summary)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default();
+    let print = table(&runs);
+    let runs = merge(earlier, runs);
     let json = serde_json::to_string_pretty(&runs).map_err(|e| e.to_string())?;
     std::fs::write(&summary, json).map_err(|e| format!("{}: {e}", summary.display()))?;
-    print!("{}", table(&runs));
-    eprintln!("summary: {}", summary.display());
+    print!("{print}");
+    eprintln!(
+        "summary of every target's latest run: {}\n{}",
+        summary.display(),
+        table(&runs)
+    );
 
     let crashed: Vec<&str> = runs
         .iter()
@@ -289,6 +301,19 @@ fn parse_stats(target: &str, log: &str) -> Run {
     run
 }
 
+/// `earlier` with each target's entry replaced by its run in `latest`, in
+/// the order of [`TARGETS`].
+fn merge(earlier: Vec<Run>, latest: Vec<Run>) -> Vec<Run> {
+    let mut all: Vec<Run> = earlier
+        .into_iter()
+        .filter(|e| !latest.iter().any(|l| l.target == e.target))
+        .collect();
+    all.extend(latest);
+    let rank = |t: &str| TARGETS.iter().position(|k| *k == t).unwrap_or(usize::MAX);
+    all.sort_by_key(|r| rank(&r.target));
+    all
+}
+
 /// The runs as the markdown table docs/security.md keeps.
 fn table(runs: &[Run]) -> String {
     let mut out = String::from(
@@ -339,6 +364,24 @@ stat::peak_rss_mb:              512
                 crash: None,
             }
         );
+    }
+
+    #[test]
+    fn the_summary_keeps_each_targets_latest_run() {
+        let run = |target: &str, executions| Run {
+            target: target.into(),
+            executions,
+            ..Run::default()
+        };
+        let merged = merge(
+            vec![run("fmt", 1), run("chunked", 2)],
+            vec![run("fmt", 3), run("http1_request", 4)],
+        );
+        let got: Vec<(&str, u64)> = merged
+            .iter()
+            .map(|r| (r.target.as_str(), r.executions))
+            .collect();
+        assert_eq!(got, [("http1_request", 4), ("chunked", 2), ("fmt", 3)]);
     }
 
     #[test]
