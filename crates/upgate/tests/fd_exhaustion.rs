@@ -16,7 +16,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -24,6 +23,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
 
 use common::TempDir;
+use common::process::Running;
 
 const NGINX: &str = "/usr/sbin/nginx";
 /// Descriptors allowed above the idle count: the first connection and a
@@ -63,85 +63,6 @@ fn config(dir: &Path, port: u16, backend: u16) -> String {
          \x20   }}\n\
          }}\n"
     )
-}
-
-/// A server process started by this test, killed on drop.
-struct Running {
-    name: &'static str,
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Running {
-    fn start(name: &'static str, binary: &Path, dir: &Path, port: u16) -> Running {
-        let child = Command::new(binary)
-            .arg("-p")
-            .arg(format!("{}/", dir.display()))
-            .args(["-c", "nginx.conf", "-e", "error.log"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-        let mut running = Running {
-            name,
-            child,
-            dir: dir.to_path_buf(),
-        };
-        let end = Instant::now() + IO_LIMIT;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = running.child.try_wait() {
-                panic!("{name} exited at start ({status}): {}", running.error_log());
-            }
-            assert!(Instant::now() < end, "{name} did not listen in 10 s");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        running
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn error_log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default()
-    }
-
-    fn open_fds(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.pid())).map_or(0, Iterator::count)
-    }
-
-    /// user + system time so far (/proc/PID/stat, in USER_HZ = 100 ticks).
-    fn cpu(&self) -> Duration {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))
-            .unwrap_or_else(|e| panic!("{}: {e}", self.name));
-        // after the ")" that ends the command name: state is field 3,
-        // utime and stime fields 14 and 15
-        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<u64>().ok());
-        match (ticks(14), ticks(15)) {
-            (Some(u), Some(s)) => Duration::from_millis((u + s) * 10),
-            _ => panic!("{}: unreadable /proc stat: {stat}", self.name),
-        }
-    }
-
-    fn limit_open_files(&self, n: usize) {
-        let status = Command::new("prlimit")
-            .arg("--pid")
-            .arg(self.pid().to_string())
-            .arg(format!("--nofile={n}:{n}"))
-            .status()
-            .unwrap_or_else(|e| panic!("cannot run prlimit (util-linux): {e}"));
-        assert!(status.success(), "prlimit failed: {status}");
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// An upstream that answers every request 200 (it is never reached while
@@ -225,7 +146,7 @@ async fn exhaust(name: &'static str, binary: &Path, backend: u16) -> Outcome {
         config(dir.path(), port, backend),
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let server = Running::start(name, binary, dir.path(), port);
+    let server = Running::start(name, binary, dir.path(), port, IO_LIMIT);
 
     let mut first = connect(port).await;
     first.write_all(GET).await.unwrap_or_else(|e| panic!("{e}"));

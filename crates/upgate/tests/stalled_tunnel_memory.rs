@@ -20,7 +20,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -29,6 +28,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 use common::TempDir;
+use common::process::Running;
 use common::tunnels::{IO_LIMIT, SWITCHING, config, free_port, open, read_head, resident_bytes};
 
 const NGINX: &str = "/usr/sbin/nginx";
@@ -68,39 +68,6 @@ async fn flood_one(mut s: TcpStream, written: &AtomicU64) {
     }
 }
 
-/// A server process started by this test, killed on drop.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(binary: &Path, dir: &Path, port: u16) -> Running {
-    let child = Command::new(binary)
-        .arg("-p")
-        .arg(format!("{}/", dir.display()))
-        .args(["-c", "nginx.conf", "-e", "error.log"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-    let mut running = Running(child);
-    let end = Instant::now() + IO_LIMIT;
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Ok(Some(status)) = running.0.try_wait() {
-            let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
-            panic!("{} exited at start ({status}): {log}", binary.display());
-        }
-        assert!(Instant::now() < end, "{} did not listen", binary.display());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    running
-}
-
 /// What one server held with `n` stalled tunnels.
 #[derive(Debug)]
 struct Held {
@@ -109,7 +76,7 @@ struct Held {
     flooded_per_tunnel: u64,
 }
 
-async fn stalled(name: &str, binary: &Path, n: usize) -> Held {
+async fn stalled(name: &'static str, binary: &Path, n: usize) -> Held {
     let dir = TempDir::new(&format!("stalled-tunnels-{name}")).unwrap_or_else(|e| panic!("{e}"));
     // A small send buffer for the backend's sockets (accepted sockets
     // inherit it): less kernel memory held per tunnel, the same test.
@@ -129,8 +96,8 @@ async fn stalled(name: &str, binary: &Path, n: usize) -> Held {
         config(dir.path(), port, backend_port, n),
     )
     .unwrap_or_else(|e| panic!("write nginx.conf: {e}"));
-    let server = start(binary, dir.path(), port);
-    let pid = server.0.id();
+    let server = Running::start(name, binary, dir.path(), port, IO_LIMIT);
+    let pid = server.pid();
     // What a first tunnel allocates once is not a tunnel's.
     let warm = open(port, Some(16 * 1024)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -48,15 +48,21 @@ pub fn build(root: &Path) -> Result<(), String> {
     if std::env::var_os(BUILT).is_some() {
         return Ok(());
     }
+    build_release(root, &["-p", "upgate", "-p", "xtask"])
+}
+
+/// `cargo build --release ARGS` in the workspace.
+pub fn build_release(root: &Path, args: &[&str]) -> Result<(), String> {
     let status = crate::cargo::command()
-        .args(["build", "--release", "-p", "upgate", "-p", "xtask"])
+        .args(["build", "--release"])
+        .args(args)
         .current_dir(root)
         .status()
         .map_err(|e| format!("cargo build: {e}"))?;
     if status.success() {
         Ok(())
     } else {
-        Err("cargo build --release -p upgate -p xtask failed".into())
+        Err(format!("cargo build --release {} failed", args.join(" ")))
     }
 }
 

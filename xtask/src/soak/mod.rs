@@ -442,24 +442,7 @@ async fn soak(
 
 /// `cargo build --release -p upgate-examples --bin echo-backend`.
 fn build_echo_backend(root: &Path) -> Result<(), String> {
-    let status = crate::cargo::command()
-        .args([
-            "build",
-            "--release",
-            "-q",
-            "-p",
-            "upgate-examples",
-            "--bin",
-            "echo-backend",
-        ])
-        .current_dir(root)
-        .status()
-        .map_err(|e| format!("cargo build: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err("cargo build --release -p upgate-examples failed".into())
-    }
+    servers::build_release(root, &["-p", "upgate-examples", "--bin", "echo-backend"])
 }
 
 /// A backend process in a process group of its own, killed on drop.

@@ -1,6 +1,7 @@
 //! The built upgate binary run as nginx-tests runs nginx (`-p DIR/ -c
 //! nginx.conf -e error.log`, the configuration saying `daemon off;` and
-//! `pid DIR/nginx.pid;`), killed on drop if still running.
+//! `pid DIR/nginx.pid;`), killed on drop if still running; and [`Running`],
+//! nginx or upgate started the same way for the tests run against both.
 
 #![allow(dead_code)]
 
@@ -79,5 +80,91 @@ impl Drop for Upgate {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+/// nginx or upgate started on DIR/nginx.conf (`-p DIR/ -e error.log`),
+/// once it listens on `port`; killed on drop.
+pub struct Running {
+    name: &'static str,
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Running {
+    pub fn start(
+        name: &'static str,
+        binary: &Path,
+        dir: &Path,
+        port: u16,
+        limit: Duration,
+    ) -> Running {
+        let child = Command::new(binary)
+            .arg("-p")
+            .arg(format!("{}/", dir.display()))
+            .args(["-c", "nginx.conf", "-e", "error.log"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+        let mut running = Running {
+            name,
+            child,
+            dir: dir.to_path_buf(),
+        };
+        let end = Instant::now() + limit;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = running.child.try_wait() {
+                panic!("{name} exited at start ({status}): {}", running.error_log());
+            }
+            assert!(Instant::now() < end, "{name} did not listen in {limit:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        running
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn error_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default()
+    }
+
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid())).map_or(0, Iterator::count)
+    }
+
+    /// user + system time so far (/proc/PID/stat, in USER_HZ = 100 ticks).
+    pub fn cpu(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))
+            .unwrap_or_else(|e| panic!("{}: {e}", self.name));
+        // after the ")" that ends the command name: state is field 3,
+        // utime and stime fields 14 and 15
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<u64>().ok());
+        match (ticks(14), ticks(15)) {
+            (Some(u), Some(s)) => Duration::from_millis((u + s) * 10),
+            _ => panic!("{}: unreadable /proc stat: {stat}", self.name),
+        }
+    }
+
+    pub fn limit_open_files(&self, n: usize) {
+        let status = Command::new("prlimit")
+            .arg("--pid")
+            .arg(self.pid().to_string())
+            .arg(format!("--nofile={n}:{n}"))
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run prlimit (util-linux): {e}"));
+        assert!(status.success(), "prlimit failed: {status}");
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
