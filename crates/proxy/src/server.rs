@@ -330,6 +330,7 @@ impl Server {
         let generation = self.shared.tables.load().generation + 1;
         tables.generation = generation;
         let old = self.shared.tables.swap(Arc::new(tables));
+        old.retire();
         let mut replaced = match self.shared.replaced.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
@@ -389,6 +390,7 @@ impl Server {
     pub async fn stop(mut self, grace: Option<Duration>) {
         self.close_listeners();
         let _ = self.shared.shutdown.send(true);
+        self.shared.tables.load().retire();
         let wait = async {
             loop {
                 let notified = self.shared.drained.notified();

@@ -211,6 +211,17 @@ impl Tables {
     }
 
     /// Every address the servers listen on.
+    /// The generation stops serving new requests (a reload replaced it, or
+    /// the server stops): its cached upstream connections are closed and
+    /// none is cached any more, as in a worker that is shutting down.
+    pub fn retire(&self) {
+        for group in self.groups.iter().chain(self.implicit.values()) {
+            if let Some(pool) = &group.pool {
+                pool.close();
+            }
+        }
+    }
+
     pub fn listen_addrs(&self) -> Vec<upgate_runtime::listen::ListenAddr> {
         self.rt
             .listens

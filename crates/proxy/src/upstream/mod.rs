@@ -10,7 +10,7 @@ pub mod connect;
 pub mod pool;
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use upgate_runtime::upstream::{Balancer, PeerAddr, Peers, UpstreamConfig};
 use upgate_runtime::variable::{Template, UserVars};
@@ -24,7 +24,7 @@ pub struct Group {
     pub config: UpstreamConfig,
     peers: Mutex<Peers>,
     /// Cached keepalive connections (`keepalive N`), if the group has them.
-    pub pool: Option<Pool>,
+    pub pool: Option<Arc<Pool>>,
     /// The `hash` key, compiled.
     pub hash_key: Option<Template>,
 }
@@ -38,7 +38,7 @@ impl Group {
             }
             _ => None,
         };
-        let pool = config.keepalive.map(Pool::new);
+        let pool = config.keepalive.map(|k| Arc::new(Pool::new(k)));
         Group {
             peers: Mutex::new(Peers::new(&config)),
             config,
