@@ -32,7 +32,7 @@ use bytes::BytesMut;
 use crate::client::{Client, IoFail};
 use crate::dispatch;
 use crate::error_log::Level;
-use crate::http1::{Keepalive, RequestConfig, RequestHead, http_date, parse_request_head};
+use crate::http1::{Keepalive, RequestConfig, RequestHead, http_date_now, parse_request_head};
 use crate::io_timeout::Deadline;
 use crate::server::Shared;
 use crate::stats::Phase;
@@ -209,7 +209,7 @@ async fn read_head(client: &mut Client, shared: &Shared) -> State {
                     tables
                         .error_log
                         .log_request(Level::Info, &cx, &e.kind.to_string());
-                    let date = http_date(std::time::SystemTime::now());
+                    let date = http_date_now();
                     let (bytes, _) = crate::respond::error(
                         e.error_page().code(),
                         &ctx,

@@ -10,7 +10,7 @@
 //! when the request ends (`ngx_http_log_request`).
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use upgate_runtime::{ClientRequest, ClientVersion, Header, Outcome, Request};
 
@@ -18,7 +18,7 @@ use crate::access_log::Values;
 use crate::client::Client;
 use crate::connection::Next;
 use crate::error_log::Level;
-use crate::http1::{CONTINUE_100, Keepalive, RequestHead, Version, http_date};
+use crate::http1::{CONTINUE_100, Keepalive, RequestHead, Version, http_date_now};
 use crate::proxy::{After, Exchange};
 use crate::request_body::{Body, BodyFail, read_body};
 use crate::respond::{self, LocationLine, Special};
@@ -156,7 +156,7 @@ pub async fn request(tables: Arc<Tables>, client: &mut Client, head: &RequestHea
         started,
     );
     let mut r = tables.rt.process_with(&creq, &DiskFiles);
-    let date = http_date(SystemTime::now());
+    let date = http_date_now();
     let mut vals = Values {
         connection: client.id,
         connection_requests: client.requests,

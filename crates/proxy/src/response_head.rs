@@ -33,15 +33,15 @@ pub fn write(
     input: &HeadInput<'_>,
     out: &mut Vec<u8>,
 ) -> ClientFraming {
-    let conf = &r.rt.location(r.location).conf;
-    let redirect = conf.proxy_redirect.clone();
+    let rt = r.rt;
+    let redirect = &rt.location(r.location).conf.proxy_redirect;
 
     // proxy_redirect on Location: a relative result is made absolute and
     // moves to the Location slot; an absolute one stays in place.
     let mut slot: Option<Vec<u8>> = None;
     let mut replace: Vec<(&'static [u8], Vec<u8>, Vec<u8>)> = Vec::new();
     if let Some(loc) = head.header(b"location")
-        && let Some(new) = rewrite(r, &redirect, loc, 0)
+        && let Some(new) = rewrite(r, redirect, loc, 0)
     {
         if new.first() == Some(&b'/') {
             slot = Some(r.absolute_location(&new));
@@ -52,7 +52,7 @@ pub fn write(
     if let Some(refresh) = head.header(b"refresh") {
         let lower = refresh.to_ascii_lowercase();
         if let Some(at) = lower.windows(4).position(|w| w == b"url=")
-            && let Some(new) = rewrite(r, &redirect, refresh, at + 4)
+            && let Some(new) = rewrite(r, redirect, refresh, at + 4)
         {
             replace.push((b"refresh", refresh.to_vec(), new));
         }

@@ -235,7 +235,16 @@ pub struct UpstreamRequest {
 impl UpstreamRequest {
     /// The bytes nginx sends: request line, headers, empty line.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(256);
+        let len = self.method.len()
+            + self.uri.len()
+            + self.version.len()
+            + 6
+            + self
+                .headers
+                .iter()
+                .map(|h| h.name.len() + h.value.len() + 4)
+                .sum::<usize>();
+        let mut out = Vec::with_capacity(len);
         out.extend_from_slice(&self.method);
         out.push(b' ');
         out.extend_from_slice(&self.uri);
@@ -323,7 +332,8 @@ impl Request<'_> {
             (ProxyTarget::Variables(_), _) => upstream_uri(None, b"", state),
             (ProxyTarget::Static(_), part) => upstream_uri(part.as_deref(), &pass.location, state),
         };
-        let mut headers = Vec::new();
+        let mut headers =
+            Vec::with_capacity(conf.upstream_headers.entries.len() + self.client.headers.len());
         for e in &conf.upstream_headers.entries {
             let value = self.eval(&e.value);
             if value.is_empty() {

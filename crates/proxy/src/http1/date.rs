@@ -28,6 +28,26 @@ pub fn http_date(t: SystemTime) -> [u8; 29] {
     out
 }
 
+/// `http_date(SystemTime::now())`, formatted once a second per thread as
+/// nginx's `ngx_time_update` does (a request then copies 29 bytes).
+pub fn http_date_now() -> [u8; 29] {
+    use std::cell::Cell;
+    thread_local! {
+        static CACHED: Cell<(u64, [u8; 29])> = const { Cell::new((u64::MAX, [0; 29])) };
+    }
+    let now = SystemTime::now();
+    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    CACHED.with(|cached| {
+        let (at, text) = cached.get();
+        if at == secs {
+            return text;
+        }
+        let text = http_date(now);
+        cached.set((secs, text));
+        text
+    })
+}
+
 fn put2(dst: &mut [u8], v: u64) {
     dst[0] = b'0' + (v / 10 % 10) as u8;
     dst[1] = b'0' + (v % 10) as u8;
@@ -55,6 +75,15 @@ mod tests {
 
     fn at(secs: u64) -> String {
         String::from_utf8_lossy(&http_date(UNIX_EPOCH + Duration::from_secs(secs))).into_owned()
+    }
+
+    #[test]
+    fn the_cached_date_is_now() {
+        let before = http_date(SystemTime::now());
+        let cached = http_date_now();
+        let after = http_date(SystemTime::now());
+        assert!(cached == before || cached == after);
+        assert_eq!(http_date_now().len(), 29);
     }
 
     #[test]

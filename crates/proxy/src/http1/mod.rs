@@ -52,7 +52,7 @@ pub mod write;
 
 pub use body::{BodyDecoder, BodyError, BodyFraming, CONTINUE_100, Decoded};
 pub use chunked::{ChunkedError, ChunkedParser, ChunkedStep};
-pub use date::http_date;
+pub use date::{http_date, http_date_now};
 pub use error_page::{ErrorPage, ReplyContext};
 pub use limits::HeaderLimits;
 pub use request::{

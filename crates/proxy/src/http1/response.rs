@@ -86,22 +86,40 @@ pub fn is_tunnel(client_sent_upgrade: bool, upstream_status: u16) -> bool {
     upstream_status == 101 && client_sent_upgrade
 }
 
-/// Headers of which nginx keeps the first line (`ngx_http_upstream_process_header_line`
-/// and the handlers with the same duplicate check).
-const SINGLE: [&str; 12] = [
-    "status",
-    "content-type",
-    "date",
-    "last-modified",
-    "etag",
-    "server",
-    "location",
-    "refresh",
-    "expires",
-    "x-accel-expires",
-    "x-accel-redirect",
-    "x-accel-limit-rate",
-];
+/// What the engine does with an upstream header line, after
+/// `ngx_http_upstream_headers_in[]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Known {
+    ContentLength,
+    TransferEncoding,
+    Connection,
+    /// nginx keeps the first line (`ngx_http_upstream_process_header_line`
+    /// and the handlers with the same duplicate check).
+    Single,
+    Other,
+}
+
+/// The kind of the header `name`. Matched on the length first: every
+/// line of every response comes through here, and most names are then
+/// compared once or not at all.
+fn known(name: &[u8]) -> Known {
+    let is = |s: &[u8]| name.eq_ignore_ascii_case(s);
+    match name.len() {
+        4 if is(b"date") || is(b"etag") => Known::Single,
+        6 if is(b"server") || is(b"status") => Known::Single,
+        7 if is(b"expires") || is(b"refresh") => Known::Single,
+        8 if is(b"location") => Known::Single,
+        10 if is(b"connection") => Known::Connection,
+        12 if is(b"content-type") => Known::Single,
+        13 if is(b"last-modified") => Known::Single,
+        14 if is(b"content-length") => Known::ContentLength,
+        15 if is(b"x-accel-expires") => Known::Single,
+        16 if is(b"x-accel-redirect") => Known::Single,
+        17 if is(b"transfer-encoding") => Known::TransferEncoding,
+        18 if is(b"x-accel-limit-rate") => Known::Single,
+        _ => Known::Other,
+    }
+}
 
 /// One upstream header line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -176,37 +194,43 @@ fn scan(buf: &[u8]) -> Result<Option<(ResponseHead, usize)>, ResponseError> {
         };
         let (n, v) = (&buf[name.clone()], &buf[value.clone()]);
         let mut ignored = false;
-        if eq_ignore_case(n, b"content-length") {
-            if cl_seen {
-                return Err(ResponseError::DuplicateHeader("Content-Length"));
+        match known(n) {
+            Known::ContentLength => {
+                if cl_seen {
+                    return Err(ResponseError::DuplicateHeader("Content-Length"));
+                }
+                if te_seen {
+                    return Err(ResponseError::ContentLengthWithTransferEncoding);
+                }
+                cl_seen = true;
+                head.content_length =
+                    Some(parse_content_length(v).ok_or(ResponseError::InvalidContentLength)?);
             }
-            if te_seen {
-                return Err(ResponseError::ContentLengthWithTransferEncoding);
+            Known::TransferEncoding => {
+                if te_seen {
+                    return Err(ResponseError::DuplicateHeader("Transfer-Encoding"));
+                }
+                if cl_seen {
+                    return Err(ResponseError::ContentLengthWithTransferEncoding);
+                }
+                te_seen = true;
+                if !eq_ignore_case(v, b"chunked") {
+                    return Err(ResponseError::UnknownTransferEncoding);
+                }
+                head.chunked = true;
             }
-            cl_seen = true;
-            head.content_length =
-                Some(parse_content_length(v).ok_or(ResponseError::InvalidContentLength)?);
-        } else if eq_ignore_case(n, b"transfer-encoding") {
-            if te_seen {
-                return Err(ResponseError::DuplicateHeader("Transfer-Encoding"));
+            Known::Connection => {
+                if v.windows(5).any(|w| w.eq_ignore_ascii_case(b"close")) {
+                    head.connection_close = true;
+                }
             }
-            if cl_seen {
-                return Err(ResponseError::ContentLengthWithTransferEncoding);
+            Known::Single => {
+                ignored = head
+                    .fields
+                    .iter()
+                    .any(|f| !f.ignored && eq_ignore_case(&buf[f.name.clone()], n));
             }
-            te_seen = true;
-            if !eq_ignore_case(v, b"chunked") {
-                return Err(ResponseError::UnknownTransferEncoding);
-            }
-            head.chunked = true;
-        } else if eq_ignore_case(n, b"connection") {
-            if v.windows(5).any(|w| w.eq_ignore_ascii_case(b"close")) {
-                head.connection_close = true;
-            }
-        } else if SINGLE.iter().any(|s| eq_ignore_case(n, s.as_bytes())) {
-            ignored = head
-                .fields
-                .iter()
-                .any(|f| !f.ignored && eq_ignore_case(&buf[f.name.clone()], n));
+            Known::Other => {}
         }
         head.fields.push(Field {
             name,

@@ -60,6 +60,13 @@ impl Keepalive {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HideHeaders {
     hidden: Vec<Box<[u8]>>,
+    /// Bit `n` set: a hidden name is `n` bytes long (bit 63: 63 or more).
+    /// Every upstream header is looked up, and most lengths match none.
+    lengths: u64,
+}
+
+fn length_bit(len: usize) -> u64 {
+    1 << len.min(63)
 }
 
 /// nginx's built-in hidden response headers.
@@ -89,12 +96,14 @@ impl HideHeaders {
                 hidden.push(name.to_ascii_lowercase().into_boxed_slice());
             }
         }
-        HideHeaders { hidden }
+        let lengths = hidden.iter().fold(0, |bits, h| bits | length_bit(h.len()));
+        HideHeaders { hidden, lengths }
     }
 
     /// Whether the upstream's header of that name is withheld.
     pub fn is_hidden(&self, name: &[u8]) -> bool {
-        self.hidden.iter().any(|h| eq_ignore_case(h, name))
+        self.lengths & length_bit(name.len()) != 0
+            && self.hidden.iter().any(|h| eq_ignore_case(h, name))
     }
 }
 
@@ -105,13 +114,18 @@ impl Default for HideHeaders {
 }
 
 /// Upstream headers nginx never copies: their handlers ignore them and the
-/// header filter writes its own.
-const REGENERATED: [&[u8]; 4] = [
-    b"connection",
-    b"keep-alive",
-    b"transfer-encoding",
-    b"content-length",
-];
+/// header filter writes its own (Content-Type too, from `r->headers_out`).
+/// Matched on the length first, as every upstream line comes through.
+fn regenerated(name: &[u8]) -> bool {
+    let is = |s: &[u8]| name.eq_ignore_ascii_case(s);
+    match name.len() {
+        10 => is(b"connection") || is(b"keep-alive"),
+        12 => is(b"content-type"),
+        14 => is(b"content-length"),
+        17 => is(b"transfer-encoding"),
+        _ => false,
+    }
+}
 
 /// Everything that decides the client's response head.
 #[derive(Clone, Copy, Debug)]
@@ -207,7 +221,9 @@ impl ClientResponse<'_> {
             out.extend_from_slice(b"\r\n");
         }
         if let Some(n) = content_length {
-            let _ = write!(out, "Content-Length: {n}\r\n");
+            out.extend_from_slice(b"Content-Length: ");
+            push_decimal(out, n);
+            out.extend_from_slice(b"\r\n");
         }
         if let Some(location) = self.absolute_location {
             out.extend_from_slice(b"Location: ");
@@ -225,8 +241,7 @@ impl ClientResponse<'_> {
             Keepalive::Close.write(out);
         }
         for h in head.passed_headers() {
-            let skip = REGENERATED.iter().any(|n| eq_ignore_case(h.name, n))
-                || eq_ignore_case(h.name, b"content-type")
+            let skip = regenerated(h.name)
                 || (self.absolute_location.is_some() && eq_ignore_case(h.name, b"location"))
                 || self.hide.is_hidden(h.name);
             if !skip {
@@ -239,6 +254,21 @@ impl ClientResponse<'_> {
         out.extend_from_slice(b"\r\n");
         framing
     }
+}
+
+/// `n` in decimal, without the formatting machinery (one per response).
+fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 #[cfg(test)]

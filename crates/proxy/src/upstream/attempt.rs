@@ -97,10 +97,17 @@ pub async fn attempt(
     // writev of the request chain sends them.
     let mut pieces = body.pieces().map_err(|_| send_err(false))?;
     let first = pieces.next_piece().map_err(|_| send_err(false))?;
-    let mut head = Vec::with_capacity(bytes.len() + first.len());
-    head.extend_from_slice(bytes);
-    head.extend_from_slice(first);
-    write_all(&mut conn.stream, &head, t.proxy_send_timeout.value, sent)
+    let joined;
+    let head: &[u8] = if first.is_empty() {
+        bytes
+    } else {
+        let mut both = Vec::with_capacity(bytes.len() + first.len());
+        both.extend_from_slice(bytes);
+        both.extend_from_slice(first);
+        joined = both;
+        &joined
+    };
+    write_all(&mut conn.stream, head, t.proxy_send_timeout.value, sent)
         .await
         .map_err(send_err)?;
     vals.state().bytes_sent += head.len() as u64;

@@ -9,6 +9,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// `BINARY -p DIR/ -c nginx.conf -e error.log`, as nginx-tests starts nginx.
+fn spawn(binary: &Path, dir: &Path) -> Child {
+    Command::new(binary)
+        .arg("-p")
+        .arg(format!("{}/", dir.display()))
+        .args(["-c", "nginx.conf", "-e", "error.log"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()))
+}
+
 /// The upgate process, killed on drop if still running.
 pub struct Upgate {
     child: Child,
@@ -18,15 +31,7 @@ pub struct Upgate {
 impl Upgate {
     pub fn start(dir: &Path) -> Upgate {
         let _ = std::fs::remove_file(dir.join("nginx.pid"));
-        let child = Command::new(env!("CARGO_BIN_EXE_upgate"))
-            .arg("-p")
-            .arg(format!("{}/", dir.display()))
-            .args(["-c", "nginx.conf", "-e", "error.log"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start upgate: {e}"));
+        let child = spawn(Path::new(env!("CARGO_BIN_EXE_upgate")), dir);
         let mut up = Upgate {
             child,
             dir: dir.to_path_buf(),
@@ -99,15 +104,7 @@ impl Running {
         port: u16,
         limit: Duration,
     ) -> Running {
-        let child = Command::new(binary)
-            .arg("-p")
-            .arg(format!("{}/", dir.display()))
-            .args(["-c", "nginx.conf", "-e", "error.log"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+        let child = spawn(binary, dir);
         let mut running = Running {
             name,
             child,

@@ -168,3 +168,37 @@ fn accepted_heads_at_every_split() {
         assert!(matches!(at_every_split(raw), Ok(Some(_))));
     }
 }
+
+#[test]
+fn known_headers_by_name_in_any_case() {
+    for name in [
+        "Status",
+        "Content-Type",
+        "date",
+        "LAST-MODIFIED",
+        "ETag",
+        "Server",
+        "Location",
+        "Refresh",
+        "Expires",
+        "X-Accel-Expires",
+        "X-Accel-Redirect",
+        "X-Accel-Limit-Rate",
+    ] {
+        assert_eq!(known(name.as_bytes()), Known::Single, "{name}");
+    }
+    assert_eq!(known(b"Content-Length"), Known::ContentLength);
+    assert_eq!(known(b"transfer-encoding"), Known::TransferEncoding);
+    assert_eq!(known(b"CONNECTION"), Known::Connection);
+    for name in [
+        "",
+        "Dat",
+        "Dates",
+        "X-Accel-Buffering",
+        "Set-Cookie",
+        "Vary",
+        "Content-Lengths",
+    ] {
+        assert_eq!(known(name.as_bytes()), Known::Other, "{name}");
+    }
+}

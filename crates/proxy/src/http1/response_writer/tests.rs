@@ -239,3 +239,42 @@ fn http09_clients_get_no_head() {
     assert!(out.is_empty());
     assert!(!framing.header_only);
 }
+
+#[test]
+fn decimals_as_format_writes_them() {
+    for n in [0, 7, 10, 12, 999, 1_000_000, u64::MAX] {
+        let mut out = Vec::new();
+        super::push_decimal(&mut out, n);
+        assert_eq!(out, n.to_string().into_bytes());
+    }
+}
+
+#[test]
+fn hidden_names_of_any_length_and_case() {
+    let long = [b'x'; 70];
+    let hide = HideHeaders::new(&[b"X-Secret", &long[..]], &[b"Date"]);
+    assert!(hide.is_hidden(b"x-secret"));
+    assert!(hide.is_hidden(b"SERVER"));
+    assert!(hide.is_hidden(&long));
+    assert!(!hide.is_hidden(&long[..69]));
+    assert!(!hide.is_hidden(&long[..63]));
+    assert!(!hide.is_hidden(b"date"));
+    assert!(!hide.is_hidden(b"X-Secrets"));
+    assert!(!hide.is_hidden(b""));
+}
+
+#[test]
+fn regenerated_headers_in_any_case() {
+    for name in [
+        "Connection",
+        "KEEP-ALIVE",
+        "content-type",
+        "Content-Length",
+        "Transfer-Encoding",
+    ] {
+        assert!(super::regenerated(name.as_bytes()), "{name}");
+    }
+    for name in ["Connections", "Content-Types", "Vary", "Location", ""] {
+        assert!(!super::regenerated(name.as_bytes()), "{name}");
+    }
+}
