@@ -27,7 +27,7 @@ use std::future::Future;
 use std::io;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
@@ -146,6 +146,7 @@ where
         last_event: Instant::now(),
         deadline,
         sleep: None,
+        timer_waker: None,
         cfg: cfg.clone(),
     }
 }
@@ -288,10 +289,13 @@ pub struct Tunnel<C, U> {
     /// Upstream to client.
     down: Pipe,
     last_event: Instant,
+    /// When the armed timer fires: at the first timer's end or before it.
     deadline: Instant,
     /// Boxed: the timer is not `Unpin`, the tunnel is. Made at the first
     /// poll, inside the runtime whose timer it needs.
     sleep: Option<Pin<Box<Sleep>>>,
+    /// The waker the armed timer holds: it was polled since it was armed.
+    timer_waker: Option<Waker>,
     cfg: TunnelConfig,
 }
 
@@ -400,17 +404,40 @@ where
         if now >= first.0 {
             return self.end(first.1);
         }
-        let sleep = match &mut self.sleep {
-            Some(sleep) if first.0 == self.deadline => sleep,
+        // The timer is moved lazily: while traffic flows the deadline moves
+        // on at every event, and re-arming tokio's timer each time would be
+        // a good part of a small message's cost. A timer still due before
+        // the deadline is left alone; when it fires, this poll finds the
+        // deadline not reached and arms the timer at it.
+        let (sleep, rearmed) = match &mut self.sleep {
+            Some(sleep) if self.deadline > now && self.deadline <= first.0 => (sleep, false),
             Some(sleep) => {
                 sleep.as_mut().reset(first.0);
-                sleep
+                self.deadline = first.0;
+                (sleep, true)
             }
-            None => self.sleep.insert(Box::pin(sleep_until(first.0))),
+            None => {
+                self.deadline = first.0;
+                (self.sleep.insert(Box::pin(sleep_until(first.0))), true)
+            }
         };
-        self.deadline = first.0;
+        // A timer polled since it was last armed holds this task's waker
+        // until it fires: polling it again at every wake would only
+        // register the same waker again. A poll without coop budget left
+        // registers nothing, so it does not count.
+        if !rearmed
+            && self
+                .timer_waker
+                .as_ref()
+                .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            return Poll::Pending;
+        }
+        let registers = tokio::task::coop::has_budget_remaining();
+        self.timer_waker = registers.then(|| cx.waker().clone());
         match sleep.as_mut().poll(cx) {
             Poll::Ready(()) => {
+                self.timer_waker = None;
                 cx.waker().wake_by_ref();
                 Poll::Pending
             }

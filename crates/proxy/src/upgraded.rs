@@ -13,6 +13,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -79,12 +80,14 @@ pub fn start(client: Client, exit: TunnelExit, shared: &Arc<Shared>) -> Option<U
     let log = (!logs.is_empty()).then(|| Box::new(LogLater::new(logs, vals, started)));
     let generation = tables.generation;
     let mut close_before = shared.close_before.subscribe();
+    let mut probe = shared.close_before.subscribe();
     Some(Box::pin(async move {
         // Held until the tunnel ends: a connection slot, the limit_conn
         // slots, and the connection's place in stub_status ("writing").
         let _held = (&slot, &limit_conn, &stat);
         // Polled through `&mut`: the tunnel's state is this future's, once.
         let end = loop {
+            probe.borrow_and_update();
             if *close_before.borrow_and_update() > generation {
                 // The byte counts are lost with the tunnel.
                 break TunnelEnd {
@@ -93,14 +96,33 @@ pub fn start(client: Client, exit: TunnelExit, shared: &Arc<Shared>) -> Option<U
                     upstream_to_client: 0,
                 };
             }
-            tokio::select! {
-                end = &mut tunnel => break end,
-                changed = close_before.changed() => {
-                    if changed.is_err() {
-                        // No more reloads can come: the tunnel alone decides.
-                        break (&mut tunnel).await;
+            // The reload notice is waited for with the tunnel, but polled
+            // only once to register and then when `probe` sees a change (an
+            // atomic load): polling it at every wake of a busy tunnel cost
+            // about a tenth of a small message's relay.
+            let mut changed = std::pin::pin!(close_before.changed());
+            let mut registered = false;
+            let step = std::future::poll_fn(|cx| {
+                if let Poll::Ready(end) = Pin::new(&mut tunnel).poll(cx) {
+                    return Poll::Ready(Step::Ended(end));
+                }
+                if !registered || probe.has_changed().unwrap_or(true) {
+                    registered = true;
+                    if let Poll::Ready(changed) = changed.as_mut().poll(cx) {
+                        return Poll::Ready(match changed {
+                            Ok(()) => Step::Reloaded,
+                            Err(_) => Step::NoMoreReloads,
+                        });
                     }
                 }
+                Poll::Pending
+            })
+            .await;
+            match step {
+                Step::Ended(end) => break end,
+                Step::Reloaded => {}
+                // The server is gone: the tunnel alone decides.
+                Step::NoMoreReloads => break (&mut tunnel).await,
             }
         };
         // A client that stopped reading timed out (c->timedout in
@@ -128,6 +150,14 @@ pub fn start(client: Client, exit: TunnelExit, shared: &Arc<Shared>) -> Option<U
             log.finish(&end);
         }
     }))
+}
+
+/// What woke a tunnel's task.
+enum Step {
+    Ended(TunnelEnd),
+    /// A reload: is this tunnel's generation to close now?
+    Reloaded,
+    NoMoreReloads,
 }
 
 /// nginx's error log line for a tunnel that timed out.

@@ -6,6 +6,7 @@
 //! `ngx_http_map_variable` with the per-request cache
 //! (`ngx_http_get_indexed_variable`; `volatile` maps are not cached).
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use crate::conf::HttpVersion;
@@ -33,7 +34,7 @@ fn port_text(port: u16) -> Vec<u8> {
     }
 }
 
-impl Request<'_> {
+impl<'a> Request<'a> {
     /// Evaluates a complex value.
     pub fn eval(&mut self, t: &Template) -> Vec<u8> {
         self.eval_with(t, &|_| None)
@@ -137,8 +138,14 @@ impl Request<'_> {
                 .map(<[u8]>::to_vec)
                 .unwrap_or_default(),
             Var::Cookie(name) => self.cookie(name),
-            Var::ProxyHost => self.proxy_url().map(|u| u.host_header).unwrap_or_default(),
-            Var::ProxyPort => self.proxy_url().map(|u| u.port_text).unwrap_or_default(),
+            Var::ProxyHost => self
+                .proxy_url()
+                .map(|u| u.host_header.clone())
+                .unwrap_or_default(),
+            Var::ProxyPort => self
+                .proxy_url()
+                .map(|u| u.port_text.clone())
+                .unwrap_or_default(),
             Var::ProxyAddXForwardedFor => {
                 let mut xff = self.http_header(b"x_forwarded_for");
                 if !xff.is_empty() {
@@ -235,9 +242,7 @@ impl Request<'_> {
         let mut out: Vec<u8> = Vec::new();
         let mut first = true;
         for h in &self.client.headers {
-            if !self.keeps_header(h.name) {
-                continue;
-            }
+            // The name first: it rules out most lines in a byte or two.
             let same = h.name.len() == name.len()
                 && h.name.iter().zip(name).all(|(&a, &b)| {
                     let a = if a == b'-' {
@@ -247,7 +252,7 @@ impl Request<'_> {
                     };
                     a == b
                 });
-            if same {
+            if same && self.keeps_header(h.name) {
                 if !first {
                     out.extend_from_slice(sep);
                 }
@@ -269,10 +274,11 @@ impl Request<'_> {
     }
 
     /// The evaluated proxy_pass URL of the current location.
-    pub fn proxy_url(&mut self) -> Option<StaticUrl> {
-        let pass = self.rt.location(self.location).conf.proxy_pass.clone()?;
+    pub fn proxy_url(&mut self) -> Option<Cow<'a, StaticUrl>> {
+        let rt = self.rt;
+        let pass = rt.location(self.location).conf.proxy_pass.as_ref()?;
         match &pass.target {
-            ProxyTarget::Static(url) => Some(url.clone()),
+            ProxyTarget::Static(url) => Some(Cow::Borrowed(url)),
             ProxyTarget::Variables(t) => {
                 let text = self.eval(t);
                 let mut url = parse_url(&text)?;
@@ -282,7 +288,7 @@ impl Request<'_> {
                 {
                     uri.insert(0, b'/');
                 }
-                Some(url)
+                Some(Cow::Owned(url))
             }
         }
     }

@@ -11,6 +11,7 @@
 //! original case. A header whose value evaluates to "" is not sent but
 //! still hides the client's header of that name.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use rustc_hash::FxHashSet;
@@ -308,14 +309,17 @@ impl Request<'_> {
     pub fn upstream_request(&mut self) -> Option<UpstreamRequest> {
         let rt = self.rt;
         let conf = &rt.location(self.location).conf;
-        let pass = conf.proxy_pass.clone()?;
+        let pass = conf.proxy_pass.as_ref()?;
         let method = match &conf.proxy_method {
             Some(t) => self.eval(t),
             None => self.method.clone(),
         };
         let uri_part = match &pass.target {
-            ProxyTarget::Static(url) => url.uri.clone(),
-            ProxyTarget::Variables(_) => self.proxy_url().and_then(|u| u.uri),
+            ProxyTarget::Static(url) => url.uri.as_deref().map(Cow::Borrowed),
+            ProxyTarget::Variables(_) => self
+                .proxy_url()
+                .and_then(|u| u.into_owned().uri)
+                .map(Cow::Owned),
         };
         let state = UriState {
             uri: &self.uri,
@@ -328,7 +332,7 @@ impl Request<'_> {
         };
         let uri = match (&pass.target, uri_part) {
             // with variables, an evaluated URI part is sent as it is
-            (ProxyTarget::Variables(_), Some(u)) if !u.is_empty() => u,
+            (ProxyTarget::Variables(_), Some(u)) if !u.is_empty() => u.into_owned(),
             (ProxyTarget::Variables(_), _) => upstream_uri(None, b"", state),
             (ProxyTarget::Static(_), part) => upstream_uri(part.as_deref(), &pass.location, state),
         };

@@ -2,7 +2,9 @@
 //! machine, from one generated nginx.conf (issue 13). The whole run by
 //! default (under 15 minutes), `--quick` (under 2), or a subset:
 //! `bench parse` (the config check), `bench tls`, `bench access`, or one
-//! group alone: `bench http`, `bench ws`, `bench tunnels`.
+//! group alone: `bench http`, `bench ws`, `bench tunnels`; `bench
+//! instructions` counts instructions per unit of work under callgrind
+//! instead ([`instructions`]).
 //!
 //! Each server runs pinned to CPU 0 (taskset), the bench process (load
 //! clients, the backends, wrk) on the other CPUs; the 2-worker row runs the
@@ -21,6 +23,7 @@ mod backends;
 mod config;
 mod figures;
 mod harness;
+mod instructions;
 pub(crate) mod load;
 mod parse;
 pub(crate) mod procfs;
@@ -114,11 +117,20 @@ pub fn run(args: &[String]) -> Result<(), String> {
         print!("{}", report::table(&report.rows));
         return write_svg(&root, &report);
     }
-    let groups = figures::groups(options.subset.as_deref())?;
+    let counting = options.subset.as_deref() == Some("instructions");
+    let groups = if counting {
+        &[]
+    } else {
+        figures::groups(options.subset.as_deref())?
+    };
     if cfg!(debug_assertions) {
         return servers::rerun_optimized(&root, "bench", args);
     }
     servers::build(&root)?;
+    if counting {
+        let commit = git_head(&root);
+        return runtime()?.block_on(until_signal(instructions::run(&root, &options, commit)));
+    }
     let setup = setup(&root, &options, groups)?;
     let started = report::timestamp();
     let load_average = std::fs::read_to_string("/proc/loadavg")

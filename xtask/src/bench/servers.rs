@@ -219,17 +219,36 @@ impl Server {
         ports: &[u16],
         cpus: Cpus,
     ) -> Result<Server, String> {
-        for d in ["logs", "tmp"] {
-            std::fs::create_dir_all(prefix.join(d)).map_err(|e| e.to_string())?;
-        }
-        write(&prefix.join("nginx.conf"), conf)?;
         // taskset execs the server: the child's pid is the server's.
         let mask = match cpus {
             Cpus::Zero => "0".to_string(),
             Cpus::All => format!("0-{}", last_cpu()),
         };
-        let child = Command::new("taskset")
-            .args(["-c", &mask])
+        let taskset = ["taskset".to_string(), "-c".to_string(), mask];
+        Server::start_under(name, &taskset, binary, prefix, conf, ports, START_LIMIT).await
+    }
+
+    /// [`Server::start`] with `launcher` (a program and its arguments that
+    /// exec the server, so that its pid is the server's) instead of taskset,
+    /// waiting at most `limit`.
+    pub async fn start_under(
+        name: &'static str,
+        launcher: &[String],
+        binary: &Path,
+        prefix: &Path,
+        conf: &str,
+        ports: &[u16],
+        limit: Duration,
+    ) -> Result<Server, String> {
+        for d in ["logs", "tmp"] {
+            std::fs::create_dir_all(prefix.join(d)).map_err(|e| e.to_string())?;
+        }
+        write(&prefix.join("nginx.conf"), conf)?;
+        let Some((program, args)) = launcher.split_first() else {
+            return Err("no launcher".into());
+        };
+        let child = Command::new(program)
+            .args(args)
             .arg(binary)
             .arg("-p")
             .arg(format!("{}/", prefix.display()))
@@ -239,13 +258,13 @@ impl Server {
             .stderr(Stdio::null())
             .process_group(0)
             .spawn()
-            .map_err(|e| format!("cannot run taskset {} (util-linux): {e}", binary.display()))?;
+            .map_err(|e| format!("cannot run {program} {}: {e}", binary.display()))?;
         let mut server = Server {
             child,
             prefix: prefix.to_path_buf(),
             name,
         };
-        let end = Instant::now() + START_LIMIT;
+        let end = Instant::now() + limit;
         loop {
             server.check_alive()?;
             let mut up = true;
@@ -262,7 +281,7 @@ impl Server {
             if Instant::now() > end {
                 return Err(format!(
                     "{name} did not listen in {} s: {}",
-                    START_LIMIT.as_secs(),
+                    limit.as_secs(),
                     server.error_log()
                 ));
             }

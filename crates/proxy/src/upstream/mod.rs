@@ -144,7 +144,8 @@ pub async fn group_for(
     resolver: bool,
 ) -> Result<std::sync::Arc<Group>, String> {
     use upgate_runtime::proxy_pass::ProxyTarget;
-    let Some(pass) = r.rt.location(r.location).conf.proxy_pass.clone() else {
+    let rt = r.rt;
+    let Some(pass) = rt.location(r.location).conf.proxy_pass.as_ref() else {
         return Err("no proxy_pass".into());
     };
     if let Some(i) = pass.upstream {
@@ -155,7 +156,7 @@ pub async fn group_for(
             .ok_or_else(|| "no upstream group".into());
     }
     let url = match &pass.target {
-        ProxyTarget::Static(url) => url.clone(),
+        ProxyTarget::Static(url) => std::borrow::Cow::Borrowed(url),
         ProxyTarget::Variables(_) => r
             .proxy_url()
             .ok_or_else(|| "invalid URL prefix in proxy_pass with variables".to_string())?,

@@ -176,6 +176,7 @@ async fn sweeper(pool: Weak<Pool>) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use std::net::SocketAddr;
