@@ -29,6 +29,7 @@ use serde::Serialize;
 use super::backends::{self, Backends};
 use super::config::{self, Listen};
 use super::load;
+use super::report::thousands;
 use super::servers::{Server, debian_tool, free_port, target_dir, write};
 use super::{Options, tls, wrk};
 
@@ -373,18 +374,6 @@ pub fn table(rows: &[Row]) -> String {
     out
 }
 
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -408,7 +397,5 @@ mod tests {
             nginx_units: 1,
         }];
         assert!(table(&rows).contains("| HTTP | 27,008 | 18,902 | 1.43 |"));
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1_000), "1,000");
     }
 }
