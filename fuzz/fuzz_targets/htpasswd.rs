@@ -1,7 +1,8 @@
 //! auth_basic: the Authorization header, the user file scanner and every
 //! password scheme. No input panics; a found password is a slice of the
-//! file; a check is the same when made twice (the second may be answered
-//! from what the first remembered).
+//! file; a check that succeeded succeeds again (the second may be answered
+//! from what the first remembered). A failed check is not remembered, so
+//! its repetition would only hash again.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -16,14 +17,19 @@ fuzz_target!(|data: &[u8]| {
     let _ = credentials(Some(header));
     if let Some(stored) = find_user(file, user) {
         assert!(stored.len() <= file.len());
-        // bcrypt and yescrypt costs come from the input: keep them cheap
-        let costly = stored.starts_with(b"$2")
-            || stored.starts_with(b"$y$")
-            || stored.starts_with(b"$5$rounds")
-            || stored.starts_with(b"$6$rounds");
-        if !costly {
-            let first = crypt::verify(header, stored);
-            assert_eq!(crypt::verify(header, stored), first);
+        // bcrypt and yescrypt costs come from the input, SHA-crypt's are
+        // at least 1,000 rounds (5,000 by default) of pwhash's own loop:
+        // the work of those runs is the crates', not ours, and would bound
+        // the whole target at a few hundred inputs a second. What runs in
+        // front of them here (the prefix dispatch and libxcrypt's byte
+        // checks) is the same code every other scheme reaches.
+        let costly = [&b"$2"[..], b"$y$", b"$5$", b"$6$"]
+            .iter()
+            .any(|prefix| stored.starts_with(prefix));
+        if !costly && crypt::verify(header, stored) {
+            // the second check may be answered from what the first
+            // remembered: it must say the same
+            assert!(crypt::verify(header, stored));
         }
     }
 });

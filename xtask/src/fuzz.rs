@@ -1,6 +1,6 @@
-//! `cargo xtask fuzz [TARGET|all] [--time SECS] [--runs N] [--sanitizer S]`: runs the
-//! cargo-fuzz targets of fuzz/ one after the other and records what each
-//! run did.
+//! `cargo xtask fuzz [TARGET|all] [--time SECS] [--runs N] [--jobs N] [--sanitizer S]`:
+//! runs the cargo-fuzz targets of fuzz/ one after the other and records what
+//! each run did.
 //!
 //! Each target grows a scratch corpus in target/fuzz-corpus/TARGET and reads
 //! the kept seeds of fuzz/seeds/TARGET beside it (libFuzzer writes new inputs
@@ -17,8 +17,14 @@
 //! a memory error cannot happen without a panic the fuzzer sees anyway
 //! (debug assertions and overflow checks stay on in both builds).
 //!
+//! `--jobs N` runs libFuzzer's fork mode (`-fork=N`): N child fuzzers on
+//! shards of the corpus, their findings merged back by the parent, which is
+//! how the slow targets (a whole engine, or a regex compiler, per input)
+//! reach their counts on every core.
+//!
 //! The figures come from libFuzzer's final statistics
-//! (`-print_final_stats=1`: `stat::number_of_executed_units`, ...) and go to
+//! (`-print_final_stats=1`: `stat::number_of_executed_units`, ...), or in
+//! fork mode from the parent's last `#RUNS:` status line, and go to
 //! target/fuzz/summary.json and a table on stdout (docs/security.md quotes it).
 
 use std::fmt::Write as _;
@@ -48,6 +54,8 @@ struct Options {
     seconds: u64,
     /// libFuzzer's -runs (0: no bound but the time).
     runs: u64,
+    /// libFuzzer's -fork (1: the plain in-process loop).
+    jobs: u64,
     /// cargo fuzz's --sanitizer.
     sanitizer: &'static str,
 }
@@ -57,12 +65,14 @@ impl Options {
         let mut targets = Vec::new();
         let mut seconds = 60;
         let mut runs = 0;
+        let mut jobs = 1;
         let mut sanitizer = "address";
         let mut args = args.iter();
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--time" => seconds = number(args.next(), "--time")?,
                 "--runs" => runs = number(args.next(), "--runs")?,
+                "--jobs" => jobs = number(args.next(), "--jobs")?.max(1),
                 "--sanitizer" => {
                     sanitizer = match args.next().map(String::as_str) {
                         Some("address") => "address",
@@ -93,6 +103,7 @@ impl Options {
             targets,
             seconds,
             runs,
+            jobs,
             sanitizer,
         })
     }
@@ -222,6 +233,9 @@ fn fuzz_one(root: &Path, target: &str, options: &Options) -> Result<Run, String>
     if options.runs > 0 {
         fuzzer_args.push(format!("-runs={}", options.runs));
     }
+    if options.jobs > 1 {
+        fuzzer_args.push(format!("-fork={}", options.jobs));
+    }
     command
         .arg("--")
         .args(&fuzzer_args)
@@ -263,12 +277,18 @@ fn fuzz_one(root: &Path, target: &str, options: &Options) -> Result<Run, String>
 }
 
 /// Reads libFuzzer's log: the final statistics, the time of the last
-/// status line and the crash file.
+/// status line and the crash file. In fork mode the parent's `#RUNS: ...`
+/// lines count every child's executions; the `stat::` lines there come
+/// from one child's log (a crash's) and are not the run's.
 fn parse_stats(target: &str, log: &str) -> Run {
     let mut run = Run {
         target: target.to_owned(),
         ..Run::default()
     };
+    if log.contains(": fuzzing in separate process(s)") {
+        parse_fork_stats(&mut run, log);
+        return run;
+    }
     for line in log.lines() {
         if let Some((name, value)) = line.strip_prefix("stat::").and_then(|s| s.split_once(':')) {
             let value: u64 = value.trim().parse().unwrap_or(0);
@@ -299,6 +319,35 @@ fn parse_stats(target: &str, log: &str) -> Run {
         run.seconds = run.executions as f64 / run.executions_per_second as f64;
     }
     run
+}
+
+/// The parent's view of a `-fork=N` run: the last
+/// `#RUNS: cov: .. ft: .. corp: .. exec/s: .. oom/timeout/crash: .. time: Ns ..`
+/// line, `INFO: exiting: CODE time: Ns` and the crash file.
+fn parse_fork_stats(run: &mut Run, log: &str) {
+    let seconds_in = |s: &str| {
+        s.split_once("time: ")
+            .and_then(|(_, t)| t.split('s').next())
+            .and_then(|t| t.trim().parse::<f64>().ok())
+    };
+    for line in log.lines() {
+        if let Some((runs, rest)) = line.strip_prefix('#').and_then(|l| l.split_once(": cov: ")) {
+            if let Ok(runs) = runs.parse() {
+                run.executions = runs;
+                run.seconds = seconds_in(rest).unwrap_or(run.seconds);
+            }
+        } else if let Some(rest) = line.strip_prefix("INFO: exiting: ") {
+            run.seconds = seconds_in(rest).unwrap_or(run.seconds);
+        } else if let Some(path) = line
+            .split_once("Test unit written to ")
+            .map(|(_, p)| p.trim())
+        {
+            run.crash = Some(path.to_owned());
+        }
+    }
+    if run.seconds > 0.0 {
+        run.executions_per_second = (run.executions as f64 / run.seconds) as u64;
+    }
 }
 
 /// `earlier` with each target's entry replaced by its run in `latest`, in
@@ -385,6 +434,25 @@ stat::peak_rss_mb:              512
     }
 
     #[test]
+    fn reads_the_fork_parents_totals() {
+        let log = "\
+INFO: -fork=2: fuzzing in separate process(s)
+INFO: -fork=2: 411 seed inputs, starting to fuzz in /tmp/libFuzzerTemp.FuzzWithFork1.dir
+#5120: cov: 800 ft: 3000 corp: 411 exec/s: 2500 oom/timeout/crash: 0/0/0 time: 3s job: 1 dft_time: 0
+#9000000: cov: 812 ft: 3021 corp: 430 exec/s: 3000 oom/timeout/crash: 0/0/0 time: 1799s job: 40 dft_time: 0
+INFO: fuzzed for 1800 seconds, wrapping up soon
+stat::number_of_executed_units: 123
+INFO: exiting: 0 time: 1800s
+";
+        let run = parse_stats("connection", log);
+        assert_eq!(
+            (run.executions, run.seconds, run.executions_per_second),
+            (9_000_000, 1800.0, 5000)
+        );
+        assert_eq!(run.crash, None);
+    }
+
+    #[test]
     fn finds_the_crash_file() {
         let log = "==1== ERROR: libFuzzer: deadly signal\n\
                    artifact_prefix='/t/'; Test unit written to /t/crash-abc\n\
@@ -417,8 +485,9 @@ stat::peak_rss_mb:              512
         let o = Options::parse(&args("all --time 5 --runs 100"))?;
         assert_eq!(o.targets.len(), TARGETS.len());
         assert_eq!((o.seconds, o.runs, o.sanitizer), (5, 100, "address"));
-        let o = Options::parse(&args("fmt --sanitizer none"))?;
-        assert_eq!((o.targets, o.sanitizer), (vec!["fmt"], "none"));
+        assert_eq!(o.jobs, 1);
+        let o = Options::parse(&args("fmt --sanitizer none --jobs 2"))?;
+        assert_eq!((o.targets, o.sanitizer, o.jobs), (vec!["fmt"], "none", 2));
         assert!(Options::parse(&args("fmt --sanitizer thread")).is_err());
         assert!(Options::parse(&args("nope")).is_err());
         assert!(Options::parse(&args("")).is_err());

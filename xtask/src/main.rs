@@ -51,8 +51,8 @@ commands:
                (`--no-install`, `--skip-nginx-tests`)
   fuzz         the cargo-fuzz targets of fuzz/ (`TARGET ...` or `all`), one after
                the other, each for `--time SECS` (default 60) or `--runs N`
-               executions, `--sanitizer address|none` (default address);
-               scratch corpora in target/fuzz-corpus/, crashes in
+               executions, `--jobs N` child fuzzers (libFuzzer's -fork, default 1),
+               `--sanitizer address|none` (default address); scratch corpora in target/fuzz-corpus/, crashes in
                target/fuzz/artifacts/, figures in target/fuzz/summary.json and a
                table on stdout (needs `cargo install cargo-fuzz`)
   soak         the release upgate for `--minutes N` (default 30) under `--tunnels N`
