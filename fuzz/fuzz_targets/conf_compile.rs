@@ -8,6 +8,10 @@
 //! `include` names, is read under an empty root directory, so the run sees no
 //! file of this machine. Inputs whose includes could climb out of that root
 //! (`..`) are skipped: a glob such as `../../**` would walk the whole disk.
+//!
+//! One regex cache lives across inputs, as it does across a server's
+//! reloads: mutated inputs repeat their patterns, and compiling them again
+//! would be most of each run's time.
 #![no_main]
 
 use std::io;
@@ -17,10 +21,11 @@ use std::sync::{Mutex, OnceLock};
 use libfuzzer_sys::fuzz_target;
 use upgate_conf::fs::{Fs, Root, set_reader};
 use upgate_conf::{LoadOptions, load};
-use upgate_runtime::{ClientRequest, CompileOptions, Header, Runtime};
+use upgate_runtime::{ClientRequest, CompileOptions, Header, RegexCache, Runtime};
 
 static INPUT: Mutex<Vec<u8>> = Mutex::new(Vec::new());
 static ROOT: OnceLock<PathBuf> = OnceLock::new();
+static REGEXES: OnceLock<Mutex<RegexCache>> = OnceLock::new();
 
 fn root() -> &'static Path {
     ROOT.get_or_init(|| {
@@ -57,6 +62,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let compile = CompileOptions {
         prefix: b"/srv/".to_vec(),
+        regexes: Some(REGEXES.get_or_init(Default::default)),
         ..CompileOptions::default()
     };
     match Runtime::compile_with(&loaded.config, &compile) {

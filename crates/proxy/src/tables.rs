@@ -7,11 +7,11 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use upgate_conf::Config;
 use upgate_runtime::proxy_pass::ProxyTarget;
-use upgate_runtime::{CompileOptions, LocationId, Runtime};
+use upgate_runtime::{CompileOptions, LocationId, RegexCache, Runtime};
 
 use crate::access_log::AccessLogs;
 use crate::error_log::ErrorLog;
@@ -19,6 +19,10 @@ use crate::http1::{HideHeaders, ServerIdent};
 use crate::settings::{LocSettings, Settings, SrvSettings};
 use crate::tls::upstream::UpstreamTls;
 use crate::upstream::{Group, implicit_group, implicit_key, system_resolve};
+
+/// The regexes of the last configuration compiled: a reload recompiles only
+/// the patterns it changed.
+static RELOAD_REGEXES: OnceLock<Mutex<RegexCache>> = OnceLock::new();
 
 /// One configuration generation.
 #[derive(Debug)]
@@ -70,6 +74,7 @@ impl Tables {
         let options = CompileOptions {
             resolver: &resolve,
             prefix: prefix_bytes,
+            regexes: Some(RELOAD_REGEXES.get_or_init(Default::default)),
             ..CompileOptions::default()
         };
         let rt = Runtime::compile_with(config, &options).map_err(|e| e.to_string())?;

@@ -8,6 +8,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 use rustc_hash::FxHashMap;
 use upgate_conf::{Config, Directive};
@@ -56,6 +57,10 @@ pub struct CompileOptions<'a> {
     pub hostname: Vec<u8>,
     /// nginx's prefix (`-p`): relative `root` and `alias` values are under it.
     pub prefix: Vec<u8>,
+    /// Compiled regexes kept from the previous compile: a reload (or a
+    /// fuzzer's next input) mostly repeats the same patterns, and compiling
+    /// them is most of what compiling a configuration costs.
+    pub regexes: Option<&'a Mutex<RegexCache>>,
 }
 
 /// Resolves only `localhost` (no DNS: the tables stay pure).
@@ -74,25 +79,49 @@ impl Default for CompileOptions<'_> {
             default_port: 80,
             hostname: b"localhost".to_vec(),
             prefix: b"/usr/share/nginx/".to_vec(),
+            regexes: None,
         }
     }
 }
 
-/// Compiled regexes by (pattern, caseless): configurations repeat them.
+/// Compiled regexes by (pattern, caseless): configurations repeat them, and
+/// so do successive compiles of one configuration.
+///
+/// A compile looks in what it compiled itself, then in what the previous
+/// compile used; [`RegexCache::end_compile`] drops the rest, so a cache that
+/// lives across reloads holds no more than one configuration's patterns.
 #[derive(Debug, Default)]
 pub struct RegexCache {
-    cache: FxHashMap<(Vec<u8>, bool), Regex>,
+    current: FxHashMap<(Vec<u8>, bool), Regex>,
+    previous: FxHashMap<(Vec<u8>, bool), Regex>,
 }
 
 impl RegexCache {
     pub fn get(&mut self, pattern: &[u8], caseless: bool) -> Result<Regex, RegexError> {
         let key = (pattern.to_vec(), caseless);
-        if let Some(re) = self.cache.get(&key) {
+        if let Some(re) = self.current.get(&key) {
             return Ok(re.clone());
         }
-        let re = Regex::new(pattern, caseless)?;
-        self.cache.insert(key, re.clone());
+        let re = match self.previous.remove(&key) {
+            Some(re) => re,
+            None => Regex::new(pattern, caseless)?,
+        };
+        self.current.insert(key, re.clone());
         Ok(re)
+    }
+
+    /// Keeps what this compile used for the next one, and nothing else.
+    pub fn end_compile(&mut self) {
+        self.previous = std::mem::take(&mut self.current);
+    }
+
+    /// The number of patterns held.
+    pub fn len(&self) -> usize {
+        self.current.len() + self.previous.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -153,11 +182,14 @@ impl Runtime {
             .and_then(|_| config.sources.files().get(config.main.index()))
             .and_then(|f| f.path.parent().map(PathBuf::from))
             .unwrap_or_default();
+        let shared = options.regexes;
         let mut b = crate::build::Builder {
             config,
             options,
             user: UserVars::default(),
-            regexes: RegexCache::default(),
+            regexes: shared
+                .map(|m| std::mem::take(&mut *m.lock().unwrap_or_else(|e| e.into_inner())))
+                .unwrap_or_default(),
             locations: Vec::new(),
             servers: Vec::new(),
             zones: Default::default(),
@@ -170,26 +202,12 @@ impl Runtime {
                 index
             },
         };
-        b.declare_variables();
-        let mut dirs = Vec::new();
-        flatten_block(config, http, &mut dirs);
-        let mut maps = Vec::new();
-        for d in dirs.iter().filter(|d| d.is("map") && d.block.is_some()) {
-            let map = Map::compile(config, d, &b.user, &mut b.regexes)?;
-            let id = MapId(maps.len() as u32);
-            if let Some(v) = b.user.vars.get_mut(map.variable.0 as usize) {
-                v.map = Some(id);
-            }
-            maps.push(map);
+        let built = http_tables(&mut b, http);
+        if let Some(shared) = shared {
+            b.regexes.end_compile();
+            *shared.lock().unwrap_or_else(|e| e.into_inner()) = std::mem::take(&mut b.regexes);
         }
-        b.zones = crate::zone::Zones::compile(&dirs, &b.user)?;
-        let http_conf = b.http_conf(&dirs)?;
-        for d in dirs.iter().filter(|d| d.is("server") && d.block.is_some()) {
-            b.server(d, &http_conf)?;
-        }
-        if b.servers.is_empty() {
-            b.implicit_server(http, &http_conf);
-        }
+        let (maps, http_conf) = built?;
         let listens = build_listens(&b.servers);
         let paths = config
             .sources
@@ -235,6 +253,36 @@ impl Runtime {
             .unwrap_or(path);
         format!("{}:{}", shown.display(), span.line)
     }
+}
+
+/// The variables, maps, zones, the `http` level and every server, in
+/// nginx's order.
+fn http_tables<'c>(
+    b: &mut crate::build::Builder<'c, '_>,
+    http: &'c Directive,
+) -> Result<(Vec<Map>, crate::conf::LocConf), CompileError> {
+    let config = b.config;
+    b.declare_variables();
+    let mut dirs = Vec::new();
+    flatten_block(config, http, &mut dirs);
+    let mut maps = Vec::new();
+    for d in dirs.iter().filter(|d| d.is("map") && d.block.is_some()) {
+        let map = Map::compile(config, d, &b.user, &mut b.regexes)?;
+        let id = MapId(maps.len() as u32);
+        if let Some(v) = b.user.vars.get_mut(map.variable.0 as usize) {
+            v.map = Some(id);
+        }
+        maps.push(map);
+    }
+    b.zones = crate::zone::Zones::compile(&dirs, &b.user)?;
+    let http_conf = b.http_conf(&dirs)?;
+    for d in dirs.iter().filter(|d| d.is("server") && d.block.is_some()) {
+        b.server(d, &http_conf)?;
+    }
+    if b.servers.is_empty() {
+        b.implicit_server(http, &http_conf);
+    }
+    Ok((maps, http_conf))
 }
 
 /// `ngx_http_optimize_servers`: the address table and each address's names.
@@ -330,4 +378,59 @@ pub(crate) fn server_names(
 /// Marks a [`LocationKind`] as one of nginx's unnamed locations.
 pub(crate) fn is_noname(kind: LocationKind) -> bool {
     matches!(kind, LocationKind::If | LocationKind::LimitExcept)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn regex_cache_keeps_what_the_last_compile_used() {
+        let mut cache = RegexCache::default();
+        cache.get(br"^/a", false).unwrap();
+        cache.get(br"^/b", true).unwrap();
+        cache.end_compile();
+        assert_eq!(cache.len(), 2);
+        // The next compile uses one of the two: only that one survives it.
+        assert!(cache.get(br"^/a", false).unwrap().is_match(b"/a/x"));
+        cache.end_compile();
+        assert_eq!(cache.len(), 1);
+        // Caselessness is part of the key.
+        assert!(!cache.get(br"^/A", false).unwrap().is_match(b"/a"));
+        assert!(cache.get(br"^/A", true).unwrap().is_match(b"/a"));
+        assert!(cache.get(br"(", false).is_err());
+    }
+
+    #[test]
+    fn a_shared_cache_is_filled_by_a_compile_and_kept_on_error() {
+        let dir =
+            std::env::temp_dir().join(format!("upgate-rt-regex-cache-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("nginx.conf");
+        let load = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            let mut options = upgate_conf::LoadOptions::new(&path);
+            options.check_environment = false;
+            upgate_conf::load(&options).config
+        };
+        let shared = Mutex::new(RegexCache::default());
+        let options = CompileOptions {
+            regexes: Some(&shared),
+            ..CompileOptions::default()
+        };
+        let good = load(
+            "events {}\nhttp { server { listen 8080; location ~ ^/a { return 204; } location ~* \\.php$ { return 403; } } }\n",
+        );
+        let rt = Runtime::compile_with(&good, &options).unwrap();
+        assert_eq!(shared.lock().unwrap().len(), 2);
+        let bad = load(
+            "events {}\nhttp { server { listen 8080; location ~ ^/a { return 204; } proxy_pass http://nowhere.invalid; } }\n",
+        );
+        let _ = Runtime::compile_with(&bad, &options);
+        assert!(!shared.lock().unwrap().is_empty());
+        drop(rt);
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }

@@ -111,7 +111,7 @@ pub mod zone;
 #[cfg(test)]
 mod test_support;
 
-pub use compile::{CompileOptions, Runtime};
+pub use compile::{CompileOptions, RegexCache, Runtime};
 pub use error::CompileError;
 pub use explain::Explanation;
 pub use location::LocationId;

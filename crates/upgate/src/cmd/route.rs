@@ -49,6 +49,7 @@ pub fn run(args: &RouteArgs) -> ExitCode {
             }
             None => CompileOptions::default().prefix,
         },
+        regexes: None,
     };
     let rt = match Runtime::compile_with(&loaded.config, &compile) {
         Ok(rt) => rt,
