@@ -43,15 +43,23 @@ pub fn run(args: &[String]) -> Result<(), String> {
         std::env::var("PATH").unwrap_or_default()
     );
 
+    // Each step says how long it took: CI's budget is spent by the slowest.
     let cargo = |args: &[&str]| -> Result<(), String> {
         eprintln!("xtask test: cargo {}", args.join(" "));
-        status(
+        let started = std::time::Instant::now();
+        let result = status(
             crate::cargo::command()
                 .args(args)
                 .current_dir(&root)
                 .env("PATH", &path)
                 .env("UPGATE_SHARED", &shared),
-        )
+        );
+        eprintln!(
+            "xtask test: cargo {} took {:.0} s",
+            args.first().copied().unwrap_or_default(),
+            started.elapsed().as_secs_f64()
+        );
+        result
     };
     cargo(&["fmt", "--all", "--", "--check"])?;
     cargo(&[
@@ -70,7 +78,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
     cargo(&["bench", "--workspace", "--bench", "*", "--no-run"])?;
     if nginx_tests {
         cargo(&["build", "--release", "-p", "upgate"])?;
+        let started = std::time::Instant::now();
         run_nginx_tests(&root, &shared, &path)?;
+        eprintln!(
+            "xtask test: nginx's own tests took {:.0} s",
+            started.elapsed().as_secs_f64()
+        );
     }
     Ok(())
 }

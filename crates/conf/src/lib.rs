@@ -17,6 +17,7 @@
 //! std::fs::write(dir.join("nginx.conf"), "events {}\nhttp { server { listen 8080; } }\n").unwrap();
 //! let loaded = load(&LoadOptions::new(dir.join("nginx.conf")));
 //! assert!(loaded.is_ok());
+//! # std::fs::remove_dir_all(&dir).unwrap();
 //! ```
 
 pub mod ast;

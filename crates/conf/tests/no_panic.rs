@@ -2,6 +2,8 @@
 //! through the lexer, the parser and the full loader (with includes and
 //! every check), and must come back as a tree or an error.
 
+#![allow(clippy::expect_used)]
+
 use proptest::prelude::*;
 use upgate_conf::{LoadOptions, load, parse_file};
 
@@ -92,14 +94,9 @@ fn check_all(bytes: &[u8]) {
     let config = parse_file(std::path::Path::new("/fuzz.conf"), bytes.to_vec());
     assert_eq!(config.files.len(), 1);
 
-    let dir = std::env::temp_dir().join(format!("upgate-prop-{}", std::process::id()));
-    if std::fs::create_dir_all(&dir).is_err() {
-        return;
-    }
-    let path = dir.join("nginx.conf");
-    if std::fs::write(&path, bytes).is_err() {
-        return;
-    }
+    let dir = tempfile::tempdir().expect("a scratch directory");
+    let path = dir.path().join("nginx.conf");
+    std::fs::write(&path, bytes).expect("the configuration written");
     let mut options = LoadOptions::new(&path);
     options.check_environment = false;
     let loaded = load(&options);

@@ -41,6 +41,7 @@
 //! let loaded = upgate_conf::load(&upgate_lint::load_options(&conf));
 //! let report = lint(&loaded, &Options::new(&NoResolve));
 //! assert!(report.findings.iter().any(|f| f.rule == "websocket-missing-upgrade-header"));
+//! # std::fs::remove_dir_all(&dir).unwrap();
 //! ```
 
 pub mod address;

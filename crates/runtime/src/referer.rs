@@ -213,9 +213,8 @@ mod tests {
 
     fn conf(args: &str, names: &[&str]) -> Result<RefererConf, CompileError> {
         let text = format!("events {{}}\nhttp {{ server {{ valid_referers {args}; }} }}\n");
-        let dir = std::env::temp_dir().join(format!("upgate-referer-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(format!("{}.conf", args.len() + names.len() * 1000));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nginx.conf");
         std::fs::write(&path, text).unwrap();
         let loaded = upgate_conf::load(&upgate_conf::LoadOptions::new(&path));
         let mut dirs = Vec::new();

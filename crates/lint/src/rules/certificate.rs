@@ -390,7 +390,7 @@ mod tests {
         std::fs::create_dir_all(root.join("certs")).unwrap();
         std::fs::copy(dir.join("good.pem"), root.join("certs/good.pem")).unwrap();
         let mut options = Options::new(&NoResolve);
-        options.root = Some(upgate_conf::fs::Root::whole(root));
+        options.root = Some(upgate_conf::fs::Root::whole(root.to_path_buf()));
         assert!(findings_in(&dir, &abs, ID, &options).is_empty());
     }
 

@@ -2,28 +2,57 @@
 //! the fixes, the fixed text out. The data-driven pairs per rule live in
 //! testdata/lint/ and are checked by the upgate crate's tests.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::{NoResolve, Options, fix, lint, load_options};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
-fn write(text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "upgate-lint-unit-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = std::fs::create_dir_all(&dir);
-    let path = dir.join("nginx.conf");
-    let _ = std::fs::write(&path, text);
-    path
+/// A test's own directory under the system's temporary one, removed with
+/// the value so that a test run leaves nothing behind.
+pub(crate) struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "upgate-lint-unit-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::create_dir_all(&dir);
+        Scratch(dir)
+    }
+
+    fn conf(&self) -> PathBuf {
+        self.0.join("nginx.conf")
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `text` as the nginx.conf of a fresh [`Scratch`].
+fn write(text: &str) -> Scratch {
+    let dir = Scratch::new();
+    let _ = std::fs::write(dir.conf(), text);
+    dir
 }
 
 /// (rule, line) of every finding.
 fn findings(text: &str) -> Vec<(&'static str, u32)> {
-    let path = write(text);
+    let dir = write(text);
+    let path = dir.conf();
     let loaded = upgate_conf::load(&load_options(&path));
     let report = lint(&loaded, &Options::new(&NoResolve));
     report
@@ -35,7 +64,8 @@ fn findings(text: &str) -> Vec<(&'static str, u32)> {
 
 /// (line, message) of the findings of one rule.
 pub(crate) fn findings_of(text: &str, rule: &str) -> Vec<(u32, String)> {
-    let path = write(text);
+    let dir = write(text);
+    let path = dir.conf();
     let loaded = upgate_conf::load(&load_options(&path));
     let report = lint(&loaded, &Options::new(&NoResolve));
     report
@@ -72,14 +102,14 @@ pub(crate) fn assert_says(message: &str, part: &str) {
 }
 
 /// A fresh directory for a test's files.
-pub(crate) fn temp_dir() -> PathBuf {
-    let path = write("");
-    path.parent().map(PathBuf::from).unwrap_or_default()
+pub(crate) fn temp_dir() -> Scratch {
+    Scratch::new()
 }
 
 /// The main file after applying every fix until none is left.
 pub(crate) fn fixed(text: &str) -> String {
-    let path = write(text);
+    let dir = write(text);
+    let path = dir.conf();
     for _ in 0..10 {
         let loaded = upgate_conf::load(&load_options(&path));
         let report = lint(&loaded, &Options::new(&NoResolve));
@@ -223,7 +253,8 @@ fn messages(text: &str, rule: &str, known: &[&str]) -> Vec<(u32, String, Vec<u32
             self.0.contains(&host) || crate::NoResolve.resolves(host)
         }
     }
-    let path = write(text);
+    let dir = write(text);
+    let path = dir.conf();
     let loaded = upgate_conf::load(&load_options(&path));
     let resolver = Known(known);
     let report = lint(&loaded, &Options::new(&resolver));

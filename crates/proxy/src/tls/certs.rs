@@ -158,12 +158,13 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    fn temp(name: &str, text: &[u8]) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("upgate-certs-{}", std::process::id()));
-        let _ = std::fs::create_dir_all(&dir);
-        let path = dir.join(name);
-        let _ = std::fs::write(&path, text);
-        path
+    /// `text` in a file `name` of its own scratch directory, removed when
+    /// the returned guard is dropped.
+    fn temp(name: &str, text: &[u8]) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
     }
 
     #[test]
@@ -171,11 +172,11 @@ mod tests {
         let ca = rcgen::generate_simple_self_signed(vec!["ca".into()]).unwrap();
         let leaf = rcgen::generate_simple_self_signed(vec!["leaf".into()]).unwrap();
         let text = format!("{}{}", leaf.cert.pem(), ca.cert.pem());
-        let path = temp("chain.crt", text.as_bytes());
+        let (_path_dir, path) = temp("chain.crt", text.as_bytes());
         let chain = load_chain(&path).unwrap();
         assert_eq!(chain.len(), 2);
         assert_eq!(chain[0].as_ref(), leaf.cert.der().as_ref());
-        let key = temp("leaf.key", leaf.signing_key.serialize_pem().as_bytes());
+        let (_key_dir, key) = temp("leaf.key", leaf.signing_key.serialize_pem().as_bytes());
         assert!(load_key(&key).is_ok());
     }
 
@@ -189,7 +190,7 @@ mod tests {
         let text = format!(
             "-----BEGIN TRUSTED CERTIFICATE-----\n{b64}\n-----END TRUSTED CERTIFICATE-----\n"
         );
-        let path = temp("aux.crt", text.as_bytes());
+        let (_path_dir, path) = temp("aux.crt", text.as_bytes());
         let chain = load_chain(&path).unwrap();
         assert_eq!(chain[0].as_ref(), leaf.cert.der().as_ref());
     }
@@ -198,10 +199,10 @@ mod tests {
     fn nginx_messages() {
         let missing = load_chain(Path::new("/nonexistent/x.crt")).unwrap_err();
         assert!(missing.starts_with("cannot load certificate \"/nonexistent/x.crt\": BIO_new_file() failed (2: No such file or directory)"), "{missing}");
-        let empty = temp("empty.crt", b"nothing here\n");
+        let (_empty_dir, empty) = temp("empty.crt", b"nothing here\n");
         assert!(load_chain(&empty).unwrap_err().contains("no certificate"));
         assert!(load_key(&empty).unwrap_err().contains("no private key"));
-        let enc = temp(
+        let (_enc_dir, enc) = temp(
             "enc.key",
             b"-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n",
         );
