@@ -82,6 +82,9 @@ pub struct ConfError {
     pub position: Position,
     /// A sentence of advice beyond nginx's message (shown by miette only).
     pub help: Option<String>,
+    /// upgate's own check (a `# upgate:` pragma): nginx, which skips
+    /// comments, does not make it.
+    pub upgate_only: bool,
 }
 
 impl ConfError {
@@ -92,6 +95,7 @@ impl ConfError {
             message: message.into(),
             position: Position::File { span, line },
             help: None,
+            upgate_only: false,
         }
     }
 
@@ -109,11 +113,18 @@ impl ConfError {
             message: message.into(),
             position: Position::None { hint },
             help: None,
+            upgate_only: false,
         }
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
+        self
+    }
+
+    /// Marks an error nginx does not make (see [`ConfError::upgate_only`]).
+    pub fn by_upgate(mut self) -> Self {
+        self.upgate_only = true;
         self
     }
 

@@ -31,6 +31,7 @@ mod handlers;
 pub mod lexer;
 pub mod load;
 pub mod parser;
+pub mod pragma;
 pub mod printer;
 pub mod snippet;
 pub mod span;

@@ -8,13 +8,14 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use crate::ast::{Block, Directive, Node};
+use crate::ast::{Block, Comment, Directive, Node};
 use crate::context::BlockKind;
 use crate::directives::{self, Build, DirectiveSpec, ModuleType, Release, flags};
 use crate::error::{ConfError, Level, Position, errno_text};
 use crate::fs::{Fs, full_name, has_glob};
 use crate::handlers::Semantics;
 use crate::parser::{self, SyntaxError};
+use crate::pragma;
 use crate::snippet::{self, Detected, SnippetContext};
 use crate::span::{FileId, SourceFile, SourceMap, Span};
 
@@ -243,6 +244,7 @@ pub fn load(options: &LoadOptions) -> Loaded {
         errors: Vec::new(),
         unread: Vec::new(),
         empty_globs: Vec::new(),
+        pragma_levels: vec![pragma::Level::default()],
     };
     let result = loader.run();
     let carried = loader.semantics.take_carried_warnings();
@@ -295,6 +297,9 @@ struct Loader<'o> {
     errors: Vec<ConfError>,
     unread: Vec<UnreadInclude>,
     empty_globs: Vec<UnreadInclude>,
+    /// The pragmas seen in each open block, innermost last (an include
+    /// reads into the block it stands in).
+    pragma_levels: Vec<pragma::Level>,
 }
 
 impl Loader<'_> {
@@ -488,10 +493,28 @@ impl Loader<'_> {
 
     fn walk_nodes(&mut self, block: &mut Block, context: BlockKind) -> Result<(), ConfError> {
         for node in &mut block.nodes {
-            if let Node::Directive(directive) = node {
-                let result = self.directive(directive, context);
-                self.recover(result)?;
+            match node {
+                Node::Directive(directive) => {
+                    for comment in &directive.inner_comments {
+                        self.pragma(comment, context)?;
+                    }
+                    let result = self.directive(directive, context);
+                    self.recover(result)?;
+                }
+                Node::Comment(comment) => self.pragma(comment, context)?,
             }
+        }
+        Ok(())
+    }
+
+    /// upgate's `# upgate:` pragmas: nginx skips comments, upgate checks
+    /// them as directives of the block (see [`pragma`]).
+    fn pragma(&mut self, comment: &Comment, context: BlockKind) -> Result<(), ConfError> {
+        let Some(level) = self.pragma_levels.last_mut() else {
+            return Ok(());
+        };
+        for e in level.check(comment, context) {
+            self.recover(Err(e.by_upgate()))?;
         }
         Ok(())
     }
@@ -577,7 +600,10 @@ impl Loader<'_> {
         if let Some(block) = d.block.as_mut() {
             let inner = BlockKind::opened_by(context, &d.name.value);
             if !parser::is_lua_block(&d.name) {
-                self.walk_nodes(block, inner)?;
+                self.pragma_levels.push(pragma::Level::default());
+                let walked = self.walk_nodes(block, inner);
+                self.pragma_levels.pop();
+                walked?;
             }
             if block.close.is_some() {
                 match self.semantics.leave_block(inner, d, &self.config) {

@@ -26,7 +26,7 @@ use crate::relay;
 use crate::request_body::Body;
 use crate::response_head::{self, HeadInput};
 use crate::tables::Tables;
-use crate::tunnel::TunnelConfig;
+use crate::tunnel::{TimeoutClose, TunnelConfig};
 use crate::upstream::attempt::{Fail, attempt};
 use crate::upstream::pool::Conn;
 use crate::upstream::{Group, group_for};
@@ -411,11 +411,16 @@ impl Exchange<'_> {
             }
             self.vals.bytes_sent = client.sent;
             self.vals.body_bytes_sent = client.sent.saturating_sub(out.len() as u64);
+            let pragmas = &r.rt.location(r.location).conf.pragmas;
             let cfg = TunnelConfig {
                 proxy_read_timeout: timeouts.proxy_read_timeout.value,
                 proxy_send_timeout: timeouts.proxy_send_timeout.value,
                 send_timeout,
-                ..TunnelConfig::default()
+                on_timeout: match pragmas.websocket_close_on_timeout.value {
+                    Some(code) => TimeoutClose::CloseFrame(code),
+                    None => TimeoutClose::Silent,
+                },
+                ping: pragmas.websocket_ping.value,
             };
             return After::Tunnel(Box::new(TunnelJob {
                 upstream: conn.stream,

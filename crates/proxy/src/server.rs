@@ -400,9 +400,16 @@ impl Server {
                 notified.await;
             }
         };
+        let mut wait = std::pin::pin!(wait);
         match grace {
             Some(g) => {
-                let _ = tokio::time::timeout(g, wait).await;
+                if tokio::time::timeout(g, wait.as_mut()).await.is_err() && !g.is_zero() {
+                    // worker_shutdown_timeout has passed: the tunnels whose
+                    // location asks for close frames send them and wait for
+                    // the answers; the others close now.
+                    self.shared.close_before.send_replace(u64::MAX);
+                    let _ = tokio::time::timeout(crate::tunnel::CLOSE_GRACE, wait).await;
+                }
             }
             None => wait.await,
         }

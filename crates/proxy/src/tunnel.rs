@@ -22,6 +22,15 @@
 //! freed as soon as it is written. Events here are I/O progress: a blocked
 //! direction's source is not read (nginx's buffer is full), so its new bytes
 //! do not re-arm the timers until the write moves again.
+//!
+//! With upgate's pragmas (`websocket_ping`, `websocket_close_on_timeout`)
+//! the tunnel also follows the frames of both directions ([`frames`]) and
+//! puts its own on the wire at frame boundaries: a ping to a side silent
+//! for the ping period (its pong is not passed on; a side silent for a
+//! second period is closed as dead), and close frames to both sides at
+//! proxy_read_timeout, at a shutdown's deadline and for a dead side, after
+//! which it waits up to [`CLOSE_GRACE`] for their close frames. Without
+//! them nothing here looks at a byte.
 
 use std::future::Future;
 use std::io;
@@ -41,6 +50,12 @@ use tokio::time::{Instant, Sleep, sleep_until};
 const READ_CHUNK: usize = 64 * 1024;
 /// Reads per direction per poll before yielding to other tasks.
 const READS_PER_POLL: usize = 16;
+/// How long a closing tunnel waits for the close frames that answer its
+/// own.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+mod frames;
+use frames::{Fed, Framing};
 
 /// The tunnel's timeouts and options.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +68,16 @@ pub struct TunnelConfig {
     pub send_timeout: Duration,
     /// What a timeout does to the connections.
     pub on_timeout: TimeoutClose,
+    /// `# upgate: websocket_ping`: the idle period after which a side is
+    /// pinged.
+    pub ping: Option<Duration>,
+}
+
+impl TunnelConfig {
+    /// Whether the tunnel follows WebSocket frames (a pragma is on).
+    pub fn frame_aware(&self) -> bool {
+        self.ping.is_some() || self.on_timeout != TimeoutClose::Silent
+    }
 }
 
 impl Default for TunnelConfig {
@@ -62,6 +87,7 @@ impl Default for TunnelConfig {
             proxy_send_timeout: Duration::from_secs(60),
             send_timeout: Duration::from_secs(60),
             on_timeout: TimeoutClose::Silent,
+            ping: None,
         }
     }
 }
@@ -70,10 +96,12 @@ impl Default for TunnelConfig {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TimeoutClose {
-    /// Close both connections, as nginx does. (A WebSocket 1001 close frame
-    /// mode will be a variant here.)
+    /// Close both connections, as nginx does.
     #[default]
     Silent,
+    /// `# upgate: websocket_close_on_timeout CODE`: a close frame with the
+    /// code to both sides first.
+    CloseFrame(u16),
 }
 
 /// Which connection.
@@ -99,6 +127,10 @@ pub enum EndReason {
     ClientSendTimeout,
     /// An I/O error on one side.
     Error(Side, io::ErrorKind),
+    /// A side answered no ping for a ping period (`websocket_ping`).
+    DeadPeer(Side),
+    /// A shutdown's deadline, met with close frames.
+    Shutdown,
 }
 
 /// How a tunnel ended and what it carried.
@@ -137,17 +169,26 @@ where
     C: AsyncRead + AsyncWrite + Unpin,
     U: AsyncRead + AsyncWrite + Unpin,
 {
-    let deadline = Instant::now() + cfg.proxy_read_timeout;
+    let now = Instant::now();
+    let deadline = now + cfg.proxy_read_timeout;
+    let mut up = Pipe::new(client_leftover);
+    let mut down = Pipe::new(upstream_leftover);
+    let ws = cfg.frame_aware().then(|| {
+        up.framing = Some(Box::default());
+        down.framing = Some(Box::default());
+        Box::new(WsControl::new(now))
+    });
     Tunnel {
         client,
         upstream,
-        up: Pipe::new(client_leftover),
-        down: Pipe::new(upstream_leftover),
-        last_event: Instant::now(),
+        up,
+        down,
+        last_event: now,
         deadline,
         sleep: None,
         timer_waker: None,
         cfg: cfg.clone(),
+        ws,
     }
 }
 
@@ -158,6 +199,10 @@ struct Pipe {
     unflushed: bool,
     eof: Option<Option<io::ErrorKind>>,
     bytes: u64,
+    /// The frames of this direction, when a pragma needs them.
+    framing: Option<Box<Framing>>,
+    /// Bytes were read from the source since the tunnel last looked.
+    active: bool,
 }
 
 /// Where a direction stands after a poll.
@@ -178,7 +223,21 @@ impl Pipe {
             unflushed: false,
             eof: None,
             bytes: 0,
+            framing: None,
+            active: false,
         }
+    }
+
+    /// Puts a frame of upgate's own on the wire if the output stands at a
+    /// frame boundary with nothing waiting.
+    fn inject(&mut self, frame: Bytes) -> bool {
+        let ready = self.pending.is_empty()
+            && self.eof.is_none()
+            && self.framing.as_ref().is_some_and(|f| f.at_boundary());
+        if ready {
+            self.pending = frame;
+        }
+        ready
     }
 
     /// Moves bytes from `src` to `dst` until one of them would block.
@@ -221,14 +280,24 @@ impl Pipe {
                 Poll::Ready(Err(e)) => {
                     *progress = true;
                     self.eof = Some(Some(e.kind()));
+                    self.release_held();
                 }
                 Poll::Ready(Ok(())) if rb.filled().is_empty() => {
                     *progress = true;
                     self.eof = Some(None);
+                    self.release_held();
                 }
                 Poll::Ready(Ok(())) => {
                     *progress = true;
+                    self.active = true;
                     let read = rb.filled();
+                    if let Some(framing) = self.framing.as_mut()
+                        && let Fed::Replace(out) = framing.feed(read)
+                    {
+                        // Written at the top of the loop.
+                        self.pending = out;
+                        continue;
+                    }
                     let mut done = 0;
                     while done < read.len() {
                         match self.write_slice(cx, dst, &read[done..], dst_side, progress)? {
@@ -244,6 +313,18 @@ impl Pipe {
         }
         cx.waker().wake_by_ref();
         Ok(Flow::Reading)
+    }
+
+    /// At the source's end, what the frame reader held goes on (unless the
+    /// tunnel is closing): every byte read is delivered, as by the byte
+    /// pipe.
+    fn release_held(&mut self) {
+        if let Some(framing) = self.framing.as_mut() {
+            let held = framing.take_held();
+            if !framing.closing && !held.is_empty() {
+                self.pending = held;
+            }
+        }
     }
 
     fn write<D: AsyncWrite + Unpin>(
@@ -297,6 +378,8 @@ pub struct Tunnel<C, U> {
     /// The waker the armed timer holds: it was polled since it was armed.
     timer_waker: Option<Waker>,
     cfg: TunnelConfig,
+    /// The pragmas' state, when one is on.
+    ws: Option<Box<WsControl>>,
 }
 
 impl<C, U> Tunnel<C, U> {
@@ -304,6 +387,111 @@ impl<C, U> Tunnel<C, U> {
     pub fn client(&self) -> &C {
         &self.client
     }
+
+    /// A shutdown's deadline: with `websocket_close_on_timeout`, both sides
+    /// get a close frame and the tunnel ends when they answer (within
+    /// [`CLOSE_GRACE`]); the caller polls on. `false`: close it bare now.
+    pub fn close_for_shutdown(&mut self) -> bool {
+        let TimeoutClose::CloseFrame(code) = self.cfg.on_timeout else {
+            return false;
+        };
+        if self.ws.as_ref().is_some_and(|ws| ws.closing.is_none()) {
+            self.start_closing(EndReason::Shutdown, code, Instant::now());
+        }
+        self.ws.is_some()
+    }
+
+    /// Sends each side a close frame where its stream allows one, and from
+    /// now on passes nothing on.
+    fn start_closing(&mut self, reason: EndReason, code: u16, now: Instant) {
+        let Some(ws) = self.ws.as_mut() else {
+            return;
+        };
+        let text = close_text(reason);
+        ws.close_sent = [
+            self.down.inject(close_frame(code, text, false)),
+            self.up.inject(close_frame(code, text, true)),
+        ];
+        for pipe in [&mut self.up, &mut self.down] {
+            if let Some(f) = pipe.framing.as_mut() {
+                f.closing = true;
+            }
+        }
+        ws.closing = Some((reason, now + CLOSE_GRACE));
+    }
+}
+
+/// What upgate's frames need between polls.
+struct WsControl {
+    /// When each side (client, upstream) last sent a byte.
+    last_from: [Instant; 2],
+    /// When each side was pinged, until it sends something.
+    ping_sent: [Option<Instant>; 2],
+    pings: u32,
+    /// Closing: why, and until when the close frames are waited for.
+    closing: Option<(EndReason, Instant)>,
+    /// Which sides were sent a close frame.
+    close_sent: [bool; 2],
+}
+
+impl WsControl {
+    fn new(now: Instant) -> Self {
+        WsControl {
+            last_from: [now; 2],
+            ping_sent: [None; 2],
+            pings: 0,
+            closing: None,
+            close_sent: [false; 2],
+        }
+    }
+}
+
+/// The reason text of upgate's close frames (a browser shows it as
+/// `CloseEvent.reason`).
+fn close_text(reason: EndReason) -> &'static str {
+    match reason {
+        EndReason::ReadTimeout => "idle timeout",
+        EndReason::Shutdown => "server shutting down",
+        EndReason::DeadPeer(_) => "peer not responding",
+        _ => "",
+    }
+}
+
+/// A control frame of upgate's own; toward the upstream (`masked`) with a
+/// fresh mask, as a client's must be.
+fn control_frame(frame: tungstenite::protocol::frame::Frame, masked: bool) -> Bytes {
+    let mut frame = frame;
+    if masked {
+        let mut mask = [0u8; 4];
+        // The mask protects intermediaries from payloads a client chose;
+        // these payloads are upgate's, so a fixed mask would be safe too.
+        if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut mask).is_err() {
+            mask = [0x5a, 0xa5, 0x3c, 0xc3];
+        }
+        frame.header_mut().mask = Some(mask);
+    }
+    let mut out = Vec::with_capacity(frame.len());
+    // Writing into a Vec cannot fail.
+    let _ = frame.format(&mut out);
+    Bytes::from(out)
+}
+
+fn close_frame(code: u16, text: &str, masked: bool) -> Bytes {
+    let close = tungstenite::protocol::frame::CloseFrame {
+        code: code.into(),
+        reason: text.into(),
+    };
+    control_frame(
+        tungstenite::protocol::frame::Frame::close(Some(close)),
+        masked,
+    )
+}
+
+fn ping_frame(n: u32, masked: bool) -> Bytes {
+    control_frame(
+        tungstenite::protocol::frame::Frame::ping(frames::ping_payload(n).to_vec()),
+        masked,
+    )
 }
 
 impl<C, U> Future for Tunnel<C, U>
@@ -338,6 +526,7 @@ where
     fn poll_tunnel(&mut self, cx: &mut Context<'_>) -> Poll<TunnelEnd> {
         let cfg = &self.cfg;
         let mut progress = false;
+        let closing = self.ws.as_ref().and_then(|ws| ws.closing);
         let down = match self.down.poll(
             cx,
             &mut self.upstream,
@@ -346,7 +535,7 @@ where
             &mut progress,
         ) {
             Ok(flow) => flow,
-            Err(reason) => return self.end(reason),
+            Err(reason) => return self.end(closing.map_or(reason, |(why, _)| why)),
         };
         let up = match self.up.poll(
             cx,
@@ -356,8 +545,11 @@ where
             &mut progress,
         ) {
             Ok(flow) => flow,
-            Err(reason) => return self.end(reason),
+            Err(reason) => return self.end(closing.map_or(reason, |(why, _)| why)),
         };
+        if let Some((reason, grace)) = closing {
+            return self.poll_closing(cx, reason, grace);
+        }
         match (down, up) {
             (Flow::Ended(Some(kind)), _) => {
                 return self.end(EndReason::Error(Side::Upstream, kind));
@@ -393,32 +585,148 @@ where
         .into_iter()
         .filter(|(armed, _, _)| *armed)
         .map(|(_, timeout, reason)| (self.last_event + timeout, reason));
-        let Some(mut first) = timers.next() else {
-            return Poll::Pending;
-        };
-        for t in timers {
-            if t.0 < first.0 {
-                first = t;
+        let first = timers.next().map(|mut first| {
+            for t in timers {
+                if t.0 < first.0 {
+                    first = t;
+                }
+            }
+            first
+        });
+        let mut wake_at = first.map(|(at, _)| at);
+        if let Some((at, reason)) = first
+            && now >= at
+        {
+            match (reason, self.cfg.on_timeout) {
+                (EndReason::ReadTimeout, TimeoutClose::CloseFrame(code)) if self.ws.is_some() => {
+                    self.start_closing(reason, code, now);
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                _ => return self.end(reason),
             }
         }
-        if now >= first.0 {
-            return self.end(first.1);
+        if self.ws.is_some() {
+            match self.keepalive(now) {
+                Keepalive::Wrote => {
+                    // The frames go out at the next poll, at once.
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                Keepalive::Next(Some(at)) => {
+                    wake_at = Some(wake_at.map_or(at, |w| w.min(at)));
+                }
+                Keepalive::Next(None) => {}
+            }
         }
+        match wake_at {
+            Some(at) => self.wait_until(cx, at, now),
+            None => Poll::Pending,
+        }
+    }
+
+    /// `websocket_ping`: pings the sides silent for a period, closes one
+    /// silent for a second period; when the next check is due.
+    fn keepalive(&mut self, now: Instant) -> Keepalive {
+        let Some(ws) = self.ws.as_mut() else {
+            return Keepalive::Next(None);
+        };
+        // Index 0 is the client (the source of `up`), 1 the upstream.
+        for (i, pipe) in [&mut self.up, &mut self.down].into_iter().enumerate() {
+            if std::mem::take(&mut pipe.active) {
+                ws.last_from[i] = now;
+                ws.ping_sent[i] = None;
+            }
+        }
+        let Some(period) = self.cfg.ping else {
+            return Keepalive::Next(None);
+        };
+        let mut next: Option<Instant> = None;
+        let mut sooner = |at: Instant| next = Some(next.map_or(at, |n| n.min(at)));
+        for i in 0..2 {
+            if let Some(sent) = ws.ping_sent[i] {
+                if now >= sent + period {
+                    let side = if i == 0 { Side::Client } else { Side::Upstream };
+                    let code = match self.cfg.on_timeout {
+                        TimeoutClose::CloseFrame(code) => code,
+                        TimeoutClose::Silent => 1001,
+                    };
+                    self.start_closing(EndReason::DeadPeer(side), code, now);
+                    return Keepalive::Wrote;
+                }
+                sooner(sent + period);
+                continue;
+            }
+            let due = ws.last_from[i] + period;
+            if now < due {
+                sooner(due);
+                continue;
+            }
+            // A ping to the client goes down, one to the upstream goes up
+            // (masked, as a client's frames are); its pong comes the other
+            // way.
+            let n = ws.pings.wrapping_add(1);
+            let (to, from) = if i == 0 {
+                (&mut self.down, &mut self.up)
+            } else {
+                (&mut self.up, &mut self.down)
+            };
+            if to.inject(ping_frame(n, i == 1)) {
+                ws.pings = n;
+                ws.ping_sent[i] = Some(now);
+                if let Some(f) = from.framing.as_mut() {
+                    f.expect_pong = Some(frames::ping_payload(n));
+                }
+                return Keepalive::Wrote;
+            }
+            // Mid-frame (or opaque): the next bytes wake the tunnel, and
+            // nginx's timers still bound it.
+        }
+        Keepalive::Next(next)
+    }
+
+    /// A closing tunnel: ends when every side sent a close frame got its
+    /// answer (or ended), or at the grace deadline.
+    fn poll_closing(
+        &mut self,
+        cx: &mut Context<'_>,
+        reason: EndReason,
+        grace: Instant,
+    ) -> Poll<TunnelEnd> {
+        let Some(ws) = self.ws.as_ref() else {
+            return self.end(reason);
+        };
+        let answered = |sent: bool, from: &Pipe, to: &Pipe| {
+            !sent
+                || from.eof.is_some()
+                || (to.pending.is_empty() && from.framing.as_ref().is_some_and(|f| f.close_seen))
+        };
+        let client_done = answered(ws.close_sent[0], &self.up, &self.down);
+        let upstream_done = answered(ws.close_sent[1], &self.down, &self.up);
+        let now = Instant::now();
+        if (client_done && upstream_done) || now >= grace {
+            return self.end(reason);
+        }
+        self.wait_until(cx, grace, now)
+    }
+
+    /// Arms the timer for `at` (or leaves one that fires sooner).
+    fn wait_until(&mut self, cx: &mut Context<'_>, at: Instant, now: Instant) -> Poll<TunnelEnd> {
         // The timer is moved lazily: while traffic flows the deadline moves
         // on at every event, and re-arming tokio's timer each time would be
         // a good part of a small message's cost. A timer still due before
         // the deadline is left alone; when it fires, this poll finds the
         // deadline not reached and arms the timer at it.
         let (sleep, rearmed) = match &mut self.sleep {
-            Some(sleep) if self.deadline > now && self.deadline <= first.0 => (sleep, false),
+            Some(sleep) if self.deadline > now && self.deadline <= at => (sleep, false),
             Some(sleep) => {
-                sleep.as_mut().reset(first.0);
-                self.deadline = first.0;
+                sleep.as_mut().reset(at);
+                self.deadline = at;
                 (sleep, true)
             }
             None => {
-                self.deadline = first.0;
-                (self.sleep.insert(Box::pin(sleep_until(first.0))), true)
+                self.deadline = at;
+                (self.sleep.insert(Box::pin(sleep_until(at))), true)
             }
         };
         // A timer polled since it was last armed holds this task's waker
@@ -444,6 +752,14 @@ where
             Poll::Pending => Poll::Pending,
         }
     }
+}
+
+/// What the keepalive check did.
+enum Keepalive {
+    /// Put frames in the pipes (or began closing): poll again.
+    Wrote,
+    /// When it is next due.
+    Next(Option<Instant>),
 }
 
 #[cfg(test)]

@@ -89,6 +89,11 @@ pub fn start(client: Client, exit: TunnelExit, shared: &Arc<Shared>) -> Option<U
         let end = loop {
             probe.borrow_and_update();
             if *close_before.borrow_and_update() > generation {
+                if tunnel.close_for_shutdown() {
+                    // Close frames to both sides: the tunnel ends when they
+                    // answer, within CLOSE_GRACE.
+                    break (&mut tunnel).await;
+                }
                 // The byte counts are lost with the tunnel.
                 break TunnelEnd {
                     reason: EndReason::Error(Side::Client, std::io::ErrorKind::ConnectionAborted),
@@ -169,6 +174,12 @@ fn timeout_message(reason: EndReason) -> Option<&'static str> {
         EndReason::ClientSendTimeout => {
             Some("client timed out (110: Connection timed out) while proxying upgraded connection")
         }
+        EndReason::DeadPeer(Side::Client) => Some(
+            "client answered no ping (websocket_ping) while proxying upgraded connection, closed",
+        ),
+        EndReason::DeadPeer(Side::Upstream) => Some(
+            "upstream answered no ping (websocket_ping) while proxying upgraded connection, closed",
+        ),
         _ => None,
     }
 }

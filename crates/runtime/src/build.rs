@@ -15,6 +15,7 @@ use crate::conf::{self, LevelKind, LocConf};
 use crate::error::CompileError;
 use crate::headers::Level;
 use crate::location::{Location, LocationId, LocationKind, LocationTree, StaticEntry};
+use crate::pragmas::TunnelPragmas;
 use crate::proxy_pass::{ProxyPass, ProxyTarget, parse_url};
 use crate::regex::Regex;
 use crate::rewrite::{self, Op, Script};
@@ -88,7 +89,11 @@ impl<'c> Builder<'c, '_> {
     }
 
     /// The `http` level's configuration.
-    pub fn http_conf(&mut self, dirs: &[&Directive]) -> Result<LocConf, CompileError> {
+    pub fn http_conf(
+        &mut self,
+        http: &Directive,
+        dirs: &[&Directive],
+    ) -> Result<LocConf, CompileError> {
         let level = Level {
             name: "http".into(),
             span: Default::default(),
@@ -118,7 +123,18 @@ impl<'c> Builder<'c, '_> {
             &self.options.prefix,
             &self.user,
         )?;
+        conf.pragmas = self.pragmas(&conf.pragmas, http);
         Ok(conf)
+    }
+
+    /// A level's pragmas over its parent's.
+    fn pragmas(&self, parent: &TunnelPragmas, d: &Directive) -> TunnelPragmas {
+        let own = d
+            .block
+            .as_ref()
+            .map(|block| upgate_conf::pragma::of_block(self.config, block))
+            .unwrap_or_default();
+        TunnelPragmas::merge(parent, &own)
     }
 
     /// A `server {}` block.
@@ -296,6 +312,7 @@ impl<'c> Builder<'c, '_> {
             &self.user,
             &mut self.regexes,
         )?;
+        conf.pragmas = self.pragmas(&parent_conf.pragmas, spec.d);
         conf.access_phase = crate::access_phase::merge(
             &parent_conf.access_phase,
             &dirs,

@@ -275,7 +275,7 @@ fn http_tables<'c>(
         maps.push(map);
     }
     b.zones = crate::zone::Zones::compile(&dirs, &b.user)?;
-    let http_conf = b.http_conf(&dirs)?;
+    let http_conf = b.http_conf(http, &dirs)?;
     for d in dirs.iter().filter(|d| d.is("server") && d.block.is_some()) {
         b.server(d, &http_conf)?;
     }

@@ -106,6 +106,8 @@ pub struct LocConf {
     /// `stub_status` is the content handler (like proxy_pass, kept by the
     /// `if` blocks inside).
     pub stub_status: bool,
+    /// upgate's `# upgate:` pragmas for the tunnels of this level.
+    pub pragmas: crate::pragmas::TunnelPragmas,
 }
 
 /// `if_modified_since`.
@@ -165,6 +167,7 @@ impl Default for LocConf {
             access_phase: Default::default(),
             referer: Default::default(),
             stub_status: false,
+            pragmas: Default::default(),
         }
     }
 }

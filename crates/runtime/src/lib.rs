@@ -86,6 +86,7 @@ pub mod limit_req;
 pub mod listen;
 pub mod location;
 pub mod map;
+pub mod pragmas;
 pub mod proxy_pass;
 pub mod proxy_protocol;
 pub mod realip;

@@ -134,6 +134,34 @@ pub fn websocket(r: &mut Request<'_>, up: Option<&UpstreamRequest>, _now: Instan
         format_duration(conf.timeouts.proxy_send_timeout.value),
         format_duration(send.value)
     ));
+    // The pragmas in force, with where they are set (an off one included:
+    // it may be what switched an outer level's off).
+    let pragmas = &conf.pragmas;
+    if let Some(span) = pragmas.websocket_ping.span {
+        notes.push(match pragmas.websocket_ping.value {
+            Some(period) => format!(
+                "upgate pings a side after {0} without a frame from it and closes a side silent for another {0} as dead (# upgate: websocket_ping at {1})",
+                format_duration(period),
+                rt.source(span)
+            ),
+            None => format!(
+                "no keepalive pings (# upgate: websocket_ping off at {})",
+                rt.source(span)
+            ),
+        });
+    }
+    if let Some(span) = pragmas.websocket_close_on_timeout.span {
+        notes.push(match pragmas.websocket_close_on_timeout.value {
+            Some(code) => format!(
+                "at a timeout or a shutdown's deadline both sides get a close frame {code} (# upgate: websocket_close_on_timeout at {})",
+                rt.source(span)
+            ),
+            None => format!(
+                "a timeout closes the connections bare, as nginx does (# upgate: websocket_close_on_timeout off at {})",
+                rt.source(span)
+            ),
+        });
+    }
     finish(requested, problems, notes)
 }
 

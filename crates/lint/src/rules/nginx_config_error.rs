@@ -45,7 +45,14 @@ pub fn check(cx: &Cx<'_>, out: &mut Vec<Finding>) {
                 ID,
                 Severity::Error,
                 span,
-                format!("nginx -t fails: {}", error.message),
+                if error.upgate_only {
+                    format!(
+                        "upgate -t fails (nginx skips the comment): {}",
+                        error.message
+                    )
+                } else {
+                    format!("nginx -t fails: {}", error.message)
+                },
             )
             .help(help),
         );

@@ -307,3 +307,44 @@ fn unknown_upstream_without_a_similar_name() {
     );
     assert!(!found[0].1.contains("did you mean"), "{}", found[0].1);
 }
+
+/// A WebSocket location at the default read timeout, with `pragma` in the
+/// server block.
+fn ws_with_pragma(pragma: &str) -> String {
+    format!(
+        "{HEAD}    map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}\n    server {{\n        {pragma}\n        location /ws {{\n            proxy_pass http://127.0.0.1:9000;\n            proxy_http_version 1.1;\n            proxy_set_header Upgrade $http_upgrade;\n            proxy_set_header Connection $connection_upgrade;\n        }}\n    }}\n}}\n"
+    )
+}
+
+#[test]
+fn upgates_pings_before_the_read_timeout_keep_the_tunnel_open() {
+    let rule = "websocket-proxy-read-timeout";
+    let bare = findings_of(&ws_with_pragma(""), rule);
+    assert_eq!(bare.len(), 1, "{bare:?}");
+    assert!(
+        findings_of(&ws_with_pragma("# upgate: websocket_ping 25s;"), rule).is_empty(),
+        "pings every 25 s re-arm a 60 s timeout"
+    );
+    let late = findings_of(&ws_with_pragma("# upgate: websocket_ping 2m;"), rule);
+    assert_eq!(late.len(), 1, "{late:?}");
+    assert_says(&late[0].1, "not before the proxy_read_timeout of 60s");
+    assert_eq!(late[0].0, 5, "at the pragma");
+    // `off` at the location brings the warning back.
+    let text = ws_with_pragma("# upgate: websocket_ping 25s;").replace(
+        "proxy_http_version 1.1;",
+        "proxy_http_version 1.1;\n            # upgate: websocket_ping off;",
+    );
+    assert_eq!(findings_of(&text, rule).len(), 1);
+}
+
+#[test]
+fn a_bad_pragma_is_an_upgate_error_with_a_suggestion() {
+    let found = findings_of(
+        &ws_with_pragma("# upgate: websocket_pnig 25s;"),
+        "nginx-config-error",
+    );
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_says(&found[0].1, "upgate -t fails");
+    assert_says(&found[0].1, "unknown pragma \"websocket_pnig\"");
+    assert_eq!(found[0].0, 5);
+}

@@ -16,6 +16,7 @@ fn cfg(read: u64, send: u64, client_send: u64) -> TunnelConfig {
         proxy_send_timeout: Duration::from_secs(send),
         send_timeout: Duration::from_secs(client_send),
         on_timeout: TimeoutClose::Silent,
+        ping: None,
     }
 }
 
@@ -239,4 +240,239 @@ fn an_idle_tunnel_is_small() {
         "tunnel future holds {own} bytes besides the streams"
     );
     drop((fut, b, d));
+}
+
+// With the pragmas: frames of upgate's own, on a paused clock, against
+// tungstenite's endpoints (which answer pings and close frames when read).
+
+mod pragmas {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::WebSocketStream;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::Role;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+    use super::*;
+
+    fn ws_cfg(read: u64, ping: Option<u64>, close: Option<u16>) -> TunnelConfig {
+        TunnelConfig {
+            ping: ping.map(Duration::from_secs),
+            on_timeout: close.map_or(TimeoutClose::Silent, TimeoutClose::CloseFrame),
+            ..cfg(read, 60, 60)
+        }
+    }
+
+    async fn endpoints(
+        cfg: TunnelConfig,
+    ) -> (
+        WebSocketStream<DuplexStream>,
+        WebSocketStream<DuplexStream>,
+        JoinHandle<TunnelEnd>,
+    ) {
+        let (client, upstream, task) = start(1 << 20, b"", b"", cfg);
+        let client = WebSocketStream::from_raw_socket(client, Role::Client, None).await;
+        let upstream = WebSocketStream::from_raw_socket(upstream, Role::Server, None).await;
+        (client, upstream, task)
+    }
+
+    /// Reads (and so answers pings) until a message that is not a ping
+    /// comes, or the stream ends.
+    fn reader(
+        mut ws: WebSocketStream<DuplexStream>,
+    ) -> JoinHandle<(WebSocketStream<DuplexStream>, Option<Message>)> {
+        tokio::spawn(async move {
+            loop {
+                match ws.next().await {
+                    Some(Ok(Message::Ping(_))) => continue,
+                    Some(Ok(m)) => return (ws, Some(m)),
+                    _ => return (ws, None),
+                }
+            }
+        })
+    }
+
+    async fn joined<T>(h: JoinHandle<T>) -> T {
+        match h.await {
+            Ok(v) => v,
+            Err(e) => panic!("task failed: {e}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pings_keep_an_idle_tunnel_past_proxy_read_timeout() {
+        let (mut client, upstream, task) = endpoints(ws_cfg(5, Some(2), None)).await;
+        let upstream = reader(upstream);
+        let t0 = Instant::now();
+        // The client answers pings by reading; at 20 s it sends a text.
+        loop {
+            tokio::select! {
+                m = client.next() => match m {
+                    Some(Ok(Message::Ping(_))) => continue,
+                    other => panic!("client read {other:?}"),
+                },
+                () = tokio::time::sleep_until(t0 + Duration::from_secs(20)) => break,
+            }
+        }
+        assert!(!task.is_finished(), "the tunnel is alive at 20 s");
+        assert!(client.send(Message::text("hello")).await.is_ok());
+        // No pong of upgate's pings reached the other side: the first
+        // message the upstream reads is the client's text.
+        let (_upstream, first) = joined(upstream).await;
+        assert_eq!(first, Some(Message::text("hello")));
+        assert!(!task.is_finished());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_side_that_answers_no_ping_is_closed_as_dead() {
+        // The client's end is never read: it answers nothing.
+        let (_client, upstream, task) = start(1 << 20, b"", b"", ws_cfg(60, Some(2), None));
+        let upstream = WebSocketStream::from_raw_socket(upstream, Role::Server, None).await;
+        let t0 = Instant::now();
+        let (_upstream, got) = joined(reader(upstream)).await;
+        match got {
+            Some(Message::Close(Some(close))) => {
+                assert_eq!(close.code, CloseCode::Away);
+                assert_eq!(close.reason.as_str(), "peer not responding");
+            }
+            other => panic!("upstream read {other:?}"),
+        }
+        let end = end_of(task).await;
+        assert_eq!(end.reason, EndReason::DeadPeer(Side::Client));
+        // Pinged at 2 s, dead at 4 s; the close waits at most CLOSE_GRACE.
+        assert!(t0.elapsed() >= Duration::from_secs(4), "{:?}", t0.elapsed());
+        assert!(t0.elapsed() <= Duration::from_secs(4) + CLOSE_GRACE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn proxy_read_timeout_sends_both_sides_the_close_code() {
+        let (client, upstream, task) = endpoints(ws_cfg(5, None, Some(1001))).await;
+        let t0 = Instant::now();
+        let (client, upstream) = (reader(client), reader(upstream));
+        for side in [client, upstream] {
+            match joined(side).await.1 {
+                Some(Message::Close(Some(close))) => {
+                    assert_eq!(close.code, CloseCode::Away);
+                    assert_eq!(close.reason.as_str(), "idle timeout");
+                }
+                other => panic!("read {other:?}"),
+            }
+        }
+        let end = end_of(task).await;
+        assert_eq!(end.reason, EndReason::ReadTimeout);
+        // Both answered the close at once: no wait for the grace.
+        assert_eq!(t0.elapsed(), Duration::from_secs(5));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_shutdown_sends_close_frames_when_asked() {
+        let (a, b) = duplex(1 << 16);
+        let (c, d) = duplex(1 << 16);
+        let mut t = tunnel(
+            a,
+            c,
+            Bytes::new(),
+            Bytes::new(),
+            &ws_cfg(60, None, Some(4000)),
+        );
+        assert!(t.close_for_shutdown());
+        let client = reader(WebSocketStream::from_raw_socket(b, Role::Client, None).await);
+        let upstream = reader(WebSocketStream::from_raw_socket(d, Role::Server, None).await);
+        let end = (&mut t).await;
+        assert_eq!(end.reason, EndReason::Shutdown);
+        for side in [client, upstream] {
+            match joined(side).await.1 {
+                Some(Message::Close(Some(close))) => {
+                    assert_eq!(u16::from(close.code), 4000);
+                    assert_eq!(close.reason.as_str(), "server shutting down");
+                }
+                other => panic!("read {other:?}"),
+            }
+        }
+        // Without the pragma the caller closes bare.
+        let (a, _b) = duplex(16);
+        let (c, _d) = duplex(16);
+        let mut plain = tunnel(a, c, Bytes::new(), Bytes::new(), &cfg(60, 60, 60));
+        assert!(!plain.close_for_shutdown());
+    }
+
+    /// Frames as a fuzzer would send them: fragments with control frames
+    /// between, RSV1 (compressed) payloads, sizes around the length
+    /// formats, then garbage.
+    fn frame_soup(seed: u64) -> Vec<u8> {
+        use tungstenite::protocol::frame::FrameHeader;
+        use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
+        let mut x = seed | 1;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut out = Vec::new();
+        for _ in 0..200 {
+            let r = next();
+            let (opcode, fin) = match r % 6 {
+                0 => (OpCode::Data(Data::Text), r & 64 == 0),
+                1 => (OpCode::Data(Data::Binary), true),
+                2 => (OpCode::Control(Control::Ping), true),
+                3 => (OpCode::Control(Control::Pong), true),
+                _ => (OpCode::Data(Data::Binary), true),
+            };
+            let len = match opcode {
+                OpCode::Control(_) => (r >> 8) as usize % 126,
+                _ => [0, 1, 125, 126, 127, 65_535, 65_536, 70_000][(r >> 8) as usize % 8],
+            };
+            let header = FrameHeader {
+                is_final: fin,
+                rsv1: matches!(opcode, OpCode::Data(_)) && r & 128 != 0,
+                opcode,
+                mask: Some([(r >> 16) as u8, (r >> 24) as u8, 1, 2]),
+                ..FrameHeader::default()
+            };
+            let _ = header.format(len as u64, &mut out);
+            out.extend((0..len).map(|i| (i as u64 ^ r) as u8));
+            if !fin {
+                // The message's end, after a control frame.
+                let ping = FrameHeader {
+                    opcode: OpCode::Control(Control::Ping),
+                    mask: Some([1, 2, 3, 4]),
+                    ..FrameHeader::default()
+                };
+                let _ = ping.format(3, &mut out);
+                out.extend(b"abc");
+                let end = FrameHeader {
+                    opcode: OpCode::Data(Data::Continue),
+                    mask: Some([4, 3, 2, 1]),
+                    ..FrameHeader::default()
+                };
+                let _ = end.format(5, &mut out);
+                out.extend(b"tail!");
+            }
+        }
+        // A reserved opcode: the rest is opaque, and still delivered.
+        out.extend([0x8b, 0x80, 0, 0, 0, 0]);
+        out.extend((0..5000).map(|i| (i * 7) as u8));
+        out
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_frame_stream_reaches_the_other_side_unchanged() {
+        for seed in [1u64, 7, 42, 1234] {
+            let soup = frame_soup(seed);
+            let (mut client, mut upstream, task) =
+                start(4096, b"", b"", ws_cfg(60, Some(30), Some(1001)));
+            let sent = soup.clone();
+            let writer = tokio::spawn(async move {
+                // Writes of odd sizes, so that headers split across reads.
+                for piece in sent.chunks(1009) {
+                    client.write_all(piece).await.ok();
+                }
+                client
+            });
+            let got = read_n(&mut upstream, soup.len()).await;
+            assert!(got == soup, "seed {seed}: the stream changed");
+            drop(joined(writer).await);
+            assert_eq!(end_of(task).await.reason, EndReason::ClientClosed);
+        }
+    }
 }
