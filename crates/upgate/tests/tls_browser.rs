@@ -18,7 +18,7 @@
 mod common;
 mod tls_support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -42,25 +42,6 @@ ws.onerror = () => { document.title = "error: websocket failed"; };
 </script></body></html>
 "#;
 
-/// A Python 3 that has selenium: target/test-venv's first, then $PATH's.
-fn python_with_selenium() -> PathBuf {
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-venv/bin/python3");
-    let candidates = [Some(venv), common::find_on_path("python3")];
-    for python in candidates.into_iter().flatten() {
-        let ok = Command::new(&python)
-            .args(["-c", "import selenium"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if ok {
-            return python;
-        }
-    }
-    panic!(
-        "no python3 with selenium: run `cargo xtask test` (installs it into target/test-venv) \
-         or pip install selenium"
-    );
-}
-
 fn require_browser() {
     for (path, package) in [(CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")] {
         assert!(
@@ -83,7 +64,7 @@ enum Pin {
 /// it ended with.
 async fn browser_title(program: Program, pin: Pin) -> String {
     require_browser();
-    let python = python_with_selenium();
+    let python = common::python_with("selenium");
     let dir = Dir::new("tls-browser");
     let pki = Pki::new(&dir);
     std::fs::create_dir_all(dir.path().join("www")).unwrap();

@@ -9,12 +9,17 @@ resolve to 127.0.0.1 by --host-resolver-rules. Flags for a container run
 as root: --no-sandbox, --headless=new, --disable-gpu, --disable-dev-shm-usage.
 
 Prints `TITLE <title>` and exits 0 when the title starts with one of the
---until prefixes within --timeout seconds; exits 1 otherwise.
+--until prefixes within --timeout seconds; exits 1 otherwise. With
+--signal-on PREFIX --signal-pid PID, the first title starting with PREFIX
+sends PID a SIGQUIT (tests/websocket_pragmas.rs: a graceful shutdown while
+the page holds a WebSocket).
 """
 
 import argparse
 import base64
 import hashlib
+import os
+import signal
 import sys
 import tempfile
 import time
@@ -27,16 +32,20 @@ from selenium.webdriver.chrome.service import Service
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", required=True)
-    ap.add_argument("--spki-der", required=True, help="the leaf's SubjectPublicKeyInfo, DER")
+    ap.add_argument("--spki-der", help="the leaf's SubjectPublicKeyInfo, DER (for https)")
     ap.add_argument("--host", action="append", default=[], help="a name to map to 127.0.0.1")
     ap.add_argument("--chromium", default="/usr/bin/chromium")
     ap.add_argument("--driver", default="/usr/bin/chromedriver")
     ap.add_argument("--until", action="append", default=[], help="a title prefix that ends the wait")
     ap.add_argument("--timeout", type=float, default=30.0)
+    ap.add_argument("--signal-on", help="a title prefix that sends --signal-pid a SIGQUIT")
+    ap.add_argument("--signal-pid", type=int)
     args = ap.parse_args()
 
-    with open(args.spki_der, "rb") as f:
-        spki = base64.b64encode(hashlib.sha256(f.read()).digest()).decode()
+    spki = None
+    if args.spki_der:
+        with open(args.spki_der, "rb") as f:
+            spki = base64.b64encode(hashlib.sha256(f.read()).digest()).decode()
     rules = ",".join(f"MAP {h} 127.0.0.1" for h in args.host)
 
     with tempfile.TemporaryDirectory(prefix="upgate-chromium-") as profile:
@@ -54,9 +63,8 @@ def main() -> int:
             "--disable-component-update",
             "--lang=en-US",
             f"--user-data-dir={profile}",
-            f"--ignore-certificate-errors-spki-list={spki}",
             f"--host-resolver-rules={rules}",
-        ]:
+        ] + ([f"--ignore-certificate-errors-spki-list={spki}"] if spki else []):
             options.add_argument(flag)
         service = Service(executable_path=args.driver)
         driver = webdriver.Chrome(service=service, options=options)
@@ -65,8 +73,12 @@ def main() -> int:
             driver.get(args.url)
             deadline = time.monotonic() + args.timeout
             title = driver.title
+            signalled = False
             while time.monotonic() < deadline:
                 title = driver.title
+                if args.signal_on and not signalled and title.startswith(args.signal_on):
+                    os.kill(args.signal_pid, signal.SIGQUIT)
+                    signalled = True
                 if any(title.startswith(u) for u in args.until):
                     break
                 time.sleep(0.1)

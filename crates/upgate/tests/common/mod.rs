@@ -166,3 +166,24 @@ pub fn find_on_path(name: &str) -> Option<PathBuf> {
         .map(|dir| dir.join(name))
         .find(|candidate| candidate.is_file())
 }
+
+/// A Python 3 that can import `module`: target/test-venv's first (where
+/// `cargo xtask test` installs selenium and crossplane), then $PATH's.
+/// Panics (never skips) when neither can.
+pub fn python_with(module: &str) -> PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-venv/bin/python3");
+    let candidates = [Some(venv), find_on_path("python3")];
+    for python in candidates.into_iter().flatten() {
+        let ok = Command::new(&python)
+            .args(["-c", &format!("import {module}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if ok {
+            return python;
+        }
+    }
+    panic!(
+        "no python3 with {module}: run `cargo xtask test` (installs it into target/test-venv) \
+         or pip install {module}"
+    );
+}
