@@ -192,7 +192,7 @@ async fn pings_keep_an_idle_tunnel_open_past_proxy_read_timeout() {
                 );
             }
             Program::Nginx => {
-                let (at, _) = held.err().expect("nginx cuts the idle tunnel");
+                let (at, _) = held.expect_err("nginx cuts the idle tunnel");
                 assert!(
                     at >= Duration::from_millis(2500) && at < Duration::from_secs(6),
                     "nginx closed at {at:?}"
