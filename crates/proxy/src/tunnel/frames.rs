@@ -285,7 +285,7 @@ impl Framing {
         if length >> 63 != 0 {
             return None;
         }
-        match frame.opcode {
+        let hold = match frame.opcode {
             OpCode::Control(control) => {
                 if length > 125 || !frame.is_final {
                     return None;
@@ -293,22 +293,7 @@ impl Framing {
                 if control == Control::Close {
                     self.close_seen = true;
                 }
-                let action = if self.closing {
-                    Action::Drop
-                } else if control == Control::Pong
-                    && self.expect_pong.is_some()
-                    && length == PING_LEN as u64
-                {
-                    self.held_mask = frame.mask;
-                    Action::Hold
-                } else {
-                    Action::Pass
-                };
-                self.state = State::Payload {
-                    remaining: length,
-                    action,
-                };
-                Some(action)
+                control == Control::Pong && self.expect_pong.is_some() && length == PING_LEN as u64
             }
             OpCode::Data(data) => {
                 let continuation = data == Data::Continue;
@@ -316,18 +301,22 @@ impl Framing {
                     return None;
                 }
                 self.in_message = !frame.is_final;
-                let action = if self.closing {
-                    Action::Drop
-                } else {
-                    Action::Pass
-                };
-                self.state = State::Payload {
-                    remaining: length,
-                    action,
-                };
-                Some(action)
+                false
             }
-        }
+        };
+        let action = if self.closing {
+            Action::Drop
+        } else if hold {
+            self.held_mask = frame.mask;
+            Action::Hold
+        } else {
+            Action::Pass
+        };
+        self.state = State::Payload {
+            remaining: length,
+            action,
+        };
+        Some(action)
     }
 
     /// At a payload's end: back to reading a header, and a held pong
