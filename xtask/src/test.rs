@@ -3,8 +3,9 @@
 //! reference for the differential tests), perl's IO::Socket::SSL,
 //! Net::SSLeay and Protocol::WebSocket (nginx's own test suite), the
 //! openssl command, sslscan (tests/tls_scan.rs), chromium and its driver
-//! (tests/tls_browser.rs), the Python packages crossplane, selenium and
-//! pre-commit (tests/pre_commit.rs) into a virtual environment under
+//! (tests/tls_browser.rs), tmux (tests/metrics.rs runs `upgate top` in it),
+//! the Python packages crossplane, selenium, pre-commit (tests/pre_commit.rs)
+//! and prometheus-client (tests/metrics.rs) into a virtual environment under
 //! `target/` — then runs `cargo fmt --check`,
 //! clippy, `cargo test --workspace`, builds the criterion benchmarks
 //! (`cargo build --benches`) and runs the files of nginx's test suite listed
@@ -148,6 +149,10 @@ fn install_debian_packages() -> Result<(), String> {
     if !succeeds(Command::new("git").arg("--version")) {
         wanted.push("git");
     }
+    // tests/top.rs: `upgate top` in a terminal, read back with capture-pane.
+    if !Path::new("/usr/bin/tmux").is_file() {
+        wanted.push("tmux");
+    }
     if !Path::new("/usr/bin/sslscan").is_file() {
         wanted.push("sslscan");
     }
@@ -184,14 +189,16 @@ fn install_debian_packages() -> Result<(), String> {
 }
 
 /// The Python packages crossplane (the JSON the parse tests compare with),
-/// selenium (tests/tls_browser.rs drives chromium with it) and pre-commit
-/// (tests/pre_commit.rs runs the repository's hooks with it) in `venv`.
+/// selenium (tests/tls_browser.rs drives chromium with it), pre-commit
+/// (tests/pre_commit.rs runs the repository's hooks with it) and
+/// prometheus-client (tests/metrics.rs parses `/metrics` with it) in `venv`.
 fn install_python_packages(venv: &Path) -> Result<(), String> {
     let python = venv.join("bin/python3");
     let has =
         |module: &str| succeeds(Command::new(&python).args(["-c", &format!("import {module}")]));
     if venv.join("bin/crossplane").is_file()
         && has("selenium")
+        && has("prometheus_client")
         && venv.join("bin/pre-commit").is_file()
     {
         return Ok(());
@@ -204,7 +211,7 @@ fn install_python_packages(venv: &Path) -> Result<(), String> {
         })?;
     }
     eprintln!(
-        "xtask test: installing crossplane, selenium and pre-commit into {}",
+        "xtask test: installing crossplane, selenium, pre-commit and prometheus-client into {}",
         venv.display()
     );
     status(Command::new(venv.join("bin/pip")).args([
@@ -213,10 +220,11 @@ fn install_python_packages(venv: &Path) -> Result<(), String> {
         "crossplane",
         "selenium",
         "pre-commit",
+        "prometheus-client",
     ]))
 }
 
-/// The files of nginx's test suite that upgate passes, against the release
+/// The files of nginx's test suite that upgate passes, against the debug
 /// binary: every one must pass (the list may only grow).
 fn run_nginx_tests(root: &Path, shared: &Path, path: &str) -> Result<(), String> {
     let list = root.join("testdata/nginx-tests/passing");

@@ -482,6 +482,10 @@ fn finish(
             }
         }
     }
+    if let Some(m) = &tables.metrics {
+        let upgrade = r.client.header_values(b"upgrade").next().is_some();
+        m.request(location, vals.status, vals.request_time, upgrade);
+    }
     let logs = tables.access_logs.prepare(r, location);
     match after {
         After::Tunnel(job) => Next::Tunnel(Box::new(TunnelExit {
@@ -491,6 +495,7 @@ fn finish(
             vals,
             started,
             limit_conn: std::mem::take(&mut r.limit_conn_slots),
+            location,
         })),
         other => {
             vals.request_time = started.elapsed();

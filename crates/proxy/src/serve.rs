@@ -24,6 +24,7 @@
 //! The pid file is removed on exit, so that `upgate -s reload|stop|quit|reopen`
 //! works like `nginx -s`.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -40,9 +41,14 @@ use crate::server::{Bound, Server, bind_listeners};
 ///
 /// `startup_log` is `-e`'s file, already under the prefix (`None`: stderr);
 /// it also takes every line when the configuration names no `error_log`.
-pub fn run(options: LoadOptions, startup_log: Option<PathBuf>) -> bool {
+/// `metrics`: `--metrics ADDR` (see [`crate::metrics`]).
+pub fn run(
+    options: LoadOptions,
+    startup_log: Option<PathBuf>,
+    metrics: Option<SocketAddr>,
+) -> bool {
     if let Some(fd) = crate::privileges::worker_fd() {
-        return run_worker(fd, &options, startup_log.as_deref());
+        return run_worker(fd, &options, startup_log.as_deref(), metrics);
     }
     let startup = ErrorLog::startup(startup_log.as_deref());
     let say = |level: Level, message: &str| {
@@ -79,6 +85,16 @@ pub fn run(options: LoadOptions, startup_log: Option<PathBuf>) -> bool {
             return false;
         }
     };
+    // A master does not serve: its worker binds the metrics address.
+    let split = crate::privileges::should_split(&main);
+    let metrics = match metrics.filter(|_| !split).map(crate::exporter::bind) {
+        Some(Ok(l)) => Some(l),
+        Some(Err(e)) => {
+            say(Level::Emerg, &e);
+            return false;
+        }
+        None => None,
+    };
     if main.daemon
         && let Err(e) = daemonize()
     {
@@ -86,7 +102,7 @@ pub fn run(options: LoadOptions, startup_log: Option<PathBuf>) -> bool {
         return false;
     }
     redirect_stderr(&generation.tables.error_log);
-    if crate::privileges::should_split(&main) {
+    if split {
         let log = generation.tables.error_log;
         return crate::master::run(bound, &log, &main.pid);
     }
@@ -102,6 +118,7 @@ pub fn run(options: LoadOptions, startup_log: Option<PathBuf>) -> bool {
         Some(bound),
         &options,
         startup_log.as_deref(),
+        metrics,
     ));
     drop(runtime);
     if let Some(pid) = pid {
@@ -113,7 +130,12 @@ pub fn run(options: LoadOptions, startup_log: Option<PathBuf>) -> bool {
 /// The worker of a privileged master (privileges.rs): load as root, switch
 /// to `user`, serve; listeners, log files and configuration files come
 /// from the master. The master logged the warnings and owns the pid file.
-fn run_worker(fd: std::os::fd::RawFd, options: &LoadOptions, startup_log: Option<&Path>) -> bool {
+fn run_worker(
+    fd: std::os::fd::RawFd,
+    options: &LoadOptions,
+    startup_log: Option<&Path>,
+    metrics: Option<SocketAddr>,
+) -> bool {
     let startup = ErrorLog::startup(startup_log);
     let generation = match load_generation_with(options, startup_log) {
         Ok(g) => g,
@@ -128,6 +150,14 @@ fn run_worker(fd: std::os::fd::RawFd, options: &LoadOptions, startup_log: Option
         generation.tables.error_log.log(Level::Emerg, &e);
         return false;
     }
+    let metrics = match metrics.map(crate::exporter::bind) {
+        Some(Ok(l)) => Some(l),
+        Some(Err(e)) => {
+            generation.tables.error_log.log(Level::Emerg, &e);
+            return false;
+        }
+        None => None,
+    };
     let runtime = match worker_runtime(generation.main.threads()) {
         Ok(r) => r,
         Err(e) => {
@@ -139,7 +169,7 @@ fn run_worker(fd: std::os::fd::RawFd, options: &LoadOptions, startup_log: Option
         }
     };
     runtime
-        .block_on(serve(generation, None, options, startup_log))
+        .block_on(serve(generation, None, options, startup_log, metrics))
         .0
 }
 
@@ -191,13 +221,20 @@ async fn serve(
     bound: Option<Vec<Bound>>,
     options: &LoadOptions,
     startup_log: Option<&Path>,
+    metrics: Option<std::net::TcpListener>,
 ) -> (bool, Option<PathBuf>) {
     let Generation {
-        tables,
+        mut tables,
         main,
         ignored,
         ..
     } = generation;
+    let families = metrics
+        .as_ref()
+        .map(|_| crate::metrics::Families::default());
+    if let Some(f) = &families {
+        tables.metrics = Some(f.for_runtime(&tables.rt, 0));
+    }
     let mut main = main;
     let signals = [
         SignalKind::hangup(),
@@ -251,6 +288,11 @@ async fn serve(
         return (false, None);
     }
     server.set_worker_connections(main.worker_connections);
+    if let (Some(listener), Some(f)) = (metrics, &families) {
+        let registry = std::sync::Arc::new(f.registry(std::sync::Arc::downgrade(&server.shared)));
+        let shutdown = server.shared.shutdown.subscribe();
+        tokio::spawn(crate::exporter::serve(listener, registry, shutdown));
+    }
     log(
         &server,
         Level::Notice,
@@ -268,7 +310,18 @@ async fn serve(
         tokio::select! {
             _ = hup.recv() => {
                 log(&server, Level::Notice, "signal 1 (SIGHUP) received, reconfiguring");
-                reconfigure(&mut server, options, startup_log, &mut main, owns_pid).await;
+                let ok = reconfigure(
+                    &mut server,
+                    options,
+                    startup_log,
+                    &mut main,
+                    owns_pid,
+                    families.as_ref(),
+                )
+                .await;
+                if let Some(f) = &families {
+                    f.reloaded(ok);
+                }
             }
             _ = usr1.recv() => {
                 log(&server, Level::Notice, "signal 10 (SIGUSR1) received, reopening logs");
@@ -329,14 +382,16 @@ fn reopen(server: &Server) {
 }
 
 /// SIGHUP: load the files again; on error the running generation stays and
-/// the error log in force says why (`[emerg] ... in FILE:LINE`).
+/// the error log in force says why (`[emerg] ... in FILE:LINE`). Whether
+/// the new generation serves.
 async fn reconfigure(
     server: &mut Server,
     options: &LoadOptions,
     startup_log: Option<&Path>,
     main: &mut MainConf,
     owns_pid: bool,
-) {
+    families: Option<&crate::metrics::Families>,
+) -> bool {
     let current = server.shared.tables.load_full();
     // Reading and compiling the files blocks: off the thread that serves
     // the connections (with worker_processes 1 there is only that one).
@@ -363,7 +418,11 @@ async fn reconfigure(
         }
     });
     match loaded {
-        Ok(generation) => {
+        Ok(mut generation) => {
+            if let Some(f) = families {
+                generation.tables.metrics =
+                    Some(f.for_runtime(&generation.tables.rt, current.generation + 1));
+            }
             for (level, w) in &generation.warnings {
                 current.error_log.log(*level, w);
             }
@@ -392,8 +451,12 @@ async fn reconfigure(
                     if new_log_first.is_some() {
                         redirect_stderr(&tables.error_log);
                     }
+                    true
                 }
-                Err(e) => server.shared.tables.load().error_log.log(Level::Emerg, &e),
+                Err(e) => {
+                    server.shared.tables.load().error_log.log(Level::Emerg, &e);
+                    false
+                }
             }
         }
         Err(failure) => {
@@ -408,6 +471,7 @@ async fn reconfigure(
                 Level::Notice,
                 "reload failed: the old configuration goes on serving",
             );
+            false
         }
     }
 }

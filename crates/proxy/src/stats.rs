@@ -52,6 +52,15 @@ impl Stats {
         ]
     }
 
+    /// accepts, handled, requests (stub_status's totals).
+    pub fn totals(&self) -> [u64; 3] {
+        [
+            self.accepted.load(Ordering::Relaxed),
+            self.handled.load(Ordering::Relaxed),
+            self.requests.load(Ordering::Relaxed),
+        ]
+    }
+
     /// The stub_status page, byte for byte as nginx prints it.
     pub fn page(&self) -> Vec<u8> {
         let [active, reading, writing, waiting] = self.connections();

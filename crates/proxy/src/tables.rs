@@ -51,6 +51,8 @@ pub struct Tables {
     /// tunnel of an older one is closed worker_shutdown_timeout after the
     /// reload that replaced it.
     pub generation: u64,
+    /// `--metrics`: this generation's handles (`None`: no metrics).
+    pub metrics: Option<std::sync::Arc<crate::metrics::TablesMetrics>>,
 }
 
 impl Tables {
@@ -160,6 +162,7 @@ impl Tables {
             hide_headers,
             prefix: prefix.to_path_buf(),
             generation: 0,
+            metrics: None,
         })
     }
 

@@ -36,6 +36,8 @@ pub struct TunnelExit {
     /// The limit_conn slots the upgraded request holds while the tunnel
     /// lives.
     pub limit_conn: Vec<Arc<upgate_runtime::limit_conn::Slot>>,
+    /// The location that proxied it (for the metrics).
+    pub location: upgate_runtime::location::LocationId,
 }
 
 /// A tunnel ready to run, boxed: the connection's task holds only this
@@ -58,6 +60,7 @@ pub fn start(client: Client, exit: TunnelExit, shared: &Arc<Shared>) -> Option<U
         vals,
         started,
         limit_conn,
+        location,
     } = exit;
     let TunnelJob {
         upstream,
@@ -79,6 +82,13 @@ pub fn start(client: Client, exit: TunnelExit, shared: &Arc<Shared>) -> Option<U
     let mut tunnel = tunnel(stream, upstream, client_leftover, upstream_leftover, &cfg);
     let log = (!logs.is_empty()).then(|| Box::new(LogLater::new(logs, vals, started)));
     let generation = tables.generation;
+    // Boxed: most servers run without --metrics, and an idle tunnel's
+    // future should not grow for them.
+    let counted = tables
+        .metrics
+        .as_ref()
+        .and_then(|m| m.tunnel_opened(location))
+        .map(Box::new);
     let mut close_before = shared.close_before.subscribe();
     let mut probe = shared.close_before.subscribe();
     Some(Box::pin(async move {
@@ -96,7 +106,7 @@ pub fn start(client: Client, exit: TunnelExit, shared: &Arc<Shared>) -> Option<U
                 }
                 // The byte counts are lost with the tunnel.
                 break TunnelEnd {
-                    reason: EndReason::Error(Side::Client, std::io::ErrorKind::ConnectionAborted),
+                    reason: EndReason::Shutdown,
                     client_to_upstream: 0,
                     upstream_to_client: 0,
                 };
@@ -143,6 +153,9 @@ pub fn start(client: Client, exit: TunnelExit, shared: &Arc<Shared>) -> Option<U
             upgate_runtime::upstream::Outcome::Ok,
             Instant::now(),
         );
+        if let Some(counted) = counted {
+            counted.closed(end.reason, end.client_to_upstream, end.upstream_to_client);
+        }
         if let Some(msg) = timeout_message(end.reason) {
             let cx = crate::error_log::Context {
                 conn: id,

@@ -48,6 +48,8 @@ pub struct Cli {
     pub nginx_version: Option<Release>,
     /// `-s stop|quit|reopen|reload`.
     pub signal: Option<String>,
+    /// `--metrics ADDR:PORT`: where a serving upgate answers `/metrics`.
+    pub metrics: Option<std::net::SocketAddr>,
     /// A configuration file given without -c.
     pub file: Option<PathBuf>,
     pub command: Option<Command>,
@@ -61,7 +63,7 @@ struct Tools {
     command: Command,
 }
 
-const SUBCOMMANDS: &[&str] = &["parse", "fmt", "lint", "route", "help"];
+const SUBCOMMANDS: &[&str] = &["parse", "fmt", "lint", "route", "top", "help"];
 
 impl Cli {
     /// Reads the command line. `Err` is nginx's message (`invalid option:
@@ -158,7 +160,7 @@ impl Cli {
     }
 
     /// upgate's long flags: `--root DIR`, `--root=DIR`, `--with-main`,
-    /// `--context`, `--nginx-version`, `--help`, `--version`.
+    /// `--context`, `--nginx-version`, `--metrics`, `--help`, `--version`.
     fn long(
         &mut self,
         long: &str,
@@ -178,7 +180,7 @@ impl Cli {
                 self.version = true;
                 return Ok(());
             }
-            "root" | "with-main" | "context" | "nginx-version" => {}
+            "root" | "with-main" | "context" | "nginx-version" | "metrics" => {}
             _ => return Err(format!("invalid option: \"--{name}\"")),
         }
         let value = match inline.or_else(|| rest.next()) {
@@ -188,6 +190,12 @@ impl Cli {
         match name {
             "root" => self.root = Some(value.to_string_lossy().parse()?),
             "with-main" => self.with_main = Some(PathBuf::from(value)),
+            "metrics" => {
+                let text = value.to_string_lossy();
+                self.metrics = Some(text.parse().map_err(|_| {
+                    format!("invalid value \"{text}\" for \"--metrics\": an address and port, e.g. 127.0.0.1:9145")
+                })?);
+            }
             "nginx-version" => self.nginx_version = Some(table_release(&value.to_string_lossy())?),
             _ => {
                 let text = value.to_string_lossy();
@@ -271,6 +279,23 @@ pub enum Command {
     /// Explain which server, location, headers, upstream and timeouts a
     /// request gets, and whether it can become a WebSocket tunnel.
     Route(RouteArgs),
+    /// A live table of a running upgate's --metrics endpoint: tunnels per
+    /// location, rates, close reasons.
+    Top(TopArgs),
+}
+
+/// `upgate top`.
+#[derive(Debug, clap::Args)]
+pub struct TopArgs {
+    /// The address given to `upgate --metrics`.
+    #[arg(value_name = "ADDR:PORT")]
+    pub addr: std::net::SocketAddr,
+    /// Print one table and exit.
+    #[arg(long)]
+    pub once: bool,
+    /// Milliseconds between two tables.
+    #[arg(long = "interval-ms", value_name = "MS", default_value_t = 1000)]
+    pub interval_ms: u64,
 }
 
 /// `upgate parse`: the flags of `crossplane parse` that shape its JSON.
@@ -468,5 +493,19 @@ mod tests {
         assert!(parse(&["a.conf", "b.conf"]).is_err());
         let c = parse(&["fmt", "--check", "a.conf"]).unwrap_or_default();
         assert!(matches!(c.command, Some(Command::Fmt(_))));
+    }
+
+    #[test]
+    fn metrics_takes_an_address_and_port() {
+        let c = parse(&["-c", "n.conf", "--metrics", "127.0.0.1:9145"]).unwrap_or_default();
+        assert_eq!(c.metrics, Some(([127, 0, 0, 1], 9145).into()));
+        let c = parse(&["--metrics=[::1]:9145"]).unwrap_or_default();
+        assert!(c.metrics.is_some_and(|a| a.ip().is_loopback()));
+        assert!(
+            parse(&["--metrics", "localhost"])
+                .err()
+                .is_some_and(|e| e.contains("an address and port"))
+        );
+        assert!(parse(&["--metrics"]).is_err());
     }
 }

@@ -151,6 +151,11 @@ upgate's additions to -t:
                         1.26 or 1.28, or a release of those (1.26.2).
                         Default: what any of those releases accepts
 
+upgate's additions to serving:
+  --metrics ADDR:PORT : serve live metrics (OpenMetrics, for Prometheus) at
+                        http://ADDR:PORT/metrics; `upgate top ADDR:PORT`
+                        shows them
+
 ";
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ mod parse;
 mod route;
 mod serve;
 mod test;
+mod top;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -29,6 +30,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Fmt(args) => fmt::run(args),
             Command::Lint(args) => lint::run(args),
             Command::Route(args) => route::run(args),
+            Command::Top(args) => top::run(args),
         };
     }
     if cli.test || cli.dump {

@@ -12,7 +12,7 @@ pub fn run(cli: &Cli) -> ExitCode {
     let startup_log = cli
         .startup_log()
         .map(|f| upgate_conf::fs::full_name(&options.prefix, std::path::Path::new(f)));
-    if upgate_proxy::serve::run(options, startup_log) {
+    if upgate_proxy::serve::run(options, startup_log, cli.metrics) {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -134,6 +134,18 @@ impl Served {
     /// -c nginx.conf -e error.log`) and waits (10 s at most) until every
     /// port in `ports` accepts; panics with the error log otherwise.
     pub fn start(program: Program, dir: &Dir, conf: &str, ports: &[u16]) -> Served {
+        Served::start_with(program, dir, conf, ports, &[])
+    }
+
+    /// [`Served::start`] with more arguments on the command line (upgate's
+    /// `--metrics ADDR`).
+    pub fn start_with(
+        program: Program,
+        dir: &Dir,
+        conf: &str,
+        ports: &[u16],
+        args: &[&str],
+    ) -> Served {
         if program == Program::Nginx {
             require_nginx();
         }
@@ -143,6 +155,7 @@ impl Served {
             .arg("-p")
             .arg(format!("{}/", dir.path().display()))
             .args(["-c", "nginx.conf", "-e", "error.log"])
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
