@@ -126,6 +126,9 @@ pub struct Values {
     /// (`$sent_http_NAME`).
     /// (the head as sent, parsed only when a variable reads it)
     pub sent_head: Vec<u8>,
+    /// `$upgate_tunnel_close`: why the request's tunnel ended (set when it
+    /// did; "-" otherwise).
+    pub tunnel_close: Option<&'static str>,
 }
 
 /// One attempt at a peer (`ngx_http_upstream_state_t`). A time is `None`
@@ -424,6 +427,7 @@ pub fn runtime_value(name: &str, v: &Values) -> Option<Vec<u8>> {
         "upstream_response_length" => states(v, |s| Some(s.response_length.to_string()))?,
         "upstream_bytes_received" => states(v, |s| Some(s.bytes_received.to_string()))?,
         "upstream_bytes_sent" => states(v, |s| Some(s.bytes_sent.to_string()))?,
+        "upgate_tunnel_close" => v.tunnel_close?.to_string(),
         other => {
             if let Some(name) = other.strip_prefix("sent_http_") {
                 return header_named(&v.sent_head, name.as_bytes());

@@ -227,6 +227,15 @@ impl LogLater {
         vals.request_time = started.elapsed();
         vals.bytes_sent += end.upstream_to_client;
         vals.body_bytes_sent += end.upstream_to_client;
+        // nginx counts the tunnel's bytes on the upstream connection too
+        // (`ngx_http_upstream_process_upgraded` adds what it reads from the
+        // upstream to `u->state->bytes_received`; `bytes_sent` is the
+        // connection's `sent` at the end).
+        if let Some(state) = vals.upstream.last_mut() {
+            state.bytes_sent += end.client_to_upstream;
+            state.bytes_received += end.upstream_to_client;
+        }
+        vals.tunnel_close = Some(crate::metrics::close_reason(end.reason));
         for l in logs {
             l.finish(&vals);
         }

@@ -217,6 +217,7 @@ const RUNTIME_VARS: &[&str] = &[
     "upstream_addr",
     "upstream_bytes_received",
     "upstream_bytes_sent",
+    "upgate_tunnel_close",
     "upstream_connect_time",
     "upstream_header_time",
     "upstream_response_length",

@@ -249,6 +249,12 @@ async fn a_client_that_answers_no_ping_is_closed_after_two_periods() {
         closed_at >= Duration::from_secs(2) && closed_at < Duration::from_secs(5),
         "closed at {closed_at:?}"
     );
-    let log = server.error_log();
+    // The line is written once the tunnel's sockets are closed: wait for it.
+    let end = Instant::now() + Duration::from_secs(5);
+    let mut log = server.error_log();
+    while !log.contains("client answered no ping") && Instant::now() < end {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        log = server.error_log();
+    }
     assert!(log.contains("client answered no ping"), "{log}");
 }

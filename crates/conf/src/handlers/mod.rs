@@ -339,10 +339,10 @@ impl Semantics {
         self.check_cache_zones(close)?;
         self.check_locations()?;
         self.check_ssl_certificates()?;
-        if let Some((name, span)) = self
-            .http_vars
-            .first_unknown(variables::HTTP_VARIABLES, variables::HTTP_PREFIXES)
-        {
+        if let Some((name, span)) = self.http_vars.first_unknown(
+            &[variables::HTTP_VARIABLES, variables::UPGATE_VARIABLES],
+            variables::HTTP_PREFIXES,
+        ) {
             return Err(
                 ConfError::unplaced(format!("unknown \"{name}\" variable"), Some(*span))
                     .with_help(unknown_variable_help(name)),
@@ -354,7 +354,7 @@ impl Semantics {
     fn finish_stream(&mut self, _stream: &Directive) -> Result<(), ConfError> {
         if let Some((name, span)) = self
             .stream_vars
-            .first_unknown(variables::STREAM_VARIABLES, variables::STREAM_PREFIXES)
+            .first_unknown(&[variables::STREAM_VARIABLES], variables::STREAM_PREFIXES)
         {
             return Err(ConfError::unplaced(
                 format!("unknown \"{name}\" variable"),

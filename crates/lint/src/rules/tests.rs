@@ -348,3 +348,18 @@ fn a_bad_pragma_is_an_upgate_error_with_a_suggestion() {
     assert_says(&found[0].1, "unknown pragma \"websocket_pnig\"");
     assert_eq!(found[0].0, 5);
 }
+
+#[test]
+fn upgates_own_variable_is_a_warning_not_an_unknown() {
+    let text = format!(
+        "{HEAD}    log_format t '$status $upgate_tunnel_close';\n    server {{\n        access_log /tmp/a.log t;\n    }}\n}}\n"
+    );
+    let found = findings_of(&text, "unknown-variable");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_says(&found[0].1, "upgate's own variable");
+    assert_says(&found[0].1, "nginx -t fails");
+    assert!(
+        findings_of(&text, "nginx-config-error").is_empty(),
+        "upgate -t accepts it"
+    );
+}

@@ -7,7 +7,9 @@
 //! names no file or line; this rule reports every use of every undefined
 //! name, each at the `$name` itself. `$connection_upgrade` is left to
 //! websocket-missing-connection-upgrade-map, which also fixes it. No fix:
-//! only the author knows what was meant.
+//! only the author knows what was meant. upgate's own variables
+//! (`$upgate_tunnel_close`) are a warning: upgate serves the file, nginx
+//! would refuse it.
 
 use std::borrow::Cow;
 
@@ -32,6 +34,22 @@ pub fn check(cx: &Cx<'_>, out: &mut Vec<Finding>) {
         }
         found_nginx_s |= nginx_s == Some(name.as_ref());
         let written = String::from_utf8_lossy(u.name);
+        if u.space == Space::Http
+            && upgate_conf::variables::UPGATE_VARIABLES.contains(&name.as_ref())
+        {
+            out.push(
+                Finding::new(
+                    ID,
+                    Severity::Warning,
+                    span_of_use(cx, u),
+                    format!(
+                        "${written} is upgate's own variable: upgate fills it, but nginx -t fails on this file with `unknown \"{name}\" variable`"
+                    ),
+                )
+                .help("keep the log_format that uses it in a file only upgate reads, or accept that this configuration is upgate-only"),
+            );
+            continue;
+        }
         out.push(
             Finding::new(
                 ID,
