@@ -35,6 +35,8 @@ commands:
   bench tls    only TLS handshakes/s, wss echo and bytes per idle wss tunnel
   bench access only the plain HTTP/WebSocket rows and the same through a
                location with allow/deny, limit_req and auth_basic
+  bench pragmas only the WebSocket rows and WS echo through a location with
+               upgate's `# upgate:` pragmas (frame-aware tunnels)
   conformance  the same traffic through nginx and upgate, compared byte for byte
                (`--cases N`, `--verbose`)
   demo         start the example backends and upgate on examples/nginx.conf

@@ -3,8 +3,9 @@
 //! `$connection_upgrade` map, upstreams with `keepalive 64`,
 //! `proxy_http_version 1.1`, `proxy_read_timeout 1h`), with a location per
 //! figure: plain HTTP, WebSocket, the same two behind allow/deny +
-//! limit_req + auth_basic, and two TLS servers (ECDSA, RSA) with a wss
-//! location. The 2-worker row runs the same text with `master_process on`
+//! limit_req + auth_basic, the WebSocket one with upgate's `# upgate:`
+//! pragmas (frame-aware tunnels; a plain location to nginx), and two TLS
+//! servers (ECDSA, RSA) with a wss location. The 2-worker row runs the same text with `master_process on`
 //! and `worker_processes 2`: with the master off nginx runs one process
 //! whatever worker_processes says.
 
@@ -23,6 +24,12 @@ pub const HTTP_PATH: &str = "/http";
 pub const WS_PATH: &str = "/ws";
 pub const GUARDED_HTTP_PATH: &str = "/guarded/http";
 pub const GUARDED_WS_PATH: &str = "/guarded/ws";
+/// A WebSocket location with upgate's pragmas (comments to nginx): its
+/// tunnels follow frames.
+pub const PRAGMA_WS_PATH: &str = "/pragmas/ws";
+/// The pragmas of [`PRAGMA_WS_PATH`]: pings after 30 s of silence (never,
+/// under load), close frames at a timeout.
+const PRAGMAS: &str = "# upgate: websocket_ping 30s; websocket_close_on_timeout;\n";
 
 /// A server's listening ports.
 #[derive(Debug, Clone, Copy)]
@@ -104,11 +111,12 @@ pub fn nginx_conf(
          \x20   upstream ws_backend {{\n        server 127.0.0.1:{ws_port};\n\
          \x20       keepalive 64;\n    }}\n\
          \x20   proxy_http_version 1.1;\n    proxy_read_timeout 1h;\n\
-         \x20   server {{\n        listen 127.0.0.1:{plain};\n{}{}{}{}    }}\n{}{}}}\n",
+         \x20   server {{\n        listen 127.0.0.1:{plain};\n{}{}{}{}{}    }}\n{}{}}}\n",
         http(HTTP_PATH, ""),
         ws(WS_PATH, ""),
         http(GUARDED_HTTP_PATH, &guard),
         ws(GUARDED_WS_PATH, &guard),
+        ws(PRAGMA_WS_PATH, PRAGMAS),
         tls(listen.ecdsa, "ecdsa"),
         tls(listen.rsa, "rsa"),
         http_port = backends.http,

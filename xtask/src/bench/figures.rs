@@ -27,6 +27,8 @@ pub enum Group {
     Tls,
     /// The guarded location (allow/deny, limit_req, auth_basic).
     Access,
+    /// WebSocket echo through the location with `# upgate:` pragmas.
+    Pragmas,
 }
 
 /// What upgate / nginx should be: at least or at most `value`.
@@ -129,6 +131,8 @@ pub const WSS_16K: &str = "wss16k";
 pub const WSS_IDLE: &str = "wss_idle";
 pub const HTTP_GUARDED: &str = "http_guarded";
 pub const HANDSHAKES_GUARDED: &str = "handshakes_guarded";
+pub const WS_64_PRAGMAS: &str = "ws64_pragmas";
+pub const WS_16K_PRAGMAS: &str = "ws16k_pragmas";
 
 /// The rows in the table's order. Goals: issue 13's for its own rows;
 /// 1.0 where it names none (TLS and access, as their benches had, and
@@ -136,7 +140,7 @@ pub const HANDSHAKES_GUARDED: &str = "handshakes_guarded";
 /// share the `-t` goals; crossplane is a reference, not a target. Kept
 /// one row a line: a table reads better than rustfmt's seven lines each.
 #[rustfmt::skip]
-pub const FIGURES: [Figure; 21] = [
+pub const FIGURES: [Figure; 23] = [
     figure(HTTP, "HTTP GET keepalive, 50 conns", "req/s", at_least(1.0), Group::Http),
     figure(HTTP_CPU, "HTTP GET, per proxy CPU-second", "req/CPU-s", at_least(1.2), Group::Http),
     figure(WS_64, "WS echo 64 B, 50 conns", "msg/s", at_least(1.1), Group::Ws),
@@ -158,23 +162,27 @@ pub const FIGURES: [Figure; 21] = [
     figure(WSS_IDLE, "bytes per idle wss tunnel", "bytes", at_most(0.5), Group::Tls),
     figure(HTTP_GUARDED, "HTTP GET, allow/deny + limit_req + auth_basic", "req/s", at_least(1.0), Group::Access),
     figure(HANDSHAKES_GUARDED, "WS handshakes, allow/deny + limit_req + auth_basic", "handshakes/s", at_least(1.0), Group::Access),
+    figure(WS_64_PRAGMAS, "WS echo 64 B, upgate pragmas on (frame-aware)", "msg/s", at_least(1.1), Group::Pragmas),
+    figure(WS_16K_PRAGMAS, "WS echo 16 KiB, upgate pragmas on (frame-aware)", "msg/s", at_least(1.1), Group::Pragmas),
 ];
 
 /// The groups each command runs.
 pub fn groups(subset: Option<&str>) -> Result<&'static [Group], String> {
     use Group::*;
     match subset {
-        None => Ok(&[Http, Ws, Tunnels, Check, Workers, Tls, Access]),
+        None => Ok(&[Http, Ws, Tunnels, Check, Workers, Tls, Access, Pragmas]),
         Some("parse") => Ok(&[Check, CheckExtra]),
         Some("tls") => Ok(&[Tls]),
         // The plain rows beside the guarded ones: what the guard costs.
         Some("access") => Ok(&[Http, Ws, Access]),
+        // The plain WebSocket rows beside the frame-aware ones.
+        Some("pragmas") => Ok(&[Ws, Pragmas]),
         // One group alone, for working on one figure.
         Some("http") => Ok(&[Http]),
         Some("ws") => Ok(&[Ws]),
         Some("tunnels") => Ok(&[Tunnels]),
         Some(other) => Err(format!(
-            "unknown benchmark {other:?} (known: parse, tls, access, http, ws, tunnels; none for all)"
+            "unknown benchmark {other:?} (known: parse, tls, access, pragmas, http, ws, tunnels; none for all)"
         )),
     }
 }

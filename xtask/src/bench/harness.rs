@@ -301,6 +301,12 @@ impl Bench<'_> {
             self.record_load(fig::HANDSHAKES, side, &l);
             self.record_per_cpu(fig::HANDSHAKES_CPU, side, l.done, cpu);
         }
+        if self.has(Group::Pragmas) {
+            let l = self.echo(port, config::PRAGMA_WS_PATH, 64).await?;
+            self.record_load(fig::WS_64_PRAGMAS, side, &l);
+            let l = self.echo(port, config::PRAGMA_WS_PATH, 16 * 1024).await?;
+            self.record_load(fig::WS_16K_PRAGMAS, side, &l);
+        }
         if self.has(Group::Access) {
             let extra = format!("{}\r\n", config::AUTHORIZATION);
             let l = self.handshakes(port, config::GUARDED_WS_PATH, &extra).await;

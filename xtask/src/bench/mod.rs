@@ -1,7 +1,8 @@
 //! `cargo xtask bench`: upgate against Debian's nginx, side by side on this
 //! machine, from one generated nginx.conf (issue 13). The whole run by
 //! default (under 15 minutes), `--quick` (under 2), or a subset:
-//! `bench parse` (the config check), `bench tls`, `bench access`, or one
+//! `bench parse` (the config check), `bench tls`, `bench access`, `bench
+//! pragmas` (WS echo through frame-aware tunnels), or one
 //! group alone: `bench http`, `bench ws`, `bench tunnels`; `bench
 //! instructions` counts instructions per unit of work under callgrind
 //! instead ([`instructions`]).
