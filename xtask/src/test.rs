@@ -6,7 +6,8 @@
 //! (tests/tls_browser.rs), tmux (tests/metrics.rs runs `upgate top` in it),
 //! the Python packages crossplane, selenium, pre-commit (tests/pre_commit.rs)
 //! and prometheus-client (tests/metrics.rs) into a virtual environment under
-//! `target/` — then runs `cargo fmt --check`,
+//! `target/`, and node's `ws` (tests/websocket_pragmas.rs) into
+//! `target/node` — then runs `cargo fmt --check`,
 //! clippy, `cargo test --workspace`, builds the criterion benchmarks
 //! (`cargo build --benches`) and runs the files of nginx's test suite listed
 //! in `testdata/nginx-tests/passing` against the debug binary.
@@ -37,6 +38,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let venv = root.join("target/test-venv");
     if install {
         install_python_packages(&venv)?;
+        install_node_packages(&root.join("target/node"))?;
     }
     let path = format!(
         "{}:{}:/usr/sbin",
@@ -149,7 +151,11 @@ fn install_debian_packages() -> Result<(), String> {
     if !succeeds(Command::new("git").arg("--version")) {
         wanted.push("git");
     }
-    // tests/top.rs: `upgate top` in a terminal, read back with capture-pane.
+    // tests/websocket_pragmas.rs: node's `ws` as a client (npm installs it).
+    if !succeeds(Command::new("npm").arg("--version")) {
+        wanted.push("npm");
+    }
+    // tests/metrics.rs: `upgate top` in a terminal, read back with capture-pane.
     if !Path::new("/usr/bin/tmux").is_file() {
         wanted.push("tmux");
     }
@@ -222,6 +228,22 @@ fn install_python_packages(venv: &Path) -> Result<(), String> {
         "pre-commit",
         "prometheus-client",
     ]))
+}
+
+/// node's `ws` package (tests/websocket_pragmas.rs runs a client with it)
+/// under `dir/node_modules`.
+fn install_node_packages(dir: &Path) -> Result<(), String> {
+    if dir.join("node_modules/ws/package.json").is_file() {
+        return Ok(());
+    }
+    eprintln!("xtask test: installing ws (node) into {}", dir.display());
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    status(
+        Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--prefix"])
+            .arg(dir)
+            .arg("ws@8"),
+    )
 }
 
 /// The files of nginx's test suite that upgate passes, against the debug

@@ -9,9 +9,11 @@
 //!   while the client answers pings (nginx cuts it at the timeout); a client
 //!   that stops answering is closed after two periods.
 //!
-//! Needs chromium, chromium-driver and selenium (as `cargo xtask test`
-//! installs them) and nginx; any of them missing fails the test. Every wait
-//! is bounded.
+//! The same with node's `ws` package as the client.
+//!
+//! Needs chromium, chromium-driver, selenium and `ws` (as `cargo xtask test`
+//! installs them: `ws` into target/node) and nginx; any of them missing
+//! fails the test. Every wait is bounded.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -257,4 +259,82 @@ async fn a_client_that_answers_no_ping_is_closed_after_two_periods() {
         log = server.error_log();
     }
     assert!(log.contains("client answered no ping"), "{log}");
+}
+
+/// `node tests/node/ws_close.js URL TIMEOUT`: the JSON line it printed and
+/// whether the socket closed.
+async fn node_ws_close(url: String, timeout_s: u64) -> (serde_json::Value, bool) {
+    let modules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/node/node_modules");
+    assert!(
+        modules.join("ws").is_dir(),
+        "{} has no ws: run `cargo xtask test` (npm install --prefix target/node ws)",
+        modules.display()
+    );
+    let node = common::find_on_path("node").expect("node is not installed");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node/ws_close.js");
+    let mut command = Command::new(node);
+    command
+        .arg(script)
+        .arg(url)
+        .arg(timeout_s.to_string())
+        .env("NODE_PATH", modules);
+    let run = tokio::task::spawn_blocking(move || {
+        common::run_bounded(&mut command, Duration::from_secs(timeout_s + 20))
+    })
+    .await
+    .unwrap()
+    .unwrap_or_else(|e| panic!("{e}"));
+    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+    let line = stdout.lines().last().unwrap_or_default();
+    let value: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| {
+        panic!(
+            "node printed {stdout:?} ({e}); stderr: {}",
+            String::from_utf8_lossy(&run.stderr)
+        )
+    });
+    (value, run.success)
+}
+
+async fn serve_for_node(program: Program, location: &str) -> (Served, u16, Dir) {
+    let dir = Dir::new("ws-pragmas-node");
+    let backend = echo_backend().await;
+    let port = free_port();
+    let server = Served::start(
+        program,
+        &dir,
+        &conf(&dir, "", port, backend, location),
+        &[port],
+    );
+    (server, port, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_ws_sees_1001_at_proxy_read_timeout_where_nginx_gives_1006() {
+    for program in [Program::Upgate, Program::Nginx] {
+        if program == Program::Nginx {
+            tls_support::require_nginx();
+        }
+        let (_server, port, _dir) = serve_for_node(program, CLOSE_AT_READ_TIMEOUT).await;
+        let (closed, ok) = node_ws_close(format!("ws://127.0.0.1:{port}/ws"), 15).await;
+        assert!(ok, "{program:?}: {closed}");
+        let open_ms = closed["open_ms"].as_i64().unwrap_or(-1);
+        assert!((1900..6000).contains(&open_ms), "{program:?}: {closed}");
+        match program {
+            Program::Upgate => {
+                assert_eq!(closed["code"], 1001, "{closed}");
+                assert_eq!(closed["reason"], "idle timeout", "{closed}");
+            }
+            Program::Nginx => assert_eq!(closed["code"], 1006, "{closed}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_ws_answers_upgates_pings_and_outlives_proxy_read_timeout() {
+    let (_server, port, _dir) = serve_for_node(Program::Upgate, PINGS).await;
+    // proxy_read_timeout is 3 s; 8 s later the socket is still open.
+    let (seen, closed) = node_ws_close(format!("ws://127.0.0.1:{port}/ws"), 8).await;
+    assert!(!closed, "closed: {seen}");
+    assert_eq!(seen["code"], serde_json::Value::Null, "{seen}");
+    assert!(seen["pings"].as_i64().unwrap_or(0) >= 5, "{seen}");
 }
