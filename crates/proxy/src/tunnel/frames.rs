@@ -511,4 +511,69 @@ mod tests {
         let mut f = Framing::default();
         assert_eq!(run(&mut f, &stream[..5], 2), stream[..5].to_vec());
     }
+
+    proptest::proptest! {
+        /// Any bytes, cut anywhere: what goes on is what came, byte for
+        /// byte (frames, broken frames or garbage alike).
+        #[test]
+        fn any_stream_in_any_cut_passes_unchanged(
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..4096),
+            cuts in proptest::collection::vec(1usize..600, 1..40),
+        ) {
+            let mut f = Framing::default();
+            let mut out = Vec::new();
+            let mut rest = &data[..];
+            for cut in cuts.iter().cycle() {
+                if rest.is_empty() {
+                    break;
+                }
+                let (piece, after) = rest.split_at((*cut).min(rest.len()));
+                match f.feed(piece) {
+                    Fed::Pass => out.extend_from_slice(piece),
+                    Fed::Replace(b) => out.extend_from_slice(&b),
+                }
+                rest = after;
+            }
+            out.extend_from_slice(&f.take_held());
+            proptest::prop_assert_eq!(out, data);
+        }
+
+        /// Well-formed streams (fragments with control frames between,
+        /// RSV1 set, every length format), cut anywhere: unchanged, never
+        /// broken, and at a boundary at the end.
+        #[test]
+        fn frame_streams_pass_unchanged_and_end_at_a_boundary(
+            frames in proptest::collection::vec(
+                (0u8..4, proptest::prelude::any::<bool>(), 0usize..70_000, proptest::prelude::any::<bool>()),
+                1..12,
+            ),
+            cut in 1usize..5000,
+        ) {
+            let mut data = Vec::new();
+            let mut in_message = false;
+            for (kind, rsv1, len, masked) in frames {
+                let mask = masked.then_some([9, 8, 7, 6]);
+                let (opcode, fin, len) = match kind {
+                    0 => (OpCode::Control(Control::Ping), true, len % 126),
+                    1 if in_message => (CONT, true, len),
+                    1 => (TEXT, false, len),
+                    2 if in_message => (CONT, false, len),
+                    _ if in_message => (CONT, true, len),
+                    _ => (OpCode::Data(Data::Binary), true, len),
+                };
+                if matches!(opcode, OpCode::Data(_)) {
+                    in_message = !fin;
+                }
+                let mut header = FrameHeader { is_final: fin, opcode, mask, ..FrameHeader::default() };
+                header.rsv1 = rsv1 && matches!(opcode, OpCode::Data(Data::Text | Data::Binary));
+                let _ = header.format(len as u64, &mut data);
+                data.extend((0..len).map(|i| i as u8));
+            }
+            let mut f = Framing::default();
+            let out = run(&mut f, &data, cut);
+            proptest::prop_assert!(out == data, "the stream changed");
+            proptest::prop_assert!(!f.is_broken());
+            proptest::prop_assert!(f.at_boundary());
+        }
+    }
 }
