@@ -55,6 +55,10 @@ pub struct Shared {
     drained_at: std::sync::Mutex<Option<Instant>>,
     /// stub_status's counters (they outlive reloads).
     pub stats: Arc<crate::stats::Stats>,
+    /// Tunnels that answer a shutdown's deadline with close frames
+    /// (`# upgate: websocket_close_on_timeout`): a stop waits for them up to
+    /// CLOSE_GRACE past worker_shutdown_timeout, and for nothing else.
+    pub close_frame_tunnels: AtomicUsize,
     /// The generations a reload replaced, while requests or tunnels still
     /// hold them: SIGUSR1 reopens their logs too.
     replaced: std::sync::Mutex<Vec<std::sync::Weak<Tables>>>,
@@ -207,6 +211,7 @@ impl Server {
             drain_budget: AtomicUsize::new(0),
             drained_at: std::sync::Mutex::new(None),
             stats: Arc::default(),
+            close_frame_tunnels: AtomicUsize::new(0),
         });
         // Buffered access logs are written at least once a second.
         let weak = Arc::downgrade(&shared);
@@ -403,12 +408,21 @@ impl Server {
         let mut wait = std::pin::pin!(wait);
         match grace {
             Some(g) => {
-                if tokio::time::timeout(g, wait.as_mut()).await.is_err() && !g.is_zero() {
+                if tokio::time::timeout(g, wait.as_mut()).await.is_err()
+                    && !g.is_zero()
+                    && self.shared.close_frame_tunnels.load(Ordering::Acquire) > 0
+                {
                     // worker_shutdown_timeout has passed: the tunnels whose
                     // location asks for close frames send them and wait for
-                    // the answers; the others close now.
+                    // the answers (CLOSE_GRACE at most); everything else
+                    // closes when the process exits, as in nginx.
                     self.shared.close_before.send_replace(u64::MAX);
-                    let _ = tokio::time::timeout(crate::tunnel::CLOSE_GRACE, wait).await;
+                    let closed = async {
+                        while self.shared.close_frame_tunnels.load(Ordering::Acquire) > 0 {
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
+                    };
+                    let _ = tokio::time::timeout(crate::tunnel::CLOSE_GRACE, closed).await;
                 }
             }
             None => wait.await,

@@ -69,6 +69,9 @@ pub fn start(client: Client, exit: TunnelExit, shared: &Arc<Shared>) -> Option<U
         group,
         sel,
     } = *job;
+    // Counted while it lives, so that a stop knows to wait for its close.
+    let close_frames = (cfg.on_timeout != crate::tunnel::TimeoutClose::Silent)
+        .then(|| CloseFrameTunnel::new(shared));
     let client_leftover = Bytes::copy_from_slice(&client.buf);
     // The request's read buffer goes here: an idle tunnel holds no buffer.
     let Client {
@@ -94,7 +97,7 @@ pub fn start(client: Client, exit: TunnelExit, shared: &Arc<Shared>) -> Option<U
     Some(Box::pin(async move {
         // Held until the tunnel ends: a connection slot, the limit_conn
         // slots, and the connection's place in stub_status ("writing").
-        let _held = (&slot, &limit_conn, &stat);
+        let _held = (&slot, &limit_conn, &stat, &close_frames);
         // Polled through `&mut`: the tunnel's state is this future's, once.
         let end = loop {
             probe.borrow_and_update();
@@ -168,6 +171,27 @@ pub fn start(client: Client, exit: TunnelExit, shared: &Arc<Shared>) -> Option<U
             log.finish(&end);
         }
     }))
+}
+
+/// A tunnel that meets a shutdown's deadline with close frames, counted in
+/// `Shared::close_frame_tunnels` until dropped.
+struct CloseFrameTunnel(Arc<Shared>);
+
+impl CloseFrameTunnel {
+    fn new(shared: &Arc<Shared>) -> Self {
+        shared
+            .close_frame_tunnels
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        CloseFrameTunnel(Arc::clone(shared))
+    }
+}
+
+impl Drop for CloseFrameTunnel {
+    fn drop(&mut self) {
+        self.0
+            .close_frame_tunnels
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 /// What woke a tunnel's task.
