@@ -174,8 +174,16 @@ where
     let mut up = Pipe::new(client_leftover);
     let mut down = Pipe::new(upstream_leftover);
     let ws = cfg.frame_aware().then(|| {
-        up.framing = Some(Box::default());
-        down.framing = Some(Box::default());
+        // The leftovers are the first bytes of each stream (a server's
+        // welcome message often comes with its 101): the frame readers
+        // start on them, or they would take a frame's middle for a header.
+        for pipe in [&mut up, &mut down] {
+            let mut framing = Box::<Framing>::default();
+            if let Fed::Replace(out) = framing.feed(&pipe.pending) {
+                pipe.pending = out;
+            }
+            pipe.framing = Some(framing);
+        }
         Box::new(WsControl::new(now))
     });
     Tunnel {

@@ -395,6 +395,40 @@ mod pragmas {
         assert!(!plain.close_for_shutdown());
     }
 
+    /// A server's first frames in the 101's leftover, the last one cut in
+    /// two: the client gets every byte, and the ping that follows the
+    /// silence comes after the whole frame, where its reader expects one.
+    #[tokio::test(start_paused = true)]
+    async fn frames_in_the_leftover_are_followed() {
+        // "welcome" (unmasked text), then a 200-byte binary frame of which
+        // the leftover holds the header and 10 bytes.
+        let mut first = vec![0x81, 7];
+        first.extend(b"welcome");
+        let mut second = vec![0x82, 126, 0, 200];
+        second.extend([7u8; 200]);
+        let mut leftover = first.clone();
+        leftover.extend(&second[..14]);
+        let leftover: &'static [u8] = Box::leak(leftover.into_boxed_slice());
+        let (client, mut upstream, task) = start(1 << 16, b"", leftover, ws_cfg(60, Some(2), None));
+        upstream.write_all(&second[14..]).await.ok();
+        let mut client = WebSocketStream::from_raw_socket(client, Role::Client, None).await;
+        let got = client.next().await;
+        assert!(
+            matches!(&got, Some(Ok(Message::Text(t))) if t.as_str() == "welcome"),
+            "{got:?}"
+        );
+        let got = client.next().await;
+        assert!(
+            matches!(&got, Some(Ok(Message::Binary(b))) if b.len() == 200),
+            "{got:?}"
+        );
+        // Then silence: upgate's ping, a well-formed frame.
+        let got = tokio::time::timeout(Duration::from_secs(5), client.next()).await;
+        assert!(matches!(got, Ok(Some(Ok(Message::Ping(_))))), "{got:?}");
+        drop(client);
+        assert_eq!(end_of(task).await.reason, EndReason::ClientClosed);
+    }
+
     /// Frames as a fuzzer would send them: fragments with control frames
     /// between, RSV1 (compressed) payloads, sizes around the length
     /// formats, then garbage.
