@@ -45,11 +45,6 @@ impl TunnelPragmas {
         }
         merged
     }
-
-    /// Whether the tunnel must read frames (any pragma on).
-    pub fn frame_aware(&self) -> bool {
-        self.websocket_ping.value.is_some() || self.websocket_close_on_timeout.value.is_some()
-    }
 }
 
 #[cfg(test)]
@@ -76,16 +71,15 @@ mod tests {
             &TunnelPragmas::default(),
             &pragmas(" upgate: websocket_ping 25s; websocket_close_on_timeout;"),
         );
-        assert!(http.frame_aware());
+        assert_eq!(http.websocket_ping.value, Some(Duration::from_secs(25)));
         let location = TunnelPragmas::merge(&http, &pragmas(" upgate: websocket_ping off;"));
         assert_eq!(location.websocket_ping.value, None);
         assert_eq!(location.websocket_close_on_timeout.value, Some(1001));
-        assert!(location.frame_aware());
         let off = TunnelPragmas::merge(
             &location,
             &pragmas(" upgate: websocket_close_on_timeout off;"),
         );
-        assert!(!off.frame_aware());
-        assert!(!TunnelPragmas::default().frame_aware());
+        assert_eq!(off.websocket_ping.value, None);
+        assert_eq!(off.websocket_close_on_timeout.value, None);
     }
 }

@@ -70,8 +70,6 @@ pub(super) struct Framing {
     held_mask: Option<[u8; 4]>,
     /// The payload of the ping sent to this direction's source.
     pub(super) expect_pong: Option<[u8; PING_LEN]>,
-    /// The answer to that ping was seen (and dropped).
-    pub(super) pong_seen: bool,
     /// The source sent a close frame.
     pub(super) close_seen: bool,
     /// Closing: frames are followed but not passed on.
@@ -90,7 +88,6 @@ impl Default for Framing {
             held: Vec::new(),
             held_mask: None,
             expect_pong: None,
-            pong_seen: false,
             close_seen: false,
             closing: false,
         }
@@ -347,7 +344,6 @@ impl Framing {
         }
         if self.expect_pong == Some(payload) {
             self.expect_pong = None;
-            self.pong_seen = true;
         } else {
             out.bytes(&held);
         }
@@ -457,7 +453,6 @@ mod tests {
             let mut want = their_pong.clone();
             want.extend(&text);
             assert_eq!(run(&mut g, &stream, chunk), want, "chunk {chunk}");
-            assert!(g.pong_seen);
             assert_eq!(g.expect_pong, None);
         }
         // An unmasked pong of the wrong length is not held at all.
